@@ -4,3 +4,19 @@
 
 pub mod codec;
 pub mod model;
+pub mod rpc;
+
+mod client;
+mod config;
+mod connection;
+mod dispatch;
+mod error;
+mod subscription;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+pub use client::Client;
+pub use config::{CallOptions, ClientBuilder, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
+pub use error::{CloseReason, Error, Result, TimeoutKind};
+pub use subscription::{StreamHandler, Subscription, SubscriptionStats};

@@ -27,3 +27,8 @@ pub trait StreamingOperation: Operation {
     /// The event union delivered to the subscription handler.
     type Event: Shape;
 }
+
+mod errors;
+mod pubsub;
+pub use errors::*;
+pub use pubsub::*;

@@ -1,0 +1,257 @@
+//! Client configuration: the builder and its defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::codec::{Limits, DEFAULT_MAX_FRAME_SIZE};
+use crate::error::{Error, Result};
+use crate::Client;
+
+/// Environment variable holding the nucleus socket path.
+pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT";
+/// Environment variable holding the component's IPC auth token.
+pub const AUTH_TOKEN_ENV: &str = "SVCUID";
+
+/// Default wait for the socket to open.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default deadline of a call (write plus response).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of threads running subscription handlers.
+pub const DEFAULT_HANDLER_THREADS: usize = 2;
+/// Default number of events one subscription may have queued before new ones are dropped.
+pub const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
+/// Default payload bytes one subscription may have queued before new events are dropped.
+pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// Default time `close()`/Drop wait for the I/O and handler threads to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Everything a [`Client`] is configured with. Built by [`ClientBuilder`].
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub socket_path: PathBuf,
+    pub auth_token: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub limits: Limits,
+    pub handler_threads: usize,
+    pub event_queue_capacity: usize,
+    pub event_queue_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+/// Builds a [`Client`]: where to connect, with which token, and the limits.
+///
+/// Values not set explicitly come from the Greengrass environment variables
+/// ([`SOCKET_PATH_ENV`], [`AUTH_TOKEN_ENV`]) at [`connect`](ClientBuilder::connect) time.
+/// The token never appears in `Debug` output or logs.
+///
+/// ```no_run
+/// # fn main() -> Result<(), ggipc::Error> {
+/// use std::time::Duration;
+/// let client = ggipc::Client::builder()
+///     .request_timeout(Duration::from_secs(3))
+///     .handler_threads(4)
+///     .connect()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    socket_path: Option<PathBuf>,
+    auth_token: Option<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_frame_size: u32,
+    handler_threads: usize,
+    event_queue_capacity: usize,
+    event_queue_bytes: usize,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("socket_path", &self.socket_path)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("handler_threads", &self.handler_threads)
+            .field("event_queue_capacity", &self.event_queue_capacity)
+            .field("event_queue_bytes", &self.event_queue_bytes)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            socket_path: None,
+            auth_token: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            handler_threads: DEFAULT_HANDLER_THREADS,
+            event_queue_capacity: DEFAULT_EVENT_QUEUE_CAPACITY,
+            event_queue_bytes: DEFAULT_EVENT_QUEUE_BYTES,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with every default; see the setters for each.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The nucleus socket. Default: `$AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT`.
+    /// A relative path is resolved against the current directory (the nucleus uses one
+    /// when the absolute path is too long for a Unix socket).
+    pub fn socket_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket_path = Some(path.into());
+        self
+    }
+
+    /// The IPC auth token. Default: `$SVCUID`.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// How long to wait for the socket to open and then for CONNECT_ACK. Default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Default deadline of each call, covering the write and the response. Default 10 s.
+    /// Override per call with [`CallOptions`](crate::CallOptions).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest frame sent or accepted, in bytes. Default 16 MiB. Use 10 000 for
+    /// nucleus lite, which closes the connection on larger frames.
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Threads running subscription handlers. Default 2. Events of one subscription run
+    /// in order on one thread at a time; a handler that blocks occupies one thread.
+    pub fn handler_threads(mut self, threads: usize) -> Self {
+        self.handler_threads = threads;
+        self
+    }
+
+    /// Per-subscription queue bound: events and payload bytes waiting for the handler.
+    /// Defaults 1024 events and 4 MiB. Beyond either, new events are dropped, counted,
+    /// logged at warn and reported to the handler's
+    /// [`on_events_dropped`](crate::StreamHandler::on_events_dropped).
+    pub fn event_queue(mut self, max_events: usize, max_bytes: usize) -> Self {
+        self.event_queue_capacity = max_events;
+        self.event_queue_bytes = max_bytes;
+        self
+    }
+
+    /// How long `close()`/Drop wait for the background threads. Default 1 s; a handler
+    /// still blocked after that is left to finish on its own (and logged).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Connects and performs the handshake.
+    ///
+    /// # Errors
+    /// [`Error::MissingEnvVar`] naming an unset variable, [`Error::InvalidArgument`] for a
+    /// bad setting, [`Error::Io`] when the socket cannot be opened,
+    /// [`Error::ConnectRejected`], [`Error::Timeout`] (`Handshake`).
+    pub fn connect(self) -> Result<Client> {
+        Client::connect_with(self.build()?)
+    }
+
+    pub(crate) fn build(self) -> Result<Config> {
+        let socket_path = match self.socket_path {
+            Some(p) => p,
+            None => std::env::var_os(SOCKET_PATH_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .ok_or(Error::MissingEnvVar { name: SOCKET_PATH_ENV })?,
+        };
+        let auth_token = match self.auth_token {
+            Some(t) => t,
+            None => std::env::var(AUTH_TOKEN_ENV)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(Error::MissingEnvVar { name: AUTH_TOKEN_ENV })?,
+        };
+        if self.handler_threads == 0 {
+            return Err(Error::InvalidArgument("handler_threads must be at least 1".into()));
+        }
+        if self.max_frame_size < 1024 {
+            return Err(Error::InvalidArgument("max_frame_size must be at least 1024 bytes".into()));
+        }
+        if self.event_queue_capacity == 0 || self.event_queue_bytes == 0 {
+            return Err(Error::InvalidArgument("the event queue bounds must be at least 1".into()));
+        }
+        for (name, d) in [("connect_timeout", self.connect_timeout), ("request_timeout", self.request_timeout)] {
+            if d.is_zero() {
+                return Err(Error::InvalidArgument(format!("{name} must be greater than zero")));
+            }
+        }
+        Ok(Config {
+            socket_path,
+            auth_token,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            limits: Limits::with_max_frame_size(self.max_frame_size),
+            handler_threads: self.handler_threads,
+            event_queue_capacity: self.event_queue_capacity,
+            event_queue_bytes: self.event_queue_bytes,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+/// Options of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Deadline of this call (write and response); `None` = the client's default.
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// Options with this call deadline.
+    pub fn timeout(timeout: Duration) -> Self {
+        CallOptions { timeout: Some(timeout) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let b = ClientBuilder::new().auth_token("s3cr3t-token");
+        assert!(!format!("{b:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn explicit_values_need_no_environment() {
+        let c = ClientBuilder::new().socket_path("rel/ipc.socket").auth_token("t").build().unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("rel/ipc.socket"));
+    }
+
+    #[test]
+    fn bad_settings_are_invalid_arguments() {
+        let b = ClientBuilder::new().socket_path("x").auth_token("t");
+        assert!(matches!(b.clone().handler_threads(0).build(), Err(Error::InvalidArgument(_))));
+        assert!(matches!(b.request_timeout(Duration::ZERO).build(), Err(Error::InvalidArgument(_))));
+    }
+}

@@ -1,0 +1,396 @@
+//! Layer 3: the only code that touches the socket.
+//!
+//! * The **I/O thread** (`ggipc-io`, [`reader`]) owns reading: it decodes frames, answers
+//!   PING, and routes each message to the call waiting for it or to the subscription's
+//!   queue in [`dispatch`](crate::dispatch). It never runs user code and never waits on a
+//!   handler.
+//! * **Writes** happen on the calling thread, under the writer lock (see [`writer`]): the
+//!   stream id is allocated, the route registered and the whole frame written under that
+//!   one lock, so ids reach the wire in order. Lock order: writer, then routes; the routes
+//!   lock is never held while taking the writer lock or doing I/O.
+
+pub(crate) mod reader;
+pub(crate) mod writer;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use crate::codec::FrameDecoder;
+use crate::config::Config;
+use crate::dispatch::StreamQueue;
+use crate::error::{CloseReason, Error, Result, TimeoutKind};
+use crate::model::IpcError;
+use crate::rpc::{self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM};
+use writer::{WriteError, Writer};
+
+/// How long a control write (TERMINATE) may wait when no caller deadline applies.
+pub(crate) const CONTROL_WRITE_BUDGET: Duration = Duration::from_secs(1);
+
+/// Where the I/O thread sends what arrives on one stream.
+pub(crate) enum Route {
+    /// A request/response call: the first reply completes it.
+    Call(Sender<RpcMessage>),
+    /// A streaming call: the first reply goes to `response`, later ones to `queue`.
+    Stream { response: Option<Sender<RpcMessage>>, queue: Arc<StreamQueue> },
+}
+
+struct Routes {
+    map: HashMap<i32, Route>,
+    /// Highest stream id ever registered: a message for a higher id is a protocol error.
+    highest: i32,
+    closed: Option<CloseReason>,
+}
+
+/// One live connection: shared by the client handles, the subscriptions and the I/O thread.
+pub(crate) struct Connection {
+    writer: Mutex<Writer>,
+    routes: Mutex<Routes>,
+    /// A handle on the socket used only to shut it down (wakes the I/O thread).
+    control: UnixStream,
+    closing: AtomicBool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("closing", &self.closing).finish_non_exhaustive()
+    }
+}
+
+/// A connected, handshaken socket: the shared state plus what the I/O thread needs.
+pub(crate) struct Established {
+    pub connection: Arc<Connection>,
+    pub read_half: UnixStream,
+    pub decoder: FrameDecoder,
+}
+
+/// Opens the socket and performs the CONNECT handshake within `config.connect_timeout`.
+pub(crate) fn connect(config: &Config) -> Result<Established> {
+    let deadline = Instant::now() + config.connect_timeout;
+    let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
+        Error::from(io::Error::new(
+            e.kind(),
+            format!("cannot connect to the IPC socket {}: {e}", config.socket_path.display()),
+        ))
+    })?;
+    let mut decoder = FrameDecoder::new(config.limits);
+    let mut writer = Writer::new(socket.try_clone()?, config.limits);
+    writer
+        .send(&rpc::connect_message(&config.auth_token), deadline)
+        .map_err(|e| match e {
+            WriteError::Timeout { .. } => Error::Timeout(TimeoutKind::Handshake),
+            WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
+            other => other.into_error(|| None),
+        })?;
+    let mut read_half = socket.try_clone()?;
+    let ack = loop {
+        if let Some(frame) = decoder.next_message()? {
+            break RpcMessage::from_frame(frame)?;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Error::Timeout(TimeoutKind::Handshake));
+        }
+        read_half.set_read_timeout(Some(remaining))?;
+        match decoder.read_from(&mut read_half) {
+            Ok(0) => return Err(rejected_by_close()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(Error::Timeout(TimeoutKind::Handshake))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => return Err(rejected_by_close()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match rpc::connect_ack(&ack)? {
+        ConnectOutcome::Accepted => {}
+        ConnectOutcome::Rejected => {
+            return Err(Error::ConnectRejected {
+                detail: "CONNECT_ACK without the accepted flag: the auth token (SVCUID) was refused".into(),
+            })
+        }
+    }
+    read_half.set_read_timeout(None)?;
+    let connection = Arc::new(Connection {
+        writer: Mutex::new(writer),
+        routes: Mutex::new(Routes { map: HashMap::new(), highest: 0, closed: None }),
+        control: socket,
+        closing: AtomicBool::new(false),
+    });
+    Ok(Established { connection, read_half, decoder })
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn rejected_by_close() -> Error {
+    Error::ConnectRejected {
+        detail: "the server closed the socket without a CONNECT_ACK (how nucleus lite refuses a token)".into(),
+    }
+}
+
+impl Connection {
+    /// Why the connection is closed, if it is.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.routes.lock().closed.clone()
+    }
+
+    /// Sends the first message of a new stream and waits for the first reply.
+    ///
+    /// For a streaming call, `queue` receives every later message; the route is kept
+    /// after a successful response. Returns the stream id and the reply.
+    pub(crate) fn call(
+        self: &Arc<Self>,
+        operation: &str,
+        model_type: &str,
+        payload: Bytes,
+        deadline: Instant,
+        queue: Option<Arc<StreamQueue>>,
+    ) -> Result<(i32, RpcMessage)> {
+        let (tx, rx) = bounded(1);
+        let streaming = queue.is_some();
+        let route = match queue {
+            None => Route::Call(tx),
+            Some(queue) => Route::Stream { response: Some(tx), queue },
+        };
+        let mut message = RpcMessage::json(MessageType::ApplicationMessage, 0, 0, Some(model_type), payload);
+        message.operation = Some(operation.to_owned());
+        let id = self.open_stream(message, route, deadline)?;
+        log::debug!("{operation} on stream {id}");
+        match rx.recv_deadline(deadline) {
+            Ok(reply) => Ok((id, reply)),
+            Err(RecvTimeoutError::Timeout) => {
+                let route = self.routes.lock().map.remove(&id);
+                if let Some(Route::Stream { queue, .. }) = route {
+                    queue.abandon();
+                    // The server may consider the subscription open: end it.
+                    self.send_terminate(id, Instant::now() + Duration::from_millis(200));
+                }
+                let _ = streaming;
+                Err(Error::Timeout(TimeoutKind::Response))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::Closed(self.close_reason().unwrap_or(CloseReason::PeerClosed))
+    }
+
+    /// Allocates the next stream id, registers `route` and writes `message` on it, all
+    /// under the writer lock. An id is only consumed when its frame was written whole.
+    fn open_stream(self: &Arc<Self>, mut message: RpcMessage, route: Route, deadline: Instant) -> Result<i32> {
+        let mut writer = self.writer.try_lock_until(deadline).ok_or(Error::Timeout(TimeoutKind::Write))?;
+        if writer.broken {
+            return Err(self.closed_error());
+        }
+        let id = writer.next_stream_id;
+        if id <= 0 {
+            return Err(ProtocolError::StreamIdsExhausted.into());
+        }
+        message.stream_id = id;
+        writer.encode(&message)?;
+        if let Route::Stream { queue, .. } = &route {
+            // What runs when the handler asks to close: end the stream from our side.
+            let connection = Arc::downgrade(self);
+            queue.set_close_request(Box::new(move || {
+                if let Some(connection) = connection.upgrade() {
+                    if let Err(e) = connection.end_stream(id, Instant::now() + CONTROL_WRITE_BUDGET) {
+                        log::debug!("could not terminate stream {id}: {e}");
+                    }
+                }
+            }));
+        }
+        {
+            let mut routes = self.routes.lock();
+            if let Some(reason) = &routes.closed {
+                return Err(Error::Closed(reason.clone()));
+            }
+            routes.map.insert(id, route);
+            routes.highest = id;
+        }
+        match writer.flush(deadline) {
+            Ok(()) => {
+                // i32::MAX + 1 wraps to a negative sentinel: ids are exhausted.
+                writer.next_stream_id = id.wrapping_add(1);
+                Ok(id)
+            }
+            Err(e) => {
+                let broken = writer.broken;
+                drop(writer);
+                self.routes.lock().map.remove(&id);
+                if broken {
+                    let reason = match &e {
+                        WriteError::Timeout { .. } => CloseReason::WriteTimeout,
+                        WriteError::Io(io) => CloseReason::from_io(io),
+                        WriteError::Encode(_) => CloseReason::WriteTimeout,
+                    };
+                    self.shutdown(reason);
+                }
+                Err(e.into_error(|| self.close_reason()))
+            }
+        }
+    }
+
+    /// Writes a control message (TERMINATE, PING_RESPONSE) before `deadline`; a write
+    /// that fails part-way closes the connection. Returns whether it was written.
+    pub(crate) fn send_control(&self, message: &RpcMessage, deadline: Instant) -> Result<()> {
+        let mut writer = self.writer.try_lock_until(deadline).ok_or(Error::Timeout(TimeoutKind::Write))?;
+        if writer.broken || self.closing.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        match writer.send(message, deadline) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let broken = writer.broken;
+                drop(writer);
+                if broken {
+                    let reason = match &e {
+                        WriteError::Io(io) => CloseReason::from_io(io),
+                        _ => CloseReason::WriteTimeout,
+                    };
+                    self.shutdown(reason);
+                }
+                Err(e.into_error(|| self.close_reason()))
+            }
+        }
+    }
+
+    /// Ends a stream from the client side: forgets its route and, if the server has not
+    /// terminated it, sends TERMINATE. Idempotent; returns whether anything was sent.
+    pub(crate) fn end_stream(&self, id: i32, deadline: Instant) -> Result<bool> {
+        let route = self.routes.lock().map.remove(&id);
+        if route.is_none() {
+            return Ok(false);
+        }
+        drop(route);
+        self.send_control(&terminate(id), deadline).map(|()| true)
+    }
+
+    fn send_terminate(&self, id: i32, deadline: Instant) {
+        if let Err(e) = self.send_control(&terminate(id), deadline) {
+            log::debug!("could not terminate stream {id}: {e}");
+        }
+    }
+
+    /// Closes the connection for `reason` (the first reason recorded wins) and wakes the
+    /// I/O thread, which then fails every call and ends every subscription.
+    pub(crate) fn shutdown(&self, reason: CloseReason) {
+        {
+            let mut routes = self.routes.lock();
+            if routes.closed.is_none() {
+                routes.closed = Some(reason);
+            }
+        }
+        self.closing.store(true, Ordering::Release);
+        let _ = self.control.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Fails every pending call and ends every subscription. Called by the I/O thread when
+    /// it stops, and by `close()`; idempotent.
+    pub(crate) fn fail_all(&self, observed: CloseReason) {
+        let (reason, routes) = {
+            let mut routes = self.routes.lock();
+            let reason = routes.closed.get_or_insert(observed).clone();
+            (reason, std::mem::take(&mut routes.map))
+        };
+        for (_, route) in routes {
+            match route {
+                Route::Call(tx) => drop(tx),
+                Route::Stream { response: Some(tx), queue } => {
+                    drop(tx);
+                    queue.abandon();
+                }
+                Route::Stream { response: None, queue } => {
+                    let error = (reason != CloseReason::ByUser).then(|| Error::Closed(reason.clone()));
+                    queue.finish(error);
+                }
+            }
+        }
+    }
+
+    /// Routes one message received on a stream (≥ 1).
+    fn route_stream_message(&self, message: RpcMessage) -> Result<(), ProtocolError> {
+        let id = message.stream_id;
+        let mut routes = self.routes.lock();
+        let Some(route) = routes.map.get_mut(&id) else {
+            if id > routes.highest || id < 0 {
+                return Err(ProtocolError::UnknownStream { stream_id: id });
+            }
+            log::debug!("discarding a message on stream {id}, which is no longer open");
+            return Ok(());
+        };
+        let ends = message.is_terminate() || message.message_type == MessageType::ApplicationError;
+        match route {
+            Route::Call(_) => {
+                if let Some(Route::Call(tx)) = routes.map.remove(&id) {
+                    drop(routes);
+                    let _ = tx.send(message);
+                }
+            }
+            Route::Stream { response, queue } => {
+                if let Some(tx) = response.take() {
+                    if ends {
+                        let queue = queue.clone();
+                        routes.map.remove(&id);
+                        drop(routes);
+                        if message.message_type == MessageType::ApplicationError {
+                            queue.abandon();
+                        } else {
+                            // Accepted, then ended at once: the handler sees the close.
+                            queue.finish(None);
+                        }
+                    } else {
+                        drop(routes);
+                    }
+                    let _ = tx.send(message);
+                } else if message.message_type == MessageType::ApplicationError && !message.is_terminate() {
+                    // An error the server did not end the stream with: the handler decides.
+                    let queue = queue.clone();
+                    drop(routes);
+                    queue.push_error(stream_error(&message));
+                } else if ends {
+                    let queue = queue.clone();
+                    routes.map.remove(&id);
+                    drop(routes);
+                    if message.message_type == MessageType::ApplicationError {
+                        queue.finish(Some(stream_error(&message)));
+                    } else {
+                        if message.model_type.is_some() {
+                            queue.push_event(message);
+                        }
+                        queue.finish(None);
+                    }
+                } else {
+                    let queue = queue.clone();
+                    drop(routes);
+                    queue.push_event(message);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The client's TERMINATE for stream `id`: an empty APPLICATION_MESSAGE with the flag.
+pub(crate) fn terminate(id: i32) -> RpcMessage {
+    RpcMessage::new(MessageType::ApplicationMessage, FLAG_TERMINATE_STREAM, id)
+}
+
+/// The typed error an APPLICATION_ERROR message carries.
+pub(crate) fn stream_error(message: &RpcMessage) -> Error {
+    IpcError::from_application_error(message.model_type.as_deref(), message.content_type.as_deref(), &message.payload)
+        .into()
+}

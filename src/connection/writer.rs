@@ -1,0 +1,121 @@
+//! The write path: whole frames, under one lock, with a deadline.
+
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::codec::Limits;
+use crate::error::{Error, TimeoutKind};
+use crate::rpc::RpcMessage;
+
+/// How far the socket's write timeout may lag behind a call's remaining time before it is
+/// set again. Keeps `setsockopt` off the hot path; a blocked write overshoots its deadline
+/// by at most this much.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// The writing half of the socket and the stream-id counter. Lives under the connection's
+/// writer lock: allocating an id and writing its first frame happen under that one lock,
+/// so ids reach the wire strictly increasing.
+pub(crate) struct Writer {
+    socket: UnixStream,
+    buf: BytesMut,
+    limits: Limits,
+    current_timeout: Option<Duration>,
+    /// The id the next new stream gets.
+    pub(crate) next_stream_id: i32,
+    /// Set once a write failed part-way: the byte stream can no longer be trusted.
+    pub(crate) broken: bool,
+}
+
+impl Writer {
+    pub(crate) fn new(socket: UnixStream, limits: Limits) -> Self {
+        Writer {
+            socket,
+            buf: BytesMut::with_capacity(4096),
+            limits,
+            current_timeout: None,
+            next_stream_id: 1,
+            broken: false,
+        }
+    }
+
+    /// Encodes `message` into the write buffer (nothing is sent yet).
+    pub(crate) fn encode(&mut self, message: &RpcMessage) -> Result<(), Error> {
+        self.buf.clear();
+        message.to_frame().encode(&self.limits, &mut self.buf)?;
+        Ok(())
+    }
+
+    /// Writes the encoded frame before `deadline`. Any failure leaves the writer broken
+    /// (part of a frame may be on the wire) and the caller must close the connection.
+    pub(crate) fn flush(&mut self, deadline: Instant) -> Result<(), WriteError> {
+        let mut written = 0;
+        while written < self.buf.len() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.broken = written > 0;
+                return Err(WriteError::Timeout { partial: written > 0 });
+            }
+            self.arm_timeout(remaining).map_err(|e| self.fail(e, written))?;
+            match self.socket.write(&self.buf[written..]) {
+                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into(), written)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(self.fail(e, written)),
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: io::Error, written: usize) -> WriteError {
+        self.broken = true;
+        let _ = written;
+        WriteError::Io(e)
+    }
+
+    fn arm_timeout(&mut self, remaining: Duration) -> io::Result<()> {
+        let stale = match self.current_timeout {
+            None => true,
+            Some(t) => t > remaining + TIMEOUT_SLACK || t < remaining / 2,
+        };
+        if stale {
+            // A zero duration is rejected by the OS; `remaining` is non-zero here.
+            self.socket.set_write_timeout(Some(remaining))?;
+            self.current_timeout = Some(remaining);
+        }
+        Ok(())
+    }
+
+    /// Writes one message (used for control frames: TERMINATE, PING_RESPONSE).
+    pub(crate) fn send(&mut self, message: &RpcMessage, deadline: Instant) -> Result<(), WriteError> {
+        self.encode(message).map_err(WriteError::Encode)?;
+        self.flush(deadline)
+    }
+}
+
+/// A failed write.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// The frame could not be encoded; nothing was written.
+    Encode(Error),
+    /// The deadline passed; `partial` says whether part of the frame was written.
+    Timeout { partial: bool },
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl WriteError {
+    pub(crate) fn into_error(self, close_reason: impl FnOnce() -> Option<crate::error::CloseReason>) -> Error {
+        match self {
+            WriteError::Encode(e) => e,
+            WriteError::Timeout { .. } => Error::Timeout(TimeoutKind::Write),
+            WriteError::Io(e) => match close_reason() {
+                Some(reason) => Error::Closed(reason),
+                None => Error::from(e),
+            },
+        }
+    }
+}

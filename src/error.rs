@@ -1,0 +1,192 @@
+//! The one public error type and its parts.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::codec::CodecError;
+use crate::model::IpcError;
+use crate::rpc::ProtocolError;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a call.
+///
+/// Branch on the kind of failure with the helpers ([`Error::is_timeout`],
+/// [`Error::is_connection_lost`], [`Error::as_service_error`], [`Error::is_retryable`]) or
+/// match the variants. Errors returned by the IPC service itself are [`Error::Service`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket could not be opened or failed outside a call.
+    #[error("I/O error: {0}")]
+    Io(Arc<io::Error>),
+    /// A frame could not be encoded (e.g. larger than the frame limit).
+    #[error("frame error: {0}")]
+    Codec(#[from] CodecError),
+    /// The peer broke the eventstream-RPC protocol (for one call, or for the connection).
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server refused the connection (CONNECT_ACK without the accepted flag, or the
+    /// socket closed before any answer, as nucleus lite does).
+    #[error("the IPC server rejected the connection: {detail}")]
+    ConnectRejected {
+        /// What the client saw.
+        detail: String,
+    },
+    /// A deadline passed.
+    #[error("timed out during {0}")]
+    Timeout(TimeoutKind),
+    /// The connection is closed; the reason says why.
+    #[error("connection closed: {0}")]
+    Closed(CloseReason),
+    /// The IPC service answered the call with an error.
+    #[error("the IPC service returned an error: {0}")]
+    Service(Box<IpcError>),
+    /// A payload could not be turned into (or out of) JSON for the named shape.
+    #[error("invalid JSON for {shape}: {message}")]
+    Json {
+        /// The shape being encoded or decoded.
+        shape: String,
+        /// What serde_json said.
+        message: String,
+    },
+    /// A required environment variable is not set.
+    #[error("environment variable {name} is not set (is this process running as a Greengrass component?)")]
+    MissingEnvVar {
+        /// The variable.
+        name: &'static str,
+    },
+    /// An argument or configuration value is invalid.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// Which deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// Opening the socket.
+    Connect,
+    /// Waiting for CONNECT_ACK.
+    Handshake,
+    /// Waiting for the response to a call.
+    Response,
+    /// Writing a request: the server is not reading.
+    Write,
+}
+
+impl std::fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::Connect => "connect",
+            TimeoutKind::Handshake => "the handshake (no CONNECT_ACK)",
+            TimeoutKind::Response => "the wait for the response",
+            TimeoutKind::Write => "the write (the server is not reading)",
+        })
+    }
+}
+
+/// Why a connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// [`Client::close`](crate::Client::close) was called or the last handle dropped.
+    ByUser,
+    /// The server closed the socket.
+    PeerClosed,
+    /// Reading or writing the socket failed.
+    Io {
+        /// The error's kind.
+        kind: io::ErrorKind,
+        /// The error's text.
+        message: String,
+    },
+    /// The server sent bytes that are not a valid frame.
+    Codec(CodecError),
+    /// The server broke the RPC protocol (or reported a protocol/internal error).
+    Protocol(ProtocolError),
+    /// A write did not complete before its deadline; the stream may hold half a frame.
+    WriteTimeout,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::ByUser => f.write_str("closed by the client"),
+            CloseReason::PeerClosed => f.write_str("the server closed the connection"),
+            CloseReason::Io { message, .. } => write!(f, "socket error: {message}"),
+            CloseReason::Codec(e) => write!(f, "invalid frame from the server: {e}"),
+            CloseReason::Protocol(e) => write!(f, "{e}"),
+            CloseReason::WriteTimeout => f.write_str("a write timed out (the server stopped reading)"),
+        }
+    }
+}
+
+impl CloseReason {
+    pub(crate) fn from_io(e: &io::Error) -> Self {
+        CloseReason::Io { kind: e.kind(), message: e.to_string() }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
+}
+
+impl From<IpcError> for Error {
+    fn from(e: IpcError) -> Self {
+        Error::Service(Box::new(e))
+    }
+}
+
+impl Error {
+    /// Whether a deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// Whether the connection is gone (closed by either side, or broken).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::Closed(_) | Error::Io(_))
+    }
+
+    /// The service's error, when the IPC service answered with one.
+    pub fn as_service_error(&self) -> Option<&IpcError> {
+        match self {
+            Error::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again may succeed: timeouts, a lost connection, and service errors the
+    /// model classifies as server-side (`ServiceError`, `InvalidTokenError`).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Timeout(_) | Error::Closed(_) | Error::Io(_) => true,
+            Error::Service(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn json(shape: &str, e: serde_json::Error) -> Self {
+        Error::Json { shape: shape.to_owned(), message: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        assert!(std::mem::size_of::<Error>() <= 56, "{}", std::mem::size_of::<Error>());
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Error>();
+    }
+}

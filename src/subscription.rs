@@ -1,0 +1,218 @@
+//! Subscription handles and the handler trait.
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::connection::Connection;
+use crate::dispatch::{EventSink, StreamQueue};
+use crate::error::{Error, Result};
+use crate::model::Shape;
+use crate::rpc::RpcMessage;
+
+/// Receives what arrives on a subscription. Runs on the client's handler pool, never on
+/// the I/O thread: a handler may block and may call any client method (publish,
+/// subscribe, close) without deadlock.
+///
+/// Calls for one subscription are never concurrent and arrive in order:
+/// events, then at most one [`on_stream_closed`](StreamHandler::on_stream_closed), last.
+/// A closure `FnMut(E)` is a handler that only cares about events.
+///
+/// ```
+/// use ggipc::{model::SubscriptionResponseMessage, Error, StreamHandler};
+///
+/// struct Printer;
+/// impl StreamHandler<SubscriptionResponseMessage> for Printer {
+///     fn on_stream_event(&mut self, event: SubscriptionResponseMessage) {
+///         println!("{event:?}");
+///     }
+///     fn on_stream_error(&mut self, error: Error) -> bool {
+///         eprintln!("stream error: {error}");
+///         false // keep the subscription open
+///     }
+///     fn on_stream_closed(&mut self) {
+///         println!("closed");
+///     }
+/// }
+/// ```
+pub trait StreamHandler<E>: Send + 'static {
+    /// One event.
+    fn on_stream_event(&mut self, event: E);
+
+    /// An error on the stream: an error message from the server, an event that could not
+    /// be decoded, or the loss of the connection (then the stream closes whatever this
+    /// returns). Return `true` to close the subscription. The default logs the error at
+    /// warn and closes, as the official SDKs do.
+    fn on_stream_error(&mut self, error: Error) -> bool {
+        log::warn!("subscription error: {error}");
+        true
+    }
+
+    /// The subscription is closed (by either side, or because the connection ended).
+    /// Called exactly once, after every other callback.
+    fn on_stream_closed(&mut self) {}
+
+    /// `count` events were dropped because this subscription's queue was full (the
+    /// handler was slower than the events). Called before the next event is delivered.
+    /// The default logs at warn.
+    fn on_events_dropped(&mut self, count: u64) {
+        log::warn!("{count} subscription event(s) dropped: the handler is too slow");
+    }
+}
+
+impl<E, F> StreamHandler<E> for F
+where
+    F: FnMut(E) + Send + 'static,
+{
+    fn on_stream_event(&mut self, event: E) {
+        self(event)
+    }
+}
+
+/// Decodes a reply's JSON into `T`, checking content and model type.
+pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
+    if let Some(ct) = &message.content_type {
+        if ct != crate::rpc::CONTENT_TYPE_JSON {
+            return Err(crate::rpc::ProtocolError::UnsupportedContentType { content_type: Some(ct.clone()) }.into());
+        }
+    }
+    if let Some(mt) = &message.model_type {
+        if mt != T::MODEL_TYPE {
+            return Err(crate::rpc::ProtocolError::UnexpectedModelType { expected: T::MODEL_TYPE, actual: mt.clone() }
+                .into());
+        }
+    }
+    let bytes: &[u8] = if message.payload.is_empty() { b"{}" } else { &message.payload };
+    serde_json::from_slice(bytes).map_err(|e| Error::json(T::MODEL_TYPE, e))
+}
+
+/// Adapts a typed [`StreamHandler`] to the pool: decodes each event on the worker.
+pub(crate) struct TypedSink<E, H> {
+    handler: H,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E, H> TypedSink<E, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        TypedSink { handler, _event: PhantomData }
+    }
+}
+
+impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
+    fn event(&mut self, message: RpcMessage) -> bool {
+        match decode_payload::<E>(&message) {
+            Ok(event) => {
+                self.handler.on_stream_event(event);
+                false
+            }
+            Err(e) => self.handler.on_stream_error(e),
+        }
+    }
+    fn error(&mut self, error: Error) -> bool {
+        self.handler.on_stream_error(error)
+    }
+    fn closed(&mut self) {
+        self.handler.on_stream_closed()
+    }
+    fn dropped(&mut self, count: u64) {
+        self.handler.on_events_dropped(count)
+    }
+}
+
+/// Counters of one subscription.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// Events handed to the handler.
+    pub delivered: u64,
+    /// Events dropped because the handler's queue was full.
+    pub dropped: u64,
+    /// Handler calls that panicked (the panic was caught; the subscription goes on).
+    pub panicked: u64,
+}
+
+/// An open subscription. Dropping it closes it; [`close`](Subscription::close) does the
+/// same and reports errors. `R` is the operation's initial response.
+#[must_use = "dropping a Subscription closes it at once"]
+pub struct Subscription<R> {
+    response: R,
+    stream_id: i32,
+    connection: Arc<Connection>,
+    queue: Arc<StreamQueue>,
+    close_timeout: Duration,
+    closed: bool,
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for Subscription<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("stream_id", &self.stream_id)
+            .field("response", &self.response)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<R> Subscription<R> {
+    pub(crate) fn new(
+        response: R,
+        stream_id: i32,
+        connection: Arc<Connection>,
+        queue: Arc<StreamQueue>,
+        close_timeout: Duration,
+    ) -> Self {
+        Subscription { response, stream_id, connection, queue, close_timeout, closed: false }
+    }
+
+    /// The server's initial response to the subscribe call.
+    pub fn response(&self) -> &R {
+        &self.response
+    }
+
+    /// The eventstream id of this subscription on its connection.
+    pub fn stream_id(&self) -> i32 {
+        self.stream_id
+    }
+
+    /// Delivered, dropped and panicked counts so far.
+    pub fn stats(&self) -> SubscriptionStats {
+        let c = self.queue.counters();
+        SubscriptionStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Closes the subscription: sends TERMINATE (unless the server already ended the
+    /// stream or the connection is gone) and stops delivery. The handler's
+    /// `on_stream_closed` then runs on the pool; this call does not wait for it, so it is
+    /// safe from inside the handler.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (`Write`) or [`Error::Io`] when the TERMINATE could not be sent.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Ok(());
+        }
+        let sent = self.connection.end_stream(self.stream_id, Instant::now() + self.close_timeout);
+        self.queue.finish(None);
+        match sent {
+            Ok(_) | Err(Error::Closed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<R> Drop for Subscription<R> {
+    fn drop(&mut self) {
+        if let Err(e) = self.close_inner() {
+            log::debug!("closing subscription on stream {} failed: {e}", self.stream_id);
+        }
+    }
+}
