@@ -3,14 +3,26 @@
 //! Pure code: bytes in, [`Message`] out and back. No sockets, threads or serde.
 //! This is the only module that uses `crc32fast`.
 //!
-//! SKELETON: the signatures below are the contract the rest of the crate codes against.
-//! Bodies are filled in by the codec work.
+//! Decoding checks, in order: prelude CRC; `total_length >= 16`; `total_length` and
+//! `headers_length` against [`Limits`]; headers fit inside the frame (all before any
+//! body byte is awaited or buffered); message CRC; then each header (bounds, type code,
+//! value length, UTF-8, non-empty name). Payloads and byte-buffer header values of
+//! messages from [`FrameDecoder`] are zero-copy slices of the received bytes.
 
 mod error;
+mod frame;
+mod header;
 
 pub use error::CodecError;
 
 use bytes::{Bytes, BytesMut};
+
+use frame::Prelude;
+
+/// Most bytes [`FrameDecoder::read_from`] reads in one call.
+const MAX_READ: usize = 64 * 1024;
+/// Capacity a new [`FrameDecoder`] starts with (lets small frames be read in batches).
+const INITIAL_CAPACITY: usize = 8 * 1024;
 
 /// Default maximum size of one whole frame (prelude, headers, payload and trailer): 16 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
@@ -33,7 +45,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_frame_size: DEFAULT_MAX_FRAME_SIZE, max_headers_size: DEFAULT_MAX_HEADERS_SIZE }
+        Limits {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_headers_size: DEFAULT_MAX_HEADERS_SIZE,
+        }
     }
 }
 
@@ -41,7 +56,10 @@ impl Limits {
     /// Limits with the given maximum frame size and the default headers limit
     /// (clamped so that the headers limit never exceeds the frame limit).
     pub fn with_max_frame_size(max_frame_size: u32) -> Self {
-        todo!()
+        Limits {
+            max_frame_size,
+            max_headers_size: DEFAULT_MAX_HEADERS_SIZE.min(max_frame_size),
+        }
     }
 }
 
@@ -72,15 +90,46 @@ pub enum HeaderValue {
 impl HeaderValue {
     /// The wire type code of this value (0..=9).
     pub fn type_code(&self) -> u8 {
-        todo!()
+        match self {
+            HeaderValue::Bool(true) => 0,
+            HeaderValue::Bool(false) => 1,
+            HeaderValue::Byte(_) => 2,
+            HeaderValue::Int16(_) => 3,
+            HeaderValue::Int32(_) => 4,
+            HeaderValue::Int64(_) => 5,
+            HeaderValue::ByteBuf(_) => 6,
+            HeaderValue::String(_) => 7,
+            HeaderValue::Timestamp(_) => 8,
+            HeaderValue::Uuid(_) => 9,
+        }
     }
     /// The value as `i32` if it is an `Int32`.
     pub fn as_int32(&self) -> Option<i32> {
-        todo!()
+        match self {
+            HeaderValue::Int32(v) => Some(*v),
+            _ => None,
+        }
     }
     /// The value as `&str` if it is a `String`.
     pub fn as_str(&self) -> Option<&str> {
-        todo!()
+        match self {
+            HeaderValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The value as `bool` if it is a `Bool`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            HeaderValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    /// The value as bytes if it is a `ByteBuf`.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match self {
+            HeaderValue::ByteBuf(b) => Some(b),
+            _ => None,
+        }
     }
 }
 
@@ -96,7 +145,10 @@ pub struct Header {
 impl Header {
     /// A header with the given name and value.
     pub fn new(name: impl Into<String>, value: HeaderValue) -> Self {
-        Header { name: name.into(), value }
+        Header {
+            name: name.into(),
+            value,
+        }
     }
 }
 
@@ -112,25 +164,39 @@ pub struct Message {
 impl Message {
     /// The first header with this exact name.
     pub fn header(&self, name: &str) -> Option<&HeaderValue> {
-        todo!()
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
     }
     /// The exact encoded size of this message in bytes (including prelude and trailer),
     /// or an error when it cannot be encoded (a name or value too long, or over u32).
     pub fn encoded_len(&self) -> Result<usize, CodecError> {
-        todo!()
+        let (_, total) = frame::encoded_sizes(self)?;
+        match u32::try_from(total) {
+            Ok(len) => Ok(len as usize),
+            Err(_) => Err(CodecError::FrameTooLarge {
+                total_length: total,
+                max: u32::MAX,
+            }),
+        }
     }
     /// Appends the encoded frame to `out`, checking `limits` first: nothing is written
     /// when the message is invalid or larger than `limits.max_frame_size`.
     pub fn encode(&self, limits: &Limits, out: &mut BytesMut) -> Result<(), CodecError> {
-        todo!()
+        frame::encode(self, limits, out)
     }
     /// Encodes into a new buffer.
     pub fn to_bytes(&self, limits: &Limits) -> Result<Bytes, CodecError> {
-        todo!()
+        let mut out = BytesMut::new();
+        self.encode(limits, &mut out)?;
+        Ok(out.freeze())
     }
-    /// Decodes exactly one whole frame; `bytes.len()` must equal its `total_length`.
+    /// Decodes exactly one whole frame; `bytes.len()` must equal its `total_length`
+    /// (else [`CodecError::LengthMismatch`], or [`CodecError::Truncated`] when even the
+    /// 12-byte prelude is missing). The frame is copied once after its CRCs are checked.
     pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Message, CodecError> {
-        todo!()
+        frame::decode_slice(bytes, limits)
     }
 }
 
@@ -145,29 +211,131 @@ impl Message {
 pub struct FrameDecoder {
     limits: Limits,
     buf: BytesMut,
+    /// The validated prelude of the frame at the head of `buf`, once known.
+    prelude: Option<Prelude>,
+    /// The error that made the stream unusable.
+    failed: Option<CodecError>,
 }
 
 impl FrameDecoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
-        todo!()
+        FrameDecoder {
+            limits,
+            buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+            prelude: None,
+            failed: None,
+        }
     }
-    /// Appends received bytes.
+    /// Appends received bytes (ignored once the decoder has failed).
     pub fn extend(&mut self, bytes: &[u8]) {
-        todo!()
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
     }
     /// Reads once from `reader` straight into the internal buffer (at most the space
     /// the decoder needs next, capped at 64 KiB per call) and returns the byte count
     /// (0 = end of stream).
+    ///
+    /// The buffer only grows to what the current frame needs (spare capacity already
+    /// allocated is used too, without exceeding `limits.max_frame_size` of buffered
+    /// bytes). If the decoder has failed, or the buffered prelude is invalid, nothing
+    /// is read and an [`std::io::ErrorKind::InvalidData`] error wrapping the
+    /// [`CodecError`] is returned ([`FrameDecoder::next_message`] reports the same
+    /// error). `Interrupted` reads are retried.
     pub fn read_from(&mut self, reader: &mut impl std::io::Read) -> std::io::Result<usize> {
-        todo!()
+        let invalid = |e: CodecError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        if let Some(e) = &self.failed {
+            return Err(invalid(e.clone()));
+        }
+        self.poll_prelude().map_err(invalid)?;
+        let len = self.buf.len();
+        let needed = match &self.prelude {
+            Some(p) => (p.total_length as usize).saturating_sub(len),
+            None => PRELUDE_LEN.saturating_sub(len),
+        };
+        let spare = self.buf.capacity() - len;
+        let room = (self.limits.max_frame_size as usize)
+            .max(PRELUDE_LEN)
+            .saturating_sub(len);
+        let mut want = needed.max(spare.min(room));
+        if want == 0 {
+            // A whole frame is already buffered; read into what is allocated anyway.
+            want = spare.max(PRELUDE_LEN);
+        }
+        let want = want.min(MAX_READ);
+        self.buf.resize(len + want, 0);
+        let result = loop {
+            match reader.read(self.buf.get_mut(len..).unwrap_or_default()) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match &result {
+            Ok(n) => (*n).min(want),
+            Err(_) => 0,
+        };
+        self.buf.truncate(len + n);
+        result.map(|_| n)
     }
     /// The next whole message, `Ok(None)` if more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Message>, CodecError> {
-        todo!()
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let Some(prelude) = self.poll_prelude()? else {
+            return Ok(None);
+        };
+        let total = prelude.total_length as usize;
+        if self.buf.len() < total {
+            return Ok(None);
+        }
+        let frame = self.buf.split_to(total).freeze();
+        self.prelude = None;
+        match frame::decode_frame(frame, &prelude) {
+            Ok(msg) => Ok(Some(msg)),
+            Err(e) => Err(self.fail(e)),
+        }
     }
     /// Number of buffered bytes not yet returned as messages.
     pub fn buffered(&self) -> usize {
-        todo!()
+        self.buf.len()
+    }
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+    /// Call at end of stream: `Ok(())` if no partial frame is buffered, else
+    /// [`CodecError::Truncated`] (or the error the decoder already failed with).
+    pub fn finish(&self) -> Result<(), CodecError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None if self.buf.is_empty() => Ok(()),
+            None => Err(CodecError::Truncated {
+                buffered: self.buf.len(),
+            }),
+        }
+    }
+
+    /// Validates the prelude at the head of the buffer once its 12 bytes are present.
+    fn poll_prelude(&mut self) -> Result<Option<Prelude>, CodecError> {
+        if self.prelude.is_none() {
+            match frame::parse_prelude(&self.buf, &self.limits) {
+                Ok(p) => self.prelude = p,
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(self.prelude)
+    }
+
+    /// Marks the stream unusable and drops what is buffered.
+    fn fail(&mut self, e: CodecError) -> CodecError {
+        self.failed = Some(e.clone());
+        self.prelude = None;
+        self.buf = BytesMut::new();
+        e
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Whole frames: prelude validation, message CRC, encoding.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::header::{encoded_header_len, parse_headers, write_header};
+use super::{CodecError, Limits, Message, FRAME_OVERHEAD, PRELUDE_LEN};
+
+/// A prelude whose CRC and lengths have been checked against the limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Prelude {
+    /// Whole frame length (16 ..= `limits.max_frame_size`).
+    pub(super) total_length: u32,
+    /// Headers block length (fits inside the frame, within `limits.max_headers_size`).
+    pub(super) headers_length: u32,
+    /// The (verified) prelude CRC.
+    pub(super) crc: u32,
+}
+
+#[inline]
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let end = at.checked_add(4)?;
+    let arr: [u8; 4] = bytes.get(at..end)?.try_into().ok()?;
+    Some(u32::from_be_bytes(arr))
+}
+
+/// Validates the 12-byte prelude at the start of `bytes`, in this order: prelude CRC,
+/// `total_length >= 16`, frame limit, headers limit, headers fit in the frame.
+///
+/// `Ok(None)` when fewer than 12 bytes are present.
+pub(super) fn parse_prelude(bytes: &[u8], limits: &Limits) -> Result<Option<Prelude>, CodecError> {
+    let (Some(total_length), Some(headers_length), Some(expected), Some(lengths)) = (
+        be_u32(bytes, 0),
+        be_u32(bytes, 4),
+        be_u32(bytes, 8),
+        bytes.get(..8),
+    ) else {
+        return Ok(None);
+    };
+    let actual = crc32fast::hash(lengths);
+    if actual != expected {
+        return Err(CodecError::PreludeChecksumMismatch { expected, actual });
+    }
+    if (total_length as usize) < FRAME_OVERHEAD {
+        return Err(CodecError::FrameTooShort { total_length });
+    }
+    if total_length > limits.max_frame_size {
+        return Err(CodecError::FrameTooLarge {
+            total_length: u64::from(total_length),
+            max: limits.max_frame_size,
+        });
+    }
+    if headers_length > limits.max_headers_size {
+        return Err(CodecError::HeadersTooLarge {
+            headers_length: u64::from(headers_length),
+            max: limits.max_headers_size,
+        });
+    }
+    // total_length >= 16 here, so the subtraction cannot underflow.
+    if headers_length > total_length - FRAME_OVERHEAD as u32 {
+        return Err(CodecError::HeadersLengthOutOfRange {
+            headers_length,
+            total_length,
+        });
+    }
+    Ok(Some(Prelude {
+        total_length,
+        headers_length,
+        crc: expected,
+    }))
+}
+
+/// Checks the message CRC of a whole frame (`frame.len() == total_length`), continuing
+/// the CRC from the already verified prelude CRC.
+fn check_message_crc(frame: &[u8], prelude: &Prelude) -> Result<(), CodecError> {
+    let crc_at = frame.len().saturating_sub(4);
+    let (Some(expected), Some(body)) = (be_u32(frame, crc_at), frame.get(8..crc_at)) else {
+        return Err(CodecError::Truncated {
+            buffered: frame.len(),
+        });
+    };
+    let mut hasher = crc32fast::Hasher::new_with_initial(prelude.crc);
+    hasher.update(body);
+    let actual = hasher.finalize();
+    if actual != expected {
+        return Err(CodecError::MessageChecksumMismatch { expected, actual });
+    }
+    Ok(())
+}
+
+/// Decodes a whole frame whose prelude was validated; `frame.len() == total_length`.
+/// Checks the message CRC, then parses the headers; the payload is a zero-copy slice.
+pub(super) fn decode_frame(frame: Bytes, prelude: &Prelude) -> Result<Message, CodecError> {
+    check_message_crc(&frame, prelude)?;
+    build_message(frame, prelude)
+}
+
+fn build_message(frame: Bytes, prelude: &Prelude) -> Result<Message, CodecError> {
+    let headers_end = PRELUDE_LEN + prelude.headers_length as usize;
+    let payload_end = frame.len().saturating_sub(4);
+    let headers = parse_headers(&frame, PRELUDE_LEN, headers_end)?;
+    if headers_end > payload_end {
+        // Unreachable after `parse_prelude`; kept so that slicing can never panic.
+        return Err(CodecError::HeadersLengthOutOfRange {
+            headers_length: prelude.headers_length,
+            total_length: prelude.total_length,
+        });
+    }
+    let payload = frame.slice(headers_end..payload_end);
+    Ok(Message { headers, payload })
+}
+
+/// Whole-buffer decode: `bytes` must be exactly one frame.
+pub(super) fn decode_slice(bytes: &[u8], limits: &Limits) -> Result<Message, CodecError> {
+    let prelude = parse_prelude(bytes, limits)?.ok_or(CodecError::Truncated {
+        buffered: bytes.len(),
+    })?;
+    if bytes.len() != prelude.total_length as usize {
+        return Err(CodecError::LengthMismatch {
+            total_length: prelude.total_length,
+            actual: bytes.len(),
+        });
+    }
+    check_message_crc(bytes, &prelude)?;
+    // One copy of the (verified) frame; headers' byte buffers and the payload share it.
+    build_message(Bytes::copy_from_slice(bytes), &prelude)
+}
+
+/// Headers-block length and total frame length, after validating every header.
+pub(super) fn encoded_sizes(msg: &Message) -> Result<(u64, u64), CodecError> {
+    let mut headers_len: u64 = 0;
+    for header in &msg.headers {
+        // A usize always fits in a u64 on supported targets.
+        let offset = usize::try_from(headers_len).unwrap_or(usize::MAX);
+        headers_len += encoded_header_len(header, offset)? as u64;
+    }
+    let total = headers_len + msg.payload.len() as u64 + FRAME_OVERHEAD as u64;
+    Ok((headers_len, total))
+}
+
+/// Validates `msg` against `limits` and appends its frame to `out` (nothing on error).
+pub(super) fn encode(msg: &Message, limits: &Limits, out: &mut BytesMut) -> Result<(), CodecError> {
+    let (headers_len, total) = encoded_sizes(msg)?;
+    if total > u64::from(limits.max_frame_size) {
+        return Err(CodecError::FrameTooLarge {
+            total_length: total,
+            max: limits.max_frame_size,
+        });
+    }
+    if headers_len > u64::from(limits.max_headers_size) {
+        return Err(CodecError::HeadersTooLarge {
+            headers_length: headers_len,
+            max: limits.max_headers_size,
+        });
+    }
+    // Both fit in u32 now (bounded by the u32 limits).
+    let total_u32 = total as u32;
+    let headers_u32 = headers_len as u32;
+
+    let mut prelude = [0u8; PRELUDE_LEN];
+    let (lengths, crc_bytes) = prelude.split_at_mut(8);
+    let (total_bytes, headers_bytes) = lengths.split_at_mut(4);
+    total_bytes.copy_from_slice(&total_u32.to_be_bytes());
+    headers_bytes.copy_from_slice(&headers_u32.to_be_bytes());
+    let prelude_crc = crc32fast::hash(lengths);
+    crc_bytes.copy_from_slice(&prelude_crc.to_be_bytes());
+
+    out.reserve(total as usize);
+    let start = out.len();
+    out.put_slice(&prelude);
+    for header in &msg.headers {
+        write_header(header, out);
+    }
+    out.put_slice(&msg.payload);
+    let mut hasher = crc32fast::Hasher::new_with_initial(prelude_crc);
+    hasher.update(out.get(start + 8..).unwrap_or_default());
+    out.put_u32(hasher.finalize());
+    debug_assert_eq!(out.len() - start, total as usize);
+    Ok(())
+}

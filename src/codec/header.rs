@@ -1,0 +1,170 @@
+//! The headers block: encoding, validation and bounds-checked parsing.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{CodecError, Header, HeaderValue};
+
+/// Longest header name (the name length is one byte).
+pub(super) const MAX_NAME_LEN: usize = 255;
+/// Longest string or byte-buffer value (`INT16_MAX`, as the C library enforces).
+pub(super) const MAX_VALUE_LEN: usize = 32_767;
+
+/// Encoded size of one header, after checking that it can be encoded.
+///
+/// `offset` is where the header would start in the headers block (for error reports).
+pub(super) fn encoded_header_len(header: &Header, offset: usize) -> Result<usize, CodecError> {
+    let name_len = header.name.len();
+    if name_len == 0 {
+        return Err(CodecError::EmptyHeaderName { offset });
+    }
+    if name_len > MAX_NAME_LEN {
+        return Err(CodecError::HeaderNameTooLong { len: name_len });
+    }
+    let value_len = match &header.value {
+        HeaderValue::Bool(_) => 0,
+        HeaderValue::Byte(_) => 1,
+        HeaderValue::Int16(_) => 2,
+        HeaderValue::Int32(_) => 4,
+        HeaderValue::Int64(_) | HeaderValue::Timestamp(_) => 8,
+        HeaderValue::ByteBuf(b) => 2 + checked_value_len(b.len())?,
+        HeaderValue::String(s) => 2 + checked_value_len(s.len())?,
+        HeaderValue::Uuid(_) => 16,
+    };
+    // name length byte + name + type byte + value
+    Ok(2 + name_len + value_len)
+}
+
+fn checked_value_len(len: usize) -> Result<usize, CodecError> {
+    if len > MAX_VALUE_LEN {
+        Err(CodecError::HeaderValueTooLong { len })
+    } else {
+        Ok(len)
+    }
+}
+
+/// Writes one header that [`encoded_header_len`] accepted.
+pub(super) fn write_header(header: &Header, out: &mut BytesMut) {
+    let name = header.name.as_bytes();
+    // Lengths were validated by `encoded_header_len` (name <= 255, values <= 32 767).
+    out.put_u8(name.len() as u8);
+    out.put_slice(name);
+    out.put_u8(header.value.type_code());
+    match &header.value {
+        HeaderValue::Bool(_) => {}
+        HeaderValue::Byte(v) => out.put_i8(*v),
+        HeaderValue::Int16(v) => out.put_i16(*v),
+        HeaderValue::Int32(v) => out.put_i32(*v),
+        HeaderValue::Int64(v) | HeaderValue::Timestamp(v) => out.put_i64(*v),
+        HeaderValue::ByteBuf(b) => {
+            out.put_u16(b.len() as u16);
+            out.put_slice(b);
+        }
+        HeaderValue::String(s) => {
+            out.put_u16(s.len() as u16);
+            out.put_slice(s.as_bytes());
+        }
+        HeaderValue::Uuid(u) => out.put_slice(u),
+    }
+}
+
+/// A bounds-checked reader over the headers block.
+struct Reader<'a> {
+    block: &'a [u8],
+    pos: usize,
+    /// Start of the header being parsed (reported on truncation).
+    header_start: usize,
+}
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let slice = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.block.get(self.pos..end))
+            .ok_or(CodecError::HeaderTruncated {
+                offset: self.header_start,
+            })?;
+        self.pos += n;
+        Ok(slice)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let offset = self.header_start;
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CodecError::HeaderTruncated { offset })
+    }
+
+    #[inline]
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.array::<1>()?[0])
+    }
+}
+
+/// Parses the headers block `frame[start..end]`.
+///
+/// Byte-buffer values are zero-copy slices of `frame`. The last header must end
+/// exactly at `end`.
+pub(super) fn parse_headers(
+    frame: &Bytes,
+    start: usize,
+    end: usize,
+) -> Result<Vec<Header>, CodecError> {
+    let block = frame
+        .get(start..end)
+        .ok_or(CodecError::HeaderTruncated { offset: 0 })?;
+    // Small, fixed initial capacity: never sized by a wire length.
+    let mut headers = Vec::with_capacity(if block.is_empty() { 0 } else { 4 });
+    let mut r = Reader {
+        block,
+        pos: 0,
+        header_start: 0,
+    };
+    while r.pos < block.len() {
+        r.header_start = r.pos;
+        let name_len = usize::from(r.u8()?);
+        if name_len == 0 {
+            return Err(CodecError::EmptyHeaderName {
+                offset: r.header_start,
+            });
+        }
+        let name = std::str::from_utf8(r.take(name_len)?).map_err(|_| CodecError::InvalidUtf8)?;
+        let value = match r.u8()? {
+            0 => HeaderValue::Bool(true),
+            1 => HeaderValue::Bool(false),
+            2 => HeaderValue::Byte(i8::from_be_bytes(r.array()?)),
+            3 => HeaderValue::Int16(i16::from_be_bytes(r.array()?)),
+            4 => HeaderValue::Int32(i32::from_be_bytes(r.array()?)),
+            5 => HeaderValue::Int64(i64::from_be_bytes(r.array()?)),
+            6 => {
+                let len = value_len(&mut r)?;
+                let value_start = start + r.pos;
+                r.take(len)?;
+                HeaderValue::ByteBuf(frame.slice(value_start..value_start + len))
+            }
+            7 => {
+                let len = value_len(&mut r)?;
+                let text =
+                    std::str::from_utf8(r.take(len)?).map_err(|_| CodecError::InvalidUtf8)?;
+                HeaderValue::String(text.to_owned())
+            }
+            8 => HeaderValue::Timestamp(i64::from_be_bytes(r.array()?)),
+            9 => HeaderValue::Uuid(r.array()?),
+            type_code => return Err(CodecError::UnknownHeaderType { type_code }),
+        };
+        headers.push(Header {
+            name: name.to_owned(),
+            value,
+        });
+    }
+    Ok(headers)
+}
+
+/// Reads a 2-byte value length and checks it against [`MAX_VALUE_LEN`].
+#[inline]
+fn value_len(r: &mut Reader<'_>) -> Result<usize, CodecError> {
+    let len = usize::from(u16::from_be_bytes(r.array()?));
+    checked_value_len(len)
+}
