@@ -85,7 +85,7 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
     writer
         .send(&rpc::connect_message(&config.auth_token), deadline)
         .map_err(|e| match e {
-            WriteError::Timeout { .. } => Error::Timeout(TimeoutKind::Handshake),
+            WriteError::Timeout => Error::Timeout(TimeoutKind::Handshake),
             WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
             other => other.into_error(|| None),
         })?;
@@ -233,7 +233,7 @@ impl Connection {
                 self.routes.lock().map.remove(&id);
                 if broken {
                     let reason = match &e {
-                        WriteError::Timeout { .. } => CloseReason::WriteTimeout,
+                        WriteError::Timeout => CloseReason::WriteTimeout,
                         WriteError::Io(io) => CloseReason::from_io(io),
                         WriteError::Encode(_) => CloseReason::WriteTimeout,
                     };

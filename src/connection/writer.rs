@@ -56,7 +56,7 @@ impl Writer {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 self.broken = written > 0;
-                return Err(WriteError::Timeout { partial: written > 0 });
+                return Err(WriteError::Timeout);
             }
             self.arm_timeout(remaining).map_err(|e| self.fail(e, written))?;
             match self.socket.write(&self.buf[written..]) {
@@ -101,8 +101,8 @@ impl Writer {
 pub(crate) enum WriteError {
     /// The frame could not be encoded; nothing was written.
     Encode(Error),
-    /// The deadline passed; `partial` says whether part of the frame was written.
-    Timeout { partial: bool },
+    /// The deadline passed (`Writer::broken` says whether part of the frame went out).
+    Timeout,
     /// The socket failed.
     Io(io::Error),
 }
@@ -111,7 +111,7 @@ impl WriteError {
     pub(crate) fn into_error(self, close_reason: impl FnOnce() -> Option<crate::error::CloseReason>) -> Error {
         match self {
             WriteError::Encode(e) => e,
-            WriteError::Timeout { .. } => Error::Timeout(TimeoutKind::Write),
+            WriteError::Timeout => Error::Timeout(TimeoutKind::Write),
             WriteError::Io(e) => match close_reason() {
                 Some(reason) => Error::Closed(reason),
                 None => Error::from(e),

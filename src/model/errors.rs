@@ -28,3 +28,8 @@ impl IpcError {
     }
     pub fn is_retryable(&self) -> bool { false }
 }
+impl IpcError {
+    pub fn model_type(&self) -> Option<&str> {
+        match self { IpcError::Unauthorized(_) => Some("aws.greengrass#UnauthorizedError"), IpcError::InvalidArguments(_) => Some("aws.greengrass#InvalidArgumentsError"), IpcError::Unmodeled { model_type, .. } => model_type.as_deref() }
+    }
+}

@@ -1,0 +1,115 @@
+//! Local publish/subscribe: the broker behind PublishToTopic and SubscribeToTopic.
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::server::{Outcome, StreamRef};
+use super::topic::{filter_matches, has_wildcard};
+use super::{invalid_arguments, CallContext};
+use crate::model::{
+    BinaryMessage, JsonMessage, MessageContext, PublishMessage, PublishToTopicRequest, PublishToTopicResponse,
+    ReceiveMode, Shape, SubscribeToTopicRequest, SubscribeToTopicResponse, SubscriptionResponseMessage,
+};
+
+struct Subscriber {
+    filter: String,
+    component: String,
+    from_others_only: bool,
+    stream: StreamRef,
+}
+
+/// Every live local subscription.
+#[derive(Default)]
+pub(crate) struct Broker {
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+impl Broker {
+    /// Delivers `message` published by `publisher` on `topic`; returns how many
+    /// subscriptions received it.
+    pub(crate) fn publish(&self, publisher: &str, topic: &str, message: &PublishMessage) -> usize {
+        let targets: Vec<StreamRef> = self
+            .subscribers
+            .lock()
+            .iter()
+            .filter(|s| filter_matches(&s.filter, topic))
+            .filter(|s| !(s.from_others_only && s.component == publisher))
+            .map(|s| s.stream.clone())
+            .collect();
+        if targets.is_empty() {
+            return 0;
+        }
+        let context = Some(MessageContext { topic: Some(topic.to_owned()) });
+        let event: SubscriptionResponseMessage = match message {
+            PublishMessage::JsonMessage(m) => {
+                PublishMessage::JsonMessage(JsonMessage { message: m.message.clone(), context })
+            }
+            PublishMessage::BinaryMessage(m) => {
+                PublishMessage::BinaryMessage(BinaryMessage { message: m.message.clone(), context })
+            }
+        };
+        let payload = match serde_json::to_vec(&event) {
+            Ok(p) => bytes::Bytes::from(p),
+            Err(_) => return 0,
+        };
+        let mut delivered = 0;
+        for target in targets {
+            if target.send_event(SubscriptionResponseMessage::MODEL_TYPE, payload.clone()) {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    fn remove(&self, stream: &StreamRef) {
+        self.subscribers.lock().retain(|s| !s.stream.same_stream(stream));
+    }
+
+    /// Number of live subscriptions (for tests and logs).
+    pub(crate) fn len(&self) -> usize {
+        self.subscribers.lock().len()
+    }
+}
+
+pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
+    let request: PublishToTopicRequest = match serde_json::from_value(request) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(invalid_arguments(&format!("invalid PublishToTopicRequest: {e}"))),
+    };
+    if request.topic.is_empty() || has_wildcard(&request.topic) || request.topic.contains('*') {
+        return Outcome::Error(invalid_arguments("the publish topic must be non-empty and hold no wildcard"));
+    }
+    ctx.state.pubsub.publish(ctx.component, &request.topic, &request.publish_message);
+    Outcome::response(&PublishToTopicResponse::default())
+}
+
+pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
+    let request: SubscribeToTopicRequest = match serde_json::from_value(request) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(invalid_arguments(&format!("invalid SubscribeToTopicRequest: {e}"))),
+    };
+    if request.topic.is_empty() {
+        return Outcome::Error(invalid_arguments("the topic must be non-empty"));
+    }
+    let from_others_only = match &request.receive_mode {
+        Some(ReceiveMode::ReceiveMessagesFromOthers) => true,
+        Some(ReceiveMode::ReceiveAllMessages) => false,
+        // The nucleus default: filters skip the subscriber's own messages.
+        None => has_wildcard(&request.topic),
+        #[allow(unreachable_patterns)]
+        Some(_) => false,
+    };
+    let state = ctx.state.clone();
+    let component = ctx.component.to_owned();
+    let filter = request.topic.clone();
+    let response = SubscribeToTopicResponse { topic_name: Some(request.topic) };
+    Outcome::subscribe(&response, move |stream: StreamRef| {
+        let on_close = {
+            let state = state.clone();
+            let stream = stream.clone();
+            move || state.pubsub.remove(&stream)
+        };
+        state.pubsub.subscribers.lock().push(Subscriber { filter, component, from_others_only, stream });
+        Box::new(on_close)
+    })
+}
