@@ -237,12 +237,15 @@ impl FrameDecoder {
     /// the decoder needs next, capped at 64 KiB per call) and returns the byte count
     /// (0 = end of stream).
     ///
-    /// The buffer only grows to what the current frame needs (spare capacity already
-    /// allocated is used too, without exceeding `limits.max_frame_size` of buffered
-    /// bytes). If the decoder has failed, or the buffered prelude is invalid, nothing
-    /// is read and an [`std::io::ErrorKind::InvalidData`] error wrapping the
-    /// [`CodecError`] is returned ([`FrameDecoder::next_message`] reports the same
-    /// error). `Interrupted` reads are retried.
+    /// The buffer grows only to what the current frame still needs (its prelude is
+    /// validated first when buffered); capacity that is already allocated is filled as
+    /// well, so several small frames can arrive in one call, but a read never takes the
+    /// buffer past `limits.max_frame_size` bytes unless a whole frame is already waiting
+    /// (call [`FrameDecoder::next_message`] until it returns `Ok(None)` before reading).
+    /// If the decoder has failed, or the buffered prelude is invalid, nothing is read
+    /// and an [`std::io::ErrorKind::InvalidData`] error wrapping the [`CodecError`] is
+    /// returned ([`FrameDecoder::next_message`] reports the same error). `Interrupted`
+    /// reads are retried.
     pub fn read_from(&mut self, reader: &mut impl std::io::Read) -> std::io::Result<usize> {
         let invalid = |e: CodecError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
         if let Some(e) = &self.failed {
@@ -254,6 +257,11 @@ impl FrameDecoder {
             Some(p) => (p.total_length as usize).saturating_sub(len),
             None => PRELUDE_LEN.saturating_sub(len),
         };
+        if needed > self.buf.capacity() - len {
+            // Grow once to what the current frame still needs (its length was checked
+            // against the limits), not in 64 KiB steps.
+            self.buf.reserve(needed);
+        }
         let spare = self.buf.capacity() - len;
         let room = (self.limits.max_frame_size as usize)
             .max(PRELUDE_LEN)
