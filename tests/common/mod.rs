@@ -126,6 +126,7 @@ pub fn thread_names() -> Vec<String> {
     names
 }
 
+/// Threads of the client (I/O and handler pool), not of the emulator.
 pub fn ggipc_threads() -> usize {
-    thread_names().iter().filter(|n| n.starts_with("ggipc-")).count()
+    thread_names().iter().filter(|n| n.starts_with("ggipc-") && !n.starts_with("ggipc-emu")).count()
 }
