@@ -38,119 +38,119 @@ macro_rules! dispatch {
 }
 
 dispatch! {
-        AuthorizeClientDeviceActionRequest,
-        AuthorizeClientDeviceActionResponse,
-        BinaryMessage,
-        CancelLocalDeploymentRequest,
-        CancelLocalDeploymentResponse,
-        CertificateOptions,
-        CertificateUpdate,
-        CertificateUpdateEvent,
-        ClientDeviceCredential,
-        ComponentDetails,
-        ComponentNotFoundError,
-        ComponentUpdatePolicyEvents,
-        ConfigurationUpdateEvent,
-        ConfigurationUpdateEvents,
-        ConfigurationValidityReport,
-        ConflictError,
-        ConnectionStatusEvent,
-        CreateDebugPasswordRequest,
-        CreateDebugPasswordResponse,
-        CreateLocalDeploymentRequest,
-        CreateLocalDeploymentResponse,
-        CredentialDocument,
-        DeferComponentUpdateRequest,
-        DeferComponentUpdateResponse,
-        DeleteThingShadowRequest,
-        DeleteThingShadowResponse,
-        DeploymentStatusDetails,
-        FailedUpdateConditionCheckError,
-        GetClientDeviceAuthTokenRequest,
-        GetClientDeviceAuthTokenResponse,
-        GetComponentDetailsRequest,
-        GetComponentDetailsResponse,
-        GetConfigurationRequest,
-        GetConfigurationResponse,
-        GetLocalDeploymentStatusRequest,
-        GetLocalDeploymentStatusResponse,
-        GetSecretValueRequest,
-        GetSecretValueResponse,
-        GetThingShadowRequest,
-        GetThingShadowResponse,
-        InvalidArgumentsError,
-        InvalidArtifactsDirectoryPathError,
-        InvalidClientDeviceAuthTokenError,
-        InvalidCredentialError,
-        InvalidRecipeDirectoryPathError,
-        InvalidTokenError,
-        IoTCoreConnectionStatusEvent,
-        IoTCoreMessage,
-        JsonMessage,
-        ListComponentsRequest,
-        ListComponentsResponse,
-        ListLocalDeploymentsRequest,
-        ListLocalDeploymentsResponse,
-        ListNamedShadowsForThingRequest,
-        ListNamedShadowsForThingResponse,
-        LocalDeployment,
-        MQTTCredential,
-        MQTTMessage,
-        MessageContext,
-        Metric,
-        PauseComponentRequest,
-        PauseComponentResponse,
-        PostComponentUpdateEvent,
-        PreComponentUpdateEvent,
-        PublishMessage,
-        PublishToIoTCoreRequest,
-        PublishToIoTCoreResponse,
-        PublishToTopicRequest,
-        PublishToTopicResponse,
-        PutComponentMetricRequest,
-        PutComponentMetricResponse,
-        ResourceNotFoundError,
-        RestartComponentRequest,
-        RestartComponentResponse,
-        ResumeComponentRequest,
-        ResumeComponentResponse,
-        RunWithInfo,
-        SecretValue,
-        SendConfigurationValidityReportRequest,
-        SendConfigurationValidityReportResponse,
-        ServiceError,
-        StopComponentRequest,
-        StopComponentResponse,
-        SubscribeToCertificateUpdatesRequest,
-        SubscribeToCertificateUpdatesResponse,
-        SubscribeToComponentUpdatesRequest,
-        SubscribeToComponentUpdatesResponse,
-        SubscribeToConfigurationUpdateRequest,
-        SubscribeToConfigurationUpdateResponse,
-        SubscribeToIoTCoreConnectionStatusRequest,
-        SubscribeToIoTCoreConnectionStatusResponse,
-        SubscribeToIoTCoreRequest,
-        SubscribeToIoTCoreResponse,
-        SubscribeToTopicRequest,
-        SubscribeToTopicResponse,
-        SubscribeToValidateConfigurationUpdatesRequest,
-        SubscribeToValidateConfigurationUpdatesResponse,
-        SubscriptionResponseMessage,
-        SystemResourceLimits,
-        UnauthorizedError,
-        UpdateConfigurationRequest,
-        UpdateConfigurationResponse,
-        UpdateStateRequest,
-        UpdateStateResponse,
-        UpdateThingShadowRequest,
-        UpdateThingShadowResponse,
-        UserProperty,
-        ValidateAuthorizationTokenRequest,
-        ValidateAuthorizationTokenResponse,
-        ValidateConfigurationUpdateEvent,
-        ValidateConfigurationUpdateEvents,
-        VerifyClientDeviceIdentityRequest,
-        VerifyClientDeviceIdentityResponse,}
+AuthorizeClientDeviceActionRequest,
+AuthorizeClientDeviceActionResponse,
+BinaryMessage,
+CancelLocalDeploymentRequest,
+CancelLocalDeploymentResponse,
+CertificateOptions,
+CertificateUpdate,
+CertificateUpdateEvent,
+ClientDeviceCredential,
+ComponentDetails,
+ComponentNotFoundError,
+ComponentUpdatePolicyEvents,
+ConfigurationUpdateEvent,
+ConfigurationUpdateEvents,
+ConfigurationValidityReport,
+ConflictError,
+ConnectionStatusEvent,
+CreateDebugPasswordRequest,
+CreateDebugPasswordResponse,
+CreateLocalDeploymentRequest,
+CreateLocalDeploymentResponse,
+CredentialDocument,
+DeferComponentUpdateRequest,
+DeferComponentUpdateResponse,
+DeleteThingShadowRequest,
+DeleteThingShadowResponse,
+DeploymentStatusDetails,
+FailedUpdateConditionCheckError,
+GetClientDeviceAuthTokenRequest,
+GetClientDeviceAuthTokenResponse,
+GetComponentDetailsRequest,
+GetComponentDetailsResponse,
+GetConfigurationRequest,
+GetConfigurationResponse,
+GetLocalDeploymentStatusRequest,
+GetLocalDeploymentStatusResponse,
+GetSecretValueRequest,
+GetSecretValueResponse,
+GetThingShadowRequest,
+GetThingShadowResponse,
+InvalidArgumentsError,
+InvalidArtifactsDirectoryPathError,
+InvalidClientDeviceAuthTokenError,
+InvalidCredentialError,
+InvalidRecipeDirectoryPathError,
+InvalidTokenError,
+IoTCoreConnectionStatusEvent,
+IoTCoreMessage,
+JsonMessage,
+ListComponentsRequest,
+ListComponentsResponse,
+ListLocalDeploymentsRequest,
+ListLocalDeploymentsResponse,
+ListNamedShadowsForThingRequest,
+ListNamedShadowsForThingResponse,
+LocalDeployment,
+MQTTCredential,
+MQTTMessage,
+MessageContext,
+Metric,
+PauseComponentRequest,
+PauseComponentResponse,
+PostComponentUpdateEvent,
+PreComponentUpdateEvent,
+PublishMessage,
+PublishToIoTCoreRequest,
+PublishToIoTCoreResponse,
+PublishToTopicRequest,
+PublishToTopicResponse,
+PutComponentMetricRequest,
+PutComponentMetricResponse,
+ResourceNotFoundError,
+RestartComponentRequest,
+RestartComponentResponse,
+ResumeComponentRequest,
+ResumeComponentResponse,
+RunWithInfo,
+SecretValue,
+SendConfigurationValidityReportRequest,
+SendConfigurationValidityReportResponse,
+ServiceError,
+StopComponentRequest,
+StopComponentResponse,
+SubscribeToCertificateUpdatesRequest,
+SubscribeToCertificateUpdatesResponse,
+SubscribeToComponentUpdatesRequest,
+SubscribeToComponentUpdatesResponse,
+SubscribeToConfigurationUpdateRequest,
+SubscribeToConfigurationUpdateResponse,
+SubscribeToIoTCoreConnectionStatusRequest,
+SubscribeToIoTCoreConnectionStatusResponse,
+SubscribeToIoTCoreRequest,
+SubscribeToIoTCoreResponse,
+SubscribeToTopicRequest,
+SubscribeToTopicResponse,
+SubscribeToValidateConfigurationUpdatesRequest,
+SubscribeToValidateConfigurationUpdatesResponse,
+SubscriptionResponseMessage,
+SystemResourceLimits,
+UnauthorizedError,
+UpdateConfigurationRequest,
+UpdateConfigurationResponse,
+UpdateStateRequest,
+UpdateStateResponse,
+UpdateThingShadowRequest,
+UpdateThingShadowResponse,
+UserProperty,
+ValidateAuthorizationTokenRequest,
+ValidateAuthorizationTokenResponse,
+ValidateConfigurationUpdateEvent,
+ValidateConfigurationUpdateEvents,
+VerifyClientDeviceIdentityRequest,
+VerifyClientDeviceIdentityResponse,}
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
@@ -166,7 +166,11 @@ fn golden_files() -> Vec<(String, Value)> {
         let text = std::fs::read_to_string(&path).expect("readable golden file");
         let doc: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", path.display()));
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
         files.push((stem, doc));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -179,7 +183,11 @@ fn golden_samples_round_trip() {
     let mut failures = Vec::new();
     let mut samples = 0;
     let files = golden_files();
-    assert!(files.len() >= 113, "expected >= 113 golden files, found {}", files.len());
+    assert!(
+        files.len() >= 113,
+        "expected >= 113 golden files, found {}",
+        files.len()
+    );
     for (stem, doc) in &files {
         let shape = doc["shape"].as_str().unwrap_or_default();
         assert_eq!(shape, stem, "golden file {stem}.json names shape {shape}");
@@ -201,7 +209,12 @@ fn golden_samples_round_trip() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     assert!(samples >= 300, "only {samples} samples checked");
 }
 
@@ -228,7 +241,13 @@ fn shared_model() -> Option<Value> {
 
 /// (name, operation header, request, response, event) of every operation type, from the
 /// Rust `Operation`/`StreamingOperation` impls.
-type OpRow = (&'static str, &'static str, &'static str, &'static str, Option<&'static str>);
+type OpRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
 
 macro_rules! op_rows {
     (rr: [$($rr:ident),+ $(,)?], streaming: [$($st:ident),+ $(,)?]) => {
@@ -290,16 +309,30 @@ fn model_coverage_and_operation_table() {
         .filter(|(_, s)| matches!(s["kind"].as_str(), Some("structure" | "union")))
         .map(|(n, _)| n.clone())
         .collect();
-    let errors: Vec<String> = model["errors"].as_object().expect("errors").keys().cloned().collect();
+    let errors: Vec<String> = model["errors"]
+        .as_object()
+        .expect("errors")
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(errors.len(), 12, "model errors");
     wanted.extend(errors.iter().cloned());
     for shape in &wanted {
         assert!(golden.contains_key(shape), "no golden file for {shape}");
-        let (model_type, _) = table.get(shape.as_str()).unwrap_or_else(|| panic!("no Rust type for {shape}"));
-        assert_eq!(*model_type, model_type_of(&model, shape), "{shape} MODEL_TYPE");
+        let (model_type, _) = table
+            .get(shape.as_str())
+            .unwrap_or_else(|| panic!("no Rust type for {shape}"));
+        assert_eq!(
+            *model_type,
+            model_type_of(&model, shape),
+            "{shape} MODEL_TYPE"
+        );
     }
     for error in &errors {
-        assert!(ERROR_MODEL_TYPES.contains(&model_type_of(&model, error).as_str()), "{error} not in ERROR_MODEL_TYPES");
+        assert!(
+            ERROR_MODEL_TYPES.contains(&model_type_of(&model, error).as_str()),
+            "{error} not in ERROR_MODEL_TYPES"
+        );
     }
 
     // Operation types and the OPERATIONS table against the model.
@@ -311,15 +344,28 @@ fn model_coverage_and_operation_table() {
         let request = model_type_of(&model, op["request"].as_str().expect("request"));
         let response = model_type_of(&model, op["response"].as_str().expect("response"));
         let event = op["streamEvent"].as_str().map(|e| model_type_of(&model, e));
-        for shape in [op["request"].as_str(), op["response"].as_str(), op["streamEvent"].as_str()]
-            .into_iter()
-            .flatten()
+        for shape in [
+            op["request"].as_str(),
+            op["response"].as_str(),
+            op["streamEvent"].as_str(),
+        ]
+        .into_iter()
+        .flatten()
         {
-            assert!(golden.contains_key(shape), "{name}: no golden file for {shape}");
+            assert!(
+                golden.contains_key(shape),
+                "{name}: no golden file for {shape}"
+            );
         }
 
-        let row = rows.get(name).unwrap_or_else(|| panic!("no Rust operation type {name}"));
-        assert_eq!(row.1, op["operationHeader"].as_str().expect("header"), "{name} OPERATION");
+        let row = rows
+            .get(name)
+            .unwrap_or_else(|| panic!("no Rust operation type {name}"));
+        assert_eq!(
+            row.1,
+            op["operationHeader"].as_str().expect("header"),
+            "{name} OPERATION"
+        );
         assert_eq!(row.2, request, "{name} Request");
         assert_eq!(row.3, response, "{name} Response");
         assert_eq!(row.4.map(str::to_owned), event, "{name} Event");
@@ -328,7 +374,10 @@ fn model_coverage_and_operation_table() {
         assert_eq!(info.name, name, "OPERATIONS order");
         assert_eq!(operation_info(name), Some(info));
         assert_eq!(operation_info(info.operation), Some(info));
-        assert_eq!(info.operation, op["operationHeader"].as_str().expect("header"));
+        assert_eq!(
+            info.operation,
+            op["operationHeader"].as_str().expect("header")
+        );
         assert_eq!(info.area, op["area"].as_str().expect("area"), "{name} area");
         assert_eq!(info.streaming, streaming, "{name} streaming");
         assert_eq!(info.request, request, "{name} request");
@@ -345,7 +394,11 @@ fn model_coverage_and_operation_table() {
             .iter()
             .map(|e| model_type_of(&model, e.as_str().expect("error name")))
             .collect();
-        assert_eq!(info.errors, model_errors.iter().map(String::as_str).collect::<Vec<_>>(), "{name} errors");
+        assert_eq!(
+            info.errors,
+            model_errors.iter().map(String::as_str).collect::<Vec<_>>(),
+            "{name} errors"
+        );
     }
     assert!(operation_info("NoSuchOperation").is_none());
 }
