@@ -293,7 +293,10 @@ class Gen:
         return lines
 
     def member_doc(self, shape, mm):
-        req = "Required" if mm.get("required") else "Optional"
+        if self.shapes[shape]["kind"] == "union":
+            req = "Union member"
+        else:
+            req = "Required" if mm.get("required") else "Optional"
         lines = [f"`{mm['wire']}`: {self.type_desc(mm)}. {req}."]
         if mm.get("note"):
             lines.append(f"Note: {mm['note']}.")
@@ -417,7 +420,7 @@ class Gen:
         for mm in s["members"]:
             var = camel(mm["name"])
             ty = self.rust_type(mm)
-            out += self.doc(self.member_doc(name, mm)[:1] if True else [], "    ")
+            out += self.doc(self.member_doc(name, mm), "    ")
             out += f"    #[serde(rename = \"{mm['wire']}\")]\n"
             if mm["type"] == "blob":
                 out += f"    {var}(#[serde(serialize_with = \"encoding::blob::serialize\")] {ty}),\n"

@@ -354,7 +354,7 @@ impl SubscribeToCertificateUpdatesResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum CertificateUpdateEvent {
-    /// `certificateUpdate`: [`CertificateUpdate`]. Optional.
+    /// `certificateUpdate`: [`CertificateUpdate`]. Union member.
     #[serde(rename = "certificateUpdate")]
     CertificateUpdate(CertificateUpdate),
 }
@@ -499,7 +499,7 @@ impl fmt::Debug for CertificateUpdate {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum ClientDeviceCredential {
-    /// `clientDeviceCertificate`: string. Optional.
+    /// `clientDeviceCertificate`: string. Union member.
     #[serde(rename = "clientDeviceCertificate")]
     ClientDeviceCertificate(String),
 }
@@ -520,7 +520,7 @@ impl Shape for ClientDeviceCredential {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum CredentialDocument {
-    /// `mqttCredential`: [`MQTTCredential`]. Optional.
+    /// `mqttCredential`: [`MQTTCredential`]. Union member.
     #[serde(rename = "mqttCredential")]
     MqttCredential(MQTTCredential),
 }

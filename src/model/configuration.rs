@@ -347,7 +347,7 @@ impl SubscribeToConfigurationUpdateResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum ConfigurationUpdateEvents {
-    /// `configurationUpdateEvent`: [`ConfigurationUpdateEvent`]. Optional.
+    /// `configurationUpdateEvent`: [`ConfigurationUpdateEvent`]. Union member.
     #[serde(rename = "configurationUpdateEvent")]
     ConfigurationUpdateEvent(ConfigurationUpdateEvent),
 }
@@ -414,7 +414,7 @@ impl SubscribeToValidateConfigurationUpdatesResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum ValidateConfigurationUpdateEvents {
-    /// `validateConfigurationUpdateEvent`: [`ValidateConfigurationUpdateEvent`]. Optional.
+    /// `validateConfigurationUpdateEvent`: [`ValidateConfigurationUpdateEvent`]. Union member.
     #[serde(rename = "validateConfigurationUpdateEvent")]
     ValidateConfigurationUpdateEvent(ValidateConfigurationUpdateEvent),
 }

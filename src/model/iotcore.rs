@@ -304,7 +304,7 @@ impl SubscribeToIoTCoreResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum IoTCoreMessage {
-    /// `message`: [`MQTTMessage`]. Optional.
+    /// `message`: [`MQTTMessage`]. Union member.
     #[serde(rename = "message")]
     Message(MQTTMessage),
 }
@@ -375,7 +375,7 @@ impl SubscribeToIoTCoreConnectionStatusResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum IoTCoreConnectionStatusEvent {
-    /// `connectionStatusEvent`: [`ConnectionStatusEvent`]. Optional.
+    /// `connectionStatusEvent`: [`ConnectionStatusEvent`]. Union member.
     #[serde(rename = "connectionStatusEvent")]
     ConnectionStatusEvent(ConnectionStatusEvent),
 }

@@ -210,10 +210,10 @@ impl SubscribeToComponentUpdatesResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum ComponentUpdatePolicyEvents {
-    /// `preUpdateEvent`: [`PreComponentUpdateEvent`]. Optional.
+    /// `preUpdateEvent`: [`PreComponentUpdateEvent`]. Union member.
     #[serde(rename = "preUpdateEvent")]
     PreUpdateEvent(PreComponentUpdateEvent),
-    /// `postUpdateEvent`: [`PostComponentUpdateEvent`]. Optional.
+    /// `postUpdateEvent`: [`PostComponentUpdateEvent`]. Union member.
     #[serde(rename = "postUpdateEvent")]
     PostUpdateEvent(PostComponentUpdateEvent),
 }

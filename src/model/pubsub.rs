@@ -193,10 +193,10 @@ impl SubscribeToTopicResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum SubscriptionResponseMessage {
-    /// `jsonMessage`: [`JsonMessage`]. Optional.
+    /// `jsonMessage`: [`JsonMessage`]. Union member.
     #[serde(rename = "jsonMessage")]
     JsonMessage(JsonMessage),
-    /// `binaryMessage`: [`BinaryMessage`]. Optional.
+    /// `binaryMessage`: [`BinaryMessage`]. Union member.
     #[serde(rename = "binaryMessage")]
     BinaryMessage(BinaryMessage),
 }
@@ -333,10 +333,10 @@ impl MessageContext {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum PublishMessage {
-    /// `jsonMessage`: [`JsonMessage`]. Optional.
+    /// `jsonMessage`: [`JsonMessage`]. Union member.
     #[serde(rename = "jsonMessage")]
     JsonMessage(JsonMessage),
-    /// `binaryMessage`: [`BinaryMessage`]. Optional.
+    /// `binaryMessage`: [`BinaryMessage`]. Union member.
     #[serde(rename = "binaryMessage")]
     BinaryMessage(BinaryMessage),
 }

@@ -158,10 +158,12 @@ impl GetSecretValueResponse {
 #[derive(Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum SecretValue {
-    /// `secretString`: string. Optional.
+    /// `secretString`: string. Union member.
+    /// Secret: redacted in `Debug` output.
     #[serde(rename = "secretString")]
     SecretString(String),
-    /// `secretBinary`: blob (base64 on the wire). Optional.
+    /// `secretBinary`: blob (base64 on the wire). Union member.
+    /// Secret: redacted in `Debug` output.
     #[serde(rename = "secretBinary")]
     SecretBinary(#[serde(serialize_with = "encoding::blob::serialize")] Vec<u8>),
 }
