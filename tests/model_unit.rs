@@ -403,4 +403,11 @@ fn builders_and_accessors() {
     let r = CreateDebugPasswordResponse::new("p", "u", Timestamp::from_secs_f64(1.5))
         .with_certificate_sha256_hash("h");
     assert_eq!(enc(&r)["certificateSHA256Hash"], "h");
+    let ev = PublishMessage::json(json!({"x": 1})).into_event("a/b");
+    assert_eq!(
+        ev,
+        SubscriptionResponseMessage::new_json("a/b", json!({"x": 1}))
+    );
+    let ev = PublishMessage::binary(b"hi".to_vec()).into_event("t");
+    assert_eq!((ev.topic(), ev.binary()), (Some("t"), Some(&b"hi"[..])));
 }
