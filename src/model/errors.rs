@@ -1,35 +1,451 @@
-//! TEMPORARY stand-in for the modeled errors (replaced by the model work).
-#![allow(missing_docs)]
+//! The modeled error shapes of the service and [`IpcError`], the error an operation returns.
+//!
+//! A server reports an operation failure with an `APPLICATION_ERROR` message whose
+//! `service-model-type` header names one of the 12 error shapes below. The Java nucleus
+//! sends the modeled members plus `_service`, `_message` and `_errorCode`; Greengrass
+//! nucleus lite sends only `_message` and `_errorCode`. Anything else (no or unknown model
+//! type, `text/plain` body, unparsable JSON) becomes [`IpcError::Unmodeled`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Shape;
+
+/// Value of the `_service` member the Java nucleus adds to error bodies.
+pub const SERVICE_SHAPE_ID: &str = "aws.greengrass#GreengrassCoreIPC";
+
+/// Defines an error shape whose only member is `message`.
+macro_rules! message_error {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub struct $name {
+            /// `message`: human-readable description. Optional.
+            #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
+            pub message: Option<String>,
+        }
+
+        impl $name {
+            /// Creates the error with a message.
+            pub fn new(message: impl Into<String>) -> Self {
+                Self { message: Some(message.into()) }
+            }
+        }
+
+        impl Shape for $name {
+            const MODEL_TYPE: &'static str = concat!("aws.greengrass#", stringify!($name));
+        }
+    };
+}
+
+message_error!(
+    /// A named component does not exist (client error). Model type `aws.greengrass#ComponentNotFoundError`.
+    ComponentNotFoundError
+);
+message_error!(
+    /// The request conflicts with the current state, e.g. a shadow version mismatch (client error).
+    /// Model type `aws.greengrass#ConflictError`.
+    ConflictError
+);
+message_error!(
+    /// `UpdateConfiguration`: the timestamp is older than the stored value (client error).
+    /// Model type `aws.greengrass#FailedUpdateConditionCheckError`.
+    FailedUpdateConditionCheckError
+);
+message_error!(
+    /// The request is malformed or a member is invalid (client error).
+    /// Model type `aws.greengrass#InvalidArgumentsError`.
+    InvalidArgumentsError
+);
+message_error!(
+    /// `CreateLocalDeployment`: the artifacts directory path is invalid (client error).
+    /// Model type `aws.greengrass#InvalidArtifactsDirectoryPathError`.
+    InvalidArtifactsDirectoryPathError
+);
+message_error!(
+    /// The client device auth token is invalid or expired (client error).
+    /// Model type `aws.greengrass#InvalidClientDeviceAuthTokenError`.
+    InvalidClientDeviceAuthTokenError
+);
+message_error!(
+    /// The client device credential is invalid (client error).
+    /// Model type `aws.greengrass#InvalidCredentialError`.
+    InvalidCredentialError
+);
+message_error!(
+    /// `CreateLocalDeployment`: the recipe directory path is invalid (client error).
+    /// Model type `aws.greengrass#InvalidRecipeDirectoryPathError`.
+    InvalidRecipeDirectoryPathError
+);
+message_error!(
+    /// `ValidateAuthorizationToken`: the token is invalid (server error: retryable).
+    /// Model type `aws.greengrass#InvalidTokenError`.
+    InvalidTokenError
+);
+message_error!(
+    /// The caller is not authorized by any `accessControl` policy (client error).
+    /// Model type `aws.greengrass#UnauthorizedError`.
+    UnauthorizedError
+);
+
+/// A resource (component, deployment, shadow, secret...) was not found (client error).
+/// Model type `aws.greengrass#ResourceNotFoundError`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceNotFoundError {
+    /// `message`: human-readable description. Optional.
+    #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `resourceType`: kind of the missing resource. Optional.
+    #[serde(
+        rename = "resourceType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_type: Option<String>,
+    /// `resourceName`: name of the missing resource. Optional.
+    #[serde(
+        rename = "resourceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_name: Option<String>,
+}
+
+impl ResourceNotFoundError {
+    /// Creates the error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets `resourceType`.
+    pub fn with_resource_type(mut self, value: impl Into<String>) -> Self {
+        self.resource_type = Some(value.into());
+        self
+    }
+
+    /// Sets `resourceName`.
+    pub fn with_resource_name(mut self, value: impl Into<String>) -> Self {
+        self.resource_name = Some(value.into());
+        self
+    }
+}
+
+impl Shape for ResourceNotFoundError {
+    const MODEL_TYPE: &'static str = "aws.greengrass#ResourceNotFoundError";
+}
+
+/// The server failed to handle the request (server error: retryable).
+/// Model type `aws.greengrass#ServiceError`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServiceError {
+    /// `message`: human-readable description. Optional.
+    #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `context`: free-form JSON document (e.g. `reasonCode`/`reasonString` of a failed
+    /// IoT Core subscription). Optional.
+    #[serde(rename = "context", default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+}
+
+impl ServiceError {
+    /// Creates the error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: Some(message.into()),
+            context: None,
+        }
+    }
+
+    /// Sets `context`.
+    pub fn with_context(mut self, value: impl Into<Value>) -> Self {
+        self.context = Some(value.into());
+        self
+    }
+}
+
+impl Shape for ServiceError {
+    const MODEL_TYPE: &'static str = "aws.greengrass#ServiceError";
+}
+
+/// An error that is not one of the modeled error shapes: missing or unknown
+/// `service-model-type` (including framework ids such as `aws#AccessDenied`), non-JSON
+/// content, or a body that does not parse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnmodeledError {
+    /// The `service-model-type` header, if any.
+    pub model_type: Option<String>,
+    /// The `:content-type` header, if any.
+    pub content_type: Option<String>,
+    /// Best-effort message: the body's `message`, `_message` or `error` string, else its text.
+    pub message: String,
+    /// The raw body (lossy UTF-8).
+    pub payload: String,
+}
+
+impl UnmodeledError {
+    /// Creates an unmodeled error with just a message (no model type, empty payload).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The failure of an operation as reported by the server.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcError {
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    #[error("{message}")]
-    Unmodeled { model_type: Option<String>, message: String },
+    /// `aws.greengrass#ComponentNotFoundError`.
+    #[error("ComponentNotFoundError: {}", display_message(.0.message.as_deref()))]
+    ComponentNotFound(ComponentNotFoundError),
+    /// `aws.greengrass#ConflictError`.
+    #[error("ConflictError: {}", display_message(.0.message.as_deref()))]
+    Conflict(ConflictError),
+    /// `aws.greengrass#FailedUpdateConditionCheckError`.
+    #[error("FailedUpdateConditionCheckError: {}", display_message(.0.message.as_deref()))]
+    FailedUpdateConditionCheck(FailedUpdateConditionCheckError),
+    /// `aws.greengrass#InvalidArgumentsError`.
+    #[error("InvalidArgumentsError: {}", display_message(.0.message.as_deref()))]
+    InvalidArguments(InvalidArgumentsError),
+    /// `aws.greengrass#InvalidArtifactsDirectoryPathError`.
+    #[error("InvalidArtifactsDirectoryPathError: {}", display_message(.0.message.as_deref()))]
+    InvalidArtifactsDirectoryPath(InvalidArtifactsDirectoryPathError),
+    /// `aws.greengrass#InvalidClientDeviceAuthTokenError`.
+    #[error("InvalidClientDeviceAuthTokenError: {}", display_message(.0.message.as_deref()))]
+    InvalidClientDeviceAuthToken(InvalidClientDeviceAuthTokenError),
+    /// `aws.greengrass#InvalidCredentialError`.
+    #[error("InvalidCredentialError: {}", display_message(.0.message.as_deref()))]
+    InvalidCredential(InvalidCredentialError),
+    /// `aws.greengrass#InvalidRecipeDirectoryPathError`.
+    #[error("InvalidRecipeDirectoryPathError: {}", display_message(.0.message.as_deref()))]
+    InvalidRecipeDirectoryPath(InvalidRecipeDirectoryPathError),
+    /// `aws.greengrass#InvalidTokenError`.
+    #[error("InvalidTokenError: {}", display_message(.0.message.as_deref()))]
+    InvalidToken(InvalidTokenError),
+    /// `aws.greengrass#ResourceNotFoundError`.
+    #[error("ResourceNotFoundError: {}", display_message(.0.message.as_deref()))]
+    ResourceNotFound(ResourceNotFoundError),
+    /// `aws.greengrass#ServiceError`.
+    #[error("ServiceError: {}", display_message(.0.message.as_deref()))]
+    Service(ServiceError),
+    /// `aws.greengrass#UnauthorizedError`.
+    #[error("UnauthorizedError: {}", display_message(.0.message.as_deref()))]
+    Unauthorized(UnauthorizedError),
+    /// Any other application error.
+    #[error("unmodeled application error ({}): {}", .0.model_type.as_deref().unwrap_or("no model type"), .0.message)]
+    Unmodeled(UnmodeledError),
 }
-impl IpcError {
-    pub fn from_application_error(model_type: Option<&str>, _ct: Option<&str>, payload: &[u8]) -> IpcError {
-        let message = crate::rpc::error_payload_text(payload);
-        match model_type {
-            Some("aws.greengrass#UnauthorizedError") => IpcError::Unauthorized(message),
-            Some("aws.greengrass#InvalidArgumentsError") => IpcError::InvalidArguments(message),
-            _ => IpcError::Unmodeled { model_type: model_type.map(Into::into), message },
+
+fn display_message(message: Option<&str>) -> &str {
+    message.unwrap_or("(no message)")
+}
+
+/// Implements the per-variant parts of [`IpcError`]: `(variant(shape, is_server_error), ...)`.
+macro_rules! impl_error_conversions {
+    ($($variant:ident($ty:ident, $server:literal),)+) => {
+        $(
+            impl From<$ty> for IpcError {
+                fn from(error: $ty) -> Self {
+                    IpcError::$variant(error)
+                }
+            }
+        )+
+
+        /// Model types of the 12 modeled error shapes.
+        pub const ERROR_MODEL_TYPES: &[&str] = &[$(<$ty as Shape>::MODEL_TYPE),+];
+
+        impl IpcError {
+            /// Decodes a modeled error body; `None` if `model_type` is not a modeled error
+            /// or the body does not match the shape.
+            fn decode_modeled(model_type: &str, body: &Map<String, Value>) -> Option<IpcError> {
+                let fallback = body.get("_message").and_then(Value::as_str).map(str::to_owned);
+                $(
+                    if model_type == <$ty as Shape>::MODEL_TYPE {
+                        let mut error: $ty = serde_json::from_value(Value::Object(body.clone())).ok()?;
+                        if error.message.is_none() {
+                            error.message = fallback;
+                        }
+                        return Some(IpcError::$variant(error));
+                    }
+                )+
+                None
+            }
+
+            /// The `service-model-type` of this error (`None` only for an unmodeled error
+            /// received without one).
+            pub fn model_type(&self) -> Option<&str> {
+                match self {
+                    $( IpcError::$variant(_) => Some(<$ty as Shape>::MODEL_TYPE), )+
+                    IpcError::Unmodeled(e) => e.model_type.as_deref(),
+                }
+            }
+
+            /// The error message (`""` when the server sent none).
+            pub fn message(&self) -> &str {
+                match self {
+                    $( IpcError::$variant(e) => e.message.as_deref().unwrap_or(""), )+
+                    IpcError::Unmodeled(e) => &e.message,
+                }
+            }
+
+            /// Whether the model classifies the error as a server error, which the SDKs
+            /// treat as retryable (`ServiceError`, `InvalidTokenError`). Unmodeled: `false`.
+            pub fn is_retryable(&self) -> bool {
+                match self {
+                    $( IpcError::$variant(_) => $server, )+
+                    IpcError::Unmodeled(_) => false,
+                }
+            }
+
+            /// The modeled members of the error as a JSON object (empty for unmodeled).
+            fn members(&self) -> Map<String, Value> {
+                let value = match self {
+                    $( IpcError::$variant(e) => serde_json::to_value(e), )+
+                    IpcError::Unmodeled(_) => Ok(Value::Object(Map::new())),
+                };
+                match value {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                }
+            }
         }
+    };
+}
+
+impl_error_conversions!(
+    ComponentNotFound(ComponentNotFoundError, false),
+    Conflict(ConflictError, false),
+    FailedUpdateConditionCheck(FailedUpdateConditionCheckError, false),
+    InvalidArguments(InvalidArgumentsError, false),
+    InvalidArtifactsDirectoryPath(InvalidArtifactsDirectoryPathError, false),
+    InvalidClientDeviceAuthToken(InvalidClientDeviceAuthTokenError, false),
+    InvalidCredential(InvalidCredentialError, false),
+    InvalidRecipeDirectoryPath(InvalidRecipeDirectoryPathError, false),
+    InvalidToken(InvalidTokenError, true),
+    ResourceNotFound(ResourceNotFoundError, false),
+    Service(ServiceError, true),
+    Unauthorized(UnauthorizedError, false),
+);
+
+impl From<UnmodeledError> for IpcError {
+    fn from(error: UnmodeledError) -> Self {
+        IpcError::Unmodeled(error)
     }
-    pub fn to_payload(&self, _lite: bool) -> (Option<String>, Vec<u8>) {
+}
+
+impl IpcError {
+    /// Interprets the payload of an `APPLICATION_ERROR` message.
+    ///
+    /// A modeled `aws.greengrass#<Error>` type with a JSON body becomes the typed variant;
+    /// its message is the body's `message`, else `_message` (nucleus lite). Everything
+    /// else — missing or unknown model type (e.g. `aws#AccessDenied`), non-JSON content
+    /// type, body that does not parse — becomes [`IpcError::Unmodeled`] with the raw text
+    /// and a best-effort message. Never panics.
+    pub fn from_application_error(
+        model_type: Option<&str>,
+        content_type: Option<&str>,
+        payload: &[u8],
+    ) -> IpcError {
+        let json_content = content_type.map_or(true, |ct| {
+            let ct = ct.trim().to_ascii_lowercase();
+            ct.starts_with("application/json") || ct.is_empty()
+        });
+        let body = if json_content {
+            match serde_json::from_slice::<Value>(payload) {
+                Ok(Value::Object(map)) => Some(map),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let (Some(model_type), Some(body)) = (model_type, body.as_ref()) {
+            if let Some(error) = Self::decode_modeled(model_type, body) {
+                return error;
+            }
+        }
+        let text = String::from_utf8_lossy(payload).into_owned();
+        let message = body
+            .as_ref()
+            .and_then(|body| {
+                ["message", "_message", "error"]
+                    .iter()
+                    .find_map(|key| body.get(*key).and_then(Value::as_str))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| {
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    model_type.unwrap_or("application error").to_owned()
+                } else {
+                    trimmed.to_owned()
+                }
+            });
+        IpcError::Unmodeled(UnmodeledError {
+            model_type: model_type.map(str::to_owned),
+            content_type: content_type.map(str::to_owned),
+            message,
+            payload: text,
+        })
+    }
+
+    /// The short error code (`UnauthorizedError`), i.e. the model type without namespace.
+    pub fn error_code(&self) -> Option<&str> {
+        self.model_type()
+            .map(|t| t.rsplit_once('#').map_or(t, |(_, name)| name))
+    }
+
+    /// The `:content-type` to send with [`Self::to_payload`]'s body: `application/json`,
+    /// or an unmodeled error's own content type.
+    pub fn content_type(&self) -> &str {
         match self {
-            IpcError::Unauthorized(m) => (Some("aws.greengrass#UnauthorizedError".into()), serde_json::json!({"message": m}).to_string().into_bytes()),
-            IpcError::InvalidArguments(m) => (Some("aws.greengrass#InvalidArgumentsError".into()), serde_json::json!({"message": m}).to_string().into_bytes()),
-            IpcError::Unmodeled { model_type, message } => (model_type.clone(), message.clone().into_bytes()),
+            IpcError::Unmodeled(e) => e.content_type.as_deref().unwrap_or("application/json"),
+            _ => "application/json",
         }
     }
-    pub fn is_retryable(&self) -> bool { false }
+
+    /// Builds the `APPLICATION_ERROR` a server would send: the `service-model-type` header
+    /// value and the body.
+    ///
+    /// Modeled errors: the Java nucleus body (the members plus `_service`, `_message` and
+    /// `_errorCode`) or, when `lite`, the nucleus lite body (only `_message` and
+    /// `_errorCode`). Unmodeled errors: their own model type and raw payload (or, if the
+    /// payload is empty, `{"error": ..., "message": ...}`).
+    pub fn to_payload(&self, lite: bool) -> (Option<String>, Vec<u8>) {
+        if let IpcError::Unmodeled(e) = self {
+            let body = if e.payload.is_empty() {
+                let mut map = Map::new();
+                map.insert("error".into(), Value::String("Unmodeled error".into()));
+                map.insert("message".into(), Value::String(e.message.clone()));
+                serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+            } else {
+                e.payload.clone().into_bytes()
+            };
+            return (e.model_type.clone(), body);
+        }
+        let mut body = if lite { Map::new() } else { self.members() };
+        if !lite {
+            body.insert("_service".into(), Value::String(SERVICE_SHAPE_ID.into()));
+        }
+        body.insert("_message".into(), Value::String(self.message().to_owned()));
+        let code = self.error_code().unwrap_or_default().to_owned();
+        body.insert("_errorCode".into(), Value::String(code));
+        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+        (self.model_type().map(str::to_owned), bytes)
+    }
 }
-impl IpcError {
-    pub fn model_type(&self) -> Option<&str> {
-        match self { IpcError::Unauthorized(_) => Some("aws.greengrass#UnauthorizedError"), IpcError::InvalidArguments(_) => Some("aws.greengrass#InvalidArgumentsError"), IpcError::Unmodeled { model_type, .. } => model_type.as_deref() }
+
+impl fmt::Display for UnmodeledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }

@@ -1,0 +1,250 @@
+//! Private serde helpers shared by the generated shape modules.
+//!
+//! * [`blob`] / [`opt_blob`]: standard base64 (RFC 4648 alphabet, padded on output; padding
+//!   optional and ASCII whitespace ignored on input). Decode failures are serde errors.
+//! * [`null_as_default`]: `null` (or absence, with `#[serde(default)]`) becomes `T::default()`.
+//! * [`wire_enum!`]: string enums that keep unknown values in an `Unknown(String)` variant.
+//! * [`union_deserialize!`]: tolerant decoding of Smithy unions (unknown keys and `null`
+//!   members are skipped; the first known non-null member wins).
+//! * [`Redacted`]: stand-in printed by the manual `Debug` impls of sensitive shapes.
+
+use std::fmt;
+
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serializer};
+
+/// Standard alphabet; writes padding, accepts input with or without it.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Encodes bytes as standard padded base64.
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+/// Decodes standard base64, ignoring ASCII whitespace (MIME-style line breaks).
+pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        BASE64.decode(compact)
+    } else {
+        BASE64.decode(text)
+    }
+}
+
+/// A base64 blob as a standalone deserializable value (used by union decoding).
+pub(crate) struct Base64Blob(pub(crate) Vec<u8>);
+
+impl From<Base64Blob> for Vec<u8> {
+    fn from(blob: Base64Blob) -> Self {
+        blob.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64Blob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        blob::deserialize(deserializer).map(Base64Blob)
+    }
+}
+
+/// `#[serde(with = "encoding::blob")]` for a required `Vec<u8>` member.
+pub(crate) mod blob {
+    use super::*;
+
+    /// Writes the bytes as a base64 JSON string.
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&encode_base64(bytes))
+    }
+
+    /// Reads a base64 JSON string; anything else (including `null`) is an error.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        decode_base64(&text)
+            .map_err(|e| serde::de::Error::custom(format_args!("invalid base64 blob: {e}")))
+    }
+
+    /// Like [`deserialize`], but `null` yields an empty blob (for tolerant response decoding).
+    pub(crate) fn deserialize_nullable<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        Ok(super::opt_blob::deserialize(deserializer)?.unwrap_or_default())
+    }
+}
+
+/// `#[serde(with = "encoding::opt_blob")]` for an optional `Option<Vec<u8>>` member.
+pub(crate) mod opt_blob {
+    use super::*;
+
+    /// Writes `Some` bytes as base64 (pair with `skip_serializing_if = "Option::is_none"`).
+    pub(crate) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => serializer.serialize_str(&encode_base64(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads a base64 string, or `null` as `None`.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<Base64Blob>::deserialize(deserializer)?.map(|b| b.0))
+    }
+}
+
+/// Decodes `null` as `T::default()` (combine with `#[serde(default)]` so absence does too).
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Printed in place of secret values by `Debug` implementations.
+pub(crate) struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Defines a string enum with known variants and an `Unknown(String)` catch-all.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $wire:literal ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value this version of the crate does not know, kept verbatim.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// Every value known to this version of the crate.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire value (e.g. what goes into the JSON string).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $wire, )+
+                    $name::Unknown(value) => value.as_str(),
+                }
+            }
+
+            /// Parses a wire value; unknown values become [`Self::Unknown`].
+            pub fn from_wire(value: &str) -> Self {
+                match value {
+                    $( $wire => $name::$variant, )+
+                    other => $name::Unknown(other.to_owned()),
+                }
+            }
+
+            /// Whether this is a value known to this version of the crate.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, $name::Unknown(_))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self::from_wire(value)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                match Self::from_wire(&value) {
+                    $name::Unknown(_) => $name::Unknown(value),
+                    known => known,
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = ::std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                Ok(Self::from(value.into_owned()))
+            }
+        }
+    };
+}
+
+/// Implements `Deserialize` for a Smithy union enum (externally tagged on the wire).
+///
+/// Unlike serde's derived externally-tagged decoding, this ignores unknown keys and
+/// `null` members, and takes the first known non-null member. A union with no known
+/// member is an error.
+macro_rules! union_deserialize {
+    ($name:ident { $( $wire:literal => $variant:ident($de:ty) ),+ $(,)? }) => {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct UnionVisitor;
+
+                impl<'de> ::serde::de::Visitor<'de> for UnionVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " union object"))
+                    }
+
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut found: Option<$name> = None;
+                        while let Some(key) = map.next_key::<::std::borrow::Cow<'de, str>>()? {
+                            match &*key {
+                                $(
+                                    $wire if found.is_none() => {
+                                        if let Some(value) = map.next_value::<Option<$de>>()? {
+                                            found = Some($name::$variant(value.into()));
+                                        }
+                                    }
+                                )+
+                                _ => {
+                                    map.next_value::<::serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        found.ok_or_else(|| {
+                            ::serde::de::Error::custom(concat!(
+                                "no known member set in ",
+                                stringify!($name),
+                                " union"
+                            ))
+                        })
+                    }
+                }
+
+                deserializer.deserialize_map(UnionVisitor)
+            }
+        }
+    };
+}
+
+pub(crate) use union_deserialize;
+pub(crate) use wire_enum;
