@@ -76,10 +76,12 @@ impl Client {
         };
         let (done_tx, io_done) = bounded(1);
         let io_connection = connection.clone();
-        let spawned = thread::Builder::new().name("ggipc-io".into()).spawn(move || {
-            reader::run(io_connection, established.read_half, established.decoder);
-            let _ = done_tx.send(());
-        });
+        let spawned = thread::Builder::new()
+            .name("ggipc-io".into())
+            .spawn(move || {
+                reader::run(io_connection, established.read_half, established.decoder);
+                let _ = done_tx.send(());
+            });
         let io_thread = match spawned {
             Ok(handle) => (handle.thread().id(), handle),
             Err(e) => {
@@ -88,7 +90,10 @@ impl Client {
                 return Err(e.into());
             }
         };
-        log::info!("connected to the IPC socket {}", config.socket_path.display());
+        log::info!(
+            "connected to the IPC socket {}",
+            config.socket_path.display()
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 connection,
@@ -117,11 +122,21 @@ impl Client {
     /// [`Error::Service`] when the service answers with an error, [`Error::Timeout`],
     /// [`Error::Closed`], [`Error::Codec`] when the request exceeds the frame limit,
     /// [`Error::Json`] when the response does not decode.
-    pub fn call<O: Operation>(&self, request: &O::Request, options: CallOptions) -> Result<O::Response> {
-        let payload = serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+    pub fn call<O: Operation>(
+        &self,
+        request: &O::Request,
+        options: CallOptions,
+    ) -> Result<O::Response> {
+        let payload =
+            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let deadline = self.deadline(options);
-        let (_, reply) =
-            self.inner.connection.call(O::OPERATION, O::Request::MODEL_TYPE, payload.into(), deadline, None)?;
+        let (_, reply) = self.inner.connection.call(
+            O::OPERATION,
+            O::Request::MODEL_TYPE,
+            payload.into(),
+            deadline,
+            None,
+        )?;
         if reply.message_type == MessageType::ApplicationError {
             return Err(connection::stream_error(&reply));
         }
@@ -134,12 +149,18 @@ impl Client {
     /// # Errors
     /// As [`Client::call`]. When the call fails, the handler is dropped without being
     /// called.
-    pub fn subscribe<O, H>(&self, request: &O::Request, handler: H, options: CallOptions) -> Result<Subscription<O::Response>>
+    pub fn subscribe<O, H>(
+        &self,
+        request: &O::Request,
+        handler: H,
+        options: CallOptions,
+    ) -> Result<Subscription<O::Response>>
     where
         O: StreamingOperation,
         H: StreamHandler<O::Event>,
     {
-        let payload = serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+        let payload =
+            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let deadline = self.deadline(options);
         let config = &self.inner.config;
         let queue = self.inner.dispatcher.queue(
@@ -149,17 +170,26 @@ impl Client {
             O::NAME.to_owned(),
         );
         let connection = &self.inner.connection;
-        let (id, reply) =
-            connection.call(O::OPERATION, O::Request::MODEL_TYPE, payload.into(), deadline, Some(queue.clone()))?;
+        let (id, reply) = connection.call(
+            O::OPERATION,
+            O::Request::MODEL_TYPE,
+            payload.into(),
+            deadline,
+            Some(queue.clone()),
+        )?;
         let response = if reply.message_type == MessageType::ApplicationError {
             Err(connection::stream_error(&reply))
         } else {
             decode_payload::<O::Response>(&reply)
         };
         match response {
-            Ok(response) => {
-                Ok(Subscription::new(response, id, connection.clone(), queue, config.request_timeout))
-            }
+            Ok(response) => Ok(Subscription::new(
+                response,
+                id,
+                connection.clone(),
+                queue,
+                config.request_timeout,
+            )),
             Err(e) => {
                 queue.abandon();
                 let _ = connection.end_stream(id, deadline.max(Instant::now()));
@@ -182,7 +212,9 @@ impl Client {
         options: CallOptions,
     ) -> Result<serde_json::Value> {
         if operation.is_empty() || operation.contains('#') {
-            return Err(Error::InvalidArgument(format!("operation name {operation:?} must be a short name")));
+            return Err(Error::InvalidArgument(format!(
+                "operation name {operation:?} must be a short name"
+            )));
         }
         let payload = serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?;
         let deadline = self.deadline(options);
@@ -196,7 +228,11 @@ impl Client {
         if reply.message_type == MessageType::ApplicationError {
             return Err(connection::stream_error(&reply));
         }
-        let bytes: &[u8] = if reply.payload.is_empty() { b"{}" } else { &reply.payload };
+        let bytes: &[u8] = if reply.payload.is_empty() {
+            b"{}"
+        } else {
+            &reply.payload
+        };
         serde_json::from_slice(bytes).map_err(|e| Error::json(operation, e))
     }
 
@@ -253,89 +289,4 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-macro_rules! request_response_methods {
-    ($( $(#[$doc:meta])* $method:ident, $method_with:ident => $op:ident; )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                ///
-                /// # Errors
-                /// [`Error::Service`] with the service's typed error, or any failure of
-                /// [`Client::call`].
-                pub fn $method(
-                    &self,
-                    request: <crate::model::$op as Operation>::Request,
-                ) -> Result<<crate::model::$op as Operation>::Response> {
-                    self.call::<crate::model::$op>(&request, CallOptions::default())
-                }
-
-                #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
-                ///
-                /// # Errors
-                #[doc = concat!("As [`Client::", stringify!($method), "`].")]
-                pub fn $method_with(
-                    &self,
-                    request: <crate::model::$op as Operation>::Request,
-                    options: CallOptions,
-                ) -> Result<<crate::model::$op as Operation>::Response> {
-                    self.call::<crate::model::$op>(&request, options)
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! streaming_methods {
-    ($( $(#[$doc:meta])* $method:ident, $method_with:ident => $op:ident; )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                ///
-                /// The handler runs on the handler pool; the returned [`Subscription`]
-                /// closes the stream when dropped.
-                ///
-                /// # Errors
-                /// [`Error::Service`] with the service's typed error, or any failure of
-                /// [`Client::subscribe`].
-                pub fn $method<H>(
-                    &self,
-                    request: <crate::model::$op as Operation>::Request,
-                    handler: H,
-                ) -> Result<Subscription<<crate::model::$op as Operation>::Response>>
-                where
-                    H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
-                {
-                    self.subscribe::<crate::model::$op, H>(&request, handler, CallOptions::default())
-                }
-
-                #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
-                ///
-                /// # Errors
-                #[doc = concat!("As [`Client::", stringify!($method), "`].")]
-                pub fn $method_with<H>(
-                    &self,
-                    request: <crate::model::$op as Operation>::Request,
-                    handler: H,
-                    options: CallOptions,
-                ) -> Result<Subscription<<crate::model::$op as Operation>::Response>>
-                where
-                    H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
-                {
-                    self.subscribe::<crate::model::$op, H>(&request, handler, options)
-                }
-            )*
-        }
-    };
-}
-
-request_response_methods! {
-    /// Publishes a JSON or binary message to a local topic (`aws.greengrass#PublishToTopic`).
-    publish_to_topic, publish_to_topic_with => PublishToTopic;
-}
-
-streaming_methods! {
-    /// Subscribes to a local topic or topic filter (`+`, `#`) (`aws.greengrass#SubscribeToTopic`).
-    subscribe_to_topic, subscribe_to_topic_with => SubscribeToTopic;
 }

@@ -72,7 +72,10 @@ impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("socket_path", &self.socket_path)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_frame_size", &self.max_frame_size)
@@ -180,27 +183,42 @@ impl ClientBuilder {
             None => std::env::var_os(SOCKET_PATH_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
-                .ok_or(Error::MissingEnvVar { name: SOCKET_PATH_ENV })?,
+                .ok_or(Error::MissingEnvVar {
+                    name: SOCKET_PATH_ENV,
+                })?,
         };
         let auth_token = match self.auth_token {
             Some(t) => t,
             None => std::env::var(AUTH_TOKEN_ENV)
                 .ok()
                 .filter(|v| !v.is_empty())
-                .ok_or(Error::MissingEnvVar { name: AUTH_TOKEN_ENV })?,
+                .ok_or(Error::MissingEnvVar {
+                    name: AUTH_TOKEN_ENV,
+                })?,
         };
         if self.handler_threads == 0 {
-            return Err(Error::InvalidArgument("handler_threads must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "handler_threads must be at least 1".into(),
+            ));
         }
         if self.max_frame_size < 1024 {
-            return Err(Error::InvalidArgument("max_frame_size must be at least 1024 bytes".into()));
+            return Err(Error::InvalidArgument(
+                "max_frame_size must be at least 1024 bytes".into(),
+            ));
         }
         if self.event_queue_capacity == 0 || self.event_queue_bytes == 0 {
-            return Err(Error::InvalidArgument("the event queue bounds must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "the event queue bounds must be at least 1".into(),
+            ));
         }
-        for (name, d) in [("connect_timeout", self.connect_timeout), ("request_timeout", self.request_timeout)] {
+        for (name, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
             if d.is_zero() {
-                return Err(Error::InvalidArgument(format!("{name} must be greater than zero")));
+                return Err(Error::InvalidArgument(format!(
+                    "{name} must be greater than zero"
+                )));
             }
         }
         Ok(Config {
@@ -228,7 +246,9 @@ pub struct CallOptions {
 impl CallOptions {
     /// Options with this call deadline.
     pub fn timeout(timeout: Duration) -> Self {
-        CallOptions { timeout: Some(timeout) }
+        CallOptions {
+            timeout: Some(timeout),
+        }
     }
 }
 
@@ -244,14 +264,24 @@ mod tests {
 
     #[test]
     fn explicit_values_need_no_environment() {
-        let c = ClientBuilder::new().socket_path("rel/ipc.socket").auth_token("t").build().unwrap();
+        let c = ClientBuilder::new()
+            .socket_path("rel/ipc.socket")
+            .auth_token("t")
+            .build()
+            .unwrap();
         assert_eq!(c.socket_path, PathBuf::from("rel/ipc.socket"));
     }
 
     #[test]
     fn bad_settings_are_invalid_arguments() {
         let b = ClientBuilder::new().socket_path("x").auth_token("t");
-        assert!(matches!(b.clone().handler_threads(0).build(), Err(Error::InvalidArgument(_))));
-        assert!(matches!(b.request_timeout(Duration::ZERO).build(), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            b.clone().handler_threads(0).build(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            b.request_timeout(Duration::ZERO).build(),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

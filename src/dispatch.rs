@@ -75,7 +75,9 @@ pub(crate) struct StreamQueue {
 
 impl std::fmt::Debug for StreamQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamQueue").field("label", &self.label).finish_non_exhaustive()
+        f.debug_struct("StreamQueue")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,12 +90,16 @@ impl StreamQueue {
         if !st.accepting {
             return false;
         }
-        if st.items.len() >= self.max_events || st.queued_bytes.saturating_add(len) > self.max_bytes {
+        if st.items.len() >= self.max_events || st.queued_bytes.saturating_add(len) > self.max_bytes
+        {
             st.dropped_unreported += 1;
             let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             drop(st);
             if total.is_power_of_two() {
-                log::warn!("{}: handler queue full, {total} event(s) dropped so far", self.label);
+                log::warn!(
+                    "{}: handler queue full, {total} event(s) dropped so far",
+                    self.label
+                );
             }
             return false;
         }
@@ -165,7 +171,9 @@ impl StreamQueue {
 
     /// Runs up to `limit` items; returns whether the queue must be scheduled again.
     fn run(self: &Arc<Self>, limit: usize) -> bool {
-        let Some(mut sink) = self.state.lock().sink.take() else { return false };
+        let Some(mut sink) = self.state.lock().sink.take() else {
+            return false;
+        };
         for _ in 0..limit {
             let (item, dropped) = {
                 let mut st = self.state.lock();
@@ -244,7 +252,9 @@ pub(crate) struct Dispatcher {
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher").field("workers", &self.workers.lock().len()).finish_non_exhaustive()
+        f.debug_struct("Dispatcher")
+            .field("workers", &self.workers.lock().len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -258,13 +268,20 @@ impl Dispatcher {
             let rx = rx.clone();
             let tx = ready.clone();
             let exited_tx = exited_tx.clone();
-            let handle = thread::Builder::new().name(format!("ggipc-handler-{i}")).spawn(move || {
-                worker(rx, tx);
-                let _ = exited_tx.send(thread::current().id());
-            })?;
+            let handle = thread::Builder::new()
+                .name(format!("ggipc-handler-{i}"))
+                .spawn(move || {
+                    worker(rx, tx);
+                    let _ = exited_tx.send(thread::current().id());
+                })?;
             workers.push((handle.thread().id(), handle));
         }
-        Ok(Dispatcher { ready, workers: Mutex::new(workers), exited, panics: Arc::new(AtomicU64::new(0)) })
+        Ok(Dispatcher {
+            ready,
+            workers: Mutex::new(workers),
+            exited,
+            panics: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// A queue for a new subscription whose handler is `sink`.
@@ -321,7 +338,10 @@ impl Dispatcher {
             }
         }
         if !waiting.is_empty() {
-            log::warn!("{} handler thread(s) still busy at shutdown; left to finish on their own", waiting.len());
+            log::warn!(
+                "{} handler thread(s) still busy at shutdown; left to finish on their own",
+                waiting.len()
+            );
         }
         waiting.len()
     }

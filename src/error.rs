@@ -118,14 +118,19 @@ impl std::fmt::Display for CloseReason {
             CloseReason::Io { message, .. } => write!(f, "socket error: {message}"),
             CloseReason::Codec(e) => write!(f, "invalid frame from the server: {e}"),
             CloseReason::Protocol(e) => write!(f, "{e}"),
-            CloseReason::WriteTimeout => f.write_str("a write timed out (the server stopped reading)"),
+            CloseReason::WriteTimeout => {
+                f.write_str("a write timed out (the server stopped reading)")
+            }
         }
     }
 }
 
 impl CloseReason {
     pub(crate) fn from_io(e: &io::Error) -> Self {
-        CloseReason::Io { kind: e.kind(), message: e.to_string() }
+        CloseReason::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -171,7 +176,10 @@ impl Error {
     }
 
     pub(crate) fn json(shape: &str, e: serde_json::Error) -> Self {
-        Error::Json { shape: shape.to_owned(), message: e.to_string() }
+        Error::Json {
+            shape: shape.to_owned(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -181,7 +189,11 @@ mod tests {
 
     #[test]
     fn error_stays_small() {
-        assert!(std::mem::size_of::<Error>() <= 56, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 56,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

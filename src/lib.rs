@@ -11,6 +11,7 @@ mod config;
 mod connection;
 mod dispatch;
 mod error;
+mod operations;
 mod subscription;
 
 #[cfg(feature = "emulator")]

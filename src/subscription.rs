@@ -74,16 +74,26 @@ where
 pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
     if let Some(ct) = &message.content_type {
         if ct != crate::rpc::CONTENT_TYPE_JSON {
-            return Err(crate::rpc::ProtocolError::UnsupportedContentType { content_type: Some(ct.clone()) }.into());
+            return Err(crate::rpc::ProtocolError::UnsupportedContentType {
+                content_type: Some(ct.clone()),
+            }
+            .into());
         }
     }
     if let Some(mt) = &message.model_type {
         if mt != T::MODEL_TYPE {
-            return Err(crate::rpc::ProtocolError::UnexpectedModelType { expected: T::MODEL_TYPE, actual: mt.clone() }
-                .into());
+            return Err(crate::rpc::ProtocolError::UnexpectedModelType {
+                expected: T::MODEL_TYPE,
+                actual: mt.clone(),
+            }
+            .into());
         }
     }
-    let bytes: &[u8] = if message.payload.is_empty() { b"{}" } else { &message.payload };
+    let bytes: &[u8] = if message.payload.is_empty() {
+        b"{}"
+    } else {
+        &message.payload
+    };
     serde_json::from_slice(bytes).map_err(|e| Error::json(T::MODEL_TYPE, e))
 }
 
@@ -95,7 +105,10 @@ pub(crate) struct TypedSink<E, H> {
 
 impl<E, H> TypedSink<E, H> {
     pub(crate) fn new(handler: H) -> Self {
-        TypedSink { handler, _event: PhantomData }
+        TypedSink {
+            handler,
+            _event: PhantomData,
+        }
     }
 }
 
@@ -162,7 +175,14 @@ impl<R> Subscription<R> {
         queue: Arc<StreamQueue>,
         close_timeout: Duration,
     ) -> Self {
-        Subscription { response, stream_id, connection, queue, close_timeout, closed: false }
+        Subscription {
+            response,
+            stream_id,
+            connection,
+            queue,
+            close_timeout,
+            closed: false,
+        }
     }
 
     /// The server's initial response to the subscribe call.
@@ -200,7 +220,9 @@ impl<R> Subscription<R> {
         if std::mem::replace(&mut self.closed, true) {
             return Ok(());
         }
-        let sent = self.connection.end_stream(self.stream_id, Instant::now() + self.close_timeout);
+        let sent = self
+            .connection
+            .end_stream(self.stream_id, Instant::now() + self.close_timeout);
         self.queue.finish(None);
         match sent {
             Ok(_) | Err(Error::Closed(_)) => Ok(()),
@@ -212,7 +234,10 @@ impl<R> Subscription<R> {
 impl<R> Drop for Subscription<R> {
     fn drop(&mut self) {
         if let Err(e) = self.close_inner() {
-            log::debug!("closing subscription on stream {} failed: {e}", self.stream_id);
+            log::debug!(
+                "closing subscription on stream {} failed: {e}",
+                self.stream_id
+            );
         }
     }
 }

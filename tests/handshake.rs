@@ -29,7 +29,11 @@ fn connect_sends_version_and_escaped_token() {
         let body: serde_json::Value = serde_json::from_slice(&connect.payload).unwrap();
         assert_eq!(body, serde_json::json!({"authToken": "to\"ken"}));
     });
-    let client = Client::builder().socket_path(&peer.path).auth_token("to\"ken").connect().unwrap();
+    let client = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("to\"ken")
+        .connect()
+        .unwrap();
     peer.join();
     drop(client);
 }
@@ -37,7 +41,11 @@ fn connect_sends_version_and_escaped_token() {
 #[test]
 fn rejected_token_is_connect_rejected() {
     let emu = Emulator::start().unwrap();
-    let err = Client::builder().socket_path(emu.socket_path()).auth_token("wrong").connect().unwrap_err();
+    let err = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token("wrong")
+        .connect()
+        .unwrap_err();
     match err {
         Error::ConnectRejected { detail } => assert!(detail.contains("accepted flag"), "{detail}"),
         other => panic!("expected ConnectRejected, got {other:?}"),
@@ -47,9 +55,15 @@ fn rejected_token_is_connect_rejected() {
 #[test]
 fn lite_closing_without_ack_is_connect_rejected() {
     let emu = Emulator::builder().flavor(Flavor::Lite).start().unwrap();
-    let err = Client::builder().socket_path(emu.socket_path()).auth_token("wrong").connect().unwrap_err();
+    let err = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token("wrong")
+        .connect()
+        .unwrap_err();
     match err {
-        Error::ConnectRejected { detail } => assert!(detail.contains("without a CONNECT_ACK"), "{detail}"),
+        Error::ConnectRejected { detail } => {
+            assert!(detail.contains("without a CONNECT_ACK"), "{detail}")
+        }
         other => panic!("expected ConnectRejected, got {other:?}"),
     }
 }
@@ -69,7 +83,10 @@ fn silent_server_is_a_handshake_timeout() {
             .connect()
             .unwrap_err()
     });
-    assert!(matches!(err, Error::Timeout(TimeoutKind::Handshake)), "{err:?}");
+    assert!(
+        matches!(err, Error::Timeout(TimeoutKind::Handshake)),
+        "{err:?}"
+    );
     peer.join();
 }
 
@@ -78,10 +95,17 @@ fn a_first_message_other_than_connect_ack_is_a_protocol_error() {
     let peer = ScriptedPeer::start("ping-first", |mut socket| {
         let mut decoder = FrameDecoder::new(Limits::default());
         read_message(&mut socket, &mut decoder).expect("CONNECT");
-        write_message(&mut socket, &ggipc::rpc::RpcMessage::new(MessageType::Ping, 0, 0));
+        write_message(
+            &mut socket,
+            &ggipc::rpc::RpcMessage::new(MessageType::Ping, 0, 0),
+        );
         std::thread::sleep(Duration::from_millis(200));
     });
-    let err = Client::builder().socket_path(&peer.path).auth_token("t").connect().unwrap_err();
+    let err = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("t")
+        .connect()
+        .unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     peer.join();
 }
@@ -89,7 +113,11 @@ fn a_first_message_other_than_connect_ack_is_a_protocol_error() {
 #[test]
 fn missing_socket_is_an_io_error_naming_the_path() {
     let path = unique_socket_path("absent");
-    let err = Client::builder().socket_path(&path).auth_token("t").connect().unwrap_err();
+    let err = Client::builder()
+        .socket_path(&path)
+        .auth_token("t")
+        .connect()
+        .unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err:?}");
     assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
 }
@@ -98,7 +126,11 @@ fn missing_socket_is_an_io_error_naming_the_path() {
 fn relative_socket_path_works() {
     let relative = format!("target/ggipc-rel-{}.sock", std::process::id());
     let emu = Emulator::builder().socket_path(&relative).start().unwrap();
-    let client = Client::builder().socket_path(&relative).auth_token(emu.auth_token()).connect().unwrap();
+    let client = Client::builder()
+        .socket_path(&relative)
+        .auth_token(emu.auth_token())
+        .connect()
+        .unwrap();
     assert!(client.is_connected());
 }
 
@@ -108,7 +140,9 @@ fn environment_variables_are_read_and_named_when_missing() {
     std::env::remove_var(ggipc::SOCKET_PATH_ENV);
     std::env::remove_var(ggipc::AUTH_TOKEN_ENV);
     match Client::connect().unwrap_err() {
-        Error::MissingEnvVar { name } => assert_eq!(name, "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"),
+        Error::MissingEnvVar { name } => {
+            assert_eq!(name, "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT")
+        }
         other => panic!("{other:?}"),
     }
     let emu = Emulator::start().unwrap();

@@ -20,7 +20,10 @@ fn request_timeout_frees_its_entry_and_the_late_reply_is_discarded() {
     let emu = Emulator::start().unwrap();
     emu.set_reply("GetConfiguration", |req| {
         // The first call answers late; later ones at once, echoing their key.
-        let key = req.body["keyPath"][0].as_str().unwrap_or_default().to_owned();
+        let key = req.body["keyPath"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if key == "slow" {
             std::thread::sleep(Duration::from_millis(400));
         }
@@ -31,11 +34,24 @@ fn request_timeout_frees_its_entry_and_the_late_reply_is_discarded() {
     });
     let client = emu.connect().unwrap();
     let slow = returns_within(Duration::from_secs(2), "a timed-out call", || {
-        client.call_json("GetConfiguration", &json!({"keyPath": ["slow"]}), CallOptions::timeout(Duration::from_millis(100)))
+        client.call_json(
+            "GetConfiguration",
+            &json!({"keyPath": ["slow"]}),
+            CallOptions::timeout(Duration::from_millis(100)),
+        )
     });
-    assert!(matches!(slow, Err(Error::Timeout(TimeoutKind::Response))), "{slow:?}");
+    assert!(
+        matches!(slow, Err(Error::Timeout(TimeoutKind::Response))),
+        "{slow:?}"
+    );
     // The late reply to the first call must not be taken for the answer to this one.
-    let fast = client.call_json("GetConfiguration", &json!({"keyPath": ["fast"]}), CallOptions::default()).unwrap();
+    let fast = client
+        .call_json(
+            "GetConfiguration",
+            &json!({"keyPath": ["fast"]}),
+            CallOptions::default(),
+        )
+        .unwrap();
     assert_eq!(fast["value"]["key"], "fast");
     assert!(client.is_connected());
 }
@@ -46,7 +62,10 @@ fn server_ping_gets_a_ping_response_and_nothing_breaks() {
         let mut decoder = FrameDecoder::new(Limits::default());
         accept_handshake(&mut socket, &mut decoder);
         let mut ping = RpcMessage::new(MessageType::Ping, 0, 0);
-        ping.extra_headers.push(ggipc::codec::Header::new("x-custom", ggipc::codec::HeaderValue::String("abc".into())));
+        ping.extra_headers.push(ggipc::codec::Header::new(
+            "x-custom",
+            ggipc::codec::HeaderValue::String("abc".into()),
+        ));
         ping.payload = bytes::Bytes::from_static(b"pingdata");
         write_message(&mut socket, &ping);
         // The PING_RESPONSE and the client's first request may come in either order.
@@ -62,7 +81,10 @@ fn server_ping_gets_a_ping_response_and_nothing_breaks() {
                 }
                 MessageType::ApplicationMessage => {
                     assert_eq!(m.stream_id, 1);
-                    assert_eq!(m.operation.as_deref(), Some("aws.greengrass#PublishToTopic"));
+                    assert_eq!(
+                        m.operation.as_deref(),
+                        Some("aws.greengrass#PublishToTopic")
+                    );
                     let reply = RpcMessage::json(
                         MessageType::ApplicationMessage,
                         ggipc::rpc::FLAG_TERMINATE_STREAM,
@@ -77,11 +99,19 @@ fn server_ping_gets_a_ping_response_and_nothing_breaks() {
             }
         }
         // The client never sends a PING of its own.
-        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         assert!(read_message(&mut socket, &mut decoder).is_none());
     });
-    let client = Client::builder().socket_path(&peer.path).auth_token("t").connect().unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("t", json!(1))).unwrap();
+    let client = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("t")
+        .connect()
+        .unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
     peer.join();
 }
 
@@ -103,13 +133,18 @@ fn stream_ids_start_at_one_and_increase_by_one() {
             write_message(&mut socket, &reply);
         }
     });
-    let client = Client::builder().socket_path(&peer.path).auth_token("t").connect().unwrap();
+    let client = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("t")
+        .connect()
+        .unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let c = client.clone();
             std::thread::spawn(move || {
                 for _ in 0..5 {
-                    c.publish_to_topic(PublishToTopicRequest::json("t", json!(1))).unwrap();
+                    c.publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+                        .unwrap();
                 }
             })
         })
@@ -126,7 +161,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Events {
         let _ = self.0.send("event".into());
     }
     fn on_stream_error(&mut self, error: Error) -> bool {
-        let _ = self.0.send(format!("error: {}", matches!(error, Error::Closed(_))));
+        let _ = self
+            .0
+            .send(format!("error: {}", matches!(error, Error::Closed(_))));
         true
     }
     fn on_stream_closed(&mut self) {
@@ -139,18 +176,31 @@ fn server_disappearing_fails_the_pending_call_and_tells_subscriptions() {
     let emu = Emulator::start().unwrap();
     emu.set_reply("GetConfiguration", |_| {
         std::thread::sleep(Duration::from_secs(3));
-        Reply::Response { model_type: "aws.greengrass#GetConfigurationResponse".into(), body: json!({}) }
+        Reply::Response {
+            model_type: "aws.greengrass#GetConfigurationResponse".into(),
+            body: json!({}),
+        }
     });
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
-    let _sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx)).unwrap();
+    let _sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx))
+        .unwrap();
     let caller = {
         let c = client.clone();
-        std::thread::spawn(move || c.call_json("GetConfiguration", &json!({"keyPath": []}), CallOptions::default()))
+        std::thread::spawn(move || {
+            c.call_json(
+                "GetConfiguration",
+                &json!({"keyPath": []}),
+                CallOptions::default(),
+            )
+        })
     };
     std::thread::sleep(Duration::from_millis(100));
     emu.disconnect_all();
-    let result = returns_within(Duration::from_secs(2), "the pending call failing", || caller.join().unwrap());
+    let result = returns_within(Duration::from_secs(2), "the pending call failing", || {
+        caller.join().unwrap()
+    });
     match result {
         Err(Error::Closed(reason)) => assert_ne!(reason, CloseReason::ByUser),
         other => panic!("expected Closed, got {other:?}"),
@@ -167,12 +217,18 @@ fn client_drop_returns_promptly_with_subscriptions_open() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
-    let sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("keep"), Events(tx)).unwrap();
-    returns_within(Duration::from_secs(2), "dropping the client", || drop(client));
+    let sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("keep"), Events(tx))
+        .unwrap();
+    returns_within(Duration::from_secs(2), "dropping the client", || {
+        drop(client)
+    });
     assert_eq!(expect_within(&rx, WAIT, "closed callback"), "closed");
     // The orphaned handle can still be dropped safely.
     drop(sub);
-    wait_until(WAIT, "server saw the disconnect", || emu.connection_count() == 0);
+    wait_until(WAIT, "server saw the disconnect", || {
+        emu.connection_count() == 0
+    });
 }
 
 #[test]
@@ -182,13 +238,18 @@ fn close_from_inside_a_handler_returns() {
     let (tx, rx) = unbounded();
     let inner = client.clone();
     let _sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("stop"), move |_e: SubscriptionResponseMessage| {
-            let start = std::time::Instant::now();
-            inner.close().unwrap();
-            tx.send(start.elapsed()).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("stop"),
+            move |_e: SubscriptionResponseMessage| {
+                let start = std::time::Instant::now();
+                inner.close().unwrap();
+                tx.send(start.elapsed()).unwrap();
+            },
+        )
         .unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("stop", json!(1))).unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("stop", json!(1)))
+        .unwrap();
     let took = expect_within(&rx, WAIT, "close inside the handler");
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(!client.is_connected());
@@ -201,7 +262,9 @@ fn calls_after_close_fail_with_closed_by_user() {
     let client = emu.connect().unwrap();
     client.close().unwrap();
     client.close().unwrap();
-    let err = client.publish_to_topic(PublishToTopicRequest::json("t", json!(1))).unwrap_err();
+    let err = client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap_err();
     assert!(matches!(err, Error::Closed(CloseReason::ByUser)), "{err:?}");
 }
 
@@ -210,11 +273,18 @@ fn service_errors_are_typed_and_keep_unmodeled_text() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     // A wildcard publish topic is an InvalidArgumentsError.
-    let err = client.publish_to_topic(PublishToTopicRequest::json("a/+", json!(1))).unwrap_err();
+    let err = client
+        .publish_to_topic(PublishToTopicRequest::json("a/+", json!(1)))
+        .unwrap_err();
     let service = err.as_service_error().expect("service error");
-    assert_eq!(service.model_type(), Some("aws.greengrass#InvalidArgumentsError"));
+    assert_eq!(
+        service.model_type(),
+        Some("aws.greengrass#InvalidArgumentsError")
+    );
     // An operation the server does not know: no model type, text kept.
-    let err = client.call_json("NoSuchOperation", &json!({}), CallOptions::default()).unwrap_err();
+    let err = client
+        .call_json("NoSuchOperation", &json!({}), CallOptions::default())
+        .unwrap_err();
     let service = err.as_service_error().expect("service error");
     assert_eq!(service.model_type(), None);
     assert!(err.to_string().contains("unsupported operation"), "{err}");

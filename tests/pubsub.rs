@@ -9,17 +9,17 @@ use std::time::Duration;
 use common::*;
 use crossbeam_channel::{bounded, unbounded};
 use ggipc::emulator::Emulator;
-use ggipc::model::{PublishMessage, PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest, SubscriptionResponseMessage};
+use ggipc::model::{
+    PublishMessage, PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest,
+    SubscriptionResponseMessage,
+};
 use ggipc::{Error, StreamHandler};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 fn json_of(event: &SubscriptionResponseMessage) -> Option<serde_json::Value> {
-    match event {
-        PublishMessage::JsonMessage(m) => m.message.clone(),
-        _ => None,
-    }
+    event.json().cloned()
 }
 
 #[test]
@@ -28,12 +28,20 @@ fn json_message_round_trips_with_its_topic() {
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
     let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("sensors/temp"), move |e: SubscriptionResponseMessage| {
-            tx.send(e).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("sensors/temp"),
+            move |e: SubscriptionResponseMessage| {
+                tx.send(e).unwrap();
+            },
+        )
         .unwrap();
     assert_eq!(sub.response().topic_name.as_deref(), Some("sensors/temp"));
-    client.publish_to_topic(PublishToTopicRequest::json("sensors/temp", json!({"c": 21.5, "n": null}))).unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json(
+            "sensors/temp",
+            json!({"c": 21.5, "n": null}),
+        ))
+        .unwrap();
     let event = expect_within(&rx, WAIT, "json event");
     assert_eq!(json_of(&event), Some(json!({"c": 21.5, "n": null})));
     assert_eq!(event.topic(), Some("sensors/temp"));
@@ -45,59 +53,97 @@ fn binary_message_round_trips_byte_for_byte() {
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
     let _sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("bin"), move |e: SubscriptionResponseMessage| {
-            tx.send(e).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("bin"),
+            move |e: SubscriptionResponseMessage| {
+                tx.send(e).unwrap();
+            },
+        )
         .unwrap();
     let payload: Vec<u8> = (0..=255u8).collect();
-    client.publish_to_topic(PublishToTopicRequest::binary("bin", payload.clone())).unwrap();
-    match expect_within(&rx, WAIT, "binary event") {
-        PublishMessage::BinaryMessage(m) => assert_eq!(m.message.as_deref(), Some(&payload[..])),
-        other => panic!("expected binary, got {other:?}"),
-    }
+    client
+        .publish_to_topic(PublishToTopicRequest::binary("bin", payload.clone()))
+        .unwrap();
+    let event = expect_within(&rx, WAIT, "binary event");
+    assert_eq!(event.binary(), Some(&payload[..]), "{event:?}");
+    assert!(event.json().is_none());
 }
 
 #[test]
 fn wildcard_filters_and_receive_modes() {
-    let emu = Emulator::builder().component("a", "ta").component("b", "tb").start().unwrap();
+    let emu = Emulator::builder()
+        .component("a", "ta")
+        .component("b", "tb")
+        .start()
+        .unwrap();
     let a = emu.client_builder().auth_token("ta").connect().unwrap();
     let b = emu.client_builder().auth_token("tb").connect().unwrap();
     let (tx, rx) = unbounded();
     let t1 = tx.clone();
     // A wildcard filter defaults to messages from others only.
     let _wild = a
-        .subscribe_to_topic(SubscribeToTopicRequest::new("home/+/temp"), move |e: SubscriptionResponseMessage| {
-            t1.send(("wild", e.topic().unwrap().to_owned())).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("home/+/temp"),
+            move |e: SubscriptionResponseMessage| {
+                t1.send(("wild", e.topic().unwrap().to_owned())).unwrap();
+            },
+        )
         .unwrap();
     let t2 = tx.clone();
     let _all = a
         .subscribe_to_topic(
-            SubscribeToTopicRequest::new("home/#").with_receive_mode(ReceiveMode::ReceiveAllMessages),
+            SubscribeToTopicRequest::new("home/#")
+                .with_receive_mode(ReceiveMode::ReceiveAllMessages),
             move |e: SubscriptionResponseMessage| {
                 t2.send(("all", e.topic().unwrap().to_owned())).unwrap();
             },
         )
         .unwrap();
-    a.publish_to_topic(PublishToTopicRequest::json("home/kitchen/temp", json!(1))).unwrap();
-    assert_eq!(expect_within(&rx, WAIT, "own message on home/#"), ("all", "home/kitchen/temp".to_owned()));
-    b.publish_to_topic(PublishToTopicRequest::json("home/hall/temp", json!(2))).unwrap();
-    let mut got = vec![expect_within(&rx, WAIT, "b's message"), expect_within(&rx, WAIT, "b's message")];
+    a.publish_to_topic(PublishToTopicRequest::json("home/kitchen/temp", json!(1)))
+        .unwrap();
+    assert_eq!(
+        expect_within(&rx, WAIT, "own message on home/#"),
+        ("all", "home/kitchen/temp".to_owned())
+    );
+    b.publish_to_topic(PublishToTopicRequest::json("home/hall/temp", json!(2)))
+        .unwrap();
+    let mut got = vec![
+        expect_within(&rx, WAIT, "b's message"),
+        expect_within(&rx, WAIT, "b's message"),
+    ];
     got.sort();
-    assert_eq!(got, vec![("all", "home/hall/temp".to_owned()), ("wild", "home/hall/temp".to_owned())]);
-    b.publish_to_topic(PublishToTopicRequest::json("office/temp", json!(3))).unwrap();
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "office/temp matched no filter");
+    assert_eq!(
+        got,
+        vec![
+            ("all", "home/hall/temp".to_owned()),
+            ("wild", "home/hall/temp".to_owned())
+        ]
+    );
+    b.publish_to_topic(PublishToTopicRequest::json("office/temp", json!(3)))
+        .unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "office/temp matched no filter"
+    );
 }
 
 #[test]
 fn order_is_preserved_per_subscription_under_10k_events() {
     let emu = Emulator::start().unwrap();
-    let client = emu.client_builder().event_queue(20_000, 64 << 20).connect().unwrap();
+    let client = emu
+        .client_builder()
+        .event_queue(20_000, 64 << 20)
+        .connect()
+        .unwrap();
     let (tx, rx) = unbounded();
     let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("seq"), move |e: SubscriptionResponseMessage| {
-            tx.send(json_of(&e).and_then(|v| v.as_u64()).unwrap()).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("seq"),
+            move |e: SubscriptionResponseMessage| {
+                tx.send(json_of(&e).and_then(|v| v.as_u64()).unwrap())
+                    .unwrap();
+            },
+        )
         .unwrap();
     for i in 0..10_000u64 {
         emu.publish("other", "seq", &PublishMessage::json(json!(i)));
@@ -115,16 +161,22 @@ fn a_blocked_handler_does_not_stop_another_subscription() {
     let (release_tx, release_rx) = bounded::<()>(0);
     let (blocked_tx, blocked_rx) = unbounded();
     let _slow = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("slow"), move |_e: SubscriptionResponseMessage| {
-            blocked_tx.send(()).unwrap();
-            let _ = release_rx.recv_timeout(Duration::from_secs(10));
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("slow"),
+            move |_e: SubscriptionResponseMessage| {
+                blocked_tx.send(()).unwrap();
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+            },
+        )
         .unwrap();
     let (fast_tx, fast_rx) = unbounded();
     let _fast = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("fast"), move |e: SubscriptionResponseMessage| {
-            fast_tx.send(e).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("fast"),
+            move |e: SubscriptionResponseMessage| {
+                fast_tx.send(e).unwrap();
+            },
+        )
         .unwrap();
     emu.publish("x", "slow", &PublishMessage::json(json!(0)));
     expect_within(&blocked_rx, WAIT, "slow handler started");
@@ -135,7 +187,9 @@ fn a_blocked_handler_does_not_stop_another_subscription() {
         expect_within(&fast_rx, WAIT, "fast events while the slow handler blocks");
     }
     // Calls are answered too while a handler blocks.
-    client.publish_to_topic(PublishToTopicRequest::json("elsewhere", json!(1))).unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("elsewhere", json!(1)))
+        .unwrap();
     release_tx.send(()).unwrap();
 }
 
@@ -145,19 +199,32 @@ fn handler_can_publish_from_inside_its_callback() {
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
     let _echo_out = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("pong"), move |e: SubscriptionResponseMessage| {
-            tx.send(e).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("pong"),
+            move |e: SubscriptionResponseMessage| {
+                tx.send(e).unwrap();
+            },
+        )
         .unwrap();
     let inner = client.clone();
     let _ping = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("ping"), move |e: SubscriptionResponseMessage| {
-            let v = json_of(&e).unwrap();
-            inner.publish_to_topic(PublishToTopicRequest::json("pong", v)).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("ping"),
+            move |e: SubscriptionResponseMessage| {
+                let v = json_of(&e).unwrap();
+                inner
+                    .publish_to_topic(PublishToTopicRequest::json("pong", v))
+                    .unwrap();
+            },
+        )
         .unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("ping", json!("hello"))).unwrap();
-    assert_eq!(json_of(&expect_within(&rx, WAIT, "echo")), Some(json!("hello")));
+    client
+        .publish_to_topic(PublishToTopicRequest::json("ping", json!("hello")))
+        .unwrap();
+    assert_eq!(
+        json_of(&expect_within(&rx, WAIT, "echo")),
+        Some(json!("hello"))
+    );
 }
 
 #[test]
@@ -169,20 +236,35 @@ fn handler_can_subscribe_from_inside_its_callback() {
     let subs = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let keep = subs.clone();
     let _outer = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("open"), move |_e: SubscriptionResponseMessage| {
-            let tx = tx.clone();
-            let sub = inner
-                .subscribe_to_topic(SubscribeToTopicRequest::new("nested"), move |e: SubscriptionResponseMessage| {
-                    tx.send(e).unwrap();
-                })
-                .unwrap();
-            keep.lock().push(sub);
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("open"),
+            move |_e: SubscriptionResponseMessage| {
+                let tx = tx.clone();
+                let sub = inner
+                    .subscribe_to_topic(
+                        SubscribeToTopicRequest::new("nested"),
+                        move |e: SubscriptionResponseMessage| {
+                            tx.send(e).unwrap();
+                        },
+                    )
+                    .unwrap();
+                keep.lock().push(sub);
+            },
+        )
         .unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("open", json!(1))).unwrap();
-    wait_until(WAIT, "nested subscription opened", || subs.lock().len() == 1);
-    client.publish_to_topic(PublishToTopicRequest::json("nested", json!(2))).unwrap();
-    assert_eq!(json_of(&expect_within(&rx, WAIT, "nested event")), Some(json!(2)));
+    client
+        .publish_to_topic(PublishToTopicRequest::json("open", json!(1)))
+        .unwrap();
+    wait_until(WAIT, "nested subscription opened", || {
+        subs.lock().len() == 1
+    });
+    client
+        .publish_to_topic(PublishToTopicRequest::json("nested", json!(2)))
+        .unwrap();
+    assert_eq!(
+        json_of(&expect_within(&rx, WAIT, "nested event")),
+        Some(json!(2))
+    );
 }
 
 #[test]
@@ -191,17 +273,27 @@ fn a_panicking_handler_keeps_its_subscription_and_the_client() {
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
     let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("p"), move |e: SubscriptionResponseMessage| {
-            let v = json_of(&e).unwrap();
-            if v == json!("boom") {
-                panic!("handler panic on purpose");
-            }
-            tx.send(v).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("p"),
+            move |e: SubscriptionResponseMessage| {
+                let v = json_of(&e).unwrap();
+                if v == json!("boom") {
+                    panic!("handler panic on purpose");
+                }
+                tx.send(v).unwrap();
+            },
+        )
         .unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("p", json!("boom"))).unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("p", json!("after"))).unwrap();
-    assert_eq!(expect_within(&rx, WAIT, "event after the panic"), json!("after"));
+    client
+        .publish_to_topic(PublishToTopicRequest::json("p", json!("boom")))
+        .unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("p", json!("after")))
+        .unwrap();
+    assert_eq!(
+        expect_within(&rx, WAIT, "event after the panic"),
+        json!("after")
+    );
     assert_eq!(sub.stats().panicked, 1);
     assert_eq!(client.handler_panics(), 1);
     assert!(client.is_connected());
@@ -229,14 +321,22 @@ fn closing_a_subscription_stops_delivery_and_unsubscribes() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
-    let sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("c"), Recorder { events: tx }).unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("c", json!(1))).unwrap();
+    let sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("c"), Recorder { events: tx })
+        .unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("c", json!(1)))
+        .unwrap();
     assert_eq!(expect_within(&rx, WAIT, "event"), "event");
     assert_eq!(emu.subscription_count(), 1);
     sub.close().unwrap();
     assert_eq!(expect_within(&rx, WAIT, "closed callback"), "closed");
-    wait_until(WAIT, "server forgot the subscription", || emu.subscription_count() == 0);
-    client.publish_to_topic(PublishToTopicRequest::json("c", json!(2))).unwrap();
+    wait_until(WAIT, "server forgot the subscription", || {
+        emu.subscription_count() == 0
+    });
+    client
+        .publish_to_topic(PublishToTopicRequest::json("c", json!(2)))
+        .unwrap();
     assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
 }
 
@@ -245,10 +345,14 @@ fn dropping_a_subscription_closes_it() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
-    let sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("d"), Recorder { events: tx }).unwrap();
+    let sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("d"), Recorder { events: tx })
+        .unwrap();
     drop(sub);
     assert_eq!(expect_within(&rx, WAIT, "closed callback"), "closed");
-    wait_until(WAIT, "server forgot the subscription", || emu.subscription_count() == 0);
+    wait_until(WAIT, "server forgot the subscription", || {
+        emu.subscription_count() == 0
+    });
 }
 
 #[test]
@@ -261,18 +365,25 @@ fn handler_closing_its_own_subscription_from_the_callback() {
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
     let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("self"), move |_e: SubscriptionResponseMessage| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            if let Some(sub) = inner.lock().take() {
-                sub.close().unwrap();
-                tx.send(()).unwrap();
-            }
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("self"),
+            move |_e: SubscriptionResponseMessage| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if let Some(sub) = inner.lock().take() {
+                    sub.close().unwrap();
+                    tx.send(()).unwrap();
+                }
+            },
+        )
         .unwrap();
     *slot.lock() = Some(sub);
-    client.publish_to_topic(PublishToTopicRequest::json("self", json!(1))).unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("self", json!(1)))
+        .unwrap();
     expect_within(&rx, WAIT, "closed from inside");
-    wait_until(WAIT, "server forgot the subscription", || emu.subscription_count() == 0);
+    wait_until(WAIT, "server forgot the subscription", || {
+        emu.subscription_count() == 0
+    });
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
@@ -291,10 +402,22 @@ fn overflow_drops_are_counted_and_reported_to_the_handler() {
         }
     }
     let emu = Emulator::start().unwrap();
-    let client = emu.client_builder().event_queue(4, 1 << 20).connect().unwrap();
+    let client = emu
+        .client_builder()
+        .event_queue(4, 1 << 20)
+        .connect()
+        .unwrap();
     let (gate_tx, gate) = unbounded();
     let (dropped_tx, dropped_rx) = unbounded();
-    let sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("flood"), Slow { gate, dropped: dropped_tx }).unwrap();
+    let sub = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("flood"),
+            Slow {
+                gate,
+                dropped: dropped_tx,
+            },
+        )
+        .unwrap();
     for i in 0..50 {
         emu.publish("x", "flood", &PublishMessage::json(json!(i)));
     }
@@ -311,6 +434,10 @@ fn overflow_drops_are_counted_and_reported_to_the_handler() {
     while reported < sub.stats().dropped {
         reported += expect_within(&dropped_rx, WAIT, "on_events_dropped");
     }
-    assert_eq!(reported, sub.stats().dropped, "every drop is reported to the handler");
+    assert_eq!(
+        reported,
+        sub.stats().dropped,
+        "every drop is reported to the handler"
+    );
     assert!(sub.stats().delivered >= 1);
 }

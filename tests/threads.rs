@@ -19,40 +19,60 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
 
     // 1. Dropped with an open subscription.
     let client = emu.client_builder().handler_threads(3).connect().unwrap();
-    assert_eq!(ggipc_threads(), emulator_threads + 4, "one I/O thread and 3 handler threads");
+    assert_eq!(
+        ggipc_threads(),
+        emulator_threads + 4,
+        "one I/O thread and 3 handler threads"
+    );
     let (tx, rx) = unbounded();
     let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("t"), move |e: SubscriptionResponseMessage| {
-            tx.send(e).unwrap();
-        })
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("t"),
+            move |e: SubscriptionResponseMessage| {
+                tx.send(e).unwrap();
+            },
+        )
         .unwrap();
-    client.publish_to_topic(PublishToTopicRequest::json("t", json!(1))).unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
     expect_within(&rx, Duration::from_secs(5), "event");
     drop(client);
     drop(sub);
-    wait_until(Duration::from_secs(5), "threads gone after drop", || ggipc_threads() == emulator_threads);
+    wait_until(Duration::from_secs(5), "threads gone after drop", || {
+        ggipc_threads() == emulator_threads
+    });
 
     // 2. The server goes away while a call is pending.
     emu.set_reply("GetConfiguration", |_| {
         std::thread::sleep(Duration::from_millis(500));
-        Reply::Response { model_type: "aws.greengrass#GetConfigurationResponse".into(), body: json!({}) }
+        Reply::Response {
+            model_type: "aws.greengrass#GetConfigurationResponse".into(),
+            body: json!({}),
+        }
     });
     let client = emu.connect().unwrap();
     let caller = {
         let c = client.clone();
-        std::thread::spawn(move || c.call_json("GetConfiguration", &json!({}), CallOptions::default()))
+        std::thread::spawn(move || {
+            c.call_json("GetConfiguration", &json!({}), CallOptions::default())
+        })
     };
     std::thread::sleep(Duration::from_millis(50));
     emu.disconnect_all();
     assert!(caller.join().unwrap().is_err());
     drop(client);
-    wait_until(Duration::from_secs(5), "threads gone after connection loss", || {
-        ggipc_threads() == emulator_threads
-    });
+    wait_until(
+        Duration::from_secs(5),
+        "threads gone after connection loss",
+        || ggipc_threads() == emulator_threads,
+    );
 
     // 3. Explicit close, then drop.
     let client = emu.connect().unwrap();
     client.close().unwrap();
     drop(client);
-    wait_until(Duration::from_secs(5), "threads gone after close", || ggipc_threads() == emulator_threads);
+    wait_until(Duration::from_secs(5), "threads gone after close", || {
+        ggipc_threads() == emulator_threads
+    });
 }

@@ -13,12 +13,18 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         let result = match arg.as_str() {
-            "--socket" => value("--socket").map(|v| builder = std::mem::take(&mut builder).socket_path(v)),
+            "--socket" => {
+                value("--socket").map(|v| builder = std::mem::take(&mut builder).socket_path(v))
+            }
             "--svcuid" => value("--svcuid").map(|v| token = Some(v)),
-            "--flavor" => value("--flavor").and_then(|v| match v.as_str() {
-                "nucleus" => Ok(builder = std::mem::take(&mut builder).flavor(Flavor::Nucleus)),
-                "lite" => Ok(builder = std::mem::take(&mut builder).flavor(Flavor::Lite)),
-                other => Err(format!("unknown flavor {other:?} (nucleus or lite)")),
+            "--flavor" => value("--flavor").and_then(|v| {
+                let flavor = match v.as_str() {
+                    "nucleus" => Flavor::Nucleus,
+                    "lite" => Flavor::Lite,
+                    other => return Err(format!("unknown flavor {other:?} (nucleus or lite)")),
+                };
+                builder = std::mem::take(&mut builder).flavor(flavor);
+                Ok(())
             }),
             "-h" | "--help" => {
                 println!("usage: ggipc-emulator [--socket PATH] [--svcuid TOKEN] [--flavor nucleus|lite]");
@@ -41,7 +47,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("export AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT={}", emulator.socket_path().display());
+    println!(
+        "export AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT={}",
+        emulator.socket_path().display()
+    );
     println!("export SVCUID={}", emulator.auth_token());
     eprintln!("ggipc-emulator: one component with a permissive policy; serving until stopped");
     loop {

@@ -28,7 +28,9 @@ use crate::config::Config;
 use crate::dispatch::StreamQueue;
 use crate::error::{CloseReason, Error, Result, TimeoutKind};
 use crate::model::IpcError;
-use crate::rpc::{self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM};
+use crate::rpc::{
+    self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM,
+};
 use writer::{WriteError, Writer};
 
 /// How long a control write (TERMINATE) may wait when no caller deadline applies.
@@ -39,7 +41,10 @@ pub(crate) enum Route {
     /// A request/response call: the first reply completes it.
     Call(Sender<RpcMessage>),
     /// A streaming call: the first reply goes to `response`, later ones to `queue`.
-    Stream { response: Option<Sender<RpcMessage>>, queue: Arc<StreamQueue> },
+    Stream {
+        response: Option<Sender<RpcMessage>>,
+        queue: Arc<StreamQueue>,
+    },
 }
 
 struct Routes {
@@ -60,7 +65,9 @@ pub(crate) struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("closing", &self.closing).finish_non_exhaustive()
+        f.debug_struct("Connection")
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +84,10 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
     let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
         Error::from(io::Error::new(
             e.kind(),
-            format!("cannot connect to the IPC socket {}: {e}", config.socket_path.display()),
+            format!(
+                "cannot connect to the IPC socket {}: {e}",
+                config.socket_path.display()
+            ),
         ))
     })?;
     let mut decoder = FrameDecoder::new(config.limits);
@@ -102,7 +112,12 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
         match decoder.read_from(&mut read_half) {
             Ok(0) => return Err(rejected_by_close()),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(Error::Timeout(TimeoutKind::Handshake))
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -114,30 +129,44 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
         ConnectOutcome::Accepted => {}
         ConnectOutcome::Rejected => {
             return Err(Error::ConnectRejected {
-                detail: "CONNECT_ACK without the accepted flag: the auth token (SVCUID) was refused".into(),
+                detail:
+                    "CONNECT_ACK without the accepted flag: the auth token (SVCUID) was refused"
+                        .into(),
             })
         }
     }
     read_half.set_read_timeout(None)?;
     let connection = Arc::new(Connection {
         writer: Mutex::new(writer),
-        routes: Mutex::new(Routes { map: HashMap::new(), highest: 0, closed: None }),
+        routes: Mutex::new(Routes {
+            map: HashMap::new(),
+            highest: 0,
+            closed: None,
+        }),
         control: socket,
         closing: AtomicBool::new(false),
     });
-    Ok(Established { connection, read_half, decoder })
+    Ok(Established {
+        connection,
+        read_half,
+        decoder,
+    })
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
     )
 }
 
 fn rejected_by_close() -> Error {
     Error::ConnectRejected {
-        detail: "the server closed the socket without a CONNECT_ACK (how nucleus lite refuses a token)".into(),
+        detail:
+            "the server closed the socket without a CONNECT_ACK (how nucleus lite refuses a token)"
+                .into(),
     }
 }
 
@@ -163,9 +192,18 @@ impl Connection {
         let streaming = queue.is_some();
         let route = match queue {
             None => Route::Call(tx),
-            Some(queue) => Route::Stream { response: Some(tx), queue },
+            Some(queue) => Route::Stream {
+                response: Some(tx),
+                queue,
+            },
         };
-        let mut message = RpcMessage::json(MessageType::ApplicationMessage, 0, 0, Some(model_type), payload);
+        let mut message = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            0,
+            Some(model_type),
+            payload,
+        );
         message.operation = Some(operation.to_owned());
         let id = self.open_stream(message, route, deadline)?;
         log::debug!("{operation} on stream {id}");
@@ -191,8 +229,16 @@ impl Connection {
 
     /// Allocates the next stream id, registers `route` and writes `message` on it, all
     /// under the writer lock. An id is only consumed when its frame was written whole.
-    fn open_stream(self: &Arc<Self>, mut message: RpcMessage, route: Route, deadline: Instant) -> Result<i32> {
-        let mut writer = self.writer.try_lock_until(deadline).ok_or(Error::Timeout(TimeoutKind::Write))?;
+    fn open_stream(
+        self: &Arc<Self>,
+        mut message: RpcMessage,
+        route: Route,
+        deadline: Instant,
+    ) -> Result<i32> {
+        let mut writer = self
+            .writer
+            .try_lock_until(deadline)
+            .ok_or(Error::Timeout(TimeoutKind::Write))?;
         if writer.broken {
             return Err(self.closed_error());
         }
@@ -207,7 +253,8 @@ impl Connection {
             let connection = Arc::downgrade(self);
             queue.set_close_request(Box::new(move || {
                 if let Some(connection) = connection.upgrade() {
-                    if let Err(e) = connection.end_stream(id, Instant::now() + CONTROL_WRITE_BUDGET) {
+                    if let Err(e) = connection.end_stream(id, Instant::now() + CONTROL_WRITE_BUDGET)
+                    {
                         log::debug!("could not terminate stream {id}: {e}");
                     }
                 }
@@ -247,7 +294,10 @@ impl Connection {
     /// Writes a control message (TERMINATE, PING_RESPONSE) before `deadline`; a write
     /// that fails part-way closes the connection. Returns whether it was written.
     pub(crate) fn send_control(&self, message: &RpcMessage, deadline: Instant) -> Result<()> {
-        let mut writer = self.writer.try_lock_until(deadline).ok_or(Error::Timeout(TimeoutKind::Write))?;
+        let mut writer = self
+            .writer
+            .try_lock_until(deadline)
+            .ok_or(Error::Timeout(TimeoutKind::Write))?;
         if writer.broken || self.closing.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
@@ -309,12 +359,19 @@ impl Connection {
         for (_, route) in routes {
             match route {
                 Route::Call(tx) => drop(tx),
-                Route::Stream { response: Some(tx), queue } => {
+                Route::Stream {
+                    response: Some(tx),
+                    queue,
+                } => {
                     drop(tx);
                     queue.abandon();
                 }
-                Route::Stream { response: None, queue } => {
-                    let error = (reason != CloseReason::ByUser).then(|| Error::Closed(reason.clone()));
+                Route::Stream {
+                    response: None,
+                    queue,
+                } => {
+                    let error =
+                        (reason != CloseReason::ByUser).then(|| Error::Closed(reason.clone()));
                     queue.finish(error);
                 }
             }
@@ -356,7 +413,9 @@ impl Connection {
                         drop(routes);
                     }
                     let _ = tx.send(message);
-                } else if message.message_type == MessageType::ApplicationError && !message.is_terminate() {
+                } else if message.message_type == MessageType::ApplicationError
+                    && !message.is_terminate()
+                {
                     // An error the server did not end the stream with: the handler decides.
                     let queue = queue.clone();
                     drop(routes);
@@ -391,6 +450,10 @@ pub(crate) fn terminate(id: i32) -> RpcMessage {
 
 /// The typed error an APPLICATION_ERROR message carries.
 pub(crate) fn stream_error(message: &RpcMessage) -> Error {
-    IpcError::from_application_error(message.model_type.as_deref(), message.content_type.as_deref(), &message.payload)
-        .into()
+    IpcError::from_application_error(
+        message.model_type.as_deref(),
+        message.content_type.as_deref(),
+        &message.payload,
+    )
+    .into()
 }

@@ -33,7 +33,11 @@ pub(crate) fn run(connection: Arc<Connection>, mut socket: UnixStream, mut decod
     connection.fail_all(reason);
 }
 
-fn read_loop(connection: &Connection, socket: &mut UnixStream, decoder: &mut FrameDecoder) -> CloseReason {
+fn read_loop(
+    connection: &Connection,
+    socket: &mut UnixStream,
+    decoder: &mut FrameDecoder,
+) -> CloseReason {
     loop {
         loop {
             match decoder.next_message() {
@@ -50,7 +54,9 @@ fn read_loop(connection: &Connection, socket: &mut UnixStream, decoder: &mut Fra
         }
         match decoder.read_from(socket) {
             Ok(0) if decoder.buffered() > 0 => {
-                return CloseReason::Codec(CodecError::Truncated { buffered: decoder.buffered() })
+                return CloseReason::Codec(CodecError::Truncated {
+                    buffered: decoder.buffered(),
+                })
             }
             Ok(0) => return CloseReason::PeerClosed,
             Ok(_) => {}
@@ -76,22 +82,31 @@ fn handle(connection: &Connection, message: RpcMessage) -> Result<(), ProtocolEr
             Ok(())
         }
         MessageType::PingResponse => Ok(()),
-        MessageType::ProtocolError => {
-            Err(ProtocolError::PeerProtocolError { message: rpc::error_payload_text(&message.payload) })
-        }
-        MessageType::InternalError => {
-            Err(ProtocolError::PeerInternalError { message: rpc::error_payload_text(&message.payload) })
-        }
-        other => Err(ProtocolError::UnexpectedMessage { message_type: other, context: "after the handshake" }),
+        MessageType::ProtocolError => Err(ProtocolError::PeerProtocolError {
+            message: rpc::error_payload_text(&message.payload),
+        }),
+        MessageType::InternalError => Err(ProtocolError::PeerInternalError {
+            message: rpc::error_payload_text(&message.payload),
+        }),
+        other => Err(ProtocolError::UnexpectedMessage {
+            message_type: other,
+            context: "after the handshake",
+        }),
     }
 }
 
 /// Tells the server why we are closing, as the AWS C client does (best effort, short).
 fn send_protocol_error(connection: &Connection, error: &ProtocolError) {
-    if matches!(error, ProtocolError::PeerProtocolError { .. } | ProtocolError::PeerInternalError { .. }) {
+    if matches!(
+        error,
+        ProtocolError::PeerProtocolError { .. } | ProtocolError::PeerInternalError { .. }
+    ) {
         return;
     }
     let mut m = RpcMessage::json(MessageType::ProtocolError, 0, 0, None, Vec::new());
-    m.payload = serde_json::json!({ "message": error.to_string() }).to_string().into_bytes().into();
+    m.payload = serde_json::json!({ "message": error.to_string() })
+        .to_string()
+        .into_bytes()
+        .into();
     let _ = connection.send_control(&m, Instant::now() + Duration::from_millis(100));
 }

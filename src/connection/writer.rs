@@ -58,12 +58,17 @@ impl Writer {
                 self.broken = written > 0;
                 return Err(WriteError::Timeout);
             }
-            self.arm_timeout(remaining).map_err(|e| self.fail(e, written))?;
+            self.arm_timeout(remaining)
+                .map_err(|e| self.fail(e, written))?;
             match self.socket.write(&self.buf[written..]) {
                 Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into(), written)),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => return Err(self.fail(e, written)),
             }
         }
@@ -90,7 +95,11 @@ impl Writer {
     }
 
     /// Writes one message (used for control frames: TERMINATE, PING_RESPONSE).
-    pub(crate) fn send(&mut self, message: &RpcMessage, deadline: Instant) -> Result<(), WriteError> {
+    pub(crate) fn send(
+        &mut self,
+        message: &RpcMessage,
+        deadline: Instant,
+    ) -> Result<(), WriteError> {
         self.encode(message).map_err(WriteError::Encode)?;
         self.flush(deadline)
     }
@@ -108,7 +117,10 @@ pub(crate) enum WriteError {
 }
 
 impl WriteError {
-    pub(crate) fn into_error(self, close_reason: impl FnOnce() -> Option<crate::error::CloseReason>) -> Error {
+    pub(crate) fn into_error(
+        self,
+        close_reason: impl FnOnce() -> Option<crate::error::CloseReason>,
+    ) -> Error {
         match self {
             WriteError::Encode(e) => e,
             WriteError::Timeout => Error::Timeout(TimeoutKind::Write),

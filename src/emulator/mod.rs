@@ -97,7 +97,11 @@ pub struct CallRecord {
 
 impl CallRecord {
     fn new(component: &str, operation: &str, outcome: &str) -> Self {
-        CallRecord { component: component.into(), operation: operation.into(), outcome: outcome.into() }
+        CallRecord {
+            component: component.into(),
+            operation: operation.into(),
+            outcome: outcome.into(),
+        }
     }
 }
 
@@ -114,6 +118,41 @@ pub enum Reply {
     },
     /// An error answer.
     Error(IpcError),
+    /// The initial response of a streaming operation: the stream stays open and the test
+    /// pushes events with [`Emulator::push_event`].
+    Stream {
+        /// The response shape id.
+        model_type: String,
+        /// The JSON body.
+        body: Value,
+    },
+}
+
+impl Reply {
+    /// A response carrying `shape`.
+    pub fn response<T: crate::model::Shape>(shape: &T) -> Reply {
+        Reply::Response {
+            model_type: T::MODEL_TYPE.to_owned(),
+            body: to_value(shape),
+        }
+    }
+
+    /// A streaming operation's initial response carrying `shape`; the stream stays open.
+    pub fn stream<T: crate::model::Shape>(shape: &T) -> Reply {
+        Reply::Stream {
+            model_type: T::MODEL_TYPE.to_owned(),
+            body: to_value(shape),
+        }
+    }
+
+    /// An error answer.
+    pub fn error(error: IpcError) -> Reply {
+        Reply::Error(error)
+    }
+}
+
+fn to_value<T: serde::Serialize>(shape: &T) -> Value {
+    serde_json::to_value(shape).unwrap_or(Value::Null)
 }
 
 /// A request as a script sees it.
@@ -138,6 +177,7 @@ pub(crate) struct State {
     connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
     calls: Mutex<Vec<CallRecord>>,
     scripts: Mutex<HashMap<String, Script>>,
+    scripted_streams: Mutex<Vec<(String, server::StreamRef)>>,
     pubsub: pubsub::Broker,
 }
 
@@ -147,7 +187,12 @@ impl State {
     }
 
     fn record(&self, record: CallRecord) {
-        log::info!("emulator: {} {} -> {}", record.component, record.operation, record.outcome);
+        log::info!(
+            "emulator: {} {} -> {}",
+            record.component,
+            record.operation,
+            record.outcome
+        );
         let mut calls = self.calls.lock();
         if calls.len() >= MAX_RECORDED_CALLS {
             calls.remove(0);
@@ -170,6 +215,27 @@ impl State {
                     payload: body.to_string().into_bytes().into(),
                 },
                 Reply::Error(e) => Outcome::Error(e),
+                Reply::Stream { model_type, body } => {
+                    let state = ctx.state.clone();
+                    let operation = operation.to_owned();
+                    Outcome::Subscribe {
+                        model_type: leak_model_type(&model_type),
+                        payload: body.to_string().into_bytes().into(),
+                        register: Box::new(move |stream: server::StreamRef| {
+                            state
+                                .scripted_streams
+                                .lock()
+                                .push((operation, stream.clone()));
+                            let state = state.clone();
+                            Box::new(move || {
+                                state
+                                    .scripted_streams
+                                    .lock()
+                                    .retain(|(_, s)| !s.same_stream(&stream))
+                            })
+                        }),
+                    }
+                }
             });
         }
         Some(match operation {
@@ -259,7 +325,10 @@ impl EmulatorBuilder {
         if components.is_empty() {
             components.push(("com.example.Component".into(), random_token()));
         }
-        let tokens = components.iter().map(|(name, token)| (token.clone(), name.clone())).collect();
+        let tokens = components
+            .iter()
+            .map(|(name, token)| (token.clone(), name.clone()))
+            .collect();
         let state = Arc::new(State {
             flavor: self.flavor,
             stopping: AtomicBool::new(false),
@@ -267,6 +336,7 @@ impl EmulatorBuilder {
             connections: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
             scripts: Mutex::new(HashMap::new()),
+            scripted_streams: Mutex::new(Vec::new()),
             pubsub: pubsub::Broker::default(),
         });
         let workers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
@@ -275,9 +345,18 @@ impl EmulatorBuilder {
         let accept = thread::Builder::new()
             .name("ggipc-emu-accept".into())
             .spawn(move || accept_loop(listener, accept_state, accept_workers))
-            .map_err(|source| EmulatorError::Socket { path: path.clone(), source })?;
+            .map_err(|source| EmulatorError::Socket {
+                path: path.clone(),
+                source,
+            })?;
         log::info!("emulator listening on {}", path.display());
-        Ok(Emulator { state, path, components, accept: Some(accept), workers })
+        Ok(Emulator {
+            state,
+            path,
+            components,
+            accept: Some(accept),
+            workers,
+        })
     }
 }
 
@@ -300,7 +379,10 @@ impl std::fmt::Debug for Emulator {
         f.debug_struct("Emulator")
             .field("path", &self.path)
             .field("flavor", &self.state.flavor)
-            .field("components", &self.components.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "components",
+                &self.components.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -331,12 +413,17 @@ impl Emulator {
 
     /// The auth token of the named component.
     pub fn token_of(&self, component: &str) -> Option<&str> {
-        self.components.iter().find(|(n, _)| n == component).map(|(_, t)| t.as_str())
+        self.components
+            .iter()
+            .find(|(n, _)| n == component)
+            .map(|(_, t)| t.as_str())
     }
 
     /// A client builder pointed at this emulator as its first component.
     pub fn client_builder(&self) -> ClientBuilder {
-        Client::builder().socket_path(&self.path).auth_token(self.auth_token())
+        Client::builder()
+            .socket_path(&self.path)
+            .auth_token(self.auth_token())
     }
 
     /// Connects a client as the first component.
@@ -370,8 +457,33 @@ impl Emulator {
 
     /// Answers every call of `operation` (short name) with `script` instead of the
     /// emulator's own semantics.
-    pub fn set_reply(&self, operation: &str, script: impl Fn(&ScriptedRequest) -> Reply + Send + Sync + 'static) {
-        self.state.scripts.lock().insert(operation.to_owned(), Arc::new(script));
+    pub fn set_reply(
+        &self,
+        operation: &str,
+        script: impl Fn(&ScriptedRequest) -> Reply + Send + Sync + 'static,
+    ) {
+        self.state
+            .scripts
+            .lock()
+            .insert(operation.to_owned(), Arc::new(script));
+    }
+
+    /// Sends one event (`model_type`, JSON `body`) on every open stream of `operation`
+    /// that a [`Reply::Stream`] script opened. Returns how many streams received it.
+    pub fn push_event(&self, operation: &str, model_type: &str, body: &Value) -> usize {
+        let streams: Vec<_> = self
+            .state
+            .scripted_streams
+            .lock()
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let payload = bytes::Bytes::from(body.to_string().into_bytes());
+        streams
+            .iter()
+            .filter(|s| s.send_event(model_type, payload.clone()))
+            .count()
     }
 
     /// Closes every client connection (the server keeps listening).
@@ -417,7 +529,11 @@ impl Drop for Emulator {
     }
 }
 
-fn accept_loop(listener: UnixListener, state: Arc<State>, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+fn accept_loop(
+    listener: UnixListener,
+    state: Arc<State>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+) {
     let next_id = AtomicU64::new(1);
     for socket in listener.incoming() {
         if state.stopping.load(Ordering::Acquire) {
@@ -426,7 +542,10 @@ fn accept_loop(listener: UnixListener, state: Arc<State>, workers: Arc<Mutex<Vec
         let Ok(socket) = socket else { continue };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let conn_state = state.clone();
-        match thread::Builder::new().name(format!("ggipc-emu-conn-{id}")).spawn(move || server::serve(conn_state, socket, id)) {
+        match thread::Builder::new()
+            .name(format!("ggipc-emu-conn-{id}"))
+            .spawn(move || server::serve(conn_state, socket, id))
+        {
             Ok(handle) => {
                 let mut workers = workers.lock();
                 workers.retain(|w| !w.is_finished());
@@ -445,10 +564,19 @@ fn bind(path: &Path) -> Result<UnixListener, EmulatorError> {
                 return Err(EmulatorError::InUse(path.to_owned()));
             }
             // A stale socket file from a killed emulator.
-            std::fs::remove_file(path).map_err(|source| EmulatorError::Socket { path: path.to_owned(), source })?;
-            UnixListener::bind(path).map_err(|source| EmulatorError::Socket { path: path.to_owned(), source })
+            std::fs::remove_file(path).map_err(|source| EmulatorError::Socket {
+                path: path.to_owned(),
+                source,
+            })?;
+            UnixListener::bind(path).map_err(|source| EmulatorError::Socket {
+                path: path.to_owned(),
+                source,
+            })
         }
-        Err(source) => Err(EmulatorError::Socket { path: path.to_owned(), source }),
+        Err(source) => Err(EmulatorError::Socket {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -466,5 +594,9 @@ fn random_token() -> String {
 fn fresh_socket_path() -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("ggipc-{}-{n}-{:08x}.sock", std::process::id(), random_u64() as u32))
+    std::env::temp_dir().join(format!(
+        "ggipc-{}-{n}-{:08x}.sock",
+        std::process::id(),
+        random_u64() as u32
+    ))
 }

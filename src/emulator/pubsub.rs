@@ -7,8 +7,8 @@ use super::server::{Outcome, StreamRef};
 use super::topic::{filter_matches, has_wildcard};
 use super::{invalid_arguments, CallContext};
 use crate::model::{
-    BinaryMessage, JsonMessage, MessageContext, PublishMessage, PublishToTopicRequest, PublishToTopicResponse,
-    ReceiveMode, Shape, SubscribeToTopicRequest, SubscribeToTopicResponse, SubscriptionResponseMessage,
+    PublishMessage, PublishToTopicRequest, PublishToTopicResponse, ReceiveMode, Shape,
+    SubscribeToTopicRequest, SubscribeToTopicResponse, SubscriptionResponseMessage,
 };
 
 struct Subscriber {
@@ -39,15 +39,7 @@ impl Broker {
         if targets.is_empty() {
             return 0;
         }
-        let context = Some(MessageContext { topic: Some(topic.to_owned()) });
-        let event: SubscriptionResponseMessage = match message {
-            PublishMessage::JsonMessage(m) => {
-                PublishMessage::JsonMessage(JsonMessage { message: m.message.clone(), context })
-            }
-            PublishMessage::BinaryMessage(m) => {
-                PublishMessage::BinaryMessage(BinaryMessage { message: m.message.clone(), context })
-            }
-        };
+        let event: SubscriptionResponseMessage = message.clone().into_event(topic);
         let payload = match serde_json::to_vec(&event) {
             Ok(p) => bytes::Bytes::from(p),
             Err(_) => return 0,
@@ -62,7 +54,9 @@ impl Broker {
     }
 
     fn remove(&self, stream: &StreamRef) {
-        self.subscribers.lock().retain(|s| !s.stream.same_stream(stream));
+        self.subscribers
+            .lock()
+            .retain(|s| !s.stream.same_stream(stream));
     }
 
     /// Number of live subscriptions (for tests and logs).
@@ -74,19 +68,31 @@ impl Broker {
 pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
     let request: PublishToTopicRequest = match serde_json::from_value(request) {
         Ok(r) => r,
-        Err(e) => return Outcome::Error(invalid_arguments(&format!("invalid PublishToTopicRequest: {e}"))),
+        Err(e) => {
+            return Outcome::Error(invalid_arguments(&format!(
+                "invalid PublishToTopicRequest: {e}"
+            )))
+        }
     };
     if request.topic.is_empty() || has_wildcard(&request.topic) || request.topic.contains('*') {
-        return Outcome::Error(invalid_arguments("the publish topic must be non-empty and hold no wildcard"));
+        return Outcome::Error(invalid_arguments(
+            "the publish topic must be non-empty and hold no wildcard",
+        ));
     }
-    ctx.state.pubsub.publish(ctx.component, &request.topic, &request.publish_message);
+    ctx.state
+        .pubsub
+        .publish(ctx.component, &request.topic, &request.publish_message);
     Outcome::response(&PublishToTopicResponse::default())
 }
 
 pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
     let request: SubscribeToTopicRequest = match serde_json::from_value(request) {
         Ok(r) => r,
-        Err(e) => return Outcome::Error(invalid_arguments(&format!("invalid SubscribeToTopicRequest: {e}"))),
+        Err(e) => {
+            return Outcome::Error(invalid_arguments(&format!(
+                "invalid SubscribeToTopicRequest: {e}"
+            )))
+        }
     };
     if request.topic.is_empty() {
         return Outcome::Error(invalid_arguments("the topic must be non-empty"));
@@ -96,20 +102,24 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
         Some(ReceiveMode::ReceiveAllMessages) => false,
         // The nucleus default: filters skip the subscriber's own messages.
         None => has_wildcard(&request.topic),
-        #[allow(unreachable_patterns)]
         Some(_) => false,
     };
     let state = ctx.state.clone();
     let component = ctx.component.to_owned();
     let filter = request.topic.clone();
-    let response = SubscribeToTopicResponse { topic_name: Some(request.topic) };
+    let response = SubscribeToTopicResponse::new().with_topic_name(request.topic);
     Outcome::subscribe(&response, move |stream: StreamRef| {
         let on_close = {
             let state = state.clone();
             let stream = stream.clone();
             move || state.pubsub.remove(&stream)
         };
-        state.pubsub.subscribers.lock().push(Subscriber { filter, component, from_others_only, stream });
+        state.pubsub.subscribers.lock().push(Subscriber {
+            filter,
+            component,
+            from_others_only,
+            stream,
+        });
         Box::new(on_close)
     })
 }

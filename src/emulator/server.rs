@@ -28,28 +28,51 @@ pub(crate) type Register = Box<dyn FnOnce(StreamRef) -> Cleanup + Send>;
 /// What a service answers to one request.
 pub(crate) enum Outcome {
     /// A response (for a streaming operation, the stream then stays open: see `Subscribe`).
-    Response { model_type: &'static str, payload: Bytes },
+    Response {
+        model_type: &'static str,
+        payload: Bytes,
+    },
     /// A modeled (or unmodeled) error; ends the stream.
     Error(IpcError),
     /// The initial response of a streaming operation, and how to register the stream.
-    Subscribe { model_type: &'static str, payload: Bytes, register: Register },
+    Subscribe {
+        model_type: &'static str,
+        payload: Bytes,
+        register: Register,
+    },
 }
 
 impl Outcome {
     /// A response carrying `shape`.
     pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
         match serde_json::to_vec(shape) {
-            Ok(p) => Outcome::Response { model_type: T::MODEL_TYPE, payload: p.into() },
-            Err(e) => Outcome::Error(super::service_error(&format!("cannot encode {}: {e}", T::MODEL_TYPE))),
+            Ok(p) => Outcome::Response {
+                model_type: T::MODEL_TYPE,
+                payload: p.into(),
+            },
+            Err(e) => Outcome::Error(super::service_error(&format!(
+                "cannot encode {}: {e}",
+                T::MODEL_TYPE
+            ))),
         }
     }
 
     /// A streaming response carrying `shape`; `register` is called with the stream once
     /// the response is written (and before any event can be written to it).
-    pub(crate) fn subscribe<T: Shape>(shape: &T, register: impl FnOnce(StreamRef) -> Cleanup + Send + 'static) -> Outcome {
+    pub(crate) fn subscribe<T: Shape>(
+        shape: &T,
+        register: impl FnOnce(StreamRef) -> Cleanup + Send + 'static,
+    ) -> Outcome {
         match serde_json::to_vec(shape) {
-            Ok(p) => Outcome::Subscribe { model_type: T::MODEL_TYPE, payload: p.into(), register: Box::new(register) },
-            Err(e) => Outcome::Error(super::service_error(&format!("cannot encode {}: {e}", T::MODEL_TYPE))),
+            Ok(p) => Outcome::Subscribe {
+                model_type: T::MODEL_TYPE,
+                payload: p.into(),
+                register: Box::new(register),
+            },
+            Err(e) => Outcome::Error(super::service_error(&format!(
+                "cannot encode {}: {e}",
+                T::MODEL_TYPE
+            ))),
         }
     }
 }
@@ -78,13 +101,19 @@ impl ServerConn {
         let (socket, buf) = guard;
         buf.clear();
         if let Err(e) = message.to_frame().encode(&self.limits, buf) {
-            log::warn!("emulator: cannot encode a reply for {}: {e}", self.component);
+            log::warn!(
+                "emulator: cannot encode a reply for {}: {e}",
+                self.component
+            );
             return false;
         }
         match socket.write_all(buf) {
             Ok(()) => true,
             Err(e) => {
-                log::info!("emulator: dropping the connection of {}: {e}", self.component);
+                log::info!(
+                    "emulator: dropping the connection of {}: {e}",
+                    self.component
+                );
                 self.kill();
                 false
             }
@@ -116,7 +145,13 @@ pub(crate) struct StreamRef {
 impl StreamRef {
     /// Writes one event; false when the connection is gone.
     pub(crate) fn send_event(&self, model_type: &str, payload: Bytes) -> bool {
-        let m = RpcMessage::json(MessageType::ApplicationMessage, 0, self.stream_id, Some(model_type), payload);
+        let m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            self.stream_id,
+            Some(model_type),
+            payload,
+        );
         self.conn.write(&m)
     }
 
@@ -188,7 +223,12 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
     }
 }
 
-fn handshake(state: &State, socket: &UnixStream, read_half: &mut UnixStream, decoder: &mut FrameDecoder) -> Option<String> {
+fn handshake(
+    state: &State,
+    socket: &UnixStream,
+    read_half: &mut UnixStream,
+    decoder: &mut FrameDecoder,
+) -> Option<String> {
     let first = loop {
         match decoder.next_message() {
             Ok(Some(frame)) => break RpcMessage::from_frame(frame).ok()?,
@@ -205,7 +245,11 @@ fn handshake(state: &State, socket: &UnixStream, read_half: &mut UnixStream, dec
         if state.flavor == Flavor::Nucleus {
             let ack = RpcMessage::new(MessageType::ConnectAck, 0, 0);
             let mut buf = BytesMut::new();
-            if ack.to_frame().encode(&state.flavor.limits(), &mut buf).is_ok() {
+            if ack
+                .to_frame()
+                .encode(&state.flavor.limits(), &mut buf)
+                .is_ok()
+            {
                 let _ = (&*socket).write_all(&buf);
             }
         }
@@ -216,14 +260,21 @@ fn handshake(state: &State, socket: &UnixStream, read_half: &mut UnixStream, dec
     }
     let version_ok = match state.flavor {
         Flavor::Nucleus => first.version.as_deref() == Some(rpc::PROTOCOL_VERSION),
-        Flavor::Lite => first.version.as_deref().map_or(true, |v| v == rpc::PROTOCOL_VERSION),
+        Flavor::Lite => first
+            .version
+            .as_deref()
+            .map_or(true, |v| v == rpc::PROTOCOL_VERSION),
     };
     if !version_ok {
         return reject("missing or unsupported :version");
     }
     let token = serde_json::from_slice::<Value>(&first.payload)
         .ok()
-        .and_then(|v| v.get("authToken").and_then(Value::as_str).map(str::to_owned));
+        .and_then(|v| {
+            v.get("authToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
     let Some(component) = token.and_then(|t| state.component_for_token(&t)) else {
         return reject("unknown or missing authToken");
     };
@@ -232,7 +283,9 @@ fn handshake(state: &State, socket: &UnixStream, read_half: &mut UnixStream, dec
     }
     let ack = RpcMessage::new(MessageType::ConnectAck, FLAG_CONNECTION_ACCEPTED, 0);
     let mut buf = BytesMut::new();
-    ack.to_frame().encode(&state.flavor.limits(), &mut buf).ok()?;
+    ack.to_frame()
+        .encode(&state.flavor.limits(), &mut buf)
+        .ok()?;
     (&*socket).write_all(&buf).ok()?;
     log::info!("emulator: {component} connected");
     Some(component)
@@ -244,13 +297,20 @@ fn protocol_error(conn: &ServerConn, text: &str) {
         0,
         0,
         None,
-        serde_json::json!({ "message": text }).to_string().into_bytes(),
+        serde_json::json!({ "message": text })
+            .to_string()
+            .into_bytes(),
     );
     conn.write(&m);
 }
 
 /// Handles one message after the handshake; false = close the connection.
-fn handle_message(state: &Arc<State>, conn: &Arc<ServerConn>, message: RpcMessage, last_stream: &mut i32) -> bool {
+fn handle_message(
+    state: &Arc<State>,
+    conn: &Arc<ServerConn>,
+    message: RpcMessage,
+    last_stream: &mut i32,
+) -> bool {
     match message.message_type {
         MessageType::Ping if state.flavor == Flavor::Lite => false,
         MessageType::Ping => {
@@ -269,7 +329,10 @@ fn handle_message(state: &Arc<State>, conn: &Arc<ServerConn>, message: RpcMessag
                 }
                 *last_stream = id;
                 let Some(operation) = message.operation.clone() else {
-                    protocol_error(conn, "the first message of a stream must carry an operation");
+                    protocol_error(
+                        conn,
+                        "the first message of a stream must carry an operation",
+                    );
                     return false;
                 };
                 if message.is_terminate() {
@@ -295,21 +358,41 @@ fn handle_message(state: &Arc<State>, conn: &Arc<ServerConn>, message: RpcMessag
     }
 }
 
-fn handle_request(state: &Arc<State>, conn: &Arc<ServerConn>, stream_id: i32, operation: &str, payload: &[u8]) {
-    let name = operation.strip_prefix("aws.greengrass#").unwrap_or(operation);
-    let request: Value = match serde_json::from_slice(if payload.is_empty() { b"{}" } else { payload }) {
-        Ok(v) => v,
-        Err(_) => {
-            // What the nucleus does with a body it cannot parse.
-            let mut m = RpcMessage::new(MessageType::ApplicationError, FLAG_TERMINATE_STREAM, stream_id);
-            m.content_type = Some("text/plain".into());
-            m.payload = Bytes::from_static(b"InternalServerError");
-            conn.write(&m);
-            state.record(CallRecord::new(&conn.component, name, "error: unparsable request"));
-            return;
-        }
+fn handle_request(
+    state: &Arc<State>,
+    conn: &Arc<ServerConn>,
+    stream_id: i32,
+    operation: &str,
+    payload: &[u8],
+) {
+    let name = operation
+        .strip_prefix("aws.greengrass#")
+        .unwrap_or(operation);
+    let request: Value =
+        match serde_json::from_slice(if payload.is_empty() { b"{}" } else { payload }) {
+            Ok(v) => v,
+            Err(_) => {
+                // What the nucleus does with a body it cannot parse.
+                let mut m = RpcMessage::new(
+                    MessageType::ApplicationError,
+                    FLAG_TERMINATE_STREAM,
+                    stream_id,
+                );
+                m.content_type = Some("text/plain".into());
+                m.payload = Bytes::from_static(b"InternalServerError");
+                conn.write(&m);
+                state.record(CallRecord::new(
+                    &conn.component,
+                    name,
+                    "error: unparsable request",
+                ));
+                return;
+            }
+        };
+    let ctx = CallContext {
+        state,
+        component: &conn.component,
     };
-    let ctx = CallContext { state, component: &conn.component };
     let Some(outcome) = state.handle(&ctx, name, request) else {
         let body = serde_json::json!({
             "error": "Unsupported Operation",
@@ -323,12 +406,25 @@ fn handle_request(state: &Arc<State>, conn: &Arc<ServerConn>, stream_id: i32, op
             body.to_string().into_bytes(),
         );
         conn.write(&m);
-        state.record(CallRecord::new(&conn.component, name, "error: unsupported operation"));
+        state.record(CallRecord::new(
+            &conn.component,
+            name,
+            "error: unsupported operation",
+        ));
         return;
     };
     match outcome {
-        Outcome::Response { model_type, payload } => {
-            let m = RpcMessage::json(MessageType::ApplicationMessage, conn.reply_flags(), stream_id, Some(model_type), payload);
+        Outcome::Response {
+            model_type,
+            payload,
+        } => {
+            let m = RpcMessage::json(
+                MessageType::ApplicationMessage,
+                conn.reply_flags(),
+                stream_id,
+                Some(model_type),
+                payload,
+            );
             conn.write(&m);
             state.record(CallRecord::new(&conn.component, name, "ok"));
         }
@@ -345,12 +441,25 @@ fn handle_request(state: &Arc<State>, conn: &Arc<ServerConn>, stream_id: i32, op
             conn.write(&m);
             state.record(CallRecord::new(&conn.component, name, &outcome));
         }
-        Outcome::Subscribe { model_type, payload, register } => {
-            let m = RpcMessage::json(MessageType::ApplicationMessage, 0, stream_id, Some(model_type), payload);
+        Outcome::Subscribe {
+            model_type,
+            payload,
+            register,
+        } => {
+            let m = RpcMessage::json(
+                MessageType::ApplicationMessage,
+                0,
+                stream_id,
+                Some(model_type),
+                payload,
+            );
             // Hold the writer while registering so no event can overtake the response.
             let mut guard = conn.writer.lock();
             if conn.write_locked(&mut guard, &m) {
-                let cleanup = register(StreamRef { conn: conn.clone(), stream_id });
+                let cleanup = register(StreamRef {
+                    conn: conn.clone(),
+                    stream_id,
+                });
                 conn.streams.lock().insert(stream_id, cleanup);
             }
             drop(guard);

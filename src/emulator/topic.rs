@@ -42,7 +42,11 @@ mod tests {
             ("a//b", "a//b", true),
         ];
         for (filter, topic, expected) in cases {
-            assert_eq!(filter_matches(filter, topic), expected, "{filter} vs {topic}");
+            assert_eq!(
+                filter_matches(filter, topic),
+                expected,
+                "{filter} vs {topic}"
+            );
         }
     }
 }

@@ -9,7 +9,10 @@ pub const PROTOCOL_VERSION: &str = "0.1.0";
 pub fn connect_message(auth_token: &str) -> RpcMessage {
     let mut m = RpcMessage::new(MessageType::Connect, 0, 0);
     m.version = Some(PROTOCOL_VERSION.to_owned());
-    m.payload = serde_json::json!({ "authToken": auth_token }).to_string().into_bytes().into();
+    m.payload = serde_json::json!({ "authToken": auth_token })
+        .to_string()
+        .into_bytes()
+        .into();
     m
 }
 
@@ -29,7 +32,9 @@ pub enum ConnectOutcome {
 /// reported with its text).
 pub fn connect_ack(message: &RpcMessage) -> Result<ConnectOutcome, ProtocolError> {
     match message.message_type {
-        MessageType::ConnectAck if message.flags & FLAG_CONNECTION_ACCEPTED != 0 => Ok(ConnectOutcome::Accepted),
+        MessageType::ConnectAck if message.flags & FLAG_CONNECTION_ACCEPTED != 0 => {
+            Ok(ConnectOutcome::Accepted)
+        }
         MessageType::ConnectAck => Ok(ConnectOutcome::Rejected),
         MessageType::ProtocolError => Err(ProtocolError::PeerProtocolError {
             message: super::error_payload_text(&message.payload),
@@ -37,7 +42,10 @@ pub fn connect_ack(message: &RpcMessage) -> Result<ConnectOutcome, ProtocolError
         MessageType::InternalError => Err(ProtocolError::PeerInternalError {
             message: super::error_payload_text(&message.payload),
         }),
-        other => Err(ProtocolError::UnexpectedMessage { message_type: other, context: "before CONNECT_ACK" }),
+        other => Err(ProtocolError::UnexpectedMessage {
+            message_type: other,
+            context: "before CONNECT_ACK",
+        }),
     }
 }
 

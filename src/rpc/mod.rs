@@ -1,6 +1,6 @@
 //! Layer 2: eventstream-RPC messages on top of the frame codec. Pure: no I/O.
 //!
-//! An [`RpcMessage`] is a [`Message`](crate::codec::Message) whose reserved headers
+//! An [`RpcMessage`] is a [`Message`] whose reserved headers
 //! (`:message-type`, `:message-flags`, `:stream-id`, and where present `:content-type`,
 //! `service-model-type`, `operation`, `:version`) have been checked and lifted into fields.
 
@@ -8,7 +8,7 @@ mod error;
 mod handshake;
 
 pub use error::ProtocolError;
-pub use handshake::{connect_message, connect_ack, ConnectOutcome, PROTOCOL_VERSION};
+pub use handshake::{connect_ack, connect_message, ConnectOutcome, PROTOCOL_VERSION};
 
 use bytes::Bytes;
 
@@ -90,7 +90,10 @@ impl MessageType {
 
     /// Whether this type travels on stream 0 (connection level) rather than a stream ≥ 1.
     pub fn is_connection_level(self) -> bool {
-        !matches!(self, MessageType::ApplicationMessage | MessageType::ApplicationError)
+        !matches!(
+            self,
+            MessageType::ApplicationMessage | MessageType::ApplicationError
+        )
     }
 }
 
@@ -167,21 +170,34 @@ impl RpcMessage {
         for header in frame.headers {
             let name = header.name.as_str();
             match (name, header.value) {
-                (MESSAGE_TYPE, HeaderValue::Int32(v)) if message_type.is_none() => message_type = Some(v),
+                (MESSAGE_TYPE, HeaderValue::Int32(v)) if message_type.is_none() => {
+                    message_type = Some(v)
+                }
                 (MESSAGE_FLAGS, HeaderValue::Int32(v)) if flags.is_none() => flags = Some(v),
                 (STREAM_ID, HeaderValue::Int32(v)) if stream_id.is_none() => stream_id = Some(v),
-                (CONTENT_TYPE, HeaderValue::String(s)) if m.content_type.is_none() => m.content_type = Some(s),
-                (MODEL_TYPE, HeaderValue::String(s)) if m.model_type.is_none() => m.model_type = Some(s),
-                (OPERATION, HeaderValue::String(s)) if m.operation.is_none() => m.operation = Some(s),
+                (CONTENT_TYPE, HeaderValue::String(s)) if m.content_type.is_none() => {
+                    m.content_type = Some(s)
+                }
+                (MODEL_TYPE, HeaderValue::String(s)) if m.model_type.is_none() => {
+                    m.model_type = Some(s)
+                }
+                (OPERATION, HeaderValue::String(s)) if m.operation.is_none() => {
+                    m.operation = Some(s)
+                }
                 (VERSION, HeaderValue::String(s)) if m.version.is_none() => m.version = Some(s),
-                (_, value) => m.extra_headers.push(Header { name: header.name, value }),
+                (_, value) => m.extra_headers.push(Header {
+                    name: header.name,
+                    value,
+                }),
             }
         }
         let raw_type = message_type.ok_or(ProtocolError::MissingHeader { name: MESSAGE_TYPE })?;
-        m.flags = flags.ok_or(ProtocolError::MissingHeader { name: MESSAGE_FLAGS })?;
+        m.flags = flags.ok_or(ProtocolError::MissingHeader {
+            name: MESSAGE_FLAGS,
+        })?;
         m.stream_id = stream_id.ok_or(ProtocolError::MissingHeader { name: STREAM_ID })?;
-        m.message_type =
-            MessageType::from_wire(raw_type).ok_or(ProtocolError::UnknownMessageType { value: raw_type })?;
+        m.message_type = MessageType::from_wire(raw_type)
+            .ok_or(ProtocolError::UnknownMessageType { value: raw_type })?;
         if m.message_type.is_connection_level() != (m.stream_id == 0) {
             return Err(ProtocolError::WrongStreamForType {
                 message_type: m.message_type,
@@ -206,11 +222,17 @@ impl RpcMessage {
         text(CONTENT_TYPE, &self.content_type, &mut headers);
         text(MODEL_TYPE, &self.model_type, &mut headers);
         headers.extend(self.extra_headers.iter().cloned());
-        headers.push(Header::new(MESSAGE_TYPE, HeaderValue::Int32(self.message_type.to_wire())));
+        headers.push(Header::new(
+            MESSAGE_TYPE,
+            HeaderValue::Int32(self.message_type.to_wire()),
+        ));
         headers.push(Header::new(MESSAGE_FLAGS, HeaderValue::Int32(self.flags)));
         headers.push(Header::new(STREAM_ID, HeaderValue::Int32(self.stream_id)));
         text(OPERATION, &self.operation, &mut headers);
-        Message { headers, payload: self.payload.clone() }
+        Message {
+            headers,
+            payload: self.payload.clone(),
+        }
     }
 
     /// The payload as text, lossily, for error messages and logs.
@@ -222,7 +244,8 @@ impl RpcMessage {
 /// Extracts a human-readable message from a connection-level error payload
 /// (`{"message": …}`), leniently: the nucleus sometimes sends invalid JSON.
 pub fn error_payload_text(payload: &[u8]) -> String {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(payload) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(payload)
+    {
         for key in ["message", "_message", "error"] {
             if let Some(serde_json::Value::String(s)) = map.get(key) {
                 return s.clone();
@@ -238,9 +261,16 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_every_field() {
-        let mut m = RpcMessage::json(MessageType::ApplicationMessage, 0, 3, Some("aws.greengrass#X"), &b"{}"[..]);
+        let mut m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            3,
+            Some("aws.greengrass#X"),
+            &b"{}"[..],
+        );
         m.operation = Some("aws.greengrass#Op".into());
-        m.extra_headers.push(Header::new("x-custom", HeaderValue::Int64(9)));
+        m.extra_headers
+            .push(Header::new("x-custom", HeaderValue::Int64(9)));
         let back = RpcMessage::from_frame(m.to_frame()).unwrap();
         assert_eq!(back, m);
     }
@@ -265,7 +295,9 @@ mod tests {
         }
         assert_eq!(
             RpcMessage::from_frame(frame),
-            Err(ProtocolError::MissingHeader { name: MESSAGE_FLAGS })
+            Err(ProtocolError::MissingHeader {
+                name: MESSAGE_FLAGS
+            })
         );
     }
 
@@ -277,17 +309,28 @@ mod tests {
                 h.value = HeaderValue::Int32(8);
             }
         }
-        assert_eq!(RpcMessage::from_frame(frame), Err(ProtocolError::UnknownMessageType { value: 8 }));
+        assert_eq!(
+            RpcMessage::from_frame(frame),
+            Err(ProtocolError::UnknownMessageType { value: 8 })
+        );
         let frame = RpcMessage::new(MessageType::ApplicationMessage, 0, 0).to_frame();
-        assert!(matches!(RpcMessage::from_frame(frame), Err(ProtocolError::WrongStreamForType { .. })));
+        assert!(matches!(
+            RpcMessage::from_frame(frame),
+            Err(ProtocolError::WrongStreamForType { .. })
+        ));
         let frame = RpcMessage::new(MessageType::Ping, 0, 4).to_frame();
-        assert!(matches!(RpcMessage::from_frame(frame), Err(ProtocolError::WrongStreamForType { .. })));
+        assert!(matches!(
+            RpcMessage::from_frame(frame),
+            Err(ProtocolError::WrongStreamForType { .. })
+        ));
     }
 
     #[test]
     fn error_payload_text_is_lenient() {
         assert_eq!(error_payload_text(br#"{"message":"bad"}"#), "bad");
-        assert_eq!(error_payload_text(br#"{ "error": "Unrecognized Message Type" }"message": 1"#),
-            r#"{ "error": "Unrecognized Message Type" }"message": 1"#);
+        assert_eq!(
+            error_payload_text(br#"{ "error": "Unrecognized Message Type" }"message": 1"#),
+            r#"{ "error": "Unrecognized Message Type" }"message": 1"#
+        );
     }
 }

@@ -66,7 +66,10 @@ impl ScriptedPeer {
                 script(socket);
             }
         });
-        ScriptedPeer { path, handle: Some(handle) }
+        ScriptedPeer {
+            path,
+            handle: Some(handle),
+        }
     }
 
     pub fn join(mut self) {
@@ -97,19 +100,27 @@ pub fn read_message(socket: &mut UnixStream, decoder: &mut FrameDecoder) -> Opti
 }
 
 pub fn write_message(socket: &mut UnixStream, message: &RpcMessage) {
-    let bytes = message.to_frame().to_bytes(&Limits::default()).expect("encode");
+    let bytes = message
+        .to_frame()
+        .to_bytes(&Limits::default())
+        .expect("encode");
     socket.write_all(&bytes).expect("peer write");
 }
 
 pub fn write_frame(socket: &mut UnixStream, frame: &Message) {
-    socket.write_all(&frame.to_bytes(&Limits::default()).expect("encode")).expect("peer write");
+    socket
+        .write_all(&frame.to_bytes(&Limits::default()).expect("encode"))
+        .expect("peer write");
 }
 
 /// Reads CONNECT and answers an accepted CONNECT_ACK; returns the CONNECT.
 pub fn accept_handshake(socket: &mut UnixStream, decoder: &mut FrameDecoder) -> RpcMessage {
     let connect = read_message(socket, decoder).expect("CONNECT");
     assert_eq!(connect.message_type, MessageType::Connect);
-    write_message(socket, &RpcMessage::new(MessageType::ConnectAck, FLAG_CONNECTION_ACCEPTED, 0));
+    write_message(
+        socket,
+        &RpcMessage::new(MessageType::ConnectAck, FLAG_CONNECTION_ACCEPTED, 0),
+    );
     connect
 }
 
@@ -128,5 +139,8 @@ pub fn thread_names() -> Vec<String> {
 
 /// Threads of the client (I/O and handler pool), not of the emulator.
 pub fn ggipc_threads() -> usize {
-    thread_names().iter().filter(|n| n.starts_with("ggipc-") && !n.starts_with("ggipc-emu")).count()
+    thread_names()
+        .iter()
+        .filter(|n| n.starts_with("ggipc-") && !n.starts_with("ggipc-emu"))
+        .count()
 }
