@@ -1,5 +1,5 @@
 //! Golden JSON: every structure/union/error shape must decode the official Python SDK's
-//! serialization (tests/data/golden, made by tools/golden/gen_golden.py) and re-encode it
+//! serialization (tests/data/golden, made by tests/tools/golden/gen_golden.py) and re-encode it
 //! to the same JSON value.
 
 use std::collections::BTreeMap;

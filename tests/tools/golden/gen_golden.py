@@ -13,7 +13,7 @@ Output: tests/data/golden/<Shape>.json =
 
 Usage:
     python3 -m venv /tmp/venv-gg && /tmp/venv-gg/bin/pip install awsiotsdk
-    /tmp/venv-gg/bin/python tools/golden/gen_golden.py [path/to/greengrass-ipc-model.json]
+    /tmp/venv-gg/bin/python tests/tools/golden/gen_golden.py [path/to/greengrass-ipc-model.json]
 """
 
 import datetime
@@ -24,7 +24,7 @@ import sys
 
 from awsiot.greengrasscoreipc import model as sdk
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 OUT = os.path.join(ROOT, "tests", "data", "golden")
 UTC = datetime.timezone.utc
 
