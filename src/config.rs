@@ -48,7 +48,7 @@ pub(crate) struct Config {
 /// ```no_run
 /// # fn main() -> Result<(), ggipc::Error> {
 /// use std::time::Duration;
-/// let client = ggipc::Client::builder()
+/// let _client = ggipc::Client::builder()
 ///     .request_timeout(Duration::from_secs(3))
 ///     .handler_threads(4)
 ///     .connect()?;

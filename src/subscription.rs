@@ -20,12 +20,14 @@ use crate::rpc::RpcMessage;
 /// A closure `FnMut(E)` is a handler that only cares about events.
 ///
 /// ```
-/// use ggipc::{model::SubscriptionResponseMessage, Error, StreamHandler};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::{Error, StreamHandler};
 ///
 /// struct Printer;
 /// impl StreamHandler<SubscriptionResponseMessage> for Printer {
 ///     fn on_stream_event(&mut self, event: SubscriptionResponseMessage) {
-///         println!("{event:?}");
+///         println!("{:?} on {:?}", event.json(), event.topic());
 ///     }
 ///     fn on_stream_error(&mut self, error: Error) -> bool {
 ///         eprintln!("stream error: {error}");
@@ -35,6 +37,12 @@ use crate::rpc::RpcMessage;
 ///         println!("closed");
 ///     }
 /// }
+///
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+/// let subscription = client.subscribe_to_topic(SubscribeToTopicRequest::new("sensors/#"), Printer)?;
+/// subscription.close()?;
+/// # Ok(()) }
 /// ```
 pub trait StreamHandler<E>: Send + 'static {
     /// One event.
