@@ -142,3 +142,8 @@ pub use client::Client;
 pub use config::{CallOptions, ClientBuilder, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use subscription::{StreamHandler, Subscription, SubscriptionStats};
+
+/// The README's Rust snippets, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
