@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use ggipc::emulator::Emulator;
-use ggipc::model::{PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest, SubscriptionResponseMessage};
+use ggipc::model::{
+    PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest, SubscriptionResponseMessage,
+};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A filter with `+`/`#` defaults to messages from *other* components (as on the
     // nucleus); we publish from this same component, so ask for all messages.
     let _subscription = client.subscribe_to_topic(
-        SubscribeToTopicRequest::new("quickstart/#").with_receive_mode(ReceiveMode::ReceiveAllMessages),
+        SubscribeToTopicRequest::new("quickstart/#")
+            .with_receive_mode(ReceiveMode::ReceiveAllMessages),
         move |event: SubscriptionResponseMessage| {
             let topic = event.topic().unwrap_or("?").to_owned();
             let text = match (event.json(), event.binary()) {
@@ -41,9 +44,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let publisher = client.clone();
     let sender = std::thread::spawn(move || -> Result<(), ggipc::Error> {
         for i in 1..=3 {
-            publisher.publish_to_topic(PublishToTopicRequest::json("quickstart/json", json!({ "count": i })))?;
+            publisher.publish_to_topic(PublishToTopicRequest::json(
+                "quickstart/json",
+                json!({ "count": i }),
+            ))?;
         }
-        publisher.publish_to_topic(PublishToTopicRequest::binary("quickstart/binary", b"hello, binary".to_vec()))?;
+        publisher.publish_to_topic(PublishToTopicRequest::binary(
+            "quickstart/binary",
+            b"hello, binary".to_vec(),
+        ))?;
         Ok(())
     });
     sender.join().expect("publisher thread")?;

@@ -36,7 +36,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Printer {
     }
 
     fn on_stream_closed(&mut self) {
-        let _ = self.0.send(Note::Failed("the subscription was closed".into()));
+        let _ = self
+            .0
+            .send(Note::Failed("the subscription was closed".into()));
     }
 }
 
@@ -55,10 +57,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e.to_string()),
     };
     let (tx, rx) = crossbeam_channel::unbounded();
-    let subscription = match client.subscribe_to_topic(SubscribeToTopicRequest::new(topic.clone()), Printer(tx)) {
-        Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let subscription =
+        match client.subscribe_to_topic(SubscribeToTopicRequest::new(topic.clone()), Printer(tx)) {
+            Ok(s) => s,
+            Err(e) => return fail(&e.to_string()),
+        };
     eprintln!("subscribed to {topic}");
     let mut seen = 0;
     while count.map_or(true, |n| seen < n) {

@@ -12,13 +12,27 @@ use ggipc::emulator::Emulator;
 /// `target/<profile>/examples/<name>`, next to this test's `deps/` directory.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
-    assert!(dir.exists(), "example {name} not built at {}", dir.display());
+    let dir = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        dir.exists(),
+        "example {name} not built at {}",
+        dir.display()
+    );
     dir
 }
 
 fn run_with_timeout(cmd: &mut Command, within: Duration) -> std::process::Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -28,29 +42,52 @@ fn run_with_timeout(cmd: &mut Command, within: Duration) -> std::process::Output
 
 #[test]
 fn quickstart_runs_and_exits_zero() {
-    let out = run_with_timeout(&mut Command::new(example("quickstart")), Duration::from_secs(20));
+    let out = run_with_timeout(
+        &mut Command::new(example("quickstart")),
+        Duration::from_secs(20),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("received on quickstart/binary: hello, binary"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("received on quickstart/binary: hello, binary"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn publish_and_subscribe_examples_talk_through_the_emulator() {
     let emu = Emulator::start().unwrap();
     let env = |cmd: &mut Command| {
-        cmd.env(ggipc::SOCKET_PATH_ENV, emu.socket_path()).env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
+        cmd.env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
+            .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
     };
     let mut sub = Command::new(example("subscribe"));
     sub.args(["demo/t", "--count", "2"]);
     env(&mut sub);
-    let child = sub.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_until(Duration::from_secs(10), "subscribe example subscribed", || emu.subscription_count() == 1);
+    let child = sub
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "subscribe example subscribed",
+        || emu.subscription_count() == 1,
+    );
     for message in [r#"{"a": [1, 2]}"#, "plain text"] {
         let mut publish = Command::new(example("publish"));
         publish.args(["demo/t", message]);
         env(&mut publish);
         let out = run_with_timeout(&mut publish, Duration::from_secs(10));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
@@ -58,8 +95,14 @@ fn publish_and_subscribe_examples_talk_through_the_emulator() {
     });
     let out = expect_within(&rx, Duration::from_secs(10), "subscribe example exit").unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"a\":[1,2]}\nplain text\n");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "subscribed to demo/t\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"a\":[1,2]}\nplain text\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "subscribed to demo/t\n"
+    );
 }
 
 #[test]
@@ -74,19 +117,31 @@ fn publish_example_reports_errors_and_exits_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgumentsError"));
     let mut no_env = Command::new(example("publish"));
-    no_env.args(["t", "x"]).env_remove(ggipc::SOCKET_PATH_ENV).env_remove(ggipc::AUTH_TOKEN_ENV);
+    no_env
+        .args(["t", "x"])
+        .env_remove(ggipc::SOCKET_PATH_ENV)
+        .env_remove(ggipc::AUTH_TOKEN_ENV);
     let out = run_with_timeout(&mut no_env, Duration::from_secs(10));
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"));
 }
 
 #[test]
 fn subscribe_example_exits_non_zero_when_the_connection_is_lost() {
     let emu = Emulator::start().unwrap();
     let mut sub = Command::new(example("subscribe"));
-    sub.args(["t"]).env(ggipc::SOCKET_PATH_ENV, emu.socket_path()).env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
-    let child = sub.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_until(Duration::from_secs(10), "subscribed", || emu.subscription_count() == 1);
+    sub.args(["t"])
+        .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
+        .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
+    let child = sub
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "subscribed", || {
+        emu.subscription_count() == 1
+    });
     emu.disconnect_all();
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {

@@ -17,14 +17,17 @@ use serde_json::Value;
 
 fn golden(shape_id: &str) -> Vec<Value> {
     let name = shape_id.trim_start_matches("aws.greengrass#");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden").join(format!("{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/golden")
+        .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file: Value = serde_json::from_str(&text).unwrap();
     file["samples"].as_array().unwrap().clone()
 }
 
 type Call = Box<dyn Fn(&Client, Value) -> Result<Value, Error>>;
-type Subscribe = Box<dyn Fn(&Client, Value, Sender<Value>) -> Result<Box<dyn std::any::Any>, Error>>;
+type Subscribe =
+    Box<dyn Fn(&Client, Value, Sender<Value>) -> Result<Box<dyn std::any::Any>, Error>>;
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap()
@@ -111,8 +114,11 @@ fn streaming_calls() -> Vec<(&'static str, Subscribe)> {
 
 #[test]
 fn the_tables_cover_every_operation_of_the_model() {
-    let covered: BTreeSet<&str> =
-        request_response_calls().iter().map(|(n, _)| *n).chain(streaming_calls().iter().map(|(n, _)| *n)).collect();
+    let covered: BTreeSet<&str> = request_response_calls()
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(streaming_calls().iter().map(|(n, _)| *n))
+        .collect();
     let all: BTreeSet<&str> = OPERATIONS.iter().map(|o| o.name).collect();
     assert_eq!(all.len(), 35);
     assert_eq!(covered, all);
@@ -133,13 +139,19 @@ fn every_request_response_operation_round_trips_end_to_end() {
         let (model_type, body) = (info.response.to_owned(), response.clone());
         emu.set_reply(name, move |req| {
             seen_tx.send(req.body.clone()).unwrap();
-            Reply::Response { model_type: model_type.clone(), body: body.clone() }
+            Reply::Response {
+                model_type: model_type.clone(),
+                body: body.clone(),
+            }
         });
         for request in golden(info.request) {
             let got = call(&client, request.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(got, response, "{name}: decoded response");
             let sent = expect_within(&seen_rx, Duration::from_secs(5), name);
-            assert_eq!(sent, request, "{name}: the request on the wire is the official SDK's JSON");
+            assert_eq!(
+                sent, request,
+                "{name}: the request on the wire is the official SDK's JSON"
+            );
             checked += 1;
         }
     }
@@ -153,7 +165,10 @@ fn every_streaming_operation_delivers_typed_events() {
     for (name, subscribe) in streaming_calls() {
         let info = model::operation_info(name).unwrap();
         let (model_type, body) = (info.response.to_owned(), golden(info.response)[0].clone());
-        emu.set_reply(name, move |_| Reply::Stream { model_type: model_type.clone(), body: body.clone() });
+        emu.set_reply(name, move |_| Reply::Stream {
+            model_type: model_type.clone(),
+            body: body.clone(),
+        });
         let (tx, rx) = unbounded();
         let request = golden(info.request)[0].clone();
         let sub = subscribe(&client, request, tx).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -163,7 +178,11 @@ fn every_streaming_operation_delivers_typed_events() {
             assert_eq!(emu.push_event(name, event_type, event), 1, "{name}");
         }
         for event in &events {
-            assert_eq!(&expect_within(&rx, Duration::from_secs(5), name), event, "{name}: event");
+            assert_eq!(
+                &expect_within(&rx, Duration::from_secs(5), name),
+                event,
+                "{name}: event"
+            );
         }
         drop(sub);
     }
@@ -190,16 +209,26 @@ fn every_modeled_error_arrives_typed_with_its_fields() {
     for error in errors {
         let model_type = format!("aws.greengrass#{error}");
         let sample = golden(&model_type)[0].clone();
-        let sent = IpcError::from_application_error(Some(&model_type), Some("application/json"), sample.to_string().as_bytes());
+        let sent = IpcError::from_application_error(
+            Some(&model_type),
+            Some("application/json"),
+            sample.to_string().as_bytes(),
+        );
         let reply = sent.clone();
         emu.set_reply("GetConfiguration", move |_| Reply::Error(reply.clone()));
         let err = client
             .get_configuration(model::GetConfigurationRequest::new(vec!["k".to_owned()]))
             .expect_err(error);
-        let got = err.as_service_error().unwrap_or_else(|| panic!("{error}: {err:?}"));
+        let got = err
+            .as_service_error()
+            .unwrap_or_else(|| panic!("{error}: {err:?}"));
         assert_eq!(got, &sent, "{error}");
         assert_eq!(got.model_type(), Some(model_type.as_str()));
-        assert_eq!(got.is_retryable(), matches!(error, "ServiceError" | "InvalidTokenError"), "{error}");
+        assert_eq!(
+            got.is_retryable(),
+            matches!(error, "ServiceError" | "InvalidTokenError"),
+            "{error}"
+        );
         match got {
             IpcError::ResourceNotFound(e) => {
                 assert_eq!(e.resource_type.as_deref(), sample["resourceType"].as_str());
