@@ -125,6 +125,20 @@ impl StreamQueue {
         self.schedule(st);
     }
 
+    /// Ends the stream from the client side: events still queued are discarded (the user
+    /// or the handler asked to stop), then the closed callback runs. Idempotent.
+    pub(crate) fn close_now(self: &Arc<Self>) {
+        {
+            let mut st = self.state.lock();
+            if !st.accepting {
+                return;
+            }
+            st.items.retain(|item| !matches!(item, Item::Event(_)));
+            st.queued_bytes = 0;
+        }
+        self.finish(None);
+    }
+
     /// Queues an error for the handler's error callback; the stream stays open unless the
     /// callback asks to close it.
     pub(crate) fn push_error(self: &Arc<Self>, error: Error) {
@@ -212,7 +226,7 @@ impl StreamQueue {
                 if let Some(request) = request {
                     request();
                 }
-                self.finish(None);
+                self.close_now();
             }
         }
         self.state.lock().sink = Some(sink);

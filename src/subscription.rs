@@ -231,7 +231,7 @@ impl<R> Subscription<R> {
         let sent = self
             .connection
             .end_stream(self.stream_id, Instant::now() + self.close_timeout);
-        self.queue.finish(None);
+        self.queue.close_now();
         match sent {
             Ok(_) | Err(Error::Closed(_)) => Ok(()),
             Err(e) => Err(e),

@@ -290,3 +290,32 @@ fn service_errors_are_typed_and_keep_unmodeled_text() {
     assert!(err.to_string().contains("unsupported operation"), "{err}");
     assert!(client.is_connected());
 }
+
+#[test]
+fn an_oversized_request_is_refused_locally_and_burns_no_stream_id() {
+    let emu = Emulator::builder()
+        .flavor(ggipc::emulator::Flavor::Lite)
+        .start()
+        .unwrap();
+    let client = emu
+        .client_builder()
+        .max_frame_size(10_000)
+        .connect()
+        .unwrap();
+    let big = vec![b'x'; 20_000];
+    let err = client
+        .publish_to_topic(PublishToTopicRequest::binary("t", big))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Codec(ggipc::codec::CodecError::FrameTooLarge { .. })
+        ),
+        "{err:?}"
+    );
+    // The next stream id is still the next one: the server (which checks) accepts the call.
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
+    assert!(client.is_connected());
+}
