@@ -35,7 +35,7 @@ mod shadows;
 mod tokens;
 mod topic;
 
-pub use auth::{Matching, Policies, Policy, PolicyProblem, Resource};
+pub use auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
 pub use clientdevices::ClientDeviceAnswers;
 pub use deployment::{DeploymentHandle, SimulatedDeployment};
 pub use iotcore::CloudMessage;
