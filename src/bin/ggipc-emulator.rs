@@ -117,8 +117,7 @@ fn parse_args() -> Result<Option<Options>, String> {
 /// Quotes a value for a POSIX shell.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-:+=@,".contains(c))
     {
         s.to_owned()
