@@ -63,9 +63,8 @@ fn level_from_env() -> log::LevelFilter {
         .unwrap_or_default();
     // Accept `debug` or `ggipc=debug,other=warn`: the last level word wins.
     let word = value
-        .split(',')
-        .filter_map(|part| part.rsplit('=').next())
-        .last()
+        .rsplit(',')
+        .find_map(|part| part.rsplit('=').next())
         .unwrap_or("info");
     word.parse().unwrap_or(log::LevelFilter::Info)
 }

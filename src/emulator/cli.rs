@@ -135,10 +135,11 @@ pub(crate) fn get_local_deployment_status(ctx: &CallContext<'_>, request: Value)
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "GetLocalDeploymentStatus", &[r.deployment_id.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "GetLocalDeploymentStatus",
+        std::slice::from_ref(&r.deployment_id),
+    ) {
         return Outcome::Error(e);
     }
     match ctx.state.deployments.get(&r.deployment_id) {
@@ -196,10 +197,11 @@ pub(crate) fn get_component_details(ctx: &CallContext<'_>, request: Value) -> Ou
     if r.component_name.is_empty() {
         return Outcome::Error(invalid_arguments("componentName is required"));
     }
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "GetComponentDetails", &[r.component_name.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "GetComponentDetails",
+        std::slice::from_ref(&r.component_name),
+    ) {
         return Outcome::Error(e);
     }
     let components = ctx.state.components.lock();
@@ -222,7 +224,10 @@ pub(crate) fn restart_or_stop(ctx: &CallContext<'_>, operation: &str, request: V
         Some(n) if !n.is_empty() => n.to_owned(),
         _ => return Outcome::Error(invalid_arguments("componentName is required")),
     };
-    if let Err(e) = ctx.state.authorize(ctx, operation, &[name.clone()]) {
+    if let Err(e) = ctx
+        .state
+        .authorize(ctx, operation, std::slice::from_ref(&name))
+    {
         return Outcome::Error(e);
     }
     {

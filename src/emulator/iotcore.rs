@@ -169,10 +169,11 @@ pub(crate) fn publish_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Outc
         Ok(r) => r,
         Err(e) => return Outcome::Error(e),
     };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "PublishToIoTCore", &[request.topic_name.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "PublishToIoTCore",
+        std::slice::from_ref(&request.topic_name),
+    ) {
         return Outcome::Error(e);
     }
     if request.topic_name.is_empty() || request.topic_name.contains(['+', '#']) {
@@ -239,10 +240,11 @@ pub(crate) fn subscribe_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Ou
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "SubscribeToIoTCore", &[request.topic_name.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "SubscribeToIoTCore",
+        std::slice::from_ref(&request.topic_name),
+    ) {
         return Outcome::Error(e);
     }
     if !valid_filter(&request.topic_name) {

@@ -220,7 +220,10 @@ pub(crate) fn pause_or_resume(ctx: &CallContext<'_>, operation: &str, request: V
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => return Outcome::Error(invalid_arguments("componentName is required")),
     };
-    if let Err(e) = ctx.state.authorize(ctx, operation, &[target.clone()]) {
+    if let Err(e) = ctx
+        .state
+        .authorize(ctx, operation, std::slice::from_ref(&target))
+    {
         return Outcome::Error(e);
     }
     if !ctx.state.has_component(&target) {

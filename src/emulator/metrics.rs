@@ -22,7 +22,7 @@ pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Out
         if m.name.is_empty() || m.name.len() > 32 {
             return Outcome::Error(invalid_arguments("a metric name must be 1 to 32 bytes"));
         }
-        if !(m.value >= 0.0) || !m.value.is_finite() {
+        if !m.value.is_finite() || m.value < 0.0 {
             return Outcome::Error(invalid_arguments(
                 "a metric value must be a finite number >= 0",
             ));

@@ -77,7 +77,7 @@ pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome
     // Authorization first, then the topic check (as the nucleus does).
     if let Err(e) = ctx
         .state
-        .authorize(ctx, "PublishToTopic", &[request.topic.clone()])
+        .authorize(ctx, "PublishToTopic", std::slice::from_ref(&request.topic))
     {
         return Outcome::Error(e);
     }
@@ -101,10 +101,11 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
             )))
         }
     };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "SubscribeToTopic", &[request.topic.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "SubscribeToTopic",
+        std::slice::from_ref(&request.topic),
+    ) {
         return Outcome::Error(e);
     }
     if request.topic.is_empty() {

@@ -268,10 +268,11 @@ pub(crate) fn list_named_shadows_for_thing(ctx: &CallContext<'_>, request: Value
     if r.thing_name.is_empty() {
         return Outcome::Error(invalid_arguments("thingName is required"));
     }
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "ListNamedShadowsForThing", &[r.thing_name.clone()])
-    {
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "ListNamedShadowsForThing",
+        std::slice::from_ref(&r.thing_name),
+    ) {
         return Outcome::Error(e);
     }
     let page_size = r.page_size.unwrap_or(25);
