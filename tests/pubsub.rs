@@ -72,8 +72,8 @@ fn binary_message_round_trips_byte_for_byte() {
 #[test]
 fn wildcard_filters_and_receive_modes() {
     let emu = Emulator::builder()
-        .component("a", "ta")
-        .component("b", "tb")
+        .permissive_component("a", "ta")
+        .permissive_component("b", "tb")
         .start()
         .unwrap();
     let a = emu.client_builder().auth_token("ta").connect().unwrap();

@@ -74,6 +74,13 @@ pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome
             )))
         }
     };
+    // Authorization first, then the topic check (as the nucleus does).
+    if let Err(e) = ctx
+        .state
+        .authorize(ctx, "PublishToTopic", std::slice::from_ref(&request.topic))
+    {
+        return Outcome::Error(e);
+    }
     if request.topic.is_empty() || has_wildcard(&request.topic) || request.topic.contains('*') {
         return Outcome::Error(invalid_arguments(
             "the publish topic must be non-empty and hold no wildcard",
@@ -94,6 +101,13 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
             )))
         }
     };
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "SubscribeToTopic",
+        std::slice::from_ref(&request.topic),
+    ) {
+        return Outcome::Error(e);
+    }
     if request.topic.is_empty() {
         return Outcome::Error(invalid_arguments("the topic must be non-empty"));
     }

@@ -24,6 +24,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) type Cleanup = Box<dyn FnOnce() + Send>;
 /// Registers a new stream with its service once the response is on the wire.
 pub(crate) type Register = Box<dyn FnOnce(StreamRef) -> Cleanup + Send>;
+/// Events written right after a stream's registration, before any other event.
+pub(crate) type Initial = Box<dyn FnOnce() -> Vec<(&'static str, Bytes)> + Send>;
 
 /// What a service answers to one request.
 pub(crate) enum Outcome {
@@ -39,6 +41,7 @@ pub(crate) enum Outcome {
         model_type: &'static str,
         payload: Bytes,
         register: Register,
+        initial: Option<Initial>,
     },
 }
 
@@ -68,11 +71,35 @@ impl Outcome {
                 model_type: T::MODEL_TYPE,
                 payload: p.into(),
                 register: Box::new(register),
+                initial: None,
             },
             Err(e) => Outcome::Error(super::service_error(&format!(
                 "cannot encode {}: {e}",
                 T::MODEL_TYPE
             ))),
+        }
+    }
+}
+
+impl Outcome {
+    /// Events to write right after the stream is registered (a streaming outcome only).
+    pub(crate) fn with_initial(
+        self,
+        initial: impl FnOnce() -> Vec<(&'static str, Bytes)> + Send + 'static,
+    ) -> Outcome {
+        match self {
+            Outcome::Subscribe {
+                model_type,
+                payload,
+                register,
+                ..
+            } => Outcome::Subscribe {
+                model_type,
+                payload,
+                register,
+                initial: Some(Box::new(initial)),
+            },
+            other => other,
         }
     }
 }
@@ -445,6 +472,7 @@ fn handle_request(
             model_type,
             payload,
             register,
+            initial,
         } => {
             let m = RpcMessage::json(
                 MessageType::ApplicationMessage,
@@ -461,6 +489,16 @@ fn handle_request(
                     stream_id,
                 });
                 conn.streams.lock().insert(stream_id, cleanup);
+                for (event_type, event) in initial.map(|f| f()).unwrap_or_default() {
+                    let m = RpcMessage::json(
+                        MessageType::ApplicationMessage,
+                        0,
+                        stream_id,
+                        Some(event_type),
+                        event,
+                    );
+                    conn.write_locked(&mut guard, &m);
+                }
             }
             drop(guard);
             state.record(CallRecord::new(&conn.component, name, "ok: stream open"));

@@ -1,0 +1,74 @@
+//! IoT Core MQTT: subscribe to a topic filter and publish.
+//!
+//! Outside Greengrass (no `SVCUID`), it starts the embedded emulator, whose in-process
+//! cloud stand-in echoes publishes to matching subscriptions and can inject messages.
+//!
+//! Run: `cargo run --example iot_core`
+
+use std::error::Error;
+use std::time::Duration;
+
+use crossbeam_channel::unbounded;
+use ggipc::emulator::{Emulator, RecipeFormat};
+use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, QOS};
+use ggipc::Client;
+
+const RECIPE: &str = "
+ComponentName: com.example.IoTCore
+ComponentVersion: '1.0.0'
+ComponentConfiguration:
+  DefaultConfiguration:
+    accessControl:
+      aws.greengrass.ipc.mqttproxy:
+        com.example.IoTCore:mqttproxy:1:
+          policyDescription: Allows access to publish and subscribe under my/
+          operations:
+            - aws.greengrass#PublishToIoTCore
+            - aws.greengrass#SubscribeToIoTCore
+          resources:
+            - my/#
+";
+
+fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
+    if std::env::var_os("SVCUID").is_some() {
+        return Ok((None, Client::connect()?));
+    }
+    println!("no Greengrass environment: using the embedded emulator");
+    let emulator = Emulator::builder()
+        .recipe_str(RECIPE, RecipeFormat::Yaml)
+        .start()?;
+    let client = emulator.connect()?;
+    Ok((Some(emulator), client))
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let (emulator, client) = connect()?;
+    let (tx, rx) = unbounded();
+    let _sub = client.subscribe_to_iot_core(
+        SubscribeToIoTCoreRequest::new("my/+/topic", QOS::AtLeastOnce),
+        move |message: IoTCoreMessage| {
+            let _ = tx.send((message.topic().to_owned(), message.payload().to_vec()));
+        },
+    )?;
+    println!("subscribed to my/+/topic");
+
+    client.publish_to_iot_core(
+        PublishToIoTCoreRequest::new("my/test/topic", QOS::AtLeastOnce)
+            .with_payload(b"Hello, World".to_vec()),
+    )?;
+    println!("published to my/test/topic");
+    if let Some(emulator) = &emulator {
+        emulator.inject_cloud_message("my/cloud/topic", b"from the cloud".to_vec());
+        for m in emulator.cloud_published() {
+            println!(
+                "cloud received on {}: {}",
+                m.topic,
+                String::from_utf8_lossy(&m.payload)
+            );
+        }
+    }
+    while let Ok((topic, payload)) = rx.recv_timeout(Duration::from_secs(3)) {
+        println!("received on {topic}: {}", String::from_utf8_lossy(&payload));
+    }
+    Ok(())
+}

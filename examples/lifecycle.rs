@@ -1,0 +1,92 @@
+//! Lifecycle: report RUNNING, subscribe to component updates and defer one.
+//!
+//! Mirrors the developer guide's "defer component updates" example. Outside Greengrass
+//! (no `SVCUID`), it starts the embedded emulator and simulates a deployment itself.
+//!
+//! Run: `cargo run --example lifecycle`
+
+use std::error::Error;
+use std::time::Duration;
+
+use crossbeam_channel::unbounded;
+use ggipc::emulator::{Emulator, RecipeFormat, SimulatedDeployment};
+use ggipc::model::{
+    ComponentUpdatePolicyEvents, DeferComponentUpdateRequest, ReportedLifecycleState,
+    SubscribeToComponentUpdatesRequest, UpdateStateRequest,
+};
+use ggipc::Client;
+
+const RECIPE: &str = "
+ComponentName: com.example.Lifecycle
+ComponentVersion: '1.0.0'
+";
+
+fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
+    if std::env::var_os("SVCUID").is_some() {
+        return Ok((None, Client::connect()?));
+    }
+    println!("no Greengrass environment: using the embedded emulator");
+    let emulator = Emulator::builder()
+        .recipe_str(RECIPE, RecipeFormat::Yaml)
+        .start()?;
+    let client = emulator.connect()?;
+    Ok((Some(emulator), client))
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let (emulator, client) = connect()?;
+    client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;
+    println!("reported RUNNING");
+
+    let (tx, rx) = unbounded();
+    let _updates = client.subscribe_to_component_updates(
+        SubscribeToComponentUpdatesRequest::new(),
+        move |event: ComponentUpdatePolicyEvents| {
+            let _ = tx.send(event);
+        },
+    )?;
+    println!("subscribed to component updates");
+
+    if let Some(emulator) = &emulator {
+        let deployment = emulator.simulate_deployment(SimulatedDeployment::new());
+        println!("emulator: simulating deployment {}", deployment.id());
+    }
+
+    let mut deferred = false;
+    let wait = if emulator.is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(120)
+    };
+    loop {
+        let Ok(event) = rx.recv_timeout(wait) else {
+            println!("no (further) component update arrived; done");
+            break;
+        };
+        match event {
+            ComponentUpdatePolicyEvents::PreUpdateEvent(pre) => {
+                // Busy the first time: ask the nucleus to check again in 2 seconds.
+                let recheck = if deferred { 0 } else { 2_000 };
+                deferred = true;
+                client.defer_component_update(
+                    DeferComponentUpdateRequest::new(pre.deployment_id.clone())
+                        .with_message("finishing current work")
+                        .with_recheck_after_ms(recheck),
+                )?;
+                println!("update {}: deferred by {recheck} ms", pre.deployment_id);
+            }
+            ComponentUpdatePolicyEvents::PostUpdateEvent(post) => {
+                println!("update {} applied", post.deployment_id);
+                break;
+            }
+            other => println!("other event: {other:?}"),
+        }
+    }
+    if let Some(emulator) = &emulator {
+        println!(
+            "emulator: component state is {:?}",
+            emulator.component_state("com.example.Lifecycle")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Fidelity check: the official Python client (awsiotsdk, GreengrassCoreIPCClientV2) against
+# the ggipc-emulator binary. Prints one line per check and exits non-zero on any mismatch.
+# Creates (or reuses) a venv under target/fidelity-venv; needs python3 and PyPI.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+VENV="$ROOT/target/fidelity-venv"
+PY="$VENV/bin/python"
+
+if [ ! -x "$PY" ]; then
+    mkdir -p "$ROOT/target"
+    python3 -m venv "$VENV"
+fi
+if ! "$PY" -c 'import awsiot.greengrasscoreipc.clientv2' 2>/dev/null; then
+    "$PY" -m pip install --quiet --disable-pip-version-check awsiotsdk
+fi
+
+cargo build --quiet --features emulator --bin ggipc-emulator
+BIN="$ROOT/target/debug/ggipc-emulator"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ggipc-fidelity.XXXXXX")
+SOCK="$WORK/ipc.socket"
+OUT="$WORK/emulator.out"
+LOG="$WORK/emulator.log"
+PID=""
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+        kill -TERM "$PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" --socket "$SOCK" \
+    --recipe tests/data/recipes/com.example.Fidelity.yaml \
+    --secrets tests/data/secrets/fidelity.json \
+    --control-topic >"$OUT" 2>"$LOG" </dev/null &
+PID=$!
+
+for _ in $(seq 1 100); do
+    grep -q '^export SVCUID=' "$OUT" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || { echo "not ok - emulator exited early"; cat "$LOG"; exit 1; }
+    sleep 0.1
+done
+grep -q '^export SVCUID=' "$OUT" || { echo "not ok - emulator printed no exports"; cat "$LOG"; exit 1; }
+eval "$(grep '^export ' "$OUT")"
+
+status=0
+timeout 150 "$PY" tests/tools/fidelity.py || status=$?
+
+kill -TERM "$PID" 2>/dev/null || true
+wait "$PID" 2>/dev/null || true
+PID=""
+if [ -e "$SOCK" ]; then
+    echo "not ok - the emulator left its socket behind"
+    status=1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "--- emulator log ---"
+    cat "$LOG"
+fi
+exit "$status"
