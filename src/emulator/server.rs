@@ -111,6 +111,9 @@ pub(crate) struct ServerConn {
     flavor: Flavor,
     limits: Limits,
     writer: Mutex<(UnixStream, BytesMut)>,
+    /// A handle on the socket for shutting it down without the writer lock (a writer may
+    /// hold it, blocked on a client that does not read).
+    control: UnixStream,
     streams: Mutex<HashMap<i32, Cleanup>>,
     alive: AtomicBool,
 }
@@ -150,8 +153,7 @@ impl ServerConn {
     /// Shuts the socket down; the connection's thread then cleans up.
     pub(crate) fn kill(&self) {
         self.alive.store(false, Ordering::Release);
-        let guard = self.writer.lock();
-        let _ = guard.0.shutdown(std::net::Shutdown::Both);
+        let _ = self.control.shutdown(std::net::Shutdown::Both);
     }
 
     fn reply_flags(&self) -> i32 {
@@ -192,9 +194,9 @@ impl StreamRef {
 pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
     let limits = state.flavor.limits();
     let mut decoder = FrameDecoder::new(limits);
-    let mut read_half = match socket.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
+    let (mut read_half, control) = match (socket.try_clone(), socket.try_clone()) {
+        (Ok(r), Ok(c)) => (r, c),
+        _ => return,
     };
     let _ = socket.set_write_timeout(Some(WRITE_TIMEOUT));
     let Some(component) = handshake(&state, &socket, &mut read_half, &mut decoder) else {
@@ -207,6 +209,7 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
         flavor: state.flavor,
         limits,
         writer: Mutex::new((socket, BytesMut::with_capacity(4096))),
+        control,
         streams: Mutex::new(HashMap::new()),
         alive: AtomicBool::new(true),
     });
