@@ -210,7 +210,11 @@ impl Message {
 #[derive(Debug)]
 pub struct FrameDecoder {
     limits: Limits,
+    /// `buf[..filled]` holds received bytes; `buf[filled..]` is zeroed scratch that
+    /// [`FrameDecoder::read_from`] reads into, kept so that it is not zeroed again on
+    /// every read.
     buf: BytesMut,
+    filled: usize,
     /// The validated prelude of the frame at the head of `buf`, once known.
     prelude: Option<Prelude>,
     /// The error that made the stream unusable.
@@ -223,6 +227,7 @@ impl FrameDecoder {
         FrameDecoder {
             limits,
             buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+            filled: 0,
             prelude: None,
             failed: None,
         }
@@ -230,7 +235,9 @@ impl FrameDecoder {
     /// Appends received bytes (ignored once the decoder has failed).
     pub fn extend(&mut self, bytes: &[u8]) {
         if self.failed.is_none() {
+            self.buf.truncate(self.filled);
             self.buf.extend_from_slice(bytes);
+            self.filled = self.buf.len();
         }
     }
     /// Reads once from `reader` straight into the internal buffer (at most the space
@@ -252,14 +259,15 @@ impl FrameDecoder {
             return Err(invalid(e.clone()));
         }
         self.poll_prelude().map_err(invalid)?;
-        let len = self.buf.len();
+        let len = self.filled;
         let needed = match &self.prelude {
             Some(p) => (p.total_length as usize).saturating_sub(len),
             None => PRELUDE_LEN.saturating_sub(len),
         };
         if needed > self.buf.capacity() - len {
             // Grow once to what the current frame still needs (its length was checked
-            // against the limits), not in 64 KiB steps.
+            // against the limits), not in 64 KiB steps. Scratch is not worth moving.
+            self.buf.truncate(len);
             self.buf.reserve(needed);
         }
         let spare = self.buf.capacity() - len;
@@ -272,9 +280,16 @@ impl FrameDecoder {
             want = spare.max(PRELUDE_LEN);
         }
         let want = want.min(MAX_READ);
-        self.buf.resize(len + want, 0);
+        if len + want > self.buf.capacity() {
+            self.buf.truncate(len);
+        }
+        if self.buf.len() < len + want {
+            // Only bytes never zeroed before are zeroed (no `unsafe`: a read needs an
+            // initialized buffer).
+            self.buf.resize(len + want, 0);
+        }
         let result = loop {
-            match reader.read(self.buf.get_mut(len..).unwrap_or_default()) {
+            match reader.read(self.buf.get_mut(len..len + want).unwrap_or_default()) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
@@ -283,7 +298,7 @@ impl FrameDecoder {
             Ok(n) => (*n).min(want),
             Err(_) => 0,
         };
-        self.buf.truncate(len + n);
+        self.filled = len + n;
         result.map(|_| n)
     }
     /// The next whole message, `Ok(None)` if more bytes are needed.
@@ -295,10 +310,11 @@ impl FrameDecoder {
             return Ok(None);
         };
         let total = prelude.total_length as usize;
-        if self.buf.len() < total {
+        if self.filled < total {
             return Ok(None);
         }
         let frame = self.buf.split_to(total).freeze();
+        self.filled -= total;
         self.prelude = None;
         match frame::decode_frame(frame, &prelude) {
             Ok(msg) => Ok(Some(msg)),
@@ -307,7 +323,7 @@ impl FrameDecoder {
     }
     /// Number of buffered bytes not yet returned as messages.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.filled
     }
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {
@@ -318,9 +334,9 @@ impl FrameDecoder {
     pub fn finish(&self) -> Result<(), CodecError> {
         match &self.failed {
             Some(e) => Err(e.clone()),
-            None if self.buf.is_empty() => Ok(()),
+            None if self.filled == 0 => Ok(()),
             None => Err(CodecError::Truncated {
-                buffered: self.buf.len(),
+                buffered: self.filled,
             }),
         }
     }
@@ -328,7 +344,8 @@ impl FrameDecoder {
     /// Validates the prelude at the head of the buffer once its 12 bytes are present.
     fn poll_prelude(&mut self) -> Result<Option<Prelude>, CodecError> {
         if self.prelude.is_none() {
-            match frame::parse_prelude(&self.buf, &self.limits) {
+            let received = self.buf.get(..self.filled).unwrap_or_default();
+            match frame::parse_prelude(received, &self.limits) {
                 Ok(p) => self.prelude = p,
                 Err(e) => return Err(self.fail(e)),
             }
@@ -341,6 +358,7 @@ impl FrameDecoder {
         self.failed = Some(e.clone());
         self.prelude = None;
         self.buf = BytesMut::new();
+        self.filled = 0;
         e
     }
 }
