@@ -152,6 +152,106 @@ impl Header {
     }
 }
 
+/// A header value borrowed for encoding (see [`encode_parts`]): the same wire types as
+/// [`HeaderValue`], without owning anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueRef<'a> {
+    /// Type codes 0 (true) and 1 (false).
+    Bool(bool),
+    /// Type code 2.
+    Byte(i8),
+    /// Type code 3.
+    Int16(i16),
+    /// Type code 4.
+    Int32(i32),
+    /// Type code 5.
+    Int64(i64),
+    /// Type code 6.
+    ByteBuf(&'a [u8]),
+    /// Type code 7.
+    String(&'a str),
+    /// Type code 8.
+    Timestamp(i64),
+    /// Type code 9.
+    Uuid(&'a [u8; 16]),
+}
+
+impl<'a> From<&'a HeaderValue> for ValueRef<'a> {
+    fn from(value: &'a HeaderValue) -> Self {
+        match value {
+            HeaderValue::Bool(v) => ValueRef::Bool(*v),
+            HeaderValue::Byte(v) => ValueRef::Byte(*v),
+            HeaderValue::Int16(v) => ValueRef::Int16(*v),
+            HeaderValue::Int32(v) => ValueRef::Int32(*v),
+            HeaderValue::Int64(v) => ValueRef::Int64(*v),
+            HeaderValue::ByteBuf(b) => ValueRef::ByteBuf(b),
+            HeaderValue::String(s) => ValueRef::String(s),
+            HeaderValue::Timestamp(v) => ValueRef::Timestamp(*v),
+            HeaderValue::Uuid(u) => ValueRef::Uuid(u),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    /// The wire type code of this value (0..=9).
+    pub fn type_code(&self) -> u8 {
+        match self {
+            ValueRef::Bool(true) => 0,
+            ValueRef::Bool(false) => 1,
+            ValueRef::Byte(_) => 2,
+            ValueRef::Int16(_) => 3,
+            ValueRef::Int32(_) => 4,
+            ValueRef::Int64(_) => 5,
+            ValueRef::ByteBuf(_) => 6,
+            ValueRef::String(_) => 7,
+            ValueRef::Timestamp(_) => 8,
+            ValueRef::Uuid(_) => 9,
+        }
+    }
+}
+
+/// A header borrowed for encoding: what [`encode_parts`] takes, so that a caller whose
+/// header names are constants need not allocate a [`Header`] per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// The header name.
+    pub name: &'a str,
+    /// The header value.
+    pub value: ValueRef<'a>,
+}
+
+impl<'a> HeaderRef<'a> {
+    /// A borrowed header.
+    pub fn new(name: &'a str, value: ValueRef<'a>) -> Self {
+        HeaderRef { name, value }
+    }
+}
+
+impl<'a> From<&'a Header> for HeaderRef<'a> {
+    fn from(header: &'a Header) -> Self {
+        HeaderRef {
+            name: &header.name,
+            value: ValueRef::from(&header.value),
+        }
+    }
+}
+
+/// Encodes one frame from borrowed headers (in wire order) and a payload, exactly as
+/// [`Message::encode`] would encode the owned equivalent: `limits` are checked first and
+/// nothing is appended to `out` on error. `headers` is iterated twice (sizes, then bytes).
+pub fn encode_parts<'a, I>(
+    headers: I,
+    payload: &[u8],
+    limits: &Limits,
+    out: &mut BytesMut,
+) -> Result<(), CodecError>
+where
+    I: Iterator<Item = HeaderRef<'a>> + Clone,
+{
+    frame::encode_parts(headers, payload, limits, out)
+}
+
 /// One event-stream message: headers (in wire order) and an opaque payload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {
@@ -172,7 +272,7 @@ impl Message {
     /// The exact encoded size of this message in bytes (including prelude and trailer),
     /// or an error when it cannot be encoded (a name or value too long, or over u32).
     pub fn encoded_len(&self) -> Result<usize, CodecError> {
-        let (_, total) = frame::encoded_sizes(self)?;
+        let (_, total) = frame::message_sizes(self)?;
         match u32::try_from(total) {
             Ok(len) => Ok(len as usize),
             Err(_) => Err(CodecError::FrameTooLarge {
