@@ -133,7 +133,7 @@ pub(super) fn parse_headers(
                 offset: r.header_start,
             });
         }
-        let name = std::str::from_utf8(r.take(name_len)?).map_err(|_| CodecError::InvalidUtf8)?;
+        let name = utf8(r.take(name_len)?)?;
         let value = match r.u8()? {
             0 => HeaderValue::Bool(true),
             1 => HeaderValue::Bool(false),
@@ -149,8 +149,7 @@ pub(super) fn parse_headers(
             }
             7 => {
                 let len = value_len(&mut r)?;
-                let text =
-                    std::str::from_utf8(r.take(len)?).map_err(|_| CodecError::InvalidUtf8)?;
+                let text = utf8(r.take(len)?)?;
                 HeaderValue::String(text.to_owned())
             }
             8 => HeaderValue::Timestamp(i64::from_be_bytes(r.array()?)),
@@ -163,6 +162,28 @@ pub(super) fn parse_headers(
         });
     }
     Ok(headers)
+}
+
+/// Header names and string values that nearly every eventstream-RPC frame carries.
+/// Comparing against them is cheaper than `str::from_utf8` on short strings.
+const KNOWN_TEXT: [&str; 8] = [
+    ":message-type",
+    ":message-flags",
+    ":stream-id",
+    ":content-type",
+    "service-model-type",
+    "operation",
+    ":version",
+    "application/json",
+];
+
+/// The bytes as UTF-8 text (known strings are recognised without validating them again).
+#[inline]
+fn utf8(bytes: &[u8]) -> Result<&str, CodecError> {
+    match KNOWN_TEXT.iter().find(|k| k.as_bytes() == bytes) {
+        Some(known) => Ok(known),
+        None => std::str::from_utf8(bytes).map_err(|_| CodecError::InvalidUtf8),
+    }
 }
 
 /// Reads a 2-byte value length and checks it against [`MAX_VALUE_LEN`].
