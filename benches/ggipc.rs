@@ -544,6 +544,59 @@ impl Drop for RawPingPong {
     }
 }
 
+/// The same ping-pong, but the reply is read by a separate reader thread and handed to
+/// the caller over a channel: the floor of any design with an I/O thread (ggipc's).
+struct RawHop {
+    socket: UnixStream,
+    out: Vec<u8>,
+    replies: crossbeam_channel::Receiver<()>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl RawHop {
+    fn new(req: usize, resp: usize) -> RawHop {
+        let (a, mut b) = UnixStream::pair().expect("pair");
+        let mut reader = a.try_clone().expect("clone");
+        let echo = thread::spawn(move || {
+            let mut inbuf = vec![0u8; req];
+            let out = vec![1u8; resp];
+            while b.read_exact(&mut inbuf).is_ok() {
+                if b.write_all(&out).is_err() {
+                    break;
+                }
+            }
+        });
+        let (tx, replies) = bounded(1);
+        let io = thread::spawn(move || {
+            let mut inbuf = vec![0u8; resp];
+            while reader.read_exact(&mut inbuf).is_ok() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        RawHop {
+            socket: a,
+            out: vec![2u8; req],
+            replies,
+            threads: vec![echo, io],
+        }
+    }
+    fn once(&mut self) {
+        self.socket.write_all(&self.out).expect("write");
+        self.replies.recv().expect("reply");
+    }
+}
+
+impl Drop for RawHop {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs the contenders in alternating blocks (so that they share whatever else the
 /// machine is doing), `n` timed operations each after a warm-up; sorted latencies in ns.
 fn interleaved_latencies(n: usize, contenders: &mut [&mut dyn FnMut()]) -> Vec<Vec<u64>> {
@@ -585,6 +638,8 @@ fn bench_round_trip(s: &Settings, rows: &mut Vec<Row>) -> RttFigures {
     let emu_client = emu.connect().expect("connect");
     let request = publish_request(TOPIC);
     let mut raw_op = || raw.once();
+    let mut hop = RawHop::new(req.len(), resp.len());
+    let mut hop_op = || hop.once();
     let mut lean_op = || {
         lean_client
             .publish_to_topic(request.clone())
@@ -595,7 +650,10 @@ fn bench_round_trip(s: &Settings, rows: &mut Vec<Row>) -> RttFigures {
             .publish_to_topic(request.clone())
             .expect("publish");
     };
-    let lat = interleaved_latencies(n, &mut [&mut raw_op, &mut lean_op, &mut emu_op]);
+    let lat = interleaved_latencies(
+        n,
+        &mut [&mut raw_op, &mut lean_op, &mut emu_op, &mut hop_op],
+    );
     let (raw50, raw99) = (percentile(&lat[0], 0.5), percentile(&lat[0], 0.99));
     let raw_what = format!("raw ping-pong {}/{} B", req.len(), resp.len());
     let ours = &lat[1];
@@ -615,6 +673,15 @@ fn bench_round_trip(s: &Settings, rows: &mut Vec<Row>) -> RttFigures {
             "µs",
         )
         .baseline(raw99, raw_what.clone()),
+    );
+    rows.push(
+        Row::new(
+            "raw ping-pong + I/O-thread hop p50 (floor of the design)",
+            percentile(&lat[3], 0.5),
+            "µs",
+        )
+        .baseline(raw50, raw_what.clone())
+        .note("the reply is read by another thread and handed over a channel, as in ggipc"),
     );
     let figures = RttFigures {
         emulator_p50: percentile(&lat[2], 0.5),
