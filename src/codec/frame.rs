@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{encoded_header_len, parse_headers, write_header};
-use super::{CodecError, Limits, Message, FRAME_OVERHEAD, PRELUDE_LEN};
+use super::{CodecError, HeaderRef, Limits, Message, FRAME_OVERHEAD, PRELUDE_LEN};
 
 /// A prelude whose CRC and lengths have been checked against the limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,20 +126,47 @@ pub(super) fn decode_slice(bytes: &[u8], limits: &Limits) -> Result<Message, Cod
 }
 
 /// Headers-block length and total frame length, after validating every header.
-pub(super) fn encoded_sizes(msg: &Message) -> Result<(u64, u64), CodecError> {
+pub(super) fn encoded_sizes<'a>(
+    headers: impl Iterator<Item = HeaderRef<'a>>,
+    payload_len: usize,
+) -> Result<(u64, u64), CodecError> {
     let mut headers_len: u64 = 0;
-    for header in &msg.headers {
+    for header in headers {
         // A usize always fits in a u64 on supported targets.
         let offset = usize::try_from(headers_len).unwrap_or(usize::MAX);
-        headers_len += encoded_header_len(header, offset)? as u64;
+        headers_len += encoded_header_len(&header, offset)? as u64;
     }
-    let total = headers_len + msg.payload.len() as u64 + FRAME_OVERHEAD as u64;
+    let total = headers_len + payload_len as u64 + FRAME_OVERHEAD as u64;
     Ok((headers_len, total))
+}
+
+/// The sizes of a whole [`Message`].
+pub(super) fn message_sizes(msg: &Message) -> Result<(u64, u64), CodecError> {
+    encoded_sizes(msg.headers.iter().map(HeaderRef::from), msg.payload.len())
 }
 
 /// Validates `msg` against `limits` and appends its frame to `out` (nothing on error).
 pub(super) fn encode(msg: &Message, limits: &Limits, out: &mut BytesMut) -> Result<(), CodecError> {
-    let (headers_len, total) = encoded_sizes(msg)?;
+    encode_parts(
+        msg.headers.iter().map(HeaderRef::from),
+        &msg.payload,
+        limits,
+        out,
+    )
+}
+
+/// Validates borrowed headers and a payload against `limits` and appends their frame to
+/// `out` (nothing on error). `headers` is walked twice: sizes first, then bytes.
+pub(super) fn encode_parts<'a, I>(
+    headers: I,
+    payload: &[u8],
+    limits: &Limits,
+    out: &mut BytesMut,
+) -> Result<(), CodecError>
+where
+    I: Iterator<Item = HeaderRef<'a>> + Clone,
+{
+    let (headers_len, total) = encoded_sizes(headers.clone(), payload.len())?;
     if total > u64::from(limits.max_frame_size) {
         return Err(CodecError::FrameTooLarge {
             total_length: total,
@@ -167,10 +194,10 @@ pub(super) fn encode(msg: &Message, limits: &Limits, out: &mut BytesMut) -> Resu
     out.reserve(total as usize);
     let start = out.len();
     out.put_slice(&prelude);
-    for header in &msg.headers {
-        write_header(header, out);
+    for header in headers {
+        write_header(&header, out);
     }
-    out.put_slice(&msg.payload);
+    out.put_slice(payload);
     let mut hasher = crc32fast::Hasher::new_with_initial(prelude_crc);
     hasher.update(out.get(start + 8..).unwrap_or_default());
     out.put_u32(hasher.finalize());

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{CodecError, Header, HeaderValue};
+use super::{CodecError, Header, HeaderRef, HeaderValue, ValueRef};
 
 /// Longest header name (the name length is one byte).
 pub(super) const MAX_NAME_LEN: usize = 255;
@@ -12,7 +12,10 @@ pub(super) const MAX_VALUE_LEN: usize = 32_767;
 /// Encoded size of one header, after checking that it can be encoded.
 ///
 /// `offset` is where the header would start in the headers block (for error reports).
-pub(super) fn encoded_header_len(header: &Header, offset: usize) -> Result<usize, CodecError> {
+pub(super) fn encoded_header_len(
+    header: &HeaderRef<'_>,
+    offset: usize,
+) -> Result<usize, CodecError> {
     let name_len = header.name.len();
     if name_len == 0 {
         return Err(CodecError::EmptyHeaderName { offset });
@@ -20,15 +23,15 @@ pub(super) fn encoded_header_len(header: &Header, offset: usize) -> Result<usize
     if name_len > MAX_NAME_LEN {
         return Err(CodecError::HeaderNameTooLong { len: name_len });
     }
-    let value_len = match &header.value {
-        HeaderValue::Bool(_) => 0,
-        HeaderValue::Byte(_) => 1,
-        HeaderValue::Int16(_) => 2,
-        HeaderValue::Int32(_) => 4,
-        HeaderValue::Int64(_) | HeaderValue::Timestamp(_) => 8,
-        HeaderValue::ByteBuf(b) => 2 + checked_value_len(b.len())?,
-        HeaderValue::String(s) => 2 + checked_value_len(s.len())?,
-        HeaderValue::Uuid(_) => 16,
+    let value_len = match header.value {
+        ValueRef::Bool(_) => 0,
+        ValueRef::Byte(_) => 1,
+        ValueRef::Int16(_) => 2,
+        ValueRef::Int32(_) => 4,
+        ValueRef::Int64(_) | ValueRef::Timestamp(_) => 8,
+        ValueRef::ByteBuf(b) => 2 + checked_value_len(b.len())?,
+        ValueRef::String(s) => 2 + checked_value_len(s.len())?,
+        ValueRef::Uuid(_) => 16,
     };
     // name length byte + name + type byte + value
     Ok(2 + name_len + value_len)
@@ -43,27 +46,27 @@ fn checked_value_len(len: usize) -> Result<usize, CodecError> {
 }
 
 /// Writes one header that [`encoded_header_len`] accepted.
-pub(super) fn write_header(header: &Header, out: &mut BytesMut) {
+pub(super) fn write_header(header: &HeaderRef<'_>, out: &mut BytesMut) {
     let name = header.name.as_bytes();
     // Lengths were validated by `encoded_header_len` (name <= 255, values <= 32 767).
     out.put_u8(name.len() as u8);
     out.put_slice(name);
     out.put_u8(header.value.type_code());
-    match &header.value {
-        HeaderValue::Bool(_) => {}
-        HeaderValue::Byte(v) => out.put_i8(*v),
-        HeaderValue::Int16(v) => out.put_i16(*v),
-        HeaderValue::Int32(v) => out.put_i32(*v),
-        HeaderValue::Int64(v) | HeaderValue::Timestamp(v) => out.put_i64(*v),
-        HeaderValue::ByteBuf(b) => {
+    match header.value {
+        ValueRef::Bool(_) => {}
+        ValueRef::Byte(v) => out.put_i8(v),
+        ValueRef::Int16(v) => out.put_i16(v),
+        ValueRef::Int32(v) => out.put_i32(v),
+        ValueRef::Int64(v) | ValueRef::Timestamp(v) => out.put_i64(v),
+        ValueRef::ByteBuf(b) => {
             out.put_u16(b.len() as u16);
             out.put_slice(b);
         }
-        HeaderValue::String(s) => {
+        ValueRef::String(s) => {
             out.put_u16(s.len() as u16);
             out.put_slice(s.as_bytes());
         }
-        HeaderValue::Uuid(u) => out.put_slice(u),
+        ValueRef::Uuid(u) => out.put_slice(u),
     }
 }
 
@@ -130,7 +133,7 @@ pub(super) fn parse_headers(
                 offset: r.header_start,
             });
         }
-        let name = std::str::from_utf8(r.take(name_len)?).map_err(|_| CodecError::InvalidUtf8)?;
+        let name = utf8(r.take(name_len)?)?;
         let value = match r.u8()? {
             0 => HeaderValue::Bool(true),
             1 => HeaderValue::Bool(false),
@@ -146,8 +149,7 @@ pub(super) fn parse_headers(
             }
             7 => {
                 let len = value_len(&mut r)?;
-                let text =
-                    std::str::from_utf8(r.take(len)?).map_err(|_| CodecError::InvalidUtf8)?;
+                let text = utf8(r.take(len)?)?;
                 HeaderValue::String(text.to_owned())
             }
             8 => HeaderValue::Timestamp(i64::from_be_bytes(r.array()?)),
@@ -160,6 +162,28 @@ pub(super) fn parse_headers(
         });
     }
     Ok(headers)
+}
+
+/// Header names and string values that nearly every eventstream-RPC frame carries.
+/// Comparing against them is cheaper than `str::from_utf8` on short strings.
+const KNOWN_TEXT: [&str; 8] = [
+    ":message-type",
+    ":message-flags",
+    ":stream-id",
+    ":content-type",
+    "service-model-type",
+    "operation",
+    ":version",
+    "application/json",
+];
+
+/// The bytes as UTF-8 text (known strings are recognised without validating them again).
+#[inline]
+fn utf8(bytes: &[u8]) -> Result<&str, CodecError> {
+    match KNOWN_TEXT.iter().find(|k| k.as_bytes() == bytes) {
+        Some(known) => Ok(known),
+        None => std::str::from_utf8(bytes).map_err(|_| CodecError::InvalidUtf8),
+    }
 }
 
 /// Reads a 2-byte value length and checks it against [`MAX_VALUE_LEN`].

@@ -152,6 +152,106 @@ impl Header {
     }
 }
 
+/// A header value borrowed for encoding (see [`encode_parts`]): the same wire types as
+/// [`HeaderValue`], without owning anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueRef<'a> {
+    /// Type codes 0 (true) and 1 (false).
+    Bool(bool),
+    /// Type code 2.
+    Byte(i8),
+    /// Type code 3.
+    Int16(i16),
+    /// Type code 4.
+    Int32(i32),
+    /// Type code 5.
+    Int64(i64),
+    /// Type code 6.
+    ByteBuf(&'a [u8]),
+    /// Type code 7.
+    String(&'a str),
+    /// Type code 8.
+    Timestamp(i64),
+    /// Type code 9.
+    Uuid(&'a [u8; 16]),
+}
+
+impl<'a> From<&'a HeaderValue> for ValueRef<'a> {
+    fn from(value: &'a HeaderValue) -> Self {
+        match value {
+            HeaderValue::Bool(v) => ValueRef::Bool(*v),
+            HeaderValue::Byte(v) => ValueRef::Byte(*v),
+            HeaderValue::Int16(v) => ValueRef::Int16(*v),
+            HeaderValue::Int32(v) => ValueRef::Int32(*v),
+            HeaderValue::Int64(v) => ValueRef::Int64(*v),
+            HeaderValue::ByteBuf(b) => ValueRef::ByteBuf(b),
+            HeaderValue::String(s) => ValueRef::String(s),
+            HeaderValue::Timestamp(v) => ValueRef::Timestamp(*v),
+            HeaderValue::Uuid(u) => ValueRef::Uuid(u),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    /// The wire type code of this value (0..=9).
+    pub fn type_code(&self) -> u8 {
+        match self {
+            ValueRef::Bool(true) => 0,
+            ValueRef::Bool(false) => 1,
+            ValueRef::Byte(_) => 2,
+            ValueRef::Int16(_) => 3,
+            ValueRef::Int32(_) => 4,
+            ValueRef::Int64(_) => 5,
+            ValueRef::ByteBuf(_) => 6,
+            ValueRef::String(_) => 7,
+            ValueRef::Timestamp(_) => 8,
+            ValueRef::Uuid(_) => 9,
+        }
+    }
+}
+
+/// A header borrowed for encoding: what [`encode_parts`] takes, so that a caller whose
+/// header names are constants need not allocate a [`Header`] per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// The header name.
+    pub name: &'a str,
+    /// The header value.
+    pub value: ValueRef<'a>,
+}
+
+impl<'a> HeaderRef<'a> {
+    /// A borrowed header.
+    pub fn new(name: &'a str, value: ValueRef<'a>) -> Self {
+        HeaderRef { name, value }
+    }
+}
+
+impl<'a> From<&'a Header> for HeaderRef<'a> {
+    fn from(header: &'a Header) -> Self {
+        HeaderRef {
+            name: &header.name,
+            value: ValueRef::from(&header.value),
+        }
+    }
+}
+
+/// Encodes one frame from borrowed headers (in wire order) and a payload, exactly as
+/// [`Message::encode`] would encode the owned equivalent: `limits` are checked first and
+/// nothing is appended to `out` on error. `headers` is iterated twice (sizes, then bytes).
+pub fn encode_parts<'a, I>(
+    headers: I,
+    payload: &[u8],
+    limits: &Limits,
+    out: &mut BytesMut,
+) -> Result<(), CodecError>
+where
+    I: Iterator<Item = HeaderRef<'a>> + Clone,
+{
+    frame::encode_parts(headers, payload, limits, out)
+}
+
 /// One event-stream message: headers (in wire order) and an opaque payload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {
@@ -172,7 +272,7 @@ impl Message {
     /// The exact encoded size of this message in bytes (including prelude and trailer),
     /// or an error when it cannot be encoded (a name or value too long, or over u32).
     pub fn encoded_len(&self) -> Result<usize, CodecError> {
-        let (_, total) = frame::encoded_sizes(self)?;
+        let (_, total) = frame::message_sizes(self)?;
         match u32::try_from(total) {
             Ok(len) => Ok(len as usize),
             Err(_) => Err(CodecError::FrameTooLarge {
@@ -210,7 +310,11 @@ impl Message {
 #[derive(Debug)]
 pub struct FrameDecoder {
     limits: Limits,
+    /// `buf[..filled]` holds received bytes; `buf[filled..]` is zeroed scratch that
+    /// [`FrameDecoder::read_from`] reads into, kept so that it is not zeroed again on
+    /// every read.
     buf: BytesMut,
+    filled: usize,
     /// The validated prelude of the frame at the head of `buf`, once known.
     prelude: Option<Prelude>,
     /// The error that made the stream unusable.
@@ -223,6 +327,7 @@ impl FrameDecoder {
         FrameDecoder {
             limits,
             buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+            filled: 0,
             prelude: None,
             failed: None,
         }
@@ -230,7 +335,9 @@ impl FrameDecoder {
     /// Appends received bytes (ignored once the decoder has failed).
     pub fn extend(&mut self, bytes: &[u8]) {
         if self.failed.is_none() {
+            self.buf.truncate(self.filled);
             self.buf.extend_from_slice(bytes);
+            self.filled = self.buf.len();
         }
     }
     /// Reads once from `reader` straight into the internal buffer (at most the space
@@ -252,14 +359,15 @@ impl FrameDecoder {
             return Err(invalid(e.clone()));
         }
         self.poll_prelude().map_err(invalid)?;
-        let len = self.buf.len();
+        let len = self.filled;
         let needed = match &self.prelude {
             Some(p) => (p.total_length as usize).saturating_sub(len),
             None => PRELUDE_LEN.saturating_sub(len),
         };
         if needed > self.buf.capacity() - len {
             // Grow once to what the current frame still needs (its length was checked
-            // against the limits), not in 64 KiB steps.
+            // against the limits), not in 64 KiB steps. Scratch is not worth moving.
+            self.buf.truncate(len);
             self.buf.reserve(needed);
         }
         let spare = self.buf.capacity() - len;
@@ -272,9 +380,16 @@ impl FrameDecoder {
             want = spare.max(PRELUDE_LEN);
         }
         let want = want.min(MAX_READ);
-        self.buf.resize(len + want, 0);
+        if len + want > self.buf.capacity() {
+            self.buf.truncate(len);
+        }
+        if self.buf.len() < len + want {
+            // Only bytes never zeroed before are zeroed (no `unsafe`: a read needs an
+            // initialized buffer).
+            self.buf.resize(len + want, 0);
+        }
         let result = loop {
-            match reader.read(self.buf.get_mut(len..).unwrap_or_default()) {
+            match reader.read(self.buf.get_mut(len..len + want).unwrap_or_default()) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
@@ -283,7 +398,7 @@ impl FrameDecoder {
             Ok(n) => (*n).min(want),
             Err(_) => 0,
         };
-        self.buf.truncate(len + n);
+        self.filled = len + n;
         result.map(|_| n)
     }
     /// The next whole message, `Ok(None)` if more bytes are needed.
@@ -295,10 +410,11 @@ impl FrameDecoder {
             return Ok(None);
         };
         let total = prelude.total_length as usize;
-        if self.buf.len() < total {
+        if self.filled < total {
             return Ok(None);
         }
         let frame = self.buf.split_to(total).freeze();
+        self.filled -= total;
         self.prelude = None;
         match frame::decode_frame(frame, &prelude) {
             Ok(msg) => Ok(Some(msg)),
@@ -307,7 +423,7 @@ impl FrameDecoder {
     }
     /// Number of buffered bytes not yet returned as messages.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.filled
     }
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {
@@ -318,9 +434,9 @@ impl FrameDecoder {
     pub fn finish(&self) -> Result<(), CodecError> {
         match &self.failed {
             Some(e) => Err(e.clone()),
-            None if self.buf.is_empty() => Ok(()),
+            None if self.filled == 0 => Ok(()),
             None => Err(CodecError::Truncated {
-                buffered: self.buf.len(),
+                buffered: self.filled,
             }),
         }
     }
@@ -328,7 +444,8 @@ impl FrameDecoder {
     /// Validates the prelude at the head of the buffer once its 12 bytes are present.
     fn poll_prelude(&mut self) -> Result<Option<Prelude>, CodecError> {
         if self.prelude.is_none() {
-            match frame::parse_prelude(&self.buf, &self.limits) {
+            let received = self.buf.get(..self.filled).unwrap_or_default();
+            match frame::parse_prelude(received, &self.limits) {
                 Ok(p) => self.prelude = p,
                 Err(e) => return Err(self.fail(e)),
             }
@@ -341,6 +458,7 @@ impl FrameDecoder {
         self.failed = Some(e.clone());
         self.prelude = None;
         self.buf = BytesMut::new();
+        self.filled = 0;
         e
     }
 }

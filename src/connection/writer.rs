@@ -44,7 +44,7 @@ impl Writer {
     /// Encodes `message` into the write buffer (nothing is sent yet).
     pub(crate) fn encode(&mut self, message: &RpcMessage) -> Result<(), Error> {
         self.buf.clear();
-        message.to_frame().encode(&self.limits, &mut self.buf)?;
+        message.encode(&self.limits, &mut self.buf)?;
         Ok(())
     }
 

@@ -130,7 +130,7 @@ impl ServerConn {
         }
         let (socket, buf) = guard;
         buf.clear();
-        if let Err(e) = message.to_frame().encode(&self.limits, buf) {
+        if let Err(e) = message.encode(&self.limits, buf) {
             log::warn!(
                 "emulator: cannot encode a reply for {}: {e}",
                 self.component

@@ -10,9 +10,9 @@ mod handshake;
 pub use error::ProtocolError;
 pub use handshake::{connect_ack, connect_message, ConnectOutcome, PROTOCOL_VERSION};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use crate::codec::{Header, HeaderValue, Message};
+use crate::codec::{CodecError, Header, HeaderRef, HeaderValue, Limits, Message, ValueRef};
 
 /// Header carrying the message type.
 pub const MESSAGE_TYPE: &str = ":message-type";
@@ -235,6 +235,38 @@ impl RpcMessage {
         }
     }
 
+    /// Appends the frame of this message to `out`: the same bytes as
+    /// `self.to_frame().encode(limits, out)`, without building the owned headers (no
+    /// allocation per header). Nothing is appended on error.
+    ///
+    /// # Errors
+    /// As [`Message::encode`].
+    pub fn encode(&self, limits: &Limits, out: &mut BytesMut) -> Result<(), CodecError> {
+        fn text<'a>(name: &'static str, value: &'a Option<String>) -> Option<HeaderRef<'a>> {
+            value
+                .as_deref()
+                .map(|v| HeaderRef::new(name, ValueRef::String(v)))
+        }
+        let int = |name: &'static str, v: i32| HeaderRef::new(name, ValueRef::Int32(v));
+        let leading = [
+            text(VERSION, &self.version),
+            text(CONTENT_TYPE, &self.content_type),
+            text(MODEL_TYPE, &self.model_type),
+        ];
+        let colon = [
+            int(MESSAGE_TYPE, self.message_type.to_wire()),
+            int(MESSAGE_FLAGS, self.flags),
+            int(STREAM_ID, self.stream_id),
+        ];
+        let headers = leading
+            .into_iter()
+            .flatten()
+            .chain(self.extra_headers.iter().map(HeaderRef::from))
+            .chain(colon)
+            .chain(text(OPERATION, &self.operation));
+        crate::codec::encode_parts(headers, &self.payload, limits, out)
+    }
+
     /// The payload as text, lossily, for error messages and logs.
     pub fn payload_text(&self) -> String {
         String::from_utf8_lossy(&self.payload).into_owned()
@@ -273,6 +305,50 @@ mod tests {
             .push(Header::new("x-custom", HeaderValue::Int64(9)));
         let back = RpcMessage::from_frame(m.to_frame()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn encode_writes_the_bytes_of_to_frame() {
+        let mut full = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            FLAG_TERMINATE_STREAM,
+            7,
+            Some("aws.greengrass#X"),
+            &b"{\"a\":1}"[..],
+        );
+        full.operation = Some("aws.greengrass#Op".into());
+        full.version = Some("0.1.0".into());
+        full.extra_headers
+            .push(Header::new("x-custom", HeaderValue::Int64(9)));
+        full.extra_headers.push(Header::new(
+            "x-bytes",
+            HeaderValue::ByteBuf(Bytes::from_static(b"\0\x01")),
+        ));
+        let bare = RpcMessage::new(MessageType::Ping, 0, 0);
+        let limits = Limits::default();
+        for m in [full.clone(), bare] {
+            let mut direct = BytesMut::from(&b"prefix"[..]);
+            m.encode(&limits, &mut direct).unwrap();
+            let mut owned = BytesMut::from(&b"prefix"[..]);
+            m.to_frame().encode(&limits, &mut owned).unwrap();
+            assert_eq!(direct, owned);
+        }
+        // Same errors, and nothing written.
+        let mut bad = full.clone();
+        bad.extra_headers
+            .push(Header::new("n".repeat(256), HeaderValue::Bool(true)));
+        let mut out = BytesMut::new();
+        assert_eq!(
+            bad.encode(&limits, &mut out),
+            bad.to_frame().encode(&limits, &mut BytesMut::new())
+        );
+        assert!(out.is_empty());
+        let small = Limits::with_max_frame_size(40);
+        assert_eq!(
+            full.encode(&small, &mut out),
+            full.to_frame().encode(&small, &mut BytesMut::new())
+        );
+        assert!(out.is_empty());
     }
 
     #[test]
