@@ -60,6 +60,10 @@ fn a_flood_to_a_blocked_handler_keeps_memory_bounded_counts_drops_and_stays_resp
             },
         )
         .unwrap();
+    // The emulator registers a subscription just after answering it.
+    wait_until(Duration::from_secs(5), "subscription registered", || {
+        emu.subscription_count() == 1
+    });
     let message = PublishMessage::json(json!("x".repeat(1024)));
     // The baseline is taken before any event: the growth includes the full queue.
     let baseline = vm_rss_kib();

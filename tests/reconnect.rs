@@ -113,7 +113,9 @@ fn after_a_restart_with_a_new_token_subscriptions_resume_and_calls_work() {
     waiting.join().unwrap().unwrap();
     assert_eq!(next(&rxs[0], "the waiting call's event"), "event 3");
     assert!(client.is_connected());
-    assert_eq!(emu.subscription_count(), 2);
+    wait_until(BOUND, "both re-subscribed at the server", || {
+        emu.subscription_count() == 2
+    });
     publish(&client, "b", 4).unwrap();
     assert_eq!(next(&rxs[1], "event after resume"), "event 4");
     // Closing one resumed subscription reaches the server.

@@ -50,6 +50,10 @@ fn concurrent_calls_events_and_subscription_churn_lose_and_misroute_nothing() {
         })
         .collect();
     drop(event_tx);
+    // The emulator registers a subscription just after answering it.
+    wait_until(Duration::from_secs(5), "subscriptions registered", || {
+        emu.subscription_count() == STREAMS
+    });
 
     std::thread::scope(|scope| {
         for t in 0..CALLERS {
