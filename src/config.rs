@@ -1,6 +1,7 @@
 //! Client configuration: the builder and its defaults.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::{Limits, DEFAULT_MAX_FRAME_SIZE};
@@ -25,11 +26,87 @@ pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A user-supplied source of the auth token, asked at every (re)connect.
+pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// When and how often to reconnect after the connection is lost. See
+/// [`ClientBuilder::reconnect`].
+///
+/// The delay before attempt *n* (from 0) is `min(max_delay, initial_delay × 2ⁿ)`, jittered
+/// uniformly down to half of it so that many clients of one restarted nucleus do not
+/// reconnect in lockstep. Defaults: 100 ms initial, 30 s maximum, unlimited attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct ReconnectPolicy {
+    initial_delay: Duration,
+    max_delay: Duration,
+    max_attempts: Option<u32>,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            max_attempts: None,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The defaults: 100 ms initial delay, 30 s maximum, unlimited attempts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Delay before the first attempt (at least 1 ms).
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.initial_delay = delay.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Longest delay between two attempts.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Gives up after `attempts` failed attempts in a row: pending and later calls then
+    /// fail with [`Error::Closed`] and every subscription is closed.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Never gives up (the default).
+    pub fn unlimited(mut self) -> Self {
+        self.max_attempts = None;
+        self
+    }
+
+    /// The jitter-free delay before attempt `attempt` (from 0).
+    pub(crate) fn base_delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
+        self.initial_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay.max(self.initial_delay))
+    }
+
+    pub(crate) fn attempts(&self) -> Option<u32> {
+        self.max_attempts
+    }
+}
+
 /// Everything a [`Client`] is configured with. Built by [`ClientBuilder`].
 #[derive(Clone)]
 pub(crate) struct Config {
     pub socket_path: PathBuf,
     pub auth_token: String,
+    /// Whether `auth_token` came from `$SVCUID` (then it is read again on reconnect).
+    pub token_from_env: bool,
+    pub token_source: Option<TokenSource>,
+    pub reconnect: Option<ReconnectPolicy>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub limits: Limits,
@@ -66,6 +143,29 @@ pub struct ClientBuilder {
     event_queue_capacity: usize,
     event_queue_bytes: usize,
     shutdown_timeout: Duration,
+    reconnect: Option<ReconnectPolicy>,
+    token_source: Option<TokenSource>,
+}
+
+impl Config {
+    /// The token for a reconnect: the token source's, else `$SVCUID` when the first
+    /// token came from there, else the first token.
+    pub(crate) fn current_token(&self) -> String {
+        if let Some(token) = self
+            .token_source
+            .as_ref()
+            .and_then(|source| source())
+            .filter(|t| !t.is_empty())
+        {
+            return token;
+        }
+        if self.token_from_env {
+            if let Some(token) = std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+                return token;
+            }
+        }
+        self.auth_token.clone()
+    }
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -83,6 +183,11 @@ impl std::fmt::Debug for ClientBuilder {
             .field("event_queue_capacity", &self.event_queue_capacity)
             .field("event_queue_bytes", &self.event_queue_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("reconnect", &self.reconnect)
+            .field(
+                "auth_token_source",
+                &self.token_source.as_ref().map(|_| "<fn>"),
+            )
             .finish()
     }
 }
@@ -99,6 +204,8 @@ impl Default for ClientBuilder {
             event_queue_capacity: DEFAULT_EVENT_QUEUE_CAPACITY,
             event_queue_bytes: DEFAULT_EVENT_QUEUE_BYTES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            reconnect: None,
+            token_source: None,
         }
     }
 }
@@ -167,6 +274,47 @@ impl ClientBuilder {
         self
     }
 
+    /// Reconnects automatically after the connection is lost (opt-in; without it a lost
+    /// connection stays closed, which is the default).
+    ///
+    /// With a policy, when the connection drops for any reason other than
+    /// [`Client::close`]:
+    /// * the client reconnects in the background with the policy's jittered
+    ///   exponential backoff, taking a fresh token (see
+    ///   [`auth_token_source`](ClientBuilder::auth_token_source));
+    /// * every open subscription gets
+    ///   [`on_stream_interrupted`](crate::StreamHandler::on_stream_interrupted), is
+    ///   re-subscribed with its original request once connected, and then gets
+    ///   [`on_stream_resumed`](crate::StreamHandler::on_stream_resumed). **Events
+    ///   published while disconnected are lost**; a re-subscription the server refuses
+    ///   ends the subscription with that error;
+    /// * calls made while disconnected fail at once with [`Error::Disconnected`], or wait
+    ///   for the reconnect up to their deadline with
+    ///   [`CallOptions::wait_for_reconnect`]. A call that was in flight when the
+    ///   connection dropped fails with [`Error::Disconnected`] and is not retried (the
+    ///   server may have acted on it);
+    /// * after `max_attempts` failures in a row the client gives up: calls fail with
+    ///   [`Error::Closed`] and subscriptions close.
+    ///
+    /// The reconnect runs on one more background thread (`ggipc-reconnect`).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Where a reconnect takes its auth token: `source` is called at each reconnect
+    /// (and at the first connect if no token was set) and its token used when it returns
+    /// a non-empty one. Without it (or when it returns `None`), a token that came from
+    /// `$SVCUID` is read again from there, and an explicit
+    /// [`auth_token`](ClientBuilder::auth_token) is reused. The token is never logged.
+    pub fn auth_token_source(
+        mut self,
+        source: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.token_source = Some(Arc::new(source));
+        self
+    }
+
     /// Connects and performs the handshake.
     ///
     /// # Errors
@@ -187,14 +335,23 @@ impl ClientBuilder {
                     name: SOCKET_PATH_ENV,
                 })?,
         };
-        let auth_token = match self.auth_token {
-            Some(t) => t,
-            None => std::env::var(AUTH_TOKEN_ENV)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or(Error::MissingEnvVar {
-                    name: AUTH_TOKEN_ENV,
-                })?,
+        let from_source = || {
+            self.token_source
+                .as_ref()
+                .and_then(|source| source())
+                .filter(|t| !t.is_empty())
+        };
+        let (auth_token, token_from_env) = match self.auth_token.clone().or_else(from_source) {
+            Some(t) => (t, false),
+            None => (
+                std::env::var(AUTH_TOKEN_ENV)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or(Error::MissingEnvVar {
+                        name: AUTH_TOKEN_ENV,
+                    })?,
+                true,
+            ),
         };
         if self.handler_threads == 0 {
             return Err(Error::InvalidArgument(
@@ -224,6 +381,9 @@ impl ClientBuilder {
         Ok(Config {
             socket_path,
             auth_token,
+            token_from_env,
+            token_source: self.token_source,
+            reconnect: self.reconnect,
             connect_timeout: self.connect_timeout,
             request_timeout: self.request_timeout,
             limits: Limits::with_max_frame_size(self.max_frame_size),
@@ -241,6 +401,10 @@ impl ClientBuilder {
 pub struct CallOptions {
     /// Deadline of this call (write and response); `None` = the client's default.
     pub timeout: Option<Duration>,
+    /// With reconnect enabled: when the client is disconnected, wait (up to the
+    /// deadline) for the reconnect instead of failing at once with
+    /// [`Error::Disconnected`]. Default `false`.
+    pub wait_for_reconnect: bool,
 }
 
 impl CallOptions {
@@ -248,7 +412,16 @@ impl CallOptions {
     pub fn timeout(timeout: Duration) -> Self {
         CallOptions {
             timeout: Some(timeout),
+            ..CallOptions::default()
         }
+    }
+
+    /// These options, waiting (or not) for a reconnect while disconnected; see
+    /// [`CallOptions::wait_for_reconnect`](CallOptions#structfield.wait_for_reconnect).
+    /// A call that waited in vain fails with [`Error::Timeout`]`(`[`Connect`](crate::TimeoutKind::Connect)`)`.
+    pub fn wait_for_reconnect(mut self, wait: bool) -> Self {
+        self.wait_for_reconnect = wait;
+        self
     }
 }
 
@@ -260,6 +433,27 @@ mod tests {
     fn debug_never_shows_the_token() {
         let b = ClientBuilder::new().auth_token("s3cr3t-token");
         assert!(!format!("{b:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let p = ReconnectPolicy::new()
+            .initial_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(50));
+        let delays: Vec<_> = (0..5).map(|n| p.base_delay(n).as_millis()).collect();
+        assert_eq!(delays, [10, 20, 40, 50, 50]);
+        assert_eq!(p.base_delay(u32::MAX), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn token_source_is_asked_first_and_never_debug_printed() {
+        let b = ClientBuilder::new()
+            .socket_path("x")
+            .auth_token_source(|| Some("from-source-s3cr3t".into()));
+        assert!(!format!("{b:?}").contains("s3cr3t"));
+        let c = b.build().unwrap();
+        assert_eq!(c.auth_token, "from-source-s3cr3t");
+        assert_eq!(c.current_token(), "from-source-s3cr3t");
     }
 
     #[test]

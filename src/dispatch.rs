@@ -34,6 +34,10 @@ pub(crate) trait EventSink: Send {
     fn closed(&mut self);
     /// `count` events were dropped because the queue was full.
     fn dropped(&mut self, count: u64);
+    /// The connection was lost; the client is reconnecting.
+    fn interrupted(&mut self, reason: &Error);
+    /// The stream was re-established on a new connection.
+    fn resumed(&mut self);
 }
 
 /// Counters of one subscription.
@@ -47,6 +51,8 @@ pub(crate) struct StreamCounters {
 enum Item {
     Event(RpcMessage),
     Error(Error),
+    Interrupted(Error),
+    Resumed,
     Closed,
 }
 
@@ -150,6 +156,32 @@ impl StreamQueue {
         self.schedule(st);
     }
 
+    /// Queues an interruption notice (the connection was lost, a reconnect is under way).
+    /// Control items are queued whatever the bounds: at most two per reconnect.
+    pub(crate) fn interrupt(self: &Arc<Self>, reason: Error) {
+        let mut st = self.state.lock();
+        if !st.accepting {
+            return;
+        }
+        st.items.push_back(Item::Interrupted(reason));
+        self.schedule(st);
+    }
+
+    /// Queues a resumption notice (the stream is open again on a new connection).
+    pub(crate) fn resumed(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        if !st.accepting {
+            return;
+        }
+        st.items.push_back(Item::Resumed);
+        self.schedule(st);
+    }
+
+    /// Whether the stream still delivers (not finished, closed or abandoned).
+    pub(crate) fn is_accepting(&self) -> bool {
+        self.state.lock().accepting
+    }
+
     /// Drops the handler without calling it: the subscribe call failed, so the caller
     /// hears about it from the call's result instead.
     pub(crate) fn abandon(&self) {
@@ -214,6 +246,14 @@ impl StreamQueue {
                     self.guard(|| sink.event(m)).unwrap_or(false)
                 }
                 Item::Error(e) => self.guard(|| sink.error(e)).unwrap_or(false),
+                Item::Interrupted(e) => {
+                    self.guard(|| sink.interrupted(&e));
+                    false
+                }
+                Item::Resumed => {
+                    self.guard(|| sink.resumed());
+                    false
+                }
                 Item::Closed => {
                     self.guard(|| sink.closed());
                     // The handler is dropped here; the queue stays scheduled forever so

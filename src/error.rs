@@ -40,6 +40,12 @@ pub enum Error {
     /// The connection is closed; the reason says why.
     #[error("connection closed: {0}")]
     Closed(CloseReason),
+    /// The connection is lost and the client is reconnecting (only with
+    /// [`ClientBuilder::reconnect`](crate::ClientBuilder::reconnect)): the call was not
+    /// answered. The reason says why the connection was lost. Try again later, or ask
+    /// the call to wait with [`CallOptions::wait_for_reconnect`](crate::CallOptions::wait_for_reconnect).
+    #[error("disconnected, reconnecting: {0}")]
+    Disconnected(CloseReason),
     /// The IPC service answered the call with an error.
     #[error("the IPC service returned an error: {0}")]
     Service(Box<IpcError>),
@@ -66,7 +72,7 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutKind {
-    /// Opening the socket.
+    /// Opening the socket, or (for a call that asked to wait for it) a reconnect.
     Connect,
     /// Waiting for CONNECT_ACK.
     Handshake,
@@ -154,7 +160,10 @@ impl Error {
 
     /// Whether the connection is gone (closed by either side, or broken).
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, Error::Closed(_) | Error::Io(_))
+        matches!(
+            self,
+            Error::Closed(_) | Error::Disconnected(_) | Error::Io(_)
+        )
     }
 
     /// The service's error, when the IPC service answered with one.
@@ -169,7 +178,7 @@ impl Error {
     /// model classifies as server-side (`ServiceError`, `InvalidTokenError`).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Timeout(_) | Error::Closed(_) | Error::Io(_) => true,
+            Error::Timeout(_) | Error::Closed(_) | Error::Disconnected(_) | Error::Io(_) => true,
             Error::Service(e) => e.is_retryable(),
             _ => false,
         }

@@ -139,7 +139,7 @@ mod subscription;
 pub mod emulator;
 
 pub use client::Client;
-pub use config::{CallOptions, ClientBuilder, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
+pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use subscription::{StreamHandler, Subscription, SubscriptionStats};
 

@@ -1,10 +1,14 @@
 //! Subscription handles and the handler trait.
 
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::client::Core;
 use crate::connection::Connection;
 use crate::dispatch::{EventSink, StreamQueue};
 use crate::error::{Error, Result};
@@ -66,6 +70,23 @@ pub trait StreamHandler<E>: Send + 'static {
     /// The default logs at warn.
     fn on_events_dropped(&mut self, count: u64) {
         log::warn!("{count} subscription event(s) dropped: the handler is too slow");
+    }
+
+    /// The connection was lost and the client is reconnecting (only with
+    /// [`ClientBuilder::reconnect`](crate::ClientBuilder::reconnect); without it a lost
+    /// connection ends the subscription through `on_stream_error` and
+    /// `on_stream_closed`). `reason` is an [`Error::Disconnected`]. Events published
+    /// until [`on_stream_resumed`](StreamHandler::on_stream_resumed) are missed. The
+    /// default logs at warn.
+    fn on_stream_interrupted(&mut self, reason: &Error) {
+        log::warn!("subscription interrupted: {reason}");
+    }
+
+    /// The subscription was re-established on a new connection with its original
+    /// request; events flow again. Events sent while it was interrupted may have been
+    /// missed. The default logs at info.
+    fn on_stream_resumed(&mut self) {
+        log::info!("subscription resumed");
     }
 }
 
@@ -139,6 +160,45 @@ impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
     fn dropped(&mut self, count: u64) {
         self.handler.on_events_dropped(count)
     }
+    fn interrupted(&mut self, reason: &Error) {
+        self.handler.on_stream_interrupted(reason)
+    }
+    fn resumed(&mut self) {
+        self.handler.on_stream_resumed()
+    }
+}
+
+/// What re-subscribing needs: the original request, as sent.
+pub(crate) struct Resubscribe {
+    pub operation: &'static str,
+    pub model_type: &'static str,
+    pub payload: Bytes,
+}
+
+/// Where a subscription currently lives.
+pub(crate) struct Binding {
+    pub connection: Arc<Connection>,
+    pub stream_id: i32,
+}
+
+/// The shared part of a subscription: its handle, the client's registry and the
+/// reconnect supervisor all see it.
+pub(crate) struct SubEntry {
+    pub request: Resubscribe,
+    pub queue: Arc<StreamQueue>,
+    pub binding: Mutex<Binding>,
+    /// Set (under `binding`) once the user closed it: it is never resumed again.
+    pub closed: AtomicBool,
+}
+
+impl SubEntry {
+    /// Whether it must be re-subscribed on `current`: open, delivering, and bound to
+    /// another (dead) connection.
+    pub(crate) fn needs_resume(&self, current: &Arc<Connection>) -> bool {
+        !self.closed.load(Ordering::Acquire)
+            && self.queue.is_accepting()
+            && !Arc::ptr_eq(&self.binding.lock().connection, current)
+    }
 }
 
 /// Counters of one subscription.
@@ -158,9 +218,9 @@ pub struct SubscriptionStats {
 #[must_use = "dropping a Subscription closes it at once"]
 pub struct Subscription<R> {
     response: R,
-    stream_id: i32,
-    connection: Arc<Connection>,
-    queue: Arc<StreamQueue>,
+    entry: Arc<SubEntry>,
+    key: u64,
+    core: Weak<Core>,
     close_timeout: Duration,
     closed: bool,
 }
@@ -168,7 +228,7 @@ pub struct Subscription<R> {
 impl<R: std::fmt::Debug> std::fmt::Debug for Subscription<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
-            .field("stream_id", &self.stream_id)
+            .field("stream_id", &self.stream_id())
             .field("response", &self.response)
             .field("stats", &self.stats())
             .finish()
@@ -178,16 +238,16 @@ impl<R: std::fmt::Debug> std::fmt::Debug for Subscription<R> {
 impl<R> Subscription<R> {
     pub(crate) fn new(
         response: R,
-        stream_id: i32,
-        connection: Arc<Connection>,
-        queue: Arc<StreamQueue>,
+        entry: Arc<SubEntry>,
+        key: u64,
+        core: Weak<Core>,
         close_timeout: Duration,
     ) -> Self {
         Subscription {
             response,
-            stream_id,
-            connection,
-            queue,
+            entry,
+            key,
+            core,
             close_timeout,
             closed: false,
         }
@@ -198,14 +258,15 @@ impl<R> Subscription<R> {
         &self.response
     }
 
-    /// The eventstream id of this subscription on its connection.
+    /// The eventstream id of this subscription on its connection (it changes when the
+    /// subscription is resumed on a new connection).
     pub fn stream_id(&self) -> i32 {
-        self.stream_id
+        self.entry.binding.lock().stream_id
     }
 
     /// Delivered, dropped and panicked counts so far.
     pub fn stats(&self) -> SubscriptionStats {
-        let c = self.queue.counters();
+        let c = self.entry.queue.counters();
         SubscriptionStats {
             delivered: c.delivered.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
@@ -228,10 +289,16 @@ impl<R> Subscription<R> {
         if std::mem::replace(&mut self.closed, true) {
             return Ok(());
         }
-        let sent = self
-            .connection
-            .end_stream(self.stream_id, Instant::now() + self.close_timeout);
-        self.queue.close_now();
+        let (connection, stream_id) = {
+            let binding = self.entry.binding.lock();
+            self.entry.closed.store(true, Ordering::Release);
+            (binding.connection.clone(), binding.stream_id)
+        };
+        if let Some(core) = self.core.upgrade() {
+            core.forget_subscription(self.key);
+        }
+        let sent = connection.end_stream(stream_id, Instant::now() + self.close_timeout);
+        self.entry.queue.close_now();
         match sent {
             Ok(_) | Err(Error::Closed(_)) => Ok(()),
             Err(e) => Err(e),
@@ -244,7 +311,7 @@ impl<R> Drop for Subscription<R> {
         if let Err(e) = self.close_inner() {
             log::debug!(
                 "closing subscription on stream {} failed: {e}",
-                self.stream_id
+                self.stream_id()
             );
         }
     }

@@ -463,5 +463,21 @@ impl FrameDecoder {
     }
 }
 
+/// Rewrites the prelude CRC and the message CRC of the raw frame at the start of `frame`
+/// so that both match its bytes, whatever its lengths say (the message CRC goes in the
+/// last four bytes of `frame`). For fuzzers and fault injection, which corrupt one field
+/// of a frame and need every other check to pass. Does nothing to a buffer shorter than
+/// 16 bytes.
+pub fn reseal(frame: &mut [u8]) {
+    if frame.len() < FRAME_OVERHEAD {
+        return;
+    }
+    let prelude_crc = crc32fast::hash(&frame[..8]);
+    frame[8..12].copy_from_slice(&prelude_crc.to_be_bytes());
+    let crc_at = frame.len() - 4;
+    let message_crc = crc32fast::hash(&frame[..crc_at]);
+    frame[crc_at..].copy_from_slice(&message_crc.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests;

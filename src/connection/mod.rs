@@ -10,6 +10,7 @@
 //!   lock is never held while taking the writer lock or doing I/O.
 
 pub(crate) mod reader;
+pub(crate) mod reconnect;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
@@ -61,6 +62,9 @@ pub(crate) struct Connection {
     /// A handle on the socket used only to shut it down (wakes the I/O thread).
     control: UnixStream,
     closing: AtomicBool,
+    /// Reconnect is enabled: a lost connection interrupts subscriptions instead of
+    /// ending them (the supervisor resumes or ends them).
+    resumable: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -78,8 +82,14 @@ pub(crate) struct Established {
     pub decoder: FrameDecoder,
 }
 
-/// Opens the socket and performs the CONNECT handshake within `config.connect_timeout`.
-pub(crate) fn connect(config: &Config) -> Result<Established> {
+/// Opens the socket and performs the CONNECT handshake with `token` within
+/// `config.connect_timeout`. `on_socket` sees the socket as soon as it is open (the
+/// reconnect supervisor keeps a handle on it so that `close()` can abort the handshake).
+pub(crate) fn connect(
+    config: &Config,
+    token: &str,
+    on_socket: &dyn Fn(&UnixStream),
+) -> Result<Established> {
     let deadline = Instant::now() + config.connect_timeout;
     let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
         Error::from(io::Error::new(
@@ -90,10 +100,11 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
             ),
         ))
     })?;
+    on_socket(&socket);
     let mut decoder = FrameDecoder::new(config.limits);
     let mut writer = Writer::new(socket.try_clone()?, config.limits);
     writer
-        .send(&rpc::connect_message(&config.auth_token), deadline)
+        .send(&rpc::connect_message(token), deadline)
         .map_err(|e| match e {
             WriteError::Timeout => Error::Timeout(TimeoutKind::Handshake),
             WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
@@ -145,6 +156,7 @@ pub(crate) fn connect(config: &Config) -> Result<Established> {
         }),
         control: socket,
         closing: AtomicBool::new(false),
+        resumable: config.reconnect.is_some(),
     });
     Ok(Established {
         connection,
@@ -179,7 +191,8 @@ impl Connection {
     /// Sends the first message of a new stream and waits for the first reply.
     ///
     /// For a streaming call, `queue` receives every later message; the route is kept
-    /// after a successful response. Returns the stream id and the reply.
+    /// after a successful response. Returns the stream id and the reply. When the call
+    /// fails (or its reply is an error), the caller decides what becomes of `queue`.
     pub(crate) fn call(
         self: &Arc<Self>,
         operation: &str,
@@ -189,7 +202,6 @@ impl Connection {
         queue: Option<Arc<StreamQueue>>,
     ) -> Result<(i32, RpcMessage)> {
         let (tx, rx) = bounded(1);
-        let streaming = queue.is_some();
         let route = match queue {
             None => Route::Call(tx),
             Some(queue) => Route::Stream {
@@ -211,12 +223,10 @@ impl Connection {
             Ok(reply) => Ok((id, reply)),
             Err(RecvTimeoutError::Timeout) => {
                 let route = self.routes.lock().map.remove(&id);
-                if let Some(Route::Stream { queue, .. }) = route {
-                    queue.abandon();
+                if let Some(Route::Stream { .. }) = route {
                     // The server may consider the subscription open: end it.
                     self.send_terminate(id, Instant::now() + Duration::from_millis(200));
                 }
-                let _ = streaming;
                 Err(Error::Timeout(TimeoutKind::Response))
             }
             Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
@@ -359,12 +369,15 @@ impl Connection {
         for (_, route) in routes {
             match route {
                 Route::Call(tx) => drop(tx),
+                // The caller of the subscribe hears of it and decides.
                 Route::Stream {
-                    response: Some(tx),
+                    response: Some(tx), ..
+                } => drop(tx),
+                Route::Stream {
+                    response: None,
                     queue,
-                } => {
-                    drop(tx);
-                    queue.abandon();
+                } if self.resumable && reason != CloseReason::ByUser => {
+                    queue.interrupt(Error::Disconnected(reason.clone()));
                 }
                 Route::Stream {
                     response: None,
@@ -403,9 +416,8 @@ impl Connection {
                         let queue = queue.clone();
                         routes.map.remove(&id);
                         drop(routes);
-                        if message.message_type == MessageType::ApplicationError {
-                            queue.abandon();
-                        } else {
+                        // An error is the caller's to report (it decides about the queue).
+                        if message.message_type != MessageType::ApplicationError {
                             // Accepted, then ended at once: the handler sees the close.
                             queue.finish(None);
                         }

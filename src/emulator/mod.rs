@@ -24,6 +24,7 @@ mod cli;
 mod clientdevices;
 mod configuration;
 mod deployment;
+mod fault;
 mod iotcore;
 mod lifecycle;
 mod metrics;
@@ -58,6 +59,7 @@ use serde_json::Value;
 use crate::codec::Limits;
 use crate::model::{IpcError, LifecycleState, PublishMessage};
 use crate::{Client, ClientBuilder};
+pub use fault::Fault;
 use server::{Outcome, ServerConn};
 
 /// Which nucleus the emulator behaves like.
@@ -272,6 +274,8 @@ pub(crate) struct State {
     pub(crate) metrics: Mutex<Vec<(String, crate::model::Metric)>>,
     pub(crate) lifecycle_requests: Mutex<Vec<LifecycleRequest>>,
     control_topic: bool,
+    /// Fault injection (see fault.rs).
+    faults: Arc<fault::Faults>,
 }
 
 /// The reserved local topic that triggers a simulated deployment when the emulator was
@@ -726,6 +730,7 @@ impl EmulatorBuilder {
             metrics: Mutex::new(Vec::new()),
             lifecycle_requests: Mutex::new(Vec::new()),
             control_topic: self.control_topic,
+            faults: Arc::default(),
         });
         let workers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept_state = state.clone();
@@ -1024,6 +1029,95 @@ impl Emulator {
     }
 }
 
+// ===== Fault injection and restarts (see fault.rs) =====================================
+
+impl Emulator {
+    /// Makes the server misbehave: `fault` applies to every request (or connection, for
+    /// the connect faults) until [`clear_faults`](Emulator::clear_faults).
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.add(None, fault);
+    }
+
+    /// As [`inject`](Emulator::inject), for requests of one operation (short name) only.
+    pub fn inject_for(&self, operation: &str, fault: Fault) {
+        self.state.faults.add(Some(operation), fault);
+    }
+
+    /// How many requests (and connects) an injected fault has acted on so far.
+    pub fn fault_hits(&self) -> u64 {
+        self.state.faults.hits.load(Ordering::Relaxed)
+    }
+
+    /// Removes every injected fault (a stalled reader resumes).
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Simulates the nucleus going away: stops listening (the socket file is removed, so
+    /// connecting fails) and closes every connection. Scripts, subscriptions of other
+    /// connections and faults are kept. Idempotent.
+    pub fn go_down(&mut self) {
+        if self.state.faults.listener_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wake the accept loop so it sees the flag.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        self.disconnect_all();
+        let _ = std::fs::remove_file(&self.path);
+        log::info!("emulator: down");
+    }
+
+    /// Listens again on the same path after [`go_down`](Emulator::go_down). With
+    /// `new_token`, the first component's auth token changes (as a restarted nucleus
+    /// issues a new SVCUID); the old one is refused from then on.
+    ///
+    /// # Errors
+    /// As [`EmulatorBuilder::start`].
+    pub fn come_back(&mut self, new_token: Option<&str>) -> Result<(), EmulatorError> {
+        if let Some(token) = new_token {
+            let (name, old) = self.components[0].clone();
+            let mut tokens = self.state.tokens.lock();
+            tokens.remove(&old);
+            tokens.insert(token.to_owned(), name);
+            self.components[0].1 = token.to_owned();
+        }
+        if !self.state.faults.listener_down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let listener = bind(&self.path)?;
+        self.state
+            .faults
+            .listener_down
+            .store(false, Ordering::Release);
+        let state = self.state.clone();
+        let workers = self.workers.clone();
+        let accept = thread::Builder::new()
+            .name("ggipc-emu-accept".into())
+            .spawn(move || accept_loop(listener, state, workers))
+            .map_err(|source| EmulatorError::Socket {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.accept = Some(accept);
+        log::info!("emulator: listening again on {}", self.path.display());
+        Ok(())
+    }
+
+    /// [`go_down`](Emulator::go_down) then [`come_back`](Emulator::come_back).
+    ///
+    /// # Errors
+    /// As [`EmulatorBuilder::start`].
+    pub fn restart(&mut self, new_token: Option<&str>) -> Result<(), EmulatorError> {
+        self.go_down();
+        self.come_back(new_token)
+    }
+}
+
+// ===== End of fault injection =========================================================
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.shutdown();
@@ -1037,7 +1131,9 @@ fn accept_loop(
 ) {
     let next_id = AtomicU64::new(1);
     for socket in listener.incoming() {
-        if state.stopping.load(Ordering::Acquire) {
+        if state.stopping.load(Ordering::Acquire)
+            || state.faults.listener_down.load(Ordering::Acquire)
+        {
             break;
         }
         let Ok(socket) = socket else { continue };

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use super::fault::{self, Faults};
 use super::{CallContext, CallRecord, Flavor, State};
 use crate::codec::{FrameDecoder, Limits};
 use crate::model::{IpcError, Shape};
@@ -116,6 +117,8 @@ pub(crate) struct ServerConn {
     control: UnixStream,
     streams: Mutex<HashMap<i32, Cleanup>>,
     alive: AtomicBool,
+    /// Fault injection hook: the emulator's faults (see fault.rs).
+    faults: Arc<Faults>,
 }
 
 impl ServerConn {
@@ -137,7 +140,8 @@ impl ServerConn {
             );
             return false;
         }
-        match socket.write_all(buf) {
+        // Fault injection hook: `Fault::Dribble` writes byte by byte.
+        match fault::write_frame(&self.faults, socket, buf) {
             Ok(()) => true,
             Err(e) => {
                 log::info!(
@@ -148,6 +152,20 @@ impl ServerConn {
                 false
             }
         }
+    }
+
+    /// Fault injection hook: writes raw bytes (a hostile frame); false when it failed.
+    pub(crate) fn write_raw(&self, bytes: &[u8]) -> bool {
+        let mut guard = self.writer.lock();
+        if !self.alive.load(Ordering::Acquire) {
+            return false;
+        }
+        guard.0.write_all(bytes).is_ok()
+    }
+
+    /// Whether the connection is still open.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
     }
 
     /// Shuts the socket down; the connection's thread then cleans up.
@@ -212,6 +230,7 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
         control,
         streams: Mutex::new(HashMap::new()),
         alive: AtomicBool::new(true),
+        faults: state.faults.clone(),
     });
     state.connections.lock().insert(conn_id, conn.clone());
     if state.stopping.load(Ordering::Acquire) {
@@ -234,10 +253,18 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
                     break 'outer;
                 }
             };
+            // Fault injection hook: a fault may consume the request or close.
+            match fault::before_message(&state, &conn, &message, &mut last_stream) {
+                fault::Action::Serve => {}
+                fault::Action::Skip => continue,
+                fault::Action::Close => break 'outer,
+            }
             if !handle_message(&state, &conn, message, &mut last_stream) {
                 break 'outer;
             }
         }
+        // Fault injection hook: `Fault::StopReading` stalls here.
+        fault::stall_reading(&state, &conn);
         match decoder.read_from(&mut read_half) {
             Ok(0) => break,
             Ok(_) => {}
@@ -287,6 +314,12 @@ fn handshake(
     };
     if first.message_type != MessageType::Connect {
         return reject("the first message is not CONNECT");
+    }
+    // Fault injection hook: refuse or ignore the CONNECT.
+    match fault::on_connect(state, read_half) {
+        fault::ConnectAction::Proceed => {}
+        fault::ConnectAction::Reject => return reject("fault injected"),
+        fault::ConnectAction::Ignored => return None,
     }
     let version_ok = match state.flavor {
         Flavor::Nucleus => first.version.as_deref() == Some(rpc::PROTOCOL_VERSION),

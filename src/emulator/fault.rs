@@ -1,0 +1,381 @@
+//! Fault injection: makes the emulator misbehave on purpose, so that tests can prove how
+//! a client survives a hostile or broken server.
+//!
+//! Inject with [`Emulator::inject`](super::Emulator::inject) (every operation) or
+//! [`Emulator::inject_for`](super::Emulator::inject_for) (one operation); remove with
+//! [`Emulator::clear_faults`](super::Emulator::clear_faults). A fault stays active until
+//! cleared, for every connection. [`Emulator::restart`](super::Emulator::restart) (or
+//! [`go_down`](super::Emulator::go_down) then [`come_back`](super::Emulator::come_back))
+//! simulates a nucleus restart.
+//!
+//! The server side hooks are small and marked `fault injection hook` in `server.rs`:
+//! the handshake, the request loop of `serve`, the reading of `serve`, and
+//! `ServerConn::write`.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::server::ServerConn;
+use super::State;
+use crate::codec::{self, HeaderValue, Limits};
+use crate::rpc::{MessageType, RpcMessage, FLAG_TERMINATE_STREAM, MESSAGE_TYPE};
+
+/// How often a stalled emulator thread checks whether it may go on.
+const POLL: Duration = Duration::from_millis(5);
+
+/// One way for the emulator to misbehave.
+///
+/// Faults named "answer" replace the reply to a request (of any operation, or of the
+/// operation given to [`inject_for`](super::Emulator::inject_for)) with the hostile bytes;
+/// the request itself is not served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Serve each request only after this delay (the connection reads nothing meanwhile).
+    DelayReply(Duration),
+    /// Never answer a request (the stream stays open from the client's point of view).
+    NoReply,
+    /// Refuse each CONNECT: CONNECT_ACK without the accepted flag, then close.
+    RejectConnect,
+    /// Read each CONNECT and never answer it (the socket stays open).
+    IgnoreConnect,
+    /// Answer with a frame whose prelude CRC is wrong.
+    BadPreludeCrc,
+    /// Answer with a frame whose message CRC is wrong.
+    BadMessageCrc,
+    /// Answer with a prelude announcing a frame of 4 GiB − 1 (`0xFFFF_FFFF`) bytes, with a
+    /// correct CRC, followed by a few bytes.
+    HugeTotalLength,
+    /// Answer with a frame whose headers length is larger than the frame (CRCs correct).
+    HeadersLengthBeyondFrame,
+    /// Answer with a frame holding a header of type 12 (CRCs correct).
+    UnknownHeaderType,
+    /// Answer with the first half of a valid frame, then close the connection.
+    TruncatedThenClose,
+    /// Answer with these raw bytes.
+    Garbage(Vec<u8>),
+    /// Answer on a stream id the client never opened (the request's id + 1000).
+    ReplyOnUnopenedStream,
+    /// Answer with a well-formed frame whose `:message-type` is 42.
+    UnknownMessageType,
+    /// Answer with a connection-level PROTOCOL_ERROR carrying this text, then close.
+    ProtocolError(String),
+    /// Answer with a connection-level INTERNAL_ERROR carrying this text, then close.
+    InternalError(String),
+    /// Answer with a response whose JSON body does not parse.
+    InvalidJson,
+    /// Answer with a response (`{}`) that carries no `service-model-type`.
+    NoModelType,
+    /// Write every frame one byte at a time (each byte its own `write`, with a short pause).
+    Dribble,
+    /// Stop reading the connection once the current request is served: the client's
+    /// writes block once the socket buffers are full.
+    StopReading,
+    /// Close the connection instead of answering a request.
+    CloseMidCall,
+}
+
+impl Fault {
+    fn is_connect(&self) -> bool {
+        matches!(self, Fault::RejectConnect | Fault::IgnoreConnect)
+    }
+}
+
+/// The faults of one emulator.
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// Active faults and the operation (short name) each is limited to.
+    active: Mutex<Vec<(Option<String>, Fault)>>,
+    /// Set by [`Emulator::go_down`](super::Emulator::go_down): the accept loop exits.
+    pub(crate) listener_down: AtomicBool,
+    /// Requests and connections a fault acted on.
+    pub(crate) hits: AtomicU64,
+}
+
+impl Faults {
+    pub(crate) fn add(&self, operation: Option<&str>, fault: Fault) {
+        self.active
+            .lock()
+            .push((operation.map(str::to_owned), fault));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.active.lock().clear();
+    }
+
+    fn has(&self, fault: &Fault) -> bool {
+        self.active.lock().iter().any(|(_, f)| f == fault)
+    }
+
+    /// The first active request-level fault that applies to `operation` (short name).
+    fn for_request(&self, operation: &str) -> Option<Fault> {
+        self.active
+            .lock()
+            .iter()
+            .find(|(op, f)| {
+                !f.is_connect()
+                    && !matches!(f, Fault::Dribble | Fault::StopReading)
+                    && op.as_deref().map_or(true, |op| op == operation)
+            })
+            .map(|(_, f)| f.clone())
+    }
+
+    fn connect_fault(&self) -> Option<Fault> {
+        let fault = self
+            .active
+            .lock()
+            .iter()
+            .find(|(_, f)| f.is_connect())
+            .map(|(_, f)| f.clone());
+        if fault.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        fault
+    }
+}
+
+/// What the handshake does with a CONNECT.
+pub(crate) enum ConnectAction {
+    /// Check the token as usual.
+    Proceed,
+    /// Refuse it.
+    Reject,
+    /// Never answer; the caller returns once the client or the emulator goes away.
+    Ignored,
+}
+
+/// Hook of `handshake`: called with the CONNECT read.
+pub(crate) fn on_connect(state: &State, read_half: &mut UnixStream) -> ConnectAction {
+    match state.faults.connect_fault() {
+        Some(Fault::RejectConnect) => ConnectAction::Reject,
+        Some(Fault::IgnoreConnect) => {
+            log::info!("emulator: fault: ignoring a CONNECT");
+            let _ = read_half.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut sink = [0u8; 512];
+            while !state.stopping.load(Ordering::Acquire)
+                && !state.faults.listener_down.load(Ordering::Acquire)
+            {
+                match read_half.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            ConnectAction::Ignored
+        }
+        _ => ConnectAction::Proceed,
+    }
+}
+
+/// What `serve` does with one message after the fault hook.
+pub(crate) enum Action {
+    /// Serve it as usual.
+    Serve,
+    /// It was consumed by a fault; read on.
+    Skip,
+    /// Close the connection.
+    Close,
+}
+
+/// Hook of `serve`: called for each message before it is handled. Only the first message
+/// of a new stream (a request) is subject to faults; `last_stream` is advanced for a
+/// request a fault consumes, so the stream-id rules still hold for the next one.
+pub(crate) fn before_message(
+    state: &State,
+    conn: &Arc<ServerConn>,
+    message: &RpcMessage,
+    last_stream: &mut i32,
+) -> Action {
+    let id = message.stream_id;
+    let Some(operation) = message.operation.as_deref() else {
+        return Action::Serve;
+    };
+    if id <= *last_stream || Some(id) != last_stream.checked_add(1) {
+        return Action::Serve;
+    }
+    let name = operation
+        .strip_prefix("aws.greengrass#")
+        .unwrap_or(operation);
+    let Some(fault) = state.faults.for_request(name) else {
+        return Action::Serve;
+    };
+    log::info!("emulator: fault {fault:?} on {name} (stream {id})");
+    state.faults.hits.fetch_add(1, Ordering::Relaxed);
+    if let Fault::DelayReply(delay) = fault {
+        let until = Instant::now() + delay;
+        while Instant::now() < until && conn.is_alive() && !state.stopping.load(Ordering::Acquire) {
+            std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+        return Action::Serve;
+    }
+    *last_stream = id;
+    let limits = Limits::default();
+    let reply = |stream_id: i32, model_type: Option<&str>, body: &'static [u8]| {
+        RpcMessage::json(
+            MessageType::ApplicationMessage,
+            FLAG_TERMINATE_STREAM,
+            stream_id,
+            model_type,
+            Bytes::from_static(body),
+        )
+    };
+    let response_type = format!("{operation}Response");
+    let good = || -> Vec<u8> {
+        reply(id, Some(&response_type), b"{}")
+            .to_frame()
+            .to_bytes(&limits)
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    };
+    let encode = |m: &RpcMessage| -> Vec<u8> {
+        m.to_frame()
+            .to_bytes(&limits)
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    };
+    let connection_error = |message_type: MessageType, text: &str| {
+        RpcMessage::json(
+            message_type,
+            0,
+            0,
+            None,
+            serde_json::json!({ "message": text })
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    let (bytes, close_after) = match fault {
+        Fault::NoReply => return Action::Skip,
+        Fault::CloseMidCall => {
+            conn.kill();
+            return Action::Close;
+        }
+        Fault::BadPreludeCrc => {
+            let mut b = good();
+            b[8] ^= 0xff;
+            (b, false)
+        }
+        Fault::BadMessageCrc => {
+            let mut b = good();
+            let last = b.len() - 1;
+            b[last] ^= 0xff;
+            (b, false)
+        }
+        Fault::HugeTotalLength => {
+            let mut b = good();
+            b[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+            codec::reseal(&mut b);
+            (b, false)
+        }
+        Fault::HeadersLengthBeyondFrame => {
+            let mut b = good();
+            let total = u32::try_from(b.len()).unwrap_or(u32::MAX);
+            b[4..8].copy_from_slice(&total.to_be_bytes());
+            codec::reseal(&mut b);
+            (b, false)
+        }
+        Fault::UnknownHeaderType => {
+            let mut b = good();
+            // The first header starts at 12: name length, name, then the type byte.
+            let type_at = 13 + usize::from(b[12]);
+            b[type_at] = 12;
+            codec::reseal(&mut b);
+            (b, false)
+        }
+        Fault::TruncatedThenClose => {
+            let mut b = good();
+            b.truncate(b.len() / 2);
+            (b, true)
+        }
+        Fault::Garbage(bytes) => (bytes, false),
+        Fault::ReplyOnUnopenedStream => (
+            encode(&reply(id.saturating_add(1000), Some(&response_type), b"{}")),
+            false,
+        ),
+        Fault::UnknownMessageType => {
+            let mut frame = reply(id, Some(&response_type), b"{}").to_frame();
+            for h in &mut frame.headers {
+                if h.name == MESSAGE_TYPE {
+                    h.value = HeaderValue::Int32(42);
+                }
+            }
+            (
+                frame
+                    .to_bytes(&limits)
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default(),
+                false,
+            )
+        }
+        Fault::ProtocolError(text) => (
+            encode(&connection_error(MessageType::ProtocolError, &text)),
+            true,
+        ),
+        Fault::InternalError(text) => (
+            encode(&connection_error(MessageType::InternalError, &text)),
+            true,
+        ),
+        Fault::InvalidJson => (
+            encode(&reply(id, Some(&response_type), b"{\"not json")),
+            false,
+        ),
+        Fault::NoModelType => (encode(&reply(id, None, b"{}")), false),
+        Fault::DelayReply(_)
+        | Fault::RejectConnect
+        | Fault::IgnoreConnect
+        | Fault::Dribble
+        | Fault::StopReading => return Action::Serve,
+    };
+    conn.write_raw(&bytes);
+    if close_after {
+        conn.kill();
+        return Action::Close;
+    }
+    Action::Skip
+}
+
+/// Hook of `serve`, before each read: blocks while [`Fault::StopReading`] is active (until
+/// it is cleared, the connection is killed or the emulator stops).
+pub(crate) fn stall_reading(state: &State, conn: &ServerConn) {
+    if !state.faults.has(&Fault::StopReading) {
+        return;
+    }
+    log::info!("emulator: fault: not reading from {}", conn.component);
+    while state.faults.has(&Fault::StopReading)
+        && conn.is_alive()
+        && !state.stopping.load(Ordering::Acquire)
+    {
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Hook of `ServerConn::write`: writes `bytes` whole, or one byte at a time under
+/// [`Fault::Dribble`].
+pub(crate) fn write_frame(
+    faults: &Faults,
+    socket: &mut UnixStream,
+    bytes: &[u8],
+) -> io::Result<()> {
+    if !faults.has(&Fault::Dribble) {
+        return socket.write_all(bytes);
+    }
+    for byte in bytes {
+        socket.write_all(std::slice::from_ref(byte))?;
+        socket.flush()?;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
+}

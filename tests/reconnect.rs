@@ -1,0 +1,263 @@
+//! Opt-in reconnect: resume subscriptions, fail fast or wait, new token, give up, close.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use ggipc::emulator::Emulator;
+use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+use ggipc::{CallOptions, Client, CloseReason, Error, ReconnectPolicy, StreamHandler, TimeoutKind};
+use parking_lot::Mutex;
+use serde_json::json;
+
+const BOUND: Duration = Duration::from_secs(5);
+
+fn fast_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new()
+        .initial_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(100))
+}
+
+struct Recorder(Sender<String>);
+impl StreamHandler<SubscriptionResponseMessage> for Recorder {
+    fn on_stream_event(&mut self, e: SubscriptionResponseMessage) {
+        let _ = self
+            .0
+            .send(format!("event {}", e.json().cloned().unwrap_or_default()));
+    }
+    fn on_stream_error(&mut self, error: Error) -> bool {
+        let _ = self.0.send(format!("error {}", error.is_connection_lost()));
+        true
+    }
+    fn on_stream_interrupted(&mut self, reason: &Error) {
+        let _ = self.0.send(format!(
+            "interrupted {}",
+            matches!(reason, Error::Disconnected(_))
+        ));
+    }
+    fn on_stream_resumed(&mut self) {
+        let _ = self.0.send("resumed".into());
+    }
+    fn on_stream_closed(&mut self) {
+        let _ = self.0.send("closed".into());
+    }
+}
+
+fn publish(client: &Client, topic: &str, n: i32) -> ggipc::Result<()> {
+    client
+        .publish_to_topic(PublishToTopicRequest::json(topic, json!(n)))
+        .map(|_| ())
+}
+
+fn next(rx: &Receiver<String>, what: &str) -> String {
+    expect_within(rx, BOUND, what)
+}
+
+#[test]
+fn after_a_restart_with_a_new_token_subscriptions_resume_and_calls_work() {
+    let mut emu = Emulator::start().unwrap();
+    let token = Arc::new(Mutex::new(emu.auth_token().to_owned()));
+    let source = token.clone();
+    let client = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token_source(move || Some(source.lock().clone()))
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    let mut subs = Vec::new();
+    let mut rxs = Vec::new();
+    for topic in ["a", "b"] {
+        let (tx, rx) = unbounded();
+        subs.push(
+            client
+                .subscribe_to_topic(SubscribeToTopicRequest::new(topic), Recorder(tx))
+                .unwrap(),
+        );
+        rxs.push(rx);
+    }
+    publish(&client, "a", 1).unwrap();
+    publish(&client, "b", 1).unwrap();
+    assert_eq!(next(&rxs[0], "event a1"), "event 1");
+    assert_eq!(next(&rxs[1], "event b1"), "event 1");
+
+    emu.go_down();
+    for rx in &rxs {
+        assert_eq!(next(rx, "interrupted"), "interrupted true");
+    }
+    // While down: a call fails at once with Disconnected...
+    let err = returns_within(Duration::from_secs(1), "a call while down", || {
+        publish(&client, "a", 2)
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Disconnected(_)), "{err:?}");
+    assert!(!client.is_connected());
+    // ...or waits for the reconnect if asked to.
+    let waiting = {
+        let c = client.clone();
+        std::thread::spawn(move || {
+            c.publish_to_topic_with(
+                PublishToTopicRequest::json("a", json!(3)),
+                CallOptions::timeout(BOUND).wait_for_reconnect(true),
+            )
+        })
+    };
+    // The nucleus comes back with a new SVCUID; the old one is refused.
+    *token.lock() = "the-new-token".into();
+    emu.come_back(Some("the-new-token")).unwrap();
+    for rx in &rxs {
+        assert_eq!(next(rx, "resumed"), "resumed");
+    }
+    waiting.join().unwrap().unwrap();
+    assert_eq!(next(&rxs[0], "the waiting call's event"), "event 3");
+    assert!(client.is_connected());
+    wait_until(BOUND, "both re-subscribed at the server", || {
+        emu.subscription_count() == 2
+    });
+    publish(&client, "b", 4).unwrap();
+    assert_eq!(next(&rxs[1], "event after resume"), "event 4");
+    // Closing one resumed subscription reaches the server.
+    drop(subs.pop());
+    assert_eq!(next(&rxs[1], "closed"), "closed");
+    wait_until(BOUND, "server dropped the subscription", || {
+        emu.subscription_count() == 1
+    });
+    drop(client);
+    assert_eq!(next(&rxs[0], "closed at drop"), "closed");
+}
+
+#[test]
+fn a_disabled_reconnect_leaves_the_client_closed() {
+    let mut emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    emu.restart(None).unwrap();
+    wait_until(BOUND, "loss noticed", || !client.is_connected());
+    let err = publish(&client, "a", 1).unwrap_err();
+    assert!(
+        matches!(err, Error::Closed(CloseReason::PeerClosed)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn reconnect_gives_up_after_max_attempts_and_ends_subscriptions() {
+    let mut emu = Emulator::start().unwrap();
+    let client = emu
+        .client_builder()
+        .reconnect(fast_policy().max_attempts(3))
+        .connect()
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let _sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Recorder(tx))
+        .unwrap();
+    emu.go_down();
+    assert_eq!(next(&rx, "interrupted"), "interrupted true");
+    assert_eq!(next(&rx, "error at give-up"), "error true");
+    assert_eq!(next(&rx, "closed at give-up"), "closed");
+    let err = publish(&client, "x", 1).unwrap_err();
+    assert!(matches!(err, Error::Closed(_)), "{err:?}");
+    // Even a call that would wait fails at once now.
+    let err = returns_within(
+        Duration::from_secs(1),
+        "a waiting call after give-up",
+        || {
+            client.publish_to_topic_with(
+                PublishToTopicRequest::json("x", json!(1)),
+                CallOptions::default().wait_for_reconnect(true),
+            )
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Closed(_)), "{err:?}");
+}
+
+#[test]
+fn a_call_waiting_for_a_reconnect_that_never_comes_times_out() {
+    let mut emu = Emulator::start().unwrap();
+    let client = emu
+        .client_builder()
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    emu.go_down();
+    wait_until(BOUND, "loss noticed", || !client.is_connected());
+    let err = returns_within(BOUND, "a waiting call", || {
+        client.publish_to_topic_with(
+            PublishToTopicRequest::json("x", json!(1)),
+            CallOptions::timeout(Duration::from_millis(200)).wait_for_reconnect(true),
+        )
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutKind::Connect)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn close_while_reconnecting_returns_promptly_and_closes_subscriptions() {
+    let mut emu = Emulator::start().unwrap();
+    let client = emu
+        .client_builder()
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let _sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Recorder(tx))
+        .unwrap();
+    emu.go_down();
+    assert_eq!(next(&rx, "interrupted"), "interrupted true");
+    let waiting = {
+        let c = client.clone();
+        std::thread::spawn(move || {
+            c.publish_to_topic_with(
+                PublishToTopicRequest::json("x", json!(1)),
+                CallOptions::timeout(Duration::from_secs(30)).wait_for_reconnect(true),
+            )
+        })
+    };
+    returns_within(Duration::from_secs(2), "close while reconnecting", || {
+        client.close()
+    })
+    .unwrap();
+    assert_eq!(next(&rx, "closed"), "closed");
+    let result = returns_within(Duration::from_secs(2), "the waiting call ending", || {
+        waiting.join().unwrap()
+    });
+    assert!(
+        matches!(result, Err(Error::Closed(CloseReason::ByUser))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_resubscription_the_server_refuses_ends_that_subscription() {
+    let mut emu = Emulator::start().unwrap();
+    let client = emu
+        .client_builder()
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let _sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Recorder(tx))
+        .unwrap();
+    emu.go_down();
+    assert_eq!(next(&rx, "interrupted"), "interrupted true");
+    emu.set_reply("SubscribeToTopic", |_| {
+        ggipc::emulator::Reply::error(ggipc::model::IpcError::from_application_error(
+            Some("aws.greengrass#UnauthorizedError"),
+            Some("application/json"),
+            br#"{"message":"not any more"}"#,
+        ))
+    });
+    emu.come_back(None).unwrap();
+    assert_eq!(next(&rx, "error"), "error false");
+    assert_eq!(next(&rx, "closed"), "closed");
+    wait_until(BOUND, "reconnected", || client.is_connected());
+    publish(&client, "y", 1).unwrap();
+}
