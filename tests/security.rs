@@ -38,7 +38,7 @@ fn the_svcuid_is_never_logged_nor_debug_printed() {
     log::set_max_level(log::LevelFilter::Trace);
 
     let mut emu = Emulator::builder()
-        .component("com.example.Secret", FIRST)
+        .permissive_component("com.example.Secret", FIRST)
         .start()
         .unwrap();
     let mut debug = Vec::new();
