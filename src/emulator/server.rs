@@ -517,13 +517,18 @@ fn handle_request(
                 Some(model_type),
                 payload,
             );
-            // Hold the writer while registering so no event can overtake the response.
+            // Register, then write the response, both under the writer lock: a publisher
+            // that finds the new subscription waits for the lock, so no event overtakes
+            // the response, and none published after the response is missed.
             let mut guard = conn.writer.lock();
-            if conn.write_locked(&mut guard, &m) {
-                let cleanup = register(StreamRef {
-                    conn: conn.clone(),
-                    stream_id,
-                });
+            let cleanup = register(StreamRef {
+                conn: conn.clone(),
+                stream_id,
+            });
+            if !conn.write_locked(&mut guard, &m) {
+                // The connection is gone; its streams are cleaned up with it.
+                cleanup();
+            } else {
                 conn.streams.lock().insert(stream_id, cleanup);
                 for (event_type, event) in initial.map(|f| f()).unwrap_or_default() {
                     let m = RpcMessage::json(
