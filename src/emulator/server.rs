@@ -232,10 +232,19 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
         alive: AtomicBool::new(true),
         faults: state.faults.clone(),
     });
+    // Registered before the CONNECT_ACK: a client that is connected is counted.
     state.connections.lock().insert(conn_id, conn.clone());
     if state.stopping.load(Ordering::Acquire) {
         conn.kill();
     }
+    if !conn.write(&RpcMessage::new(
+        MessageType::ConnectAck,
+        FLAG_CONNECTION_ACCEPTED,
+        0,
+    )) {
+        conn.kill();
+    }
+    log::info!("emulator: {} connected", conn.component);
     let mut last_stream = 0i32;
     'outer: loop {
         loop {
@@ -344,13 +353,7 @@ fn handshake(
     if state.stopping.load(Ordering::Acquire) {
         return None;
     }
-    let ack = RpcMessage::new(MessageType::ConnectAck, FLAG_CONNECTION_ACCEPTED, 0);
-    let mut buf = BytesMut::new();
-    ack.to_frame()
-        .encode(&state.flavor.limits(), &mut buf)
-        .ok()?;
-    (&*socket).write_all(&buf).ok()?;
-    log::info!("emulator: {component} connected");
+    // The CONNECT_ACK is written by `serve` once the connection is registered.
     Some(component)
 }
 
