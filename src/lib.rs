@@ -61,6 +61,19 @@
 //! the last handle is dropped; both return within the shutdown timeout (default 1 s),
 //! also from inside a handler. Dropping a [`Subscription`] closes it.
 //!
+//! # Reconnecting (opt-in)
+//!
+//! By default a lost connection stays lost: calls fail with [`Error::Closed`] and the
+//! component decides what to do. With [`ClientBuilder::reconnect`] and a
+//! [`ReconnectPolicy`] (jittered exponential backoff, optional attempt limit), a
+//! `ggipc-reconnect` thread reconnects when the nucleus comes back, taking a fresh token
+//! from [`ClientBuilder::auth_token_source`] or `$SVCUID`, and re-subscribes every live
+//! subscription with its original request: each handler gets
+//! [`StreamHandler::on_stream_interrupted`] then [`StreamHandler::on_stream_resumed`]
+//! (events published in between are missed). Calls made while disconnected fail fast
+//! with [`Error::Disconnected`], or wait for the reconnect up to their deadline with
+//! [`CallOptions::wait_for_reconnect`].
+//!
 //! # Logging
 //!
 //! Through the `log` facade: `info` for connect and close, `warn` for dropped events and
