@@ -4,6 +4,7 @@
 //! default configuration is read here, and simulates a deployment to drive validation.
 //!
 //! Run: `cargo run --example configuration`
+mod common;
 
 use std::error::Error;
 use std::time::Duration;
@@ -16,7 +17,6 @@ use ggipc::model::{
     SubscribeToConfigurationUpdateRequest, SubscribeToValidateConfigurationUpdatesRequest,
     Timestamp, UpdateConfigurationRequest, ValidateConfigurationUpdateEvents,
 };
-use ggipc::Client;
 use serde_json::json;
 
 const RECIPE: &str = "
@@ -29,20 +29,9 @@ ComponentConfiguration:
       host: localhost
 ";
 
-fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
-    if std::env::var_os("SVCUID").is_some() {
-        return Ok((None, Client::connect()?));
-    }
-    println!("no Greengrass environment: using the embedded emulator");
-    let emulator = Emulator::builder()
-        .recipe_str(RECIPE, RecipeFormat::Yaml)
-        .start()?;
-    let client = emulator.connect()?;
-    Ok((Some(emulator), client))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let (emulator, client) = connect()?;
+    let (emulator, client) =
+        common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
     let wait = Duration::from_secs(10);
 
     let mqtt = client.get_configuration(GetConfigurationRequest::new(["mqtt"]))?;

@@ -4,6 +4,7 @@
 //! cloud stand-in echoes publishes to matching subscriptions and can inject messages.
 //!
 //! Run: `cargo run --example iot_core`
+mod common;
 
 use std::error::Error;
 use std::time::Duration;
@@ -11,7 +12,6 @@ use std::time::Duration;
 use crossbeam_channel::unbounded;
 use ggipc::emulator::{Emulator, RecipeFormat};
 use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, QOS};
-use ggipc::Client;
 
 const RECIPE: &str = "
 ComponentName: com.example.IoTCore
@@ -29,20 +29,9 @@ ComponentConfiguration:
             - my/#
 ";
 
-fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
-    if std::env::var_os("SVCUID").is_some() {
-        return Ok((None, Client::connect()?));
-    }
-    println!("no Greengrass environment: using the embedded emulator");
-    let emulator = Emulator::builder()
-        .recipe_str(RECIPE, RecipeFormat::Yaml)
-        .start()?;
-    let client = emulator.connect()?;
-    Ok((Some(emulator), client))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let (emulator, client) = connect()?;
+    let (emulator, client) =
+        common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
     let (tx, rx) = unbounded();
     let _sub = client.subscribe_to_iot_core(
         SubscribeToIoTCoreRequest::new("my/+/topic", QOS::AtLeastOnce),

@@ -4,6 +4,7 @@
 //! (no `SVCUID`), it starts the embedded emulator and simulates a deployment itself.
 //!
 //! Run: `cargo run --example lifecycle`
+mod common;
 
 use std::error::Error;
 use std::time::Duration;
@@ -14,27 +15,15 @@ use ggipc::model::{
     ComponentUpdatePolicyEvents, DeferComponentUpdateRequest, ReportedLifecycleState,
     SubscribeToComponentUpdatesRequest, UpdateStateRequest,
 };
-use ggipc::Client;
 
 const RECIPE: &str = "
 ComponentName: com.example.Lifecycle
 ComponentVersion: '1.0.0'
 ";
 
-fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
-    if std::env::var_os("SVCUID").is_some() {
-        return Ok((None, Client::connect()?));
-    }
-    println!("no Greengrass environment: using the embedded emulator");
-    let emulator = Emulator::builder()
-        .recipe_str(RECIPE, RecipeFormat::Yaml)
-        .start()?;
-    let client = emulator.connect()?;
-    Ok((Some(emulator), client))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let (emulator, client) = connect()?;
+    let (emulator, client) =
+        common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
     client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;
     println!("reported RUNNING");
 

@@ -4,6 +4,7 @@
 //! Outside Greengrass (no `SVCUID`), it starts the embedded emulator.
 //!
 //! Run: `cargo run --example shadows [THING_NAME]`
+mod common;
 
 use std::error::Error;
 
@@ -12,7 +13,6 @@ use ggipc::model::{
     DeleteThingShadowRequest, GetThingShadowRequest, ListNamedShadowsForThingRequest,
     UpdateThingShadowRequest,
 };
-use ggipc::Client;
 use serde_json::json;
 
 const RECIPE: &str = "
@@ -32,21 +32,10 @@ ComponentConfiguration:
             - MyThing
 ";
 
-fn connect() -> Result<(Option<Emulator>, Client), Box<dyn Error>> {
-    if std::env::var_os("SVCUID").is_some() {
-        return Ok((None, Client::connect()?));
-    }
-    println!("no Greengrass environment: using the embedded emulator");
-    let emulator = Emulator::builder()
-        .recipe_str(RECIPE, RecipeFormat::Yaml)
-        .start()?;
-    let client = emulator.connect()?;
-    Ok((Some(emulator), client))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let thing = std::env::args().nth(1).unwrap_or_else(|| "MyThing".into());
-    let (_emulator, client) = connect()?;
+    let (_emulator, client) =
+        common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
 
     let desired = json!({"state": {"desired": {"color": "green", "brightness": 80}}});
     let r = client.update_thing_shadow(UpdateThingShadowRequest::json(thing.clone(), &desired))?;

@@ -151,3 +151,26 @@ fn subscribe_example_exits_non_zero_when_the_connection_is_lost() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("subscribe failed"));
 }
+
+#[test]
+fn the_service_area_examples_run_against_the_embedded_emulator() {
+    for name in [
+        "lifecycle",
+        "configuration",
+        "iot_core",
+        "secrets",
+        "shadows",
+    ] {
+        let mut cmd = Command::new(example(name));
+        cmd.env_remove(ggipc::SOCKET_PATH_ENV)
+            .env_remove(ggipc::AUTH_TOKEN_ENV);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "example {name} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("embedded emulator"), "{name}: {stdout}");
+    }
+}
