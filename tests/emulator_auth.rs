@@ -113,11 +113,18 @@ fn cases() -> Vec<Case> {
             true,
         ),
         case(
-            "'*' matches the empty string",
+            "an empty request resource is denied even under '*'",
             pubsub_any.clone(),
             "PublishToTopic",
             &[""],
-            true,
+            false,
+        ),
+        case(
+            "an empty resource is denied for mqttproxy '#' too",
+            policy(MQTT, &["*"], &["#"]),
+            "SubscribeToIoTCore",
+            &[""],
+            false,
         ),
         case(
             "a trailing '*' spans levels",

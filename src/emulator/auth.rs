@@ -581,6 +581,15 @@ pub fn authorize(
              the nucleus registers no such {service} operation for components"
         ));
     }
+    // The nucleus refuses an empty resource string before any policy lookup ("Resource
+    // cannot be empty", AuthorizationModule.isPresent in aws-greengrass-nucleus), so not
+    // even a '*' policy grants it.
+    if let Some(empty) = resources.iter().find(|r| r.is_empty()) {
+        return deny(format!(
+            "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
+             {empty:?}: {service} never grants an empty resource"
+        ));
+    }
     if policies.permissive {
         return Ok(());
     }
