@@ -514,3 +514,42 @@ fn client_devices_metrics_tokens_and_scripts() {
         2
     );
 }
+
+#[test]
+fn local_wildcard_filters_match_like_the_nucleus_subscription_trie() {
+    use ggipc::model::{PublishMessage, SubscribeToTopicRequest, SubscriptionResponseMessage};
+    let emu = Emulator::builder()
+        .socket_path(unique_socket_path("areas-filters"))
+        .start()
+        .unwrap();
+    let me = emu.component_name().to_owned();
+    let client = emu.connect().unwrap();
+    let _multi = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("a/#"),
+            |_e: SubscriptionResponseMessage| {},
+        )
+        .unwrap();
+    let _mid = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("m/#/c"),
+            |_e: SubscriptionResponseMessage| {},
+        )
+        .unwrap();
+    wait_until(WAIT, "two subscriptions", || emu.subscription_count() == 2);
+    let msg = PublishMessage::json(json!(1));
+    // SubscriptionTrie.get: a final '#' needs at least one more level; 'a/#' misses 'a'.
+    assert_eq!(emu.publish("other", "a", &msg), 0, "'a/#' vs 'a'");
+    assert_eq!(emu.publish("other", "a/b/c", &msg), 1, "'a/#' vs 'a/b/c'");
+    // A '#' that is not the last level stands for exactly one level...
+    assert_eq!(
+        emu.publish("other", "m/x/y/c", &msg),
+        0,
+        "'m/#/c' vs 'm/x/y/c'"
+    );
+    // ...and does not make the filter a wildcard for the receive-mode default
+    // (SubscriptionTrie.isWildcard), so the subscriber gets its own messages.
+    assert_eq!(emu.publish(&me, "m/x/c", &msg), 1, "own message on 'm/#/c'");
+    // A real wildcard filter defaults to RECEIVE_MESSAGES_FROM_OTHERS.
+    assert_eq!(emu.publish(&me, "a/b", &msg), 0, "own message on 'a/#'");
+}
