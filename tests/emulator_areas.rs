@@ -234,11 +234,30 @@ fn deployments_validate_and_honour_deferrals() {
     );
     let deferrals = emu.deferrals();
     assert_eq!(deferrals[0].recheck_after_ms, 300);
-    // Deferring with no pending update is an error.
+    // Deferring with no pending update (or answering twice) is a ServiceError
+    // ("Time limit to respond to PreComponentUpdateEvent exceeded" in the nucleus).
     let e = service_error(call(
         &client,
         "DeferComponentUpdate",
         json!({"deploymentId": "nope"}),
+    ));
+    assert!(matches!(e, IpcError::Service(_)), "{e:?}");
+    let e = service_error(call(
+        &client,
+        "DeferComponentUpdate",
+        json!({"deploymentId": accepted.id(), "recheckAfterMs": 0}),
+    ));
+    assert!(matches!(e, IpcError::Service(_)), "{e:?}");
+}
+
+#[test]
+fn deferring_without_an_update_subscription_is_invalid_arguments() {
+    let emu = emulator("areas-defer-nosub");
+    let client = emu.connect().unwrap();
+    let e = service_error(call(
+        &client,
+        "DeferComponentUpdate",
+        json!({"deploymentId": "d1"}),
     ));
     assert!(matches!(e, IpcError::InvalidArguments(_)), "{e:?}");
 }
