@@ -572,3 +572,25 @@ fn local_wildcard_filters_match_like_the_nucleus_subscription_trie() {
     // A real wildcard filter defaults to RECEIVE_MESSAGES_FROM_OTHERS.
     assert_eq!(emu.publish(&me, "a/b", &msg), 0, "own message on 'a/#'");
 }
+
+#[test]
+fn metric_validation_comes_before_the_per_metric_policy_check() {
+    // ComponentMetricIPCEventStreamAgent: the "aws." prefix check, then per metric
+    // validation followed by its policy check.
+    let emu = Emulator::builder()
+        .socket_path(unique_socket_path("areas-metric-order"))
+        .component("aws.example.Metrics", "metrics-token")
+        .component("com.example.Plain", "plain-token")
+        .start()
+        .unwrap();
+    let aws = emu.connect_as("aws.example.Metrics").unwrap();
+    let bad = json!({"metrics": [{"name": "m", "unit": "COUNT", "value": -1.0}]});
+    let e = service_error(call(&aws, "PutComponentMetric", bad.clone()));
+    assert!(matches!(e, IpcError::InvalidArguments(_)), "{e:?}");
+    let good = json!({"metrics": [{"name": "m", "unit": "COUNT", "value": 1.0}]});
+    let e = service_error(call(&aws, "PutComponentMetric", good));
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+    let plain = emu.connect_as("com.example.Plain").unwrap();
+    let e = service_error(call(&plain, "PutComponentMetric", bad));
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+}
