@@ -234,11 +234,30 @@ fn deployments_validate_and_honour_deferrals() {
     );
     let deferrals = emu.deferrals();
     assert_eq!(deferrals[0].recheck_after_ms, 300);
-    // Deferring with no pending update is an error.
+    // Deferring with no pending update (or answering twice) is a ServiceError
+    // ("Time limit to respond to PreComponentUpdateEvent exceeded" in the nucleus).
     let e = service_error(call(
         &client,
         "DeferComponentUpdate",
         json!({"deploymentId": "nope"}),
+    ));
+    assert!(matches!(e, IpcError::Service(_)), "{e:?}");
+    let e = service_error(call(
+        &client,
+        "DeferComponentUpdate",
+        json!({"deploymentId": accepted.id(), "recheckAfterMs": 0}),
+    ));
+    assert!(matches!(e, IpcError::Service(_)), "{e:?}");
+}
+
+#[test]
+fn deferring_without_an_update_subscription_is_invalid_arguments() {
+    let emu = emulator("areas-defer-nosub");
+    let client = emu.connect().unwrap();
+    let e = service_error(call(
+        &client,
+        "DeferComponentUpdate",
+        json!({"deploymentId": "d1"}),
     ));
     assert!(matches!(e, IpcError::InvalidArguments(_)), "{e:?}");
 }
@@ -513,4 +532,65 @@ fn client_devices_metrics_tokens_and_scripts() {
             .len(),
         2
     );
+}
+
+#[test]
+fn local_wildcard_filters_match_like_the_nucleus_subscription_trie() {
+    use ggipc::model::{PublishMessage, SubscribeToTopicRequest, SubscriptionResponseMessage};
+    let emu = Emulator::builder()
+        .socket_path(unique_socket_path("areas-filters"))
+        .start()
+        .unwrap();
+    let me = emu.component_name().to_owned();
+    let client = emu.connect().unwrap();
+    let _multi = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("a/#"),
+            |_e: SubscriptionResponseMessage| {},
+        )
+        .unwrap();
+    let _mid = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("m/#/c"),
+            |_e: SubscriptionResponseMessage| {},
+        )
+        .unwrap();
+    wait_until(WAIT, "two subscriptions", || emu.subscription_count() == 2);
+    let msg = PublishMessage::json(json!(1));
+    // SubscriptionTrie.get: a final '#' needs at least one more level; 'a/#' misses 'a'.
+    assert_eq!(emu.publish("other", "a", &msg), 0, "'a/#' vs 'a'");
+    assert_eq!(emu.publish("other", "a/b/c", &msg), 1, "'a/#' vs 'a/b/c'");
+    // A '#' that is not the last level stands for exactly one level...
+    assert_eq!(
+        emu.publish("other", "m/x/y/c", &msg),
+        0,
+        "'m/#/c' vs 'm/x/y/c'"
+    );
+    // ...and does not make the filter a wildcard for the receive-mode default
+    // (SubscriptionTrie.isWildcard), so the subscriber gets its own messages.
+    assert_eq!(emu.publish(&me, "m/x/c", &msg), 1, "own message on 'm/#/c'");
+    // A real wildcard filter defaults to RECEIVE_MESSAGES_FROM_OTHERS.
+    assert_eq!(emu.publish(&me, "a/b", &msg), 0, "own message on 'a/#'");
+}
+
+#[test]
+fn metric_validation_comes_before_the_per_metric_policy_check() {
+    // ComponentMetricIPCEventStreamAgent: the "aws." prefix check, then per metric
+    // validation followed by its policy check.
+    let emu = Emulator::builder()
+        .socket_path(unique_socket_path("areas-metric-order"))
+        .component("aws.example.Metrics", "metrics-token")
+        .component("com.example.Plain", "plain-token")
+        .start()
+        .unwrap();
+    let aws = emu.connect_as("aws.example.Metrics").unwrap();
+    let bad = json!({"metrics": [{"name": "m", "unit": "COUNT", "value": -1.0}]});
+    let e = service_error(call(&aws, "PutComponentMetric", bad.clone()));
+    assert!(matches!(e, IpcError::InvalidArguments(_)), "{e:?}");
+    let good = json!({"metrics": [{"name": "m", "unit": "COUNT", "value": 1.0}]});
+    let e = service_error(call(&aws, "PutComponentMetric", good));
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+    let plain = emu.connect_as("com.example.Plain").unwrap();
+    let e = service_error(call(&plain, "PutComponentMetric", bad));
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
 }

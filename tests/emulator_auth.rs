@@ -113,11 +113,18 @@ fn cases() -> Vec<Case> {
             true,
         ),
         case(
-            "'*' matches the empty string",
+            "an empty request resource is denied even under '*'",
             pubsub_any.clone(),
             "PublishToTopic",
             &[""],
-            true,
+            false,
+        ),
+        case(
+            "an empty resource is denied for mqttproxy '#' too",
+            policy(MQTT, &["*"], &["#"]),
+            "SubscribeToIoTCore",
+            &[""],
+            false,
         ),
         case(
             "a trailing '*' spans levels",
@@ -317,6 +324,20 @@ fn cases() -> Vec<Case> {
             &["dt/x/y"],
             true,
         ),
+        case(
+            "mqtt '/#' covers only topics starting with '/'",
+            policy(MQTT, &["*"], &["/#"]),
+            "PublishToIoTCore",
+            &["a/b"],
+            false,
+        ),
+        case(
+            "mqtt '/#' covers '/a'",
+            policy(MQTT, &["*"], &["/#"]),
+            "PublishToIoTCore",
+            &["/a"],
+            true,
+        ),
         // Escapes.
         case(
             "'${*}' is a literal star, not a glob",
@@ -372,6 +393,42 @@ fn cases() -> Vec<Case> {
             policy(PUBSUB, &[PUB], &["${iot:thingName}/x"]),
             "PublishToTopic",
             &["${iot:thingName}/x"],
+            false,
+        ),
+        case(
+            "an unterminated '${*' escape is dropped",
+            policy(PUBSUB, &[PUB], &["a/${*"]),
+            "PublishToTopic",
+            &["a/*"],
+            false,
+        ),
+        case(
+            "an unterminated '${*' does not spoil the other resources",
+            policy(PUBSUB, &[PUB], &["a/${*", "b"]),
+            "PublishToTopic",
+            &["b"],
+            true,
+        ),
+        // Operations lists.
+        case(
+            "operation names are case-sensitive",
+            policy(PUBSUB, &["aws.greengrass#publishToTopic"], &["*"]),
+            "PublishToTopic",
+            &["t"],
+            false,
+        ),
+        case(
+            "an unknown operation does not void the policy's other operations",
+            policy(PUBSUB, &[PUB, "aws.greengrass#Bogus"], &["t"]),
+            "PublishToTopic",
+            &["t"],
+            true,
+        ),
+        case(
+            "an operation of another service is not granted by this one",
+            policy(PUBSUB, &[PUB, "aws.greengrass#PublishToIoTCore"], &["*"]),
+            "PublishToIoTCore",
+            &["t"],
             false,
         ),
         // Never checked.

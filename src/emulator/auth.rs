@@ -129,8 +129,10 @@ enum Token {
 pub struct Resource {
     text: String,
     tokens: Vec<Token>,
-    /// MQTT: the resource ended with a `/#` level (or was `#`), stripped from `tokens`.
+    /// MQTT: the resource ended with a `/#` level, stripped from `tokens`.
     multi_level_tail: bool,
+    /// MQTT: the resource was a lone `#` (everything).
+    match_all: bool,
 }
 
 impl Resource {
@@ -140,12 +142,18 @@ impl Resource {
     /// A description of the problem: an unescaped `?` or a `${…}` other than `${*}`,
     /// `${?}`, `${$}`.
     pub fn parse(text: &str, matching: Matching) -> Result<Resource, String> {
+        // AuthorizationModule.validateResource (aws-greengrass-nucleus): "Resource cannot be
+        // empty".
+        if text.is_empty() {
+            return Err("an empty resource is invalid".to_owned());
+        }
         let mut body = text;
         let mut multi_level_tail = false;
+        let mut match_all = false;
         if matching == Matching::Mqtt {
             if body == "#" {
                 body = "";
-                multi_level_tail = true;
+                match_all = true;
             } else if let Some(stripped) = body.strip_suffix("/#") {
                 body = stripped;
                 multi_level_tail = true;
@@ -171,15 +179,17 @@ impl Resource {
                         ))
                     }
                     '$' if chars.peek() == Some(&'{') => {
+                        // Exactly `${c}` with c one of `*`, `?`, `$` (WildcardTrie.getActualChar
+                        // and AuthorizationModule.validateResource in aws-greengrass-nucleus);
+                        // anything else, an unterminated `${*` included, is invalid.
                         chars.next();
-                        let inner: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                        match inner.as_str() {
-                            "*" => tokens.push(Token::Char('*')),
-                            "?" => tokens.push(Token::Char('?')),
-                            "$" => tokens.push(Token::Char('$')),
-                            other => {
+                        let inner = chars.next();
+                        let close = chars.next();
+                        match (inner, close) {
+                            (Some(c @ ('*' | '?' | '$')), Some('}')) => tokens.push(Token::Char(c)),
+                            _ => {
                                 return Err(format!(
-                                    "resource {text:?} holds an unknown escape ${{{other}}} \
+                                    "resource {text:?} holds an invalid escape sequence \
                                      (only ${{*}}, ${{?}} and ${{$}} are allowed)"
                                 ))
                             }
@@ -193,6 +203,7 @@ impl Resource {
             text: text.to_owned(),
             tokens,
             multi_level_tail,
+            match_all,
         })
     }
 
@@ -203,13 +214,12 @@ impl Resource {
 
     /// Whether the request resource `resource` is covered by this policy resource.
     pub fn matches(&self, resource: &str) -> bool {
+        if self.match_all {
+            return true;
+        }
         let chars: Vec<char> = resource.chars().collect();
         if !self.multi_level_tail {
             return glob(&self.tokens, &chars);
-        }
-        if self.tokens.is_empty() {
-            // A lone `#`: everything.
-            return true;
         }
         // `a/#`: `a` itself, or `a/` followed by anything.
         if glob(&self.tokens, &chars) {
@@ -444,7 +454,6 @@ impl Policies {
                     }
                 };
                 let mut operations = Vec::new();
-                let mut bad = false;
                 for (i, op) in ops.iter().enumerate() {
                     let opath = format!("{ppath}.{okey}[{i}]");
                     match op.as_str() {
@@ -454,7 +463,6 @@ impl Policies {
                                 operations.push(s.to_owned())
                             }
                             _ => {
-                                bad = true;
                                 report(
                                     opath,
                                     format!(
@@ -466,15 +474,13 @@ impl Policies {
                             }
                         },
                         None => {
-                            bad = true;
                             report(opath, "an operation must be a string".into(), true)?;
                         }
                     }
                 }
-                if bad {
-                    // The nucleus skips a policy with an unregistered operation.
-                    continue;
-                }
+                // An unregistered operation is reported but does not void the policy: the
+                // nucleus logs it and still adds the policy's permissions
+                // (AuthorizationHandler.loadAuthorizationPolicies in aws-greengrass-nucleus).
                 let mut resources = Vec::new();
                 match get_ci(policy, "resources") {
                     None | Some((_, Value::Null)) => {}
@@ -581,6 +587,15 @@ pub fn authorize(
              the nucleus registers no such {service} operation for components"
         ));
     }
+    // The nucleus refuses an empty resource string before any policy lookup ("Resource
+    // cannot be empty", AuthorizationModule.isPresent in aws-greengrass-nucleus), so not
+    // even a '*' policy grants it.
+    if let Some(empty) = resources.iter().find(|r| r.is_empty()) {
+        return deny(format!(
+            "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
+             {empty:?}: {service} never grants an empty resource"
+        ));
+    }
     if policies.permissive {
         return Ok(());
     }
@@ -643,6 +658,10 @@ mod tests {
         assert!(Resource::parse("a?", Matching::Standard).is_err());
         assert!(Resource::parse("${iot:thingName}", Matching::Standard).is_err());
         assert!(Resource::parse("$aws/things/x", Matching::Standard).is_ok());
+        assert!(Resource::parse("a${*", Matching::Standard).is_err());
+        assert!(Resource::parse("a${*x}", Matching::Standard).is_err());
+        assert!(Resource::parse("", Matching::Standard).is_err());
+        assert!(Resource::parse("", Matching::Mqtt).is_err());
     }
 
     #[test]

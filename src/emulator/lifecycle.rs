@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use super::server::{Outcome, StreamRef};
 use super::{
-    invalid_arguments, parse_request, resource_not_found, CallContext, LifecycleRequest, State,
+    invalid_arguments, parse_request, resource_not_found, service_error, CallContext,
+    LifecycleRequest, State,
 };
 use crate::model::{
     ComponentUpdatePolicyEvents, DeferComponentUpdateRequest, DeferComponentUpdateResponse,
@@ -178,16 +179,15 @@ pub(crate) fn defer_component_update(ctx: &CallContext<'_>, request: Value) -> O
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
+    // Errors as in LifecycleIPCEventStreamAgent.deferComponentUpdate (aws-greengrass-nucleus):
+    // no subscription = InvalidArgumentsError; no update awaiting this component's answer
+    // (unknown deployment, timed out, or already answered) = ServiceError.
     let area = &ctx.state.lifecycle;
     if !area.is_subscribed(ctx.component) {
-        return Outcome::Error(resource_not_found(
-            &format!(
-                "{} has no SubscribeToComponentUpdates stream open",
-                ctx.component
-            ),
-            "SubscribeToComponentUpdates",
-            ctx.component,
-        ));
+        return Outcome::Error(invalid_arguments(&format!(
+            "{} is not subscribed to component update events",
+            ctx.component
+        )));
     }
     let recheck = request.recheck_after_ms.unwrap_or(0);
     if recheck < 0 {
@@ -197,10 +197,12 @@ pub(crate) fn defer_component_update(ctx: &CallContext<'_>, request: Value) -> O
     let Some(slot) = pending
         .get_mut(&request.deployment_id)
         .and_then(|p| p.get_mut(ctx.component))
+        .filter(|slot| slot.is_none())
     else {
-        return Outcome::Error(invalid_arguments(&format!(
-            "no component update is pending for deployment {:?}",
-            request.deployment_id
+        return Outcome::Error(service_error(&format!(
+            "Time limit to respond to PreComponentUpdateEvent exceeded (no update of deployment \
+             {:?} awaits an answer from {})",
+            request.deployment_id, ctx.component
         )));
     };
     *slot = Some(recheck);

@@ -11,8 +11,10 @@ pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Out
         Ok(r) => r,
         Err(e) => return Outcome::Error(e),
     };
-    let names: Vec<String> = r.metrics.iter().map(|m| m.name.clone()).collect();
-    if let Err(e) = ctx.state.authorize(ctx, "PutComponentMetric", &names) {
+    // Order as in ComponentMetricIPCEventStreamAgent (aws-greengrass-nucleus): the caller
+    // check ("aws." prefix), then for each metric its validation followed by its policy
+    // check; the unit is checked last.
+    if let Err(e) = ctx.state.authorize(ctx, "PutComponentMetric", &[]) {
         return Outcome::Error(e);
     }
     if r.metrics.is_empty() {
@@ -27,6 +29,14 @@ pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Out
                 "a metric value must be a finite number >= 0",
             ));
         }
+        if let Err(e) =
+            ctx.state
+                .authorize(ctx, "PutComponentMetric", std::slice::from_ref(&m.name))
+        {
+            return Outcome::Error(e);
+        }
+    }
+    for m in &r.metrics {
         if !m.unit.is_known() {
             return Outcome::Error(invalid_arguments(&format!(
                 "unknown metric unit {:?}",

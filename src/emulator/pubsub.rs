@@ -4,7 +4,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::server::{Outcome, StreamRef};
-use super::topic::{filter_matches, has_wildcard};
+use super::topic::{has_wildcard, is_local_wildcard, local_filter_matches};
 use super::{invalid_arguments, CallContext};
 use crate::model::{
     PublishMessage, PublishToTopicRequest, PublishToTopicResponse, ReceiveMode, Shape,
@@ -32,7 +32,7 @@ impl Broker {
             .subscribers
             .lock()
             .iter()
-            .filter(|s| filter_matches(&s.filter, topic))
+            .filter(|s| local_filter_matches(&s.filter, topic))
             .filter(|s| !(s.from_others_only && s.component == publisher))
             .map(|s| s.stream.clone())
             .collect();
@@ -114,8 +114,8 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
     let from_others_only = match &request.receive_mode {
         Some(ReceiveMode::ReceiveMessagesFromOthers) => true,
         Some(ReceiveMode::ReceiveAllMessages) => false,
-        // The nucleus default: filters skip the subscriber's own messages.
-        None => has_wildcard(&request.topic),
+        // The nucleus default: wildcard filters skip the subscriber's own messages.
+        None => is_local_wildcard(&request.topic),
         Some(_) => false,
     };
     let state = ctx.state.clone();
