@@ -121,7 +121,8 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
     let state = ctx.state.clone();
     let component = ctx.component.to_owned();
     let filter = request.topic.clone();
-    let response = SubscribeToTopicResponse::new().with_topic_name(request.topic);
+    // The nucleus answers with an empty response (topicName is deprecated and unset).
+    let response = SubscribeToTopicResponse::new();
     Outcome::subscribe(&response, move |stream: StreamRef| {
         let on_close = {
             let state = state.clone();
