@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
-use crate::config::{CallOptions, ClientBuilder, Config};
+use crate::config::{deadline_after, CallOptions, ClientBuilder, Config};
 use crate::connection::reconnect::{self, Notice};
 use crate::connection::{self, reader, Connection, Established};
 use crate::dispatch::Dispatcher;
@@ -155,7 +155,7 @@ impl Client {
             Ok(io) => io,
             Err(e) => {
                 connection.shutdown(CloseReason::ByUser);
-                dispatcher.shutdown(Instant::now() + config.shutdown_timeout);
+                dispatcher.shutdown(deadline_after(config.shutdown_timeout));
                 return Err(e.into());
             }
         };
@@ -400,10 +400,11 @@ impl Client {
     }
 
     fn deadline(&self, options: CallOptions) -> Instant {
-        Instant::now()
-            + options
+        deadline_after(
+            options
                 .timeout
-                .unwrap_or(self.inner.core.config.request_timeout)
+                .unwrap_or(self.inner.core.config.request_timeout),
+        )
     }
 }
 
@@ -488,7 +489,7 @@ impl Core {
             if self.is_closed() {
                 drop(slot);
                 connection.shutdown(CloseReason::ByUser);
-                io.join_until(Instant::now() + self.config.shutdown_timeout);
+                io.join_until(deadline_after(self.config.shutdown_timeout));
                 return false;
             }
             slot.connection = connection;
@@ -497,7 +498,7 @@ impl Core {
         self.changed.notify_all();
         if let Some(old) = old {
             // It has ended (that is why we reconnected).
-            old.join_until(Instant::now() + self.config.shutdown_timeout);
+            old.join_until(deadline_after(self.config.shutdown_timeout));
         }
         true
     }
@@ -521,7 +522,7 @@ impl Core {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let deadline = Instant::now() + self.config.shutdown_timeout;
+        let deadline = deadline_after(self.config.shutdown_timeout);
         let (connection, io) = {
             let mut slot = self.slot.lock();
             slot.connection.shutdown(CloseReason::ByUser);

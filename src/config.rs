@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::{Limits, DEFAULT_MAX_FRAME_SIZE};
 use crate::error::{Error, Result};
@@ -25,6 +25,16 @@ pub const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
 pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The instant `timeout` from now. A timeout too large to represent (such as
+/// `Duration::MAX`, "no deadline") is capped at about a century instead of panicking.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
 
 /// A user-supplied source of the auth token, asked at every (re)connect.
 pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;

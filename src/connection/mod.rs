@@ -90,7 +90,7 @@ pub(crate) fn connect(
     token: &str,
     on_socket: &dyn Fn(&UnixStream),
 ) -> Result<Established> {
-    let deadline = Instant::now() + config.connect_timeout;
+    let deadline = crate::config::deadline_after(config.connect_timeout);
     let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
         Error::from(io::Error::new(
             e.kind(),

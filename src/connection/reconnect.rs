@@ -78,7 +78,7 @@ pub(crate) fn run(core: &Arc<Core>, notices: &Receiver<Notice>) {
 
 /// Waits `delay`, ignoring notices other than `Stop`; false = stop.
 fn sleep(notices: &Receiver<Notice>, delay: Duration) -> bool {
-    let deadline = Instant::now() + delay;
+    let deadline = crate::config::deadline_after(delay);
     loop {
         match notices.recv_deadline(deadline) {
             Err(RecvTimeoutError::Timeout) => return true,
@@ -149,7 +149,7 @@ fn resubscribe_on(core: &Arc<Core>, connection: &Arc<Connection>) {
 
 fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
     let request = &entry.request;
-    let deadline = Instant::now() + core.config.request_timeout;
+    let deadline = crate::config::deadline_after(core.config.request_timeout);
     let result = connection.call(
         request.operation,
         request.model_type,
