@@ -346,3 +346,60 @@ fn duration_max_timeouts_mean_no_practical_deadline_and_never_panic() {
     sub.close().unwrap();
     returns_within(Duration::from_secs(5), "close", || client.close()).unwrap();
 }
+
+#[test]
+fn a_refused_subscribe_the_server_did_not_terminate_is_terminated_by_the_client() {
+    // A first reply that is an error without TERMINATE leaves the stream open on the
+    // server: the client must close it (spec §9), exactly once, before anything else.
+    let (seen_tx, seen) = unbounded();
+    let peer = ScriptedPeer::start("refused-open", move |mut socket| {
+        socket.set_read_timeout(Some(Duration::from_secs(3))).ok();
+        let mut decoder = FrameDecoder::new(Limits::default());
+        accept_handshake(&mut socket, &mut decoder);
+        let request = read_message(&mut socket, &mut decoder).expect("subscribe");
+        let error = RpcMessage::json(
+            MessageType::ApplicationError,
+            0,
+            request.stream_id,
+            Some("aws.greengrass#UnauthorizedError"),
+            &br#"{"message":"no"}"#[..],
+        );
+        write_message(&mut socket, &error);
+        while let Some(m) = read_message(&mut socket, &mut decoder) {
+            seen_tx
+                .send((m.stream_id, m.is_terminate(), m.operation.clone()))
+                .unwrap();
+            if m.operation.is_some() {
+                let reply = RpcMessage::json(
+                    MessageType::ApplicationMessage,
+                    0,
+                    m.stream_id,
+                    Some("aws.greengrass#PublishToTopicResponse"),
+                    &b"{}"[..],
+                );
+                write_message(&mut socket, &reply);
+            }
+        }
+    });
+    let client = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("t")
+        .connect()
+        .unwrap();
+    let (tx, _rx) = unbounded();
+    let err = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx))
+        .unwrap_err();
+    assert!(err.as_service_error().is_some(), "{err:?}");
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
+    let first = expect_within(&seen, WAIT, "the next message from the client");
+    assert_eq!(first, (1, true, None), "TERMINATE on stream 1 first");
+    let second = expect_within(&seen, WAIT, "the publish");
+    assert_eq!(second.0, 2);
+    assert!(second.2.is_some());
+    client.close().unwrap();
+    peer.join();
+    assert!(seen.try_recv().is_err(), "nothing more was sent");
+}

@@ -412,7 +412,9 @@ impl Connection {
             }
             Route::Stream { response, queue } => {
                 if let Some(tx) = response.take() {
-                    if ends {
+                    // A first reply without TERMINATE (even an error) leaves the stream
+                    // open on the server: the route stays so that the caller can end it.
+                    if message.is_terminate() {
                         let queue = queue.clone();
                         routes.map.remove(&id);
                         drop(routes);

@@ -158,8 +158,13 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
         Some(entry.queue.clone()),
     );
     match result {
-        Ok((_, reply)) if reply.message_type == MessageType::ApplicationError => {
+        Ok((id, reply)) if reply.message_type == MessageType::ApplicationError => {
             log::warn!("re-subscribing {} was refused", request.operation);
+            // Ends the stream unless the server's error already did.
+            let _ = connection.end_stream(
+                id,
+                crate::config::deadline_after(super::CONTROL_WRITE_BUDGET),
+            );
             entry.queue.finish(Some(stream_error(&reply)));
         }
         Ok((id, _)) => {
