@@ -403,3 +403,18 @@ fn a_refused_subscribe_the_server_did_not_terminate_is_terminated_by_the_client(
     peer.join();
     assert!(seen.try_recv().is_err(), "nothing more was sent");
 }
+
+#[test]
+fn a_call_on_a_client_closed_by_the_user_is_not_retryable() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    client.close().unwrap();
+    let err = client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::Closed(CloseReason::ByUser)), "{err:?}");
+    assert!(
+        !err.is_retryable(),
+        "retrying after close() can never succeed"
+    );
+}
