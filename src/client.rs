@@ -333,7 +333,8 @@ impl Client {
     /// supported this way.
     ///
     /// # Errors
-    /// As [`Client::call`].
+    /// As [`Client::call`]; [`Error::InvalidArgument`] for a name that is not a short
+    /// name or that names a streaming operation this crate knows.
     pub fn call_json(
         &self,
         operation: &str,
@@ -343,6 +344,12 @@ impl Client {
         if operation.is_empty() || operation.contains('#') {
             return Err(Error::InvalidArgument(format!(
                 "operation name {operation:?} must be a short name"
+            )));
+        }
+        if crate::model::operation_info(operation).is_some_and(|op| op.streaming) {
+            // Its stream would stay open on the server with nobody reading it.
+            return Err(Error::InvalidArgument(format!(
+                "{operation} is a streaming operation: use Client::subscribe"
             )));
         }
         let payload = serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?;

@@ -418,3 +418,22 @@ fn a_call_on_a_client_closed_by_the_user_is_not_retryable() {
         "retrying after close() can never succeed"
     );
 }
+
+#[test]
+fn call_json_refuses_a_streaming_operation_instead_of_leaving_its_stream_open() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let result = client.call_json(
+        "SubscribeToTopic",
+        &json!({"topic": "leak"}),
+        CallOptions::default(),
+    );
+    assert!(
+        matches!(result, Err(Error::InvalidArgument(_))),
+        "{result:?}"
+    );
+    // Nothing was opened on the server.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(emu.subscription_count(), 0);
+    assert!(client.is_connected());
+}
