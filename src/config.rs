@@ -13,7 +13,7 @@ pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COM
 /// Environment variable holding the component's IPC auth token.
 pub const AUTH_TOKEN_ENV: &str = "SVCUID";
 
-/// Default wait for the socket to open.
+/// Default deadline of the CONNECT handshake (writing CONNECT, waiting for CONNECT_ACK).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default deadline of a call (write plus response).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -240,7 +240,10 @@ impl ClientBuilder {
         self
     }
 
-    /// How long to wait for the socket to open and then for CONNECT_ACK. Default 5 s.
+    /// Deadline of the handshake: writing CONNECT and waiting for CONNECT_ACK. Default 5 s.
+    /// Opening a Unix socket does not wait on the server, except when the server has
+    /// stopped accepting and its listen backlog is full: the operating system then blocks
+    /// the connect, and this deadline does not bound that wait.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
