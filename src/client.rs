@@ -311,6 +311,10 @@ impl Client {
                     closed: AtomicBool::new(false),
                 });
                 let key = core.register(entry.clone(), &connection);
+                if reply.is_terminate() {
+                    // Accepted, then ended at once: the handler sees the close.
+                    entry.queue.finish(None);
+                }
                 Ok(Subscription::new(
                     response,
                     entry,

@@ -437,3 +437,40 @@ fn call_json_refuses_a_streaming_operation_instead_of_leaving_its_stream_open() 
     assert_eq!(emu.subscription_count(), 0);
     assert!(client.is_connected());
 }
+
+#[test]
+fn a_failed_subscribe_never_calls_its_handler_even_when_the_server_ended_the_stream() {
+    // An "accepted and ended at once" reply that does not decode: subscribe fails, so
+    // the handler must be dropped without any callback (not even on_stream_closed).
+    for round in 0..20 {
+        let peer = ScriptedPeer::start("ended-bad", |mut socket| {
+            let mut decoder = FrameDecoder::new(Limits::default());
+            accept_handshake(&mut socket, &mut decoder);
+            let request = read_message(&mut socket, &mut decoder).expect("subscribe");
+            let reply = RpcMessage::json(
+                MessageType::ApplicationMessage,
+                ggipc::rpc::FLAG_TERMINATE_STREAM,
+                request.stream_id,
+                Some("aws.greengrass#NotTheResponse"),
+                &b"{}"[..],
+            );
+            write_message(&mut socket, &reply);
+            let _ = read_message(&mut socket, &mut decoder);
+        });
+        let client = Client::builder()
+            .socket_path(&peer.path)
+            .auth_token("t")
+            .connect()
+            .unwrap();
+        let (tx, rx) = unbounded();
+        let result = client.subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx));
+        assert!(
+            matches!(result, Err(Error::Protocol(_))),
+            "round {round}: {result:?}"
+        );
+        client.close().unwrap();
+        let calls: Vec<String> = rx.try_iter().collect();
+        assert!(calls.is_empty(), "round {round}: handler called: {calls:?}");
+        peer.join();
+    }
+}

@@ -167,6 +167,10 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
             );
             entry.queue.finish(Some(stream_error(&reply)));
         }
+        Ok((_, reply)) if reply.is_terminate() => {
+            // Accepted, then ended at once: the handler sees the close.
+            entry.queue.finish(None);
+        }
         Ok((id, _)) => {
             let mut binding = entry.binding.lock();
             if entry.closed.load(Ordering::Acquire) {
