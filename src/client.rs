@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
-use crate::config::{CallOptions, ClientBuilder, Config};
+use crate::config::{deadline_after, CallOptions, ClientBuilder, Config};
 use crate::connection::reconnect::{self, Notice};
 use crate::connection::{self, reader, Connection, Established};
 use crate::dispatch::Dispatcher;
@@ -155,7 +155,7 @@ impl Client {
             Ok(io) => io,
             Err(e) => {
                 connection.shutdown(CloseReason::ByUser);
-                dispatcher.shutdown(Instant::now() + config.shutdown_timeout);
+                dispatcher.shutdown(deadline_after(config.shutdown_timeout));
                 return Err(e.into());
             }
         };
@@ -311,6 +311,10 @@ impl Client {
                     closed: AtomicBool::new(false),
                 });
                 let key = core.register(entry.clone(), &connection);
+                if reply.is_terminate() {
+                    // Accepted, then ended at once: the handler sees the close.
+                    entry.queue.finish(None);
+                }
                 Ok(Subscription::new(
                     response,
                     entry,
@@ -333,7 +337,8 @@ impl Client {
     /// supported this way.
     ///
     /// # Errors
-    /// As [`Client::call`].
+    /// As [`Client::call`]; [`Error::InvalidArgument`] for a name that is not a short
+    /// name or that names a streaming operation this crate knows.
     pub fn call_json(
         &self,
         operation: &str,
@@ -343,6 +348,12 @@ impl Client {
         if operation.is_empty() || operation.contains('#') {
             return Err(Error::InvalidArgument(format!(
                 "operation name {operation:?} must be a short name"
+            )));
+        }
+        if crate::model::operation_info(operation).is_some_and(|op| op.streaming) {
+            // Its stream would stay open on the server with nobody reading it.
+            return Err(Error::InvalidArgument(format!(
+                "{operation} is a streaming operation: use Client::subscribe"
             )));
         }
         let payload = serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?;
@@ -400,10 +411,11 @@ impl Client {
     }
 
     fn deadline(&self, options: CallOptions) -> Instant {
-        Instant::now()
-            + options
+        deadline_after(
+            options
                 .timeout
-                .unwrap_or(self.inner.core.config.request_timeout)
+                .unwrap_or(self.inner.core.config.request_timeout),
+        )
     }
 }
 
@@ -488,7 +500,7 @@ impl Core {
             if self.is_closed() {
                 drop(slot);
                 connection.shutdown(CloseReason::ByUser);
-                io.join_until(Instant::now() + self.config.shutdown_timeout);
+                io.join_until(deadline_after(self.config.shutdown_timeout));
                 return false;
             }
             slot.connection = connection;
@@ -497,7 +509,7 @@ impl Core {
         self.changed.notify_all();
         if let Some(old) = old {
             // It has ended (that is why we reconnected).
-            old.join_until(Instant::now() + self.config.shutdown_timeout);
+            old.join_until(deadline_after(self.config.shutdown_timeout));
         }
         true
     }
@@ -521,7 +533,7 @@ impl Core {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let deadline = Instant::now() + self.config.shutdown_timeout;
+        let deadline = deadline_after(self.config.shutdown_timeout);
         let (connection, io) = {
             let mut slot = self.slot.lock();
             slot.connection.shutdown(CloseReason::ByUser);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::{Limits, DEFAULT_MAX_FRAME_SIZE};
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COM
 /// Environment variable holding the component's IPC auth token.
 pub const AUTH_TOKEN_ENV: &str = "SVCUID";
 
-/// Default wait for the socket to open.
+/// Default deadline of the CONNECT handshake (writing CONNECT, waiting for CONNECT_ACK).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default deadline of a call (write plus response).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +25,16 @@ pub const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
 pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The instant `timeout` from now. A timeout too large to represent (such as
+/// `Duration::MAX`, "no deadline") is capped at about a century instead of panicking.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
 
 /// A user-supplied source of the auth token, asked at every (re)connect.
 pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
@@ -230,7 +240,10 @@ impl ClientBuilder {
         self
     }
 
-    /// How long to wait for the socket to open and then for CONNECT_ACK. Default 5 s.
+    /// Deadline of the handshake: writing CONNECT and waiting for CONNECT_ACK. Default 5 s.
+    /// Opening a Unix socket does not wait on the server, except when the server has
+    /// stopped accepting and its listen backlog is full: the operating system then blocks
+    /// the connect, and this deadline does not bound that wait.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

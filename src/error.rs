@@ -174,10 +174,12 @@ impl Error {
         }
     }
 
-    /// Whether trying again may succeed: timeouts, a lost connection, and service errors the
-    /// model classifies as server-side (`ServiceError`, `InvalidTokenError`).
+    /// Whether trying again may succeed: timeouts, a lost connection (not one closed by
+    /// [`Client::close`](crate::Client::close)), and service errors the model classifies
+    /// as server-side (`ServiceError`, `InvalidTokenError`).
     pub fn is_retryable(&self) -> bool {
         match self {
+            Error::Closed(CloseReason::ByUser) => false,
             Error::Timeout(_) | Error::Closed(_) | Error::Disconnected(_) | Error::Io(_) => true,
             Error::Service(e) => e.is_retryable(),
             _ => false,

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -297,7 +297,8 @@ impl<R> Subscription<R> {
         if let Some(core) = self.core.upgrade() {
             core.forget_subscription(self.key);
         }
-        let sent = connection.end_stream(stream_id, Instant::now() + self.close_timeout);
+        let sent =
+            connection.end_stream(stream_id, crate::config::deadline_after(self.close_timeout));
         self.entry.queue.close_now();
         match sent {
             Ok(_) | Err(Error::Closed(_)) => Ok(()),

@@ -319,3 +319,158 @@ fn an_oversized_request_is_refused_locally_and_burns_no_stream_id() {
         .unwrap();
     assert!(client.is_connected());
 }
+
+#[test]
+fn duration_max_timeouts_mean_no_practical_deadline_and_never_panic() {
+    let emu = Emulator::start().unwrap();
+    let client = emu
+        .client_builder()
+        .connect_timeout(Duration::MAX)
+        .request_timeout(Duration::MAX)
+        .shutdown_timeout(Duration::MAX)
+        .connect()
+        .unwrap();
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
+    client
+        .publish_to_topic_with(
+            PublishToTopicRequest::json("t", json!(2)),
+            CallOptions::timeout(Duration::MAX),
+        )
+        .unwrap();
+    let (tx, _rx) = unbounded();
+    let sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("t"), Events(tx))
+        .unwrap();
+    sub.close().unwrap();
+    returns_within(Duration::from_secs(5), "close", || client.close()).unwrap();
+}
+
+#[test]
+fn a_refused_subscribe_the_server_did_not_terminate_is_terminated_by_the_client() {
+    // A first reply that is an error without TERMINATE leaves the stream open on the
+    // server: the client must close it (spec §9), exactly once, before anything else.
+    let (seen_tx, seen) = unbounded();
+    let peer = ScriptedPeer::start("refused-open", move |mut socket| {
+        socket.set_read_timeout(Some(Duration::from_secs(3))).ok();
+        let mut decoder = FrameDecoder::new(Limits::default());
+        accept_handshake(&mut socket, &mut decoder);
+        let request = read_message(&mut socket, &mut decoder).expect("subscribe");
+        let error = RpcMessage::json(
+            MessageType::ApplicationError,
+            0,
+            request.stream_id,
+            Some("aws.greengrass#UnauthorizedError"),
+            &br#"{"message":"no"}"#[..],
+        );
+        write_message(&mut socket, &error);
+        while let Some(m) = read_message(&mut socket, &mut decoder) {
+            seen_tx
+                .send((m.stream_id, m.is_terminate(), m.operation.clone()))
+                .unwrap();
+            if m.operation.is_some() {
+                let reply = RpcMessage::json(
+                    MessageType::ApplicationMessage,
+                    0,
+                    m.stream_id,
+                    Some("aws.greengrass#PublishToTopicResponse"),
+                    &b"{}"[..],
+                );
+                write_message(&mut socket, &reply);
+            }
+        }
+    });
+    let client = Client::builder()
+        .socket_path(&peer.path)
+        .auth_token("t")
+        .connect()
+        .unwrap();
+    let (tx, _rx) = unbounded();
+    let err = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx))
+        .unwrap_err();
+    assert!(err.as_service_error().is_some(), "{err:?}");
+    client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
+    let first = expect_within(&seen, WAIT, "the next message from the client");
+    assert_eq!(first, (1, true, None), "TERMINATE on stream 1 first");
+    let second = expect_within(&seen, WAIT, "the publish");
+    assert_eq!(second.0, 2);
+    assert!(second.2.is_some());
+    client.close().unwrap();
+    peer.join();
+    assert!(seen.try_recv().is_err(), "nothing more was sent");
+}
+
+#[test]
+fn a_call_on_a_client_closed_by_the_user_is_not_retryable() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    client.close().unwrap();
+    let err = client
+        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+        .unwrap_err();
+    assert!(matches!(err, Error::Closed(CloseReason::ByUser)), "{err:?}");
+    assert!(
+        !err.is_retryable(),
+        "retrying after close() can never succeed"
+    );
+}
+
+#[test]
+fn call_json_refuses_a_streaming_operation_instead_of_leaving_its_stream_open() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let result = client.call_json(
+        "SubscribeToTopic",
+        &json!({"topic": "leak"}),
+        CallOptions::default(),
+    );
+    assert!(
+        matches!(result, Err(Error::InvalidArgument(_))),
+        "{result:?}"
+    );
+    // Nothing was opened on the server.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(emu.subscription_count(), 0);
+    assert!(client.is_connected());
+}
+
+#[test]
+fn a_failed_subscribe_never_calls_its_handler_even_when_the_server_ended_the_stream() {
+    // An "accepted and ended at once" reply that does not decode: subscribe fails, so
+    // the handler must be dropped without any callback (not even on_stream_closed).
+    for round in 0..20 {
+        let peer = ScriptedPeer::start("ended-bad", |mut socket| {
+            let mut decoder = FrameDecoder::new(Limits::default());
+            accept_handshake(&mut socket, &mut decoder);
+            let request = read_message(&mut socket, &mut decoder).expect("subscribe");
+            let reply = RpcMessage::json(
+                MessageType::ApplicationMessage,
+                ggipc::rpc::FLAG_TERMINATE_STREAM,
+                request.stream_id,
+                Some("aws.greengrass#NotTheResponse"),
+                &b"{}"[..],
+            );
+            write_message(&mut socket, &reply);
+            let _ = read_message(&mut socket, &mut decoder);
+        });
+        let client = Client::builder()
+            .socket_path(&peer.path)
+            .auth_token("t")
+            .connect()
+            .unwrap();
+        let (tx, rx) = unbounded();
+        let result = client.subscribe_to_topic(SubscribeToTopicRequest::new("x"), Events(tx));
+        assert!(
+            matches!(result, Err(Error::Protocol(_))),
+            "round {round}: {result:?}"
+        );
+        client.close().unwrap();
+        let calls: Vec<String> = rx.try_iter().collect();
+        assert!(calls.is_empty(), "round {round}: handler called: {calls:?}");
+        peer.join();
+    }
+}

@@ -90,7 +90,7 @@ pub(crate) fn connect(
     token: &str,
     on_socket: &dyn Fn(&UnixStream),
 ) -> Result<Established> {
-    let deadline = Instant::now() + config.connect_timeout;
+    let deadline = crate::config::deadline_after(config.connect_timeout);
     let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
         Error::from(io::Error::new(
             e.kind(),
@@ -191,8 +191,9 @@ impl Connection {
     /// Sends the first message of a new stream and waits for the first reply.
     ///
     /// For a streaming call, `queue` receives every later message; the route is kept
-    /// after a successful response. Returns the stream id and the reply. When the call
-    /// fails (or its reply is an error), the caller decides what becomes of `queue`.
+    /// after a response without TERMINATE. Returns the stream id and the reply. The
+    /// caller decides what becomes of `queue`: it must finish it when the reply ended the
+    /// stream, and abandon it when the call fails.
     pub(crate) fn call(
         self: &Arc<Self>,
         operation: &str,
@@ -412,18 +413,14 @@ impl Connection {
             }
             Route::Stream { response, queue } => {
                 if let Some(tx) = response.take() {
-                    if ends {
-                        let queue = queue.clone();
+                    // A first reply without TERMINATE (even an error) leaves the stream
+                    // open on the server: the route stays so that the caller can end it.
+                    if message.is_terminate() {
                         routes.map.remove(&id);
-                        drop(routes);
-                        // An error is the caller's to report (it decides about the queue).
-                        if message.message_type != MessageType::ApplicationError {
-                            // Accepted, then ended at once: the handler sees the close.
-                            queue.finish(None);
-                        }
-                    } else {
-                        drop(routes);
                     }
+                    drop(routes);
+                    // The caller decides about the queue: it may still fail the call (an
+                    // error, a response that does not decode) and then no callback runs.
                     let _ = tx.send(message);
                 } else if message.message_type == MessageType::ApplicationError
                     && !message.is_terminate()

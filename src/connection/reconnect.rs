@@ -78,7 +78,7 @@ pub(crate) fn run(core: &Arc<Core>, notices: &Receiver<Notice>) {
 
 /// Waits `delay`, ignoring notices other than `Stop`; false = stop.
 fn sleep(notices: &Receiver<Notice>, delay: Duration) -> bool {
-    let deadline = Instant::now() + delay;
+    let deadline = crate::config::deadline_after(delay);
     loop {
         match notices.recv_deadline(deadline) {
             Err(RecvTimeoutError::Timeout) => return true,
@@ -149,7 +149,7 @@ fn resubscribe_on(core: &Arc<Core>, connection: &Arc<Connection>) {
 
 fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
     let request = &entry.request;
-    let deadline = Instant::now() + core.config.request_timeout;
+    let deadline = crate::config::deadline_after(core.config.request_timeout);
     let result = connection.call(
         request.operation,
         request.model_type,
@@ -158,9 +158,18 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
         Some(entry.queue.clone()),
     );
     match result {
-        Ok((_, reply)) if reply.message_type == MessageType::ApplicationError => {
+        Ok((id, reply)) if reply.message_type == MessageType::ApplicationError => {
             log::warn!("re-subscribing {} was refused", request.operation);
+            // Ends the stream unless the server's error already did.
+            let _ = connection.end_stream(
+                id,
+                crate::config::deadline_after(super::CONTROL_WRITE_BUDGET),
+            );
             entry.queue.finish(Some(stream_error(&reply)));
+        }
+        Ok((_, reply)) if reply.is_terminate() => {
+            // Accepted, then ended at once: the handler sees the close.
+            entry.queue.finish(None);
         }
         Ok((id, _)) => {
             let mut binding = entry.binding.lock();
