@@ -37,6 +37,10 @@ use writer::{WriteError, Writer};
 /// How long a control write (TERMINATE) may wait when no caller deadline applies.
 pub(crate) const CONTROL_WRITE_BUDGET: Duration = Duration::from_secs(1);
 
+/// How long a caller whose deadline just passed waits for a reply the I/O thread has
+/// already claimed (the hand-over never blocks; this only bounds the unexpected).
+const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
+
 /// Where the I/O thread sends what arrives on one stream.
 pub(crate) enum Route {
     /// A request/response call: the first reply completes it.
@@ -223,12 +227,35 @@ impl Connection {
         match rx.recv_deadline(deadline) {
             Ok(reply) => Ok((id, reply)),
             Err(RecvTimeoutError::Timeout) => {
-                let route = self.routes.lock().map.remove(&id);
-                if let Some(Route::Stream { .. }) = route {
-                    // The server may consider the subscription open: end it.
-                    self.send_terminate(id, Instant::now() + Duration::from_millis(200));
+                let unanswered = {
+                    let mut routes = self.routes.lock();
+                    match routes.map.get(&id) {
+                        Some(Route::Call(_))
+                        | Some(Route::Stream {
+                            response: Some(_), ..
+                        }) => routes.map.remove(&id),
+                        _ => None,
+                    }
+                };
+                match unanswered {
+                    Some(route) => {
+                        if let Route::Stream { .. } = route {
+                            // The server may consider the subscription open: end it.
+                            self.send_terminate(id, Instant::now() + Duration::from_millis(200));
+                        }
+                        Err(Error::Timeout(TimeoutKind::Response))
+                    }
+                    // The deadline passed just as the I/O thread claimed the reply (it hands
+                    // it over without blocking): take it rather than report a timeout for a
+                    // call the server answered, or a subscription whose events already flow.
+                    None => match rx.recv_timeout(REPLY_HANDOVER_BOUND) {
+                        Ok(reply) => Ok((id, reply)),
+                        Err(RecvTimeoutError::Timeout) => {
+                            Err(Error::Timeout(TimeoutKind::Response))
+                        }
+                        Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
+                    },
                 }
-                Err(Error::Timeout(TimeoutKind::Response))
             }
             Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
         }

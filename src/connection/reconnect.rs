@@ -173,8 +173,9 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
         }
         Ok((id, _)) => {
             let mut binding = entry.binding.lock();
-            if entry.closed.load(Ordering::Acquire) {
-                // Closed by the user while we re-subscribed: end the new stream.
+            if entry.closed.load(Ordering::Acquire) || !entry.queue.is_accepting() {
+                // Closed by the user or the handler while we re-subscribed: end the new
+                // stream.
                 drop(binding);
                 let _ = connection.end_stream(id, Instant::now() + super::CONTROL_WRITE_BUDGET);
                 return;
