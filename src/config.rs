@@ -240,10 +240,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline of the handshake: writing CONNECT and waiting for CONNECT_ACK. Default 5 s.
-    /// Opening a Unix socket does not wait on the server, except when the server has
-    /// stopped accepting and its listen backlog is full: the operating system then blocks
-    /// the connect, and this deadline does not bound that wait.
+    /// Deadline of connecting: opening the socket (which waits only when the server has
+    /// stopped accepting and its listen backlog is full; that ends in
+    /// [`TimeoutKind::Connect`](crate::TimeoutKind::Connect)), writing CONNECT and waiting
+    /// for CONNECT_ACK ([`TimeoutKind::Handshake`](crate::TimeoutKind::Handshake)).
+    /// Default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -18,6 +18,7 @@ use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -95,14 +96,16 @@ pub(crate) fn connect(
     on_socket: &dyn Fn(&UnixStream),
 ) -> Result<Established> {
     let deadline = crate::config::deadline_after(config.connect_timeout);
-    let socket = UnixStream::connect(&config.socket_path).map_err(|e| {
-        Error::from(io::Error::new(
+    let path = config.socket_path.clone();
+    let socket = open_before(move || UnixStream::connect(path), deadline).map_err(|e| match e {
+        OpenError::Timeout => Error::Timeout(TimeoutKind::Connect),
+        OpenError::Io(e) => Error::from(io::Error::new(
             e.kind(),
             format!(
                 "cannot connect to the IPC socket {}: {e}",
                 config.socket_path.display()
             ),
-        ))
+        )),
     })?;
     on_socket(&socket);
     let mut decoder = FrameDecoder::new(config.limits);
@@ -167,6 +170,34 @@ pub(crate) fn connect(
         read_half,
         decoder,
     })
+}
+
+enum OpenError {
+    Timeout,
+    Io(io::Error),
+}
+
+/// Runs the blocking `connect` on a short-lived thread (`ggipc-connect`) and waits for it
+/// until `deadline`. Opening a Unix socket normally returns at once, but the operating
+/// system blocks it while the server's listen backlog is full, and the standard library
+/// has no connect with a timeout (nor may this crate use `unsafe`). On a timeout the
+/// thread is left to finish on its own: it ends, dropping the socket, as soon as the
+/// server accepts, refuses or goes away.
+fn open_before<F>(connect: F, deadline: Instant) -> Result<UnixStream, OpenError>
+where
+    F: FnOnce() -> io::Result<UnixStream> + Send + 'static,
+{
+    let (tx, rx) = bounded(1);
+    thread::Builder::new()
+        .name("ggipc-connect".into())
+        .spawn(move || {
+            let _ = tx.send(connect());
+        })
+        .map_err(OpenError::Io)?;
+    match rx.recv_deadline(deadline) {
+        Ok(result) => result.map_err(OpenError::Io),
+        Err(_) => Err(OpenError::Timeout),
+    }
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
@@ -492,4 +523,36 @@ pub(crate) fn stream_error(message: &RpcMessage) -> Error {
         &message.payload,
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_a_socket_that_blocks_is_bounded_by_the_deadline() {
+        let start = Instant::now();
+        let result = open_before(
+            || {
+                thread::sleep(Duration::from_secs(3));
+                Err(io::ErrorKind::ConnectionRefused.into())
+            },
+            Instant::now() + Duration::from_millis(100),
+        );
+        assert!(matches!(result, Err(OpenError::Timeout)));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn opening_errors_are_passed_through() {
+        let result = open_before(
+            || Err(io::ErrorKind::NotFound.into()),
+            Instant::now() + Duration::from_secs(5),
+        );
+        assert!(matches!(result, Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound));
+    }
 }
