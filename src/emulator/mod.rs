@@ -259,7 +259,7 @@ pub(crate) struct State {
     stopping: AtomicBool,
     tokens: Mutex<HashMap<String, String>>,
     connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
-    calls: Mutex<Vec<CallRecord>>,
+    calls: Mutex<std::collections::VecDeque<CallRecord>>,
     scripts: Mutex<HashMap<String, Script>>,
     scripted_streams: Mutex<Vec<(String, server::StreamRef)>>,
     pubsub: pubsub::Broker,
@@ -304,9 +304,9 @@ impl State {
         );
         let mut calls = self.calls.lock();
         if calls.len() >= MAX_RECORDED_CALLS {
-            calls.remove(0);
+            calls.pop_front();
         }
-        calls.push(record);
+        calls.push_back(record);
     }
 
     /// Checks the caller's policies (and the hard-coded rules) for `operation` on each of
@@ -715,7 +715,7 @@ impl EmulatorBuilder {
             stopping: AtomicBool::new(false),
             tokens: Mutex::new(tokens),
             connections: Mutex::new(HashMap::new()),
-            calls: Mutex::new(Vec::new()),
+            calls: Mutex::new(std::collections::VecDeque::new()),
             scripts: Mutex::new(HashMap::new()),
             scripted_streams: Mutex::new(Vec::new()),
             pubsub: pubsub::Broker::default(),
@@ -877,7 +877,7 @@ impl Emulator {
 
     /// Calls served so far (the latest 10 000).
     pub fn calls(&self) -> Vec<CallRecord> {
-        self.state.calls.lock().clone()
+        self.state.calls.lock().iter().cloned().collect()
     }
 
     /// The last lifecycle state of a component (`STARTING` until it reports one with
