@@ -322,13 +322,25 @@ impl Dispatcher {
             let rx = rx.clone();
             let tx = ready.clone();
             let exited_tx = exited_tx.clone();
-            let handle = thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name(format!("ggipc-handler-{i}"))
                 .spawn(move || {
                     worker(rx, tx);
                     let _ = exited_tx.send(thread::current().id());
-                })?;
-            workers.push((handle.thread().id(), handle));
+                });
+            match spawned {
+                Ok(handle) => workers.push((handle.thread().id(), handle)),
+                Err(e) => {
+                    // Stop the workers already started: they would wait forever.
+                    for _ in &workers {
+                        let _ = ready.send(Task::Exit);
+                    }
+                    for (_, handle) in workers {
+                        let _ = handle.join();
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(Dispatcher {
             ready,
