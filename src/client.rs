@@ -19,7 +19,7 @@ use crate::error::{CloseReason, Error, Result, TimeoutKind};
 use crate::model::{Operation, Shape, StreamingOperation};
 use crate::rpc::MessageType;
 use crate::subscription::{
-    decode_payload, Binding, Resubscribe, StreamHandler, SubEntry, Subscription, TypedSink,
+    decode_reply, Binding, Resubscribe, StreamHandler, SubEntry, Subscription, TypedSink,
 };
 
 /// A connection to the Greengrass IPC service.
@@ -242,10 +242,7 @@ impl Client {
                 None,
             )
             .map_err(|e| core.map_err(e))?;
-        if reply.message_type == MessageType::ApplicationError {
-            return Err(connection::stream_error(&reply));
-        }
-        decode_payload::<O::Response>(&reply)
+        decode_reply::<O::Response>(&reply)
     }
 
     /// Calls a streaming operation: sends the request, waits for the initial response,
@@ -290,11 +287,7 @@ impl Client {
                 return Err(core.map_err(e));
             }
         };
-        let response = if reply.message_type == MessageType::ApplicationError {
-            Err(connection::stream_error(&reply))
-        } else {
-            decode_payload::<O::Response>(&reply)
-        };
+        let response = decode_reply::<O::Response>(&reply);
         match response {
             Ok(response) => {
                 let entry = Arc::new(SubEntry {

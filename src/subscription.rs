@@ -99,6 +99,15 @@ where
     }
 }
 
+/// The typed result of a first reply: the service's error for an APPLICATION_ERROR,
+/// else the decoded response.
+pub(crate) fn decode_reply<T: Shape>(message: &RpcMessage) -> Result<T> {
+    if message.message_type == crate::rpc::MessageType::ApplicationError {
+        return Err(crate::connection::stream_error(message));
+    }
+    decode_payload(message)
+}
+
 /// Decodes a reply's JSON into `T`, checking content and model type.
 pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
     if let Some(ct) = &message.content_type {
