@@ -67,7 +67,7 @@ fn deliver(
 }
 
 pub fn run(s: &Settings, rows: &mut Vec<Row>) {
-    let total = s.n(1_000_000, 20_000);
+    let total = s.n(400_000, 20_000);
     let frame_len = event_frame(1, &format!("{TOPIC}/0")).len();
     let raw_what = format!("raw one-way {frame_len} B writes");
 

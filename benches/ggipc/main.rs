@@ -63,13 +63,17 @@ fn main() {
     for (name, what, run) in groups {
         if s.wants(name) {
             eprintln!("{what} ...");
+            let t = Instant::now();
             run(&s, &mut rows);
+            eprintln!("  ({:.0} s)", t.elapsed().as_secs_f64());
         }
     }
     let mut side = None;
     if s.wants("side") {
         eprintln!("side by side against the ggipc-emulator process ...");
+        let t = Instant::now();
         side = Some(side_by_side::run(&s));
+        eprintln!("  ({:.0} s)", t.elapsed().as_secs_f64());
     }
 
     let mut text = String::new();

@@ -304,12 +304,14 @@ impl Measure {
 }
 
 pub fn run(s: &Settings) -> (String, serde_json::Value) {
-    let rounds = if s.quick { 1 } else { 3 };
-    let rtt_n = s.n(5_000, 500);
-    let secs = s.secs(1.0).as_secs_f64();
+    // Many short rounds rather than a few long ones: on a shared machine the load
+    // changes by the second, and the median of 5 shrugs off two disturbed rounds.
+    let rounds = if s.quick { 1 } else { 5 };
+    let rtt_n = s.n(3_000, 500);
+    let secs = s.secs(0.6).as_secs_f64();
     let threads = 8;
     let publishers = 4;
-    let events_total = s.n(30_000, 2_000) / publishers * publishers;
+    let events_total = s.n(20_000, 2_000) / publishers * publishers;
 
     let emu = match prepare("emulator").and_then(|()| EmulatorProcess::start(s)) {
         Ok(e) => e,
@@ -457,6 +459,26 @@ fn table(
         for i in 1..entrants.len() {
             cells.push(cell(&m.figures[i], m.unit));
             cells.push(m.ratio(i).map_or("-".into(), |r| format!("{r:.2}×")));
+        }
+        lines.push(format!("| {} |", cells.join(" | ")));
+    }
+
+    // How much the rounds disagree: read a ratio against this spread.
+    lines.push(String::new());
+    let mut head = vec!["spread over the rounds (min–max)".to_owned()];
+    head.extend(entrants.iter().map(|e| e.name.clone()));
+    lines.push(format!("| {} |", head.join(" | ")));
+    lines.push(format!("|{}", "---|".repeat(head.len())));
+    for m in measures {
+        let mut cells = vec![m.name.clone()];
+        for r in &m.rounds {
+            let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            cells.push(if r.is_empty() {
+                "-".into()
+            } else {
+                format!("{}–{}", fmt_short(lo), fmt_short(hi))
+            });
         }
         lines.push(format!("| {} |", cells.join(" | ")));
     }
