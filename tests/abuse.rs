@@ -604,7 +604,8 @@ fn a_subscriber_that_never_reads_neither_stalls_publishers_nor_lives_past_the_wr
 
 #[test]
 fn a_slow_subscriber_loses_events_but_never_slows_a_publisher() {
-    let emu = Emu::start("slow", &[], None);
+    // A queue of 1 MB, so that the publisher outpaces it even on a slow machine.
+    let emu = Emu::start("slow", &["--queue-bytes", "1000000"], None);
     let client = emu.client();
     let t = good_call(&client);
     let before = report("slow subscriber", "before", Some(t), emu.stats());
