@@ -8,6 +8,28 @@
 //!
 //! This module is a testing tool: its API may change in minor releases.
 //!
+//! # Hostile and buggy components
+//! The emulator stays up and keeps serving well-behaved components whatever the others do
+//! (each limit is an [`EmulatorBuilder`] setting and a `ggipc-emulator` flag):
+//! - **Handshake**: a connection must send its whole CONNECT within the handshake
+//!   deadline (default 5 s); before it, a frame may be at most 16 KiB (or the flavour's
+//!   limit if smaller). Refusals are logged at warn, naming the connection and the reason.
+//! - **Connections**: at most `max_connections` (default 256) at once; at the cap the
+//!   oldest connection still without a CONNECT is closed to admit the new one, otherwise
+//!   the new one is refused (logged). `accept` errors back off and are logged once.
+//! - **Outbound**: each connection has one bounded queue (default 1024 events, 4 MiB)
+//!   drained by its writer thread. An event that does not fit is dropped, counted
+//!   ([`Emulator::dropped_events`]) and logged; an event always fits an empty queue.
+//!   Replies are never dropped: the connection stops reading requests while its queue is
+//!   full. A component's publish therefore never waits on a subscriber.
+//! - **Writes**: each frame has one total write deadline (default 5 s), not restarted by
+//!   partial writes; a client that does not take a frame within it is disconnected.
+//! - **Memory per connection** is bounded by: the inbound buffer (at most the flavour's
+//!   frame limit, 16 MiB for the nucleus and 10,000 bytes for lite; 16 KiB before the
+//!   CONNECT), the outbound queue's byte bound plus one frame, the frame being written,
+//!   its streams (at most `max_streams_per_connection`, default 65,536, a few hundred
+//!   bytes each) and two thread stacks (reader and writer); one descriptor.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ggipc::emulator::Emulator;
@@ -30,6 +52,7 @@ mod iotcore;
 mod lifecycle;
 mod listener;
 mod metrics;
+mod outbound;
 mod pubsub;
 mod recipe;
 mod secrets;
@@ -301,13 +324,27 @@ impl Emulator {
 
     /// Publishes on a local topic as if a component named `publisher` had.
     /// Returns how many subscriptions received it.
+    ///
+    /// Unlike a component's `PublishToTopic`, which never waits, this waits for room in a
+    /// subscriber's full outbound queue (up to the write deadline per subscription, see
+    /// [`EmulatorBuilder::write_timeout`]) before dropping the event, so that a test can
+    /// flood a client without the emulator dropping events.
     pub fn publish(&self, publisher: &str, topic: &str, message: &PublishMessage) -> usize {
-        self.state.pubsub.publish(publisher, topic, message)
+        let wait = self.state.settings.write_timeout;
+        self.state
+            .pubsub
+            .deliver(publisher, topic, message, Some(wait))
     }
 
     /// Number of live local pub/sub subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.state.pubsub.len()
+    }
+
+    /// Events dropped so far because a connection's outbound queue was full (see
+    /// [`EmulatorBuilder::outbound_queue`]); each run of drops is also logged at warn.
+    pub fn dropped_events(&self) -> u64 {
+        self.state.dropped_events.load(Ordering::Relaxed)
     }
 
     /// Number of connected clients.
@@ -414,6 +451,7 @@ impl Emulator {
 
     /// Sends one event (`model_type`, JSON `body`) on every open stream of `operation`
     /// that a [`Reply::Stream`] script opened. Returns how many streams received it.
+    /// Waits for room in a full outbound queue as [`Emulator::publish`] does.
     pub fn push_event(&self, operation: &str, model_type: &str, body: &Value) -> usize {
         let streams: Vec<_> = self
             .state
@@ -424,14 +462,17 @@ impl Emulator {
             .map(|(_, s)| s.clone())
             .collect();
         let payload = bytes::Bytes::from(body.to_string().into_bytes());
+        let wait = self.state.settings.write_timeout;
         streams
             .iter()
-            .filter(|s| s.send_event(model_type, payload.clone()))
+            .filter(|s| s.send_event_waiting(model_type, payload.clone(), wait))
             .count()
     }
 
-    /// Closes every client connection (the server keeps listening).
+    /// Closes every client connection, including those still in their handshake (the
+    /// server keeps listening).
     pub fn disconnect_all(&self) {
+        self.state.admission.close_pending();
         let conns: Vec<_> = self.state.connections.lock().values().cloned().collect();
         for conn in conns {
             conn.kill();

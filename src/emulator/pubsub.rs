@@ -28,6 +28,18 @@ impl Broker {
     /// Delivers `message` published by `publisher` on `topic`; returns how many
     /// subscriptions received it.
     pub(crate) fn publish(&self, publisher: &str, topic: &str, message: &PublishMessage) -> usize {
+        self.deliver(publisher, topic, message, None)
+    }
+
+    /// As [`Broker::publish`]; with `wait`, waits that long per subscription for room in
+    /// its connection's outbound queue (for `Emulator::publish`, not for components).
+    pub(crate) fn deliver(
+        &self,
+        publisher: &str,
+        topic: &str,
+        message: &PublishMessage,
+        wait: Option<std::time::Duration>,
+    ) -> usize {
         let targets: Vec<StreamRef> = self
             .subscribers
             .lock()
@@ -46,7 +58,15 @@ impl Broker {
         };
         let mut delivered = 0;
         for target in targets {
-            if target.send_event(SubscriptionResponseMessage::MODEL_TYPE, payload.clone()) {
+            let sent = match wait {
+                Some(within) => target.send_event_waiting(
+                    SubscriptionResponseMessage::MODEL_TYPE,
+                    payload.clone(),
+                    within,
+                ),
+                None => target.send_event(SubscriptionResponseMessage::MODEL_TYPE, payload.clone()),
+            };
+            if sent {
                 delivered += 1;
             }
         }
