@@ -591,9 +591,12 @@ pub fn authorize(
     // cannot be empty", AuthorizationModule.isPresent in aws-greengrass-nucleus), so not
     // even a '*' policy grants it.
     if let Some(empty) = resources.iter().find(|r| r.is_empty()) {
-        return deny(format!(
-            "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
-             {empty:?}: {service} never grants an empty resource"
+        return deny(super::texts::nucleus_text(
+            "Resource cannot be empty",
+            &format!(
+                "{caller} may not perform aws.greengrass#{operation} on resource {empty:?}: \
+                 {service} never grants an empty resource"
+            ),
         ));
     }
     if policies.permissive {
@@ -604,9 +607,15 @@ pub fn authorize(
             p.allows_operation(operation) && p.resources.iter().any(|r| r.matches(resource))
         });
         if !allowed {
-            return deny(format!(
-                "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
-                 {resource:?}: no policy under {service} in its accessControl grants it"
+            // The nucleus's text (AuthorizationHandler.isAuthorized,
+            // aws-greengrass-nucleus src/main/java/com/aws/greengrass/authorization/
+            // AuthorizationHandler.java:246-251), then ggipc's explanation.
+            return deny(super::texts::nucleus_text(
+                &format!(
+                    "Principal {caller} is not authorized to perform \
+                     {service}:aws.greengrass#{operation} on resource {resource}"
+                ),
+                &format!("no policy under {service} in its accessControl grants it"),
             ));
         }
     }

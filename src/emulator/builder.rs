@@ -9,8 +9,9 @@ use std::thread::{self, JoinHandle};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::listener::{accept_loop, bind, fresh_socket_path, random_token};
+use super::listener::{accept_loop, bind, fresh_socket_path};
 use super::state::{Component, State};
+use super::tokens::new_svcuid;
 use super::{
     auth, clientdevices, configuration, deployment, iotcore, lifecycle, pubsub, recipe, secrets,
     shadows, Emulator, EmulatorError, Flavor, LoadError, RecipeFormat, Secret,
@@ -139,7 +140,7 @@ impl EmulatorBuilder {
         let mut recipe_names = std::collections::HashSet::new();
         if self.declared.is_empty() {
             order.push("com.example.Component".into());
-            tokens_by_name.insert("com.example.Component".into(), random_token());
+            tokens_by_name.insert("com.example.Component".into(), new_svcuid(self.flavor));
             table.insert(
                 "com.example.Component".into(),
                 Component::new("1.0.0", json_object(), auth::Policies::permissive()),
@@ -198,7 +199,7 @@ impl EmulatorBuilder {
                 let token = tokens_by_name
                     .get(name)
                     .cloned()
-                    .unwrap_or_else(random_token);
+                    .unwrap_or_else(|| new_svcuid(self.flavor));
                 (name.clone(), token)
             })
             .collect();

@@ -211,7 +211,7 @@ impl StreamRef {
 /// Serves one accepted socket until it closes.
 pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
     let limits = state.flavor.limits();
-    let mut decoder = FrameDecoder::new(limits);
+    let mut decoder = FrameDecoder::new(state.flavor.inbound_limits());
     let (mut read_half, control) = match (socket.try_clone(), socket.try_clone()) {
         (Ok(r), Ok(c)) => (r, c),
         _ => return,

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::server::Outcome;
+use super::Flavor;
 use super::{json_response, modeled_error, parse_request, CallContext};
 use crate::model::{Shape, ValidateAuthorizationTokenRequest, ValidateAuthorizationTokenResponse};
 
@@ -22,4 +23,36 @@ pub(crate) fn validate_authorization_token(ctx: &CallContext<'_>, request: Value
         ValidateAuthorizationTokenResponse::MODEL_TYPE,
         &json!({"isValid": true}),
     )
+}
+
+/// A fresh SVCUID (auth token) for a component, in the flavour's format: nucleus lite
+/// issues 12 random bytes in base64, 16 characters (`gg_rand_fill` of a `GglSvcuid` in
+/// `modules/ggipcd/src/ipc_components.c:29-35,214`, aws-greengrass-lite at 326e992); for
+/// the Java nucleus the emulator keeps 32 hex characters.
+pub(crate) fn new_svcuid(flavor: Flavor) -> String {
+    match flavor {
+        Flavor::Lite => {
+            use base64::Engine as _;
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&super::random_u64().to_le_bytes());
+            bytes[8..].copy_from_slice(&super::random_u64().to_le_bytes());
+            base64::engine::general_purpose::STANDARD.encode(&bytes[..12])
+        }
+        _ => super::random_token(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lite_svcuids_are_16_base64_characters() {
+        let a = super::new_svcuid(super::Flavor::Lite);
+        let b = super::new_svcuid(super::Flavor::Lite);
+        assert_eq!(a.len(), 16);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+        assert_ne!(a, b);
+        assert_eq!(super::new_svcuid(super::Flavor::Nucleus).len(), 32);
+    }
 }
