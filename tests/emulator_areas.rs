@@ -310,7 +310,8 @@ fn cli_operations_over_the_loaded_components() {
         "StopComponent",
         json!({"componentName": "com.example.Ghost"}),
     ));
-    assert!(matches!(e, IpcError::ComponentNotFound(_)), "{e:?}");
+    // The CLI answers ResourceNotFoundError (CLIEventStreamAgent.java:369-372).
+    assert!(matches!(e, IpcError::ResourceNotFound(_)), "{e:?}");
     let e = service_error(call(
         &client,
         "CancelLocalDeployment",

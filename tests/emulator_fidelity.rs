@@ -772,3 +772,141 @@ fn lifecycle_accepts_a_negative_recheck_and_uses_the_nucleus_texts() {
     deployment.wait(WAIT).expect("the deployment finished");
     assert_eq!(emu.deferrals().last().map(|d| d.recheck_after_ms), Some(-5));
 }
+
+fn with_more_components(name: &str) -> Emulator {
+    Emulator::builder()
+        .socket_path(unique_socket_path(name))
+        .recipe_str(RECIPE, RecipeFormat::Yaml)
+        .component("aws.example.NoPolicy", "nopolicy-token")
+        .permissive_component("aws.greengrass.StreamManager", "sm-token")
+        .start()
+        .unwrap()
+}
+
+#[test]
+fn metrics_validation_order_and_texts() {
+    let emu = with_more_components("fid-metrics");
+    let metric = |name: &str, unit: &str, value: f64| json!({"metrics": [{"name": name, "unit": unit, "value": value}]});
+    let me = emu.connect().unwrap();
+    expect_error(
+        call(&me, "PutComponentMetric", metric("m", "COUNT", 1.0)),
+        "UnauthorizedError",
+        &format!("Principal {ME} is not authorized to perform aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "),
+    );
+    let aws = emu.connect_as("aws.example.NoPolicy").unwrap();
+    expect_error(
+        call(&aws, "PutComponentMetric", json!({"metrics": []})),
+        "InvalidArgumentsError",
+        "Null or Empty list of metrics found in PutComponentMetricRequest",
+    );
+    expect_error(
+        call(
+            &aws,
+            "PutComponentMetric",
+            metric(&"n".repeat(33), "COUNT", 1.0),
+        ),
+        "InvalidArgumentsError",
+        "Invalid argument found in PutComponentMetricRequest",
+    );
+    expect_error(
+        call(&aws, "PutComponentMetric", metric("m", "COUNT", -1.0)),
+        "InvalidArgumentsError",
+        "Invalid argument found in PutComponentMetricRequest",
+    );
+    expect_error(
+        call(&aws, "PutComponentMetric", metric("m", "COUNT", 1.0)),
+        "UnauthorizedError",
+        "Principal aws.example.NoPolicy is not authorized to perform aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric with metric name m",
+    );
+    let sm = emu.connect_as("aws.greengrass.StreamManager").unwrap();
+    expect_error(
+        call(&sm, "PutComponentMetric", metric("m", "FURLONGS", 1.0)),
+        "InvalidArgumentsError",
+        "Invalid telemetry unit: No matching TelemetryUnit type found",
+    );
+    call(
+        &sm,
+        "PutComponentMetric",
+        metric(&"n".repeat(32), "COUNT", 0.0),
+    )
+    .unwrap();
+}
+
+#[test]
+fn tokens_are_validated_for_stream_manager_only() {
+    let emu = with_more_components("fid-tokens");
+    let me = emu.connect().unwrap();
+    expect_error(
+        call(&me, "ValidateAuthorizationToken", json!({"token": "x"})),
+        "UnauthorizedError",
+        &format!("{ME} is not authorized to perform aws.greengrass#ValidateAuthorizationToken"),
+    );
+    let sm = emu.connect_as("aws.greengrass.StreamManager").unwrap();
+    expect_error(
+        call(&sm, "ValidateAuthorizationToken", json!({"token": "nope"})),
+        "InvalidTokenError",
+        "Authentication token not found",
+    );
+    let v = call(
+        &sm,
+        "ValidateAuthorizationToken",
+        json!({"token": emu.auth_token()}),
+    )
+    .unwrap();
+    assert_eq!(v["isValid"], true);
+}
+
+#[test]
+fn cli_validates_before_authorizing_and_uses_its_texts() {
+    let emu = with_more_components("fid-cli");
+    // The component without policies: validation errors come before the denial.
+    let c = emu.connect_as("aws.example.NoPolicy").unwrap();
+    for op in ["GetComponentDetails", "RestartComponent", "StopComponent"] {
+        expect_error(
+            call(&c, op, json!({"componentName": ""})),
+            "InvalidArgumentsError",
+            "Component name cannot be empty",
+        );
+        expect_error(
+            call(&c, op, json!({"componentName": ME})),
+            "UnauthorizedError",
+            "Principal aws.example.NoPolicy is not authorized",
+        );
+    }
+    for op in ["GetLocalDeploymentStatus", "CancelLocalDeployment"] {
+        expect_error(
+            call(&c, op, json!({"deploymentId": "not-a-uuid"})),
+            "InvalidArgumentsError",
+            "Invalid deploymentId format received. DeploymentId is a UUID",
+        );
+    }
+    let sm = emu.connect_as("aws.greengrass.StreamManager").unwrap();
+    expect_error(
+        call(
+            &sm,
+            "GetComponentDetails",
+            json!({"componentName": "no.such.C"}),
+        ),
+        "ResourceNotFoundError",
+        "Component with name no.such.C not found in Greengrass",
+    );
+    expect_error(
+        call(
+            &sm,
+            "RestartComponent",
+            json!({"componentName": "no.such.C"}),
+        ),
+        "ResourceNotFoundError",
+        "Component with name no.such.C not found in Greengrass",
+    );
+    let unknown = "00000000-0000-0000-0000-000000000009";
+    expect_error(
+        call(
+            &sm,
+            "GetLocalDeploymentStatus",
+            json!({"deploymentId": unknown}),
+        ),
+        "ResourceNotFoundError",
+        "Cannot find deployment",
+    );
+}

@@ -553,16 +553,21 @@ pub fn authorize(
             if caller == STREAM_MANAGER {
                 return Ok(());
             }
-            return deny(format!(
-                "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken: \
-                 only {STREAM_MANAGER} may call it"
+            return deny(super::texts::nucleus_text(
+                &format!(
+                    "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken"
+                ),
+                &format!("only {STREAM_MANAGER} may call it"),
             ));
         }
         "PutComponentMetric" => {
             if !caller.starts_with("aws.") {
-                return deny(format!(
-                    "{caller} is not authorized to perform aws.greengrass#PutComponentMetric: \
-                     the component name must start with \"aws.\""
+                return deny(super::texts::nucleus_text(
+                    &format!(
+                        "Principal {caller} is not authorized to perform \
+                         aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
+                    ),
+                    "the component name must start with \"aws.\"",
                 ));
             }
             if caller == STREAM_MANAGER {
@@ -610,11 +615,21 @@ pub fn authorize(
             // The nucleus's text (AuthorizationHandler.isAuthorized,
             // aws-greengrass-nucleus src/main/java/com/aws/greengrass/authorization/
             // AuthorizationHandler.java:246-251), then ggipc's explanation.
-            return deny(super::texts::nucleus_text(
-                &format!(
+            // PutComponentMetric words it its own way (ComponentMetricIPCEventStreamAgent
+            // .java:209-211).
+            let nucleus = if operation == "PutComponentMetric" {
+                format!(
+                    "Principal {caller} is not authorized to perform \
+                     {service}:aws.greengrass#{operation} with metric name {resource}"
+                )
+            } else {
+                format!(
                     "Principal {caller} is not authorized to perform \
                      {service}:aws.greengrass#{operation} on resource {resource}"
-                ),
+                )
+            };
+            return deny(super::texts::nucleus_text(
+                &nucleus,
                 &format!("no policy under {service} in its accessControl grants it"),
             ));
         }

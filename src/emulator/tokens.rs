@@ -1,4 +1,17 @@
 //! ValidateAuthorizationToken: valid tokens are the components' SVCUIDs.
+//!
+//! # Rules
+//!
+//! From aws-greengrass/aws-greengrass-nucleus at a28341c
+//! (`src/main/java/com/aws/greengrass/authorization/AuthorizationIPCAgent.java`, `AI`, and
+//! `src/main/java/com/aws/greengrass/ipc/AuthenticationHandler.java`, `AH`). Tests:
+//! `tests/emulator_fidelity.rs` (`tokens_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | Any caller but `aws.greengrass.StreamManager` → `UnauthorizedError` `<caller> is not authorized to perform aws.greengrass#ValidateAuthorizationToken`. | `AI:32,66-71` |
+//! | A token no component has → `InvalidTokenError` `Authentication token not found`. | `AI:74-83`, `AH:129-137` |
+//! | A valid token → `{"isValid": true}`. | `AI:73-77` |
 
 use serde_json::{json, Value};
 
@@ -17,7 +30,13 @@ pub(crate) fn validate_authorization_token(ctx: &CallContext<'_>, request: Value
         return Outcome::Error(e);
     }
     if !ctx.state.is_valid_token(&r.token) {
-        return Outcome::Error(modeled_error("InvalidTokenError", "the token is not valid"));
+        return Outcome::Error(modeled_error(
+            "InvalidTokenError",
+            &super::texts::nucleus_text(
+                "Authentication token not found",
+                "no component has this SVCUID",
+            ),
+        ));
     }
     json_response(
         ValidateAuthorizationTokenResponse::MODEL_TYPE,
