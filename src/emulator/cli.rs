@@ -19,7 +19,7 @@
 //!
 //! `lite` flavour: RestartComponent of an unknown component → `ResourceNotFoundError`
 //! `Component not found.` (`modules/ggipcd/src/services/cli/restart_component.c:78-82`,
-//! aws-greengrass-lite at 326e992).
+//! aws-greengrass-lite tag v2.6.0).
 //!
 //! Deliberate differences: deployments are simulated (no artifacts, recipes or
 //! dependencies); restart/stop change the recorded state and run nothing.

@@ -25,8 +25,8 @@
 //! # `lite` flavour
 //!
 //! A leaf whose stored timestamp is newer than the request's is left as it is and the
-//! request still succeeds (nucleus lite 2.6.0: `modules/ggconfigd/src/db_interface.c:833-844`
-//! in aws-greengrass/aws-greengrass-lite at 326e992 ends the transaction with `GG_ERR_OK`).
+//! request still succeeds (nucleus lite 2.6.0: `modules/ggconfigd/src/db_interface.c:832-842`
+//! in aws-greengrass/aws-greengrass-lite tag v2.6.0 ends the transaction with `GG_ERR_OK`).
 //!
 //! Deliberate differences: values keep their JSON types (the nucleus coerces some through
 //! Java types); the `_` rule also hides keys in events' values; the texts after the fixed

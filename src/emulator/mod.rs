@@ -95,9 +95,9 @@ impl Flavor {
 
     /// The frame limits this flavour enforces on the frames it receives. Nucleus lite reads
     /// the 12-byte prelude, then the rest of the frame into its 10,000-byte IPC buffer, so
-    /// it accepts a whole frame of up to 10,012 bytes (`ipc_server.c:468-488` and
-    /// `GGL_IPC_MAX_MSG_LEN` in `ipc_server.h:13-15`, aws-greengrass-lite at 326e992),
-    /// while its responses fit in a 10,000-byte buffer (`ipc_server.c:48`).
+    /// it accepts a whole frame of up to 10,012 bytes (`ipc_server.c:461-481` and
+    /// `GGL_IPC_MAX_MSG_LEN` in `ipc_server.h:13-15`, aws-greengrass-lite tag v2.6.0),
+    /// while its responses fit in a 10,000-byte buffer (`ipc_server.c:47`).
     pub fn inbound_limits(self) -> Limits {
         match self {
             Flavor::Nucleus => Limits::default(),

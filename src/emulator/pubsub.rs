@@ -16,12 +16,12 @@
 //! | `+` is one level; `#` matches one level, except a final `#`, which takes one or more. | `SubscriptionTrie.java` (`get`) |
 //! | No `receiveMode`: `RECEIVE_MESSAGES_FROM_OTHERS` for a wildcard filter, else `RECEIVE_ALL_MESSAGES`. | `PS:310-321` |
 //!
-//! `lite` flavour (nucleus lite 2.6.0; aws-greengrass/aws-greengrass-lite at 326e992, `GI`
+//! `lite` flavour (nucleus lite 2.6.0; aws-greengrass/aws-greengrass-lite tag v2.6.0, `GI`
 //! = `modules/ggipcd/src/services/pubsub/`):
 //!
 //! | Rule | Source |
 //! |---|---|
-//! | `receiveMode` is ignored: the SubscribeToTopic handler reads only `topic`, so a component receives its own messages whatever it asked for. | `GI/subscribe_to_topic.c:110-135` |
+//! | `receiveMode` is ignored: the SubscribeToTopic handler reads only `topic`, so a component receives its own messages whatever it asked for. | `GI/subscribe_to_topic.c:95-130` |
 //! | `+` and `#` are accepted in a PublishToTopic topic (the handler checks only authorization). | `GI/publish_to_topic.c:33-52,105-115` |
 
 use parking_lot::Mutex;

@@ -46,7 +46,7 @@ pub(crate) fn validate_authorization_token(ctx: &CallContext<'_>, request: Value
 
 /// A fresh SVCUID (auth token) for a component, in the flavour's format: nucleus lite
 /// issues 12 random bytes in base64, 16 characters (`gg_rand_fill` of a `GglSvcuid` in
-/// `modules/ggipcd/src/ipc_components.c:29-35,214`, aws-greengrass-lite at 326e992); for
+/// `modules/ggipcd/src/ipc_components.c:29-35,214`, aws-greengrass-lite tag v2.6.0); for
 /// the Java nucleus the emulator keeps 32 hex characters.
 pub(crate) fn new_svcuid(flavor: Flavor) -> String {
     match flavor {
