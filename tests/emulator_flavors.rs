@@ -484,3 +484,74 @@ fn lite_svcuids_are_16_base64_characters_and_the_nucleus_keeps_32_hex() {
         "{token}"
     );
 }
+
+#[test]
+fn lite_configuration_keys_are_case_sensitive_and_its_texts_are_its_own() {
+    // Observed on a running nucleus lite 2.6.0 (tests/tools/lite_probe.py) and read in its
+    // sources: keys COLLATE BINARY, no `_` hiding, "Key not found.", singular "field".
+    let (emu, client) = start(Flavor::Lite, "lite-config-case");
+    let call =
+        |op: &str, body: serde_json::Value| client.call_json(op, &body, CallOptions::default());
+    call(
+        "UpdateConfiguration",
+        json!({"keyPath": ["Probe"], "valueToMerge": {"A": 1, "_h": 2}, "timestamp": 2e9}),
+    )
+    .unwrap();
+    let err = call("GetConfiguration", json!({"keyPath": ["probe", "a"]})).unwrap_err();
+    let e = err.as_service_error().expect("service error");
+    assert!(matches!(e, IpcError::ResourceNotFound(_)), "{e:?}");
+    assert!(e.message().starts_with("Key not found."), "{}", e.message());
+    let v = call("GetConfiguration", json!({"keyPath": ["Probe"]})).unwrap();
+    assert_eq!(v["value"], json!({"A": 1, "_h": 2}));
+    let err = call(
+        "UpdateConfiguration",
+        json!({"keyPath": ["accessControl"], "valueToMerge": {"x": 1}, "timestamp": 1.0}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.as_service_error().unwrap().message(),
+        "Config update is not allowed for following field [accessControl]"
+    );
+    assert_eq!(
+        emu.configuration("com.example.Flavored").unwrap()["Probe"]["A"],
+        1
+    );
+}
+
+#[test]
+fn lite_token_validation_uses_its_texts() {
+    let lite = Emulator::builder()
+        .socket_path(unique_socket_path("lite-token-texts"))
+        .flavor(Flavor::Lite)
+        .permissive_component("com.example.Other", "AAAAAAAAAAAAAAAA")
+        .permissive_component("aws.greengrass.StreamManager", "BBBBBBBBBBBBBBBB")
+        .start()
+        .unwrap();
+    let other = lite.connect_as("com.example.Other").unwrap();
+    let err = other
+        .call_json(
+            "ValidateAuthorizationToken",
+            &json!({"token": "x"}),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+    let e = err.as_service_error().unwrap();
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+    assert_eq!(
+        e.message(),
+        "Component does not have access to token verification IPC command."
+    );
+    let sm = lite.connect_as("aws.greengrass.StreamManager").unwrap();
+    let err = sm
+        .call_json(
+            "ValidateAuthorizationToken",
+            &json!({"token": "CCCCCCCCCCCCCCCC"}),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+    let e = err.as_service_error().unwrap();
+    assert!(matches!(e, IpcError::InvalidToken(_)), "{e:?}");
+    assert!(e
+        .message()
+        .starts_with("Invalid token used by stream manager when trying to authorize."));
+}

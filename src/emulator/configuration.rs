@@ -24,9 +24,14 @@
 //!
 //! # `lite` flavour
 //!
-//! A leaf whose stored timestamp is newer than the request's is left as it is and the
-//! request still succeeds (nucleus lite 2.6.0: `modules/ggconfigd/src/db_interface.c:832-842`
-//! in aws-greengrass/aws-greengrass-lite tag v2.6.0 ends the transaction with `GG_ERR_OK`).
+//! Nucleus lite 2.6.0 (aws-greengrass/aws-greengrass-lite tag v2.6.0; checked against a
+//! running one with `tests/tools/lite_probe.py`):
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | A leaf whose stored timestamp is newer than the request's is left as it is and the request still succeeds. | `modules/ggconfigd/src/db_interface.c:832-842` (ends the transaction with `GG_ERR_OK`) |
+//! | Keys are case-sensitive; `_` keys are not hidden. | `modules/ggconfigd/src/sql/create_db.sql:3` (`COLLATE BINARY`) |
+//! | Texts: `Key not found.` (GetConfiguration), `Key not found` (SubscribeToConfigurationUpdate), `Config update is not allowed for following field [accessControl]`. | `modules/ggipcd/src/services/config/get_configuration.c:87`, `subscribe_to_configuration_update.c:165`, `update_configuration.c:77,92` |
 //!
 //! Deliberate differences: values keep their JSON types (the nucleus coerces some through
 //! Java types); the `_` rule also hides keys in events' values; the texts after the fixed
@@ -132,32 +137,42 @@ impl Area {
     }
 }
 
-/// The stored spelling of `key` in `m` (keys are case-insensitive, as in the nucleus).
-fn find_key(m: &Map<String, Value>, key: &str) -> Option<String> {
+/// The stored spelling of `key` in `m`; `ci` = keys are case-insensitive (the Java
+/// nucleus; nucleus lite stores them `COLLATE BINARY`, `modules/ggconfigd/src/sql/create_db.sql:3`).
+fn find_key(m: &Map<String, Value>, key: &str, ci: bool) -> Option<String> {
     if m.contains_key(key) {
         return Some(key.to_owned());
     }
-    m.keys()
-        .find(|k| k.eq_ignore_ascii_case(key) || k.to_lowercase() == key.to_lowercase())
-        .cloned()
+    if !ci {
+        return None;
+    }
+    let key = key.to_lowercase();
+    m.keys().find(|k| k.to_lowercase() == key).cloned()
 }
 
 /// The node at `path` and the path in its stored spelling.
-fn get_path<'a>(root: &'a Value, path: &[String]) -> Option<(&'a Value, Vec<String>)> {
+fn get_path<'a>(root: &'a Value, path: &[String], ci: bool) -> Option<(&'a Value, Vec<String>)> {
     let mut node = root;
     let mut stored = Vec::with_capacity(path.len());
     for key in path {
         let m = node.as_object()?;
-        let k = find_key(m, key)?;
+        let k = find_key(m, key, ci)?;
         node = m.get(&k)?;
         stored.push(k);
     }
     Some((node, stored))
 }
 
-/// Lower-cased path: the key of the modification times.
-fn folded(path: &[String]) -> Vec<String> {
-    path.iter().map(|k| k.to_lowercase()).collect()
+/// The key of the modification times: lower-cased when keys are case-insensitive.
+fn folded(path: &[String], ci: bool) -> Vec<String> {
+    path.iter()
+        .map(|k| if ci { k.to_lowercase() } else { k.clone() })
+        .collect()
+}
+
+/// Whether configuration keys are case-insensitive in this flavour.
+fn case_insensitive(state: &State) -> bool {
+    state.flavor == super::Flavor::Nucleus
 }
 
 /// The value with every key starting with `_` removed, at every depth (`Topics.toPOJO`).
@@ -189,13 +204,13 @@ fn leaves(prefix: &[String], value: &Value, out: &mut Vec<(Vec<String>, Value)>)
 
 /// The path in stored spelling where `path` lands (existing keys matched
 /// case-insensitively, new ones as given).
-fn resolve(root: &Value, path: &[String]) -> Vec<String> {
+fn resolve(root: &Value, path: &[String], ci: bool) -> Vec<String> {
     let mut node = Some(root);
     path.iter()
         .map(|key| {
             let found = node
                 .and_then(Value::as_object)
-                .and_then(|m| find_key(m, key));
+                .and_then(|m| find_key(m, key, ci));
             node = found
                 .as_ref()
                 .and_then(|k| node.and_then(|n| n.get(k.as_str())));
@@ -261,13 +276,17 @@ pub(crate) fn merge_into(
         let mut components = state.components.lock();
         let Some(c) = components.get_mut(component) else {
             return Err(resource_not_found(
-                &nucleus_text("Key not found", &format!("component {component} not found")),
+                &nucleus_text(
+                    key_not_found_text(state, false),
+                    &format!("component {component} not found"),
+                ),
                 "Component",
                 component,
             ));
         };
         // A key path that does not exist yet is created "now" (CS:277-283).
-        let millis = if check && get_path(&c.config, key_path).is_none() {
+        let ci = case_insensitive(state);
+        let millis = if check && get_path(&c.config, key_path, ci).is_none() {
             super::now_millis()
         } else {
             millis
@@ -276,8 +295,8 @@ pub(crate) fn merge_into(
         leaves(key_path, value, &mut new_leaves);
         let mut changed = Vec::new();
         for (path, v) in new_leaves {
-            let path = resolve(&c.config, &path);
-            let key = folded(&path);
+            let path = resolve(&c.config, &path, ci);
+            let key = folded(&path, ci);
             let current = c.modified.get(&key).copied().unwrap_or(0);
             if check && millis < current {
                 continue;
@@ -293,7 +312,7 @@ pub(crate) fn merge_into(
             }
         }
         if check && state.flavor == super::Flavor::Nucleus {
-            let kp = folded(&resolve(&c.config, key_path));
+            let kp = folded(&resolve(&c.config, key_path, ci), ci);
             stale = c
                 .modified
                 .iter()
@@ -349,17 +368,18 @@ fn notify(state: &State, component: &str, changed: &[Vec<String>]) {
     if changed.is_empty() {
         return;
     }
+    let ci = case_insensitive(state);
     let targets: Vec<(Vec<String>, StreamRef)> = state
         .configuration
         .update_subscribers
         .lock()
         .iter()
         .filter(|s| s.component == component)
-        .map(|s| (folded(&s.key_path), s.stream.clone()))
+        .map(|s| (folded(&s.key_path, ci), s.stream.clone()))
         .collect();
     for (sub_path, stream) in targets {
         for path in changed {
-            let p = folded(path);
+            let p = folded(path, ci);
             if p.starts_with(&sub_path) || sub_path.starts_with(&p) {
                 let event = json!({"configurationUpdateEvent": {
                     "componentName": component, "keyPath": path }});
@@ -372,10 +392,26 @@ fn notify(state: &State, component: &str, changed: &[Vec<String>]) {
     }
 }
 
-fn key_not_found(name: &str, key_path: &[String]) -> crate::model::IpcError {
+/// `Key not found` (Java nucleus, CS:72); nucleus lite says `Key not found.` in
+/// GetConfiguration (`modules/ggipcd/src/services/config/get_configuration.c:87`) and `Key
+/// not found` in SubscribeToConfigurationUpdate (`subscribe_to_configuration_update.c:165`).
+fn key_not_found_text(state: &State, subscribe: bool) -> &'static str {
+    if state.flavor == super::Flavor::Lite && !subscribe {
+        "Key not found."
+    } else {
+        "Key not found"
+    }
+}
+
+fn key_not_found(
+    state: &State,
+    subscribe: bool,
+    name: &str,
+    key_path: &[String],
+) -> crate::model::IpcError {
     resource_not_found(
         &nucleus_text(
-            "Key not found",
+            key_not_found_text(state, subscribe),
             &format!(
                 "key {} not found in the configuration of {name}",
                 key_path.join(".")
@@ -398,16 +434,22 @@ pub(crate) fn get_configuration(ctx: &CallContext<'_>, request: Value) -> Outcom
     let components = ctx.state.components.lock();
     let Some(c) = components.get(&name).filter(|c| !c.removed) else {
         return Outcome::Error(resource_not_found(
-            &nucleus_text("Key not found", &format!("component {name} not found")),
+            &nucleus_text(
+                key_not_found_text(ctx.state, false),
+                &format!("component {name} not found"),
+            ),
             "Component",
             &name,
         ));
     };
-    let Some((node, stored)) = get_path(&c.config, &request.key_path) else {
-        return Outcome::Error(key_not_found(&name, &request.key_path));
+    let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+    let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
+        return Outcome::Error(key_not_found(ctx.state, false, &name, &request.key_path));
     };
     let value = match (node, stored.last()) {
-        (Value::Object(_), _) | (_, None) => without_hidden(node),
+        // Only the Java nucleus hides `_` keys (Topics.toPOJO).
+        (Value::Object(_), _) | (_, None) if nucleus => without_hidden(node),
+        (Value::Object(_), _) | (_, None) => node.clone(),
         (leaf, Some(key)) => json!({ key: leaf }),
     };
     json_response(
@@ -439,8 +481,13 @@ pub(crate) fn update_configuration(ctx: &CallContext<'_>, request: Value) -> Out
                 .as_object()
                 .is_some_and(|m| m.contains_key("accessControl")));
     if touches_acl {
+        // Nucleus lite words it in the singular (update_configuration.c:77,92).
         return Outcome::Error(invalid_arguments(
-            "Config update is not allowed for following fields [accessControl]",
+            if ctx.state.flavor == super::Flavor::Lite {
+                "Config update is not allowed for following field [accessControl]"
+            } else {
+                "Config update is not allowed for following fields [accessControl]"
+            },
         ));
     }
     if key_path.is_empty() && !request.value_to_merge.is_object() {
@@ -475,13 +522,17 @@ pub(crate) fn subscribe_to_configuration_update(ctx: &CallContext<'_>, request: 
         let components = ctx.state.components.lock();
         let Some(c) = components.get(&name).filter(|c| !c.removed) else {
             return Outcome::Error(resource_not_found(
-                &nucleus_text("Key not found", &format!("component {name} not found")),
+                &nucleus_text(
+                    key_not_found_text(ctx.state, true),
+                    &format!("component {name} not found"),
+                ),
                 "Component",
                 &name,
             ));
         };
-        if get_path(&c.config, &request.key_path).is_none() {
-            return Outcome::Error(key_not_found(&name, &request.key_path));
+        let ci = case_insensitive(ctx.state);
+        if get_path(&c.config, &request.key_path, ci).is_none() {
+            return Outcome::Error(key_not_found(ctx.state, true, &name, &request.key_path));
         }
     }
     let state = ctx.state.clone();

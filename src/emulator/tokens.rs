@@ -12,6 +12,11 @@
 //! | Any caller but `aws.greengrass.StreamManager` → `UnauthorizedError` `<caller> is not authorized to perform aws.greengrass#ValidateAuthorizationToken`. | `AI:32,66-71` |
 //! | A token no component has → `InvalidTokenError` `Authentication token not found`. | `AI:74-83`, `AH:129-137` |
 //! | A valid token → `{"isValid": true}`. | `AI:73-77` |
+//!
+//! `lite` flavour (aws-greengrass/aws-greengrass-lite tag v2.6.0,
+//! `modules/ggipcd/src/services/authorizationagent/token_validator.c:31-85`): the same
+//! rules with its texts: `Component does not have access to token verification IPC
+//! command.` and `Invalid token used by stream manager when trying to authorize.`
 
 use serde_json::{json, Value};
 
@@ -26,16 +31,25 @@ pub(crate) fn validate_authorization_token(ctx: &CallContext<'_>, request: Value
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
+    let lite = ctx.state.flavor == Flavor::Lite;
     if let Err(e) = ctx.state.authorize(ctx, "ValidateAuthorizationToken", &[]) {
+        if lite {
+            return Outcome::Error(modeled_error(
+                "UnauthorizedError",
+                "Component does not have access to token verification IPC command.",
+            ));
+        }
         return Outcome::Error(e);
     }
     if !ctx.state.is_valid_token(&r.token) {
+        let text = if lite {
+            "Invalid token used by stream manager when trying to authorize."
+        } else {
+            "Authentication token not found"
+        };
         return Outcome::Error(modeled_error(
             "InvalidTokenError",
-            &super::texts::nucleus_text(
-                "Authentication token not found",
-                "no component has this SVCUID",
-            ),
+            &super::texts::nucleus_text(text, "no component has this SVCUID"),
         ));
     }
     json_response(
