@@ -302,8 +302,7 @@ pub(crate) fn publish_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Outc
     let raw = request.clone();
     let request: PublishToIoTCoreRequest = match parse_request(request, "PublishToIoTCoreRequest") {
         Ok(r) => r,
-        Err(e) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
-            let _ = e;
+        Err(_) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
             // Authorization comes before the qos check; parse without it to authorize.
             if let Err(e) = ctx.state.authorize(
                 ctx,
@@ -423,8 +422,7 @@ pub(crate) fn subscribe_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Ou
     let request: SubscribeToIoTCoreRequest =
         match parse_request(request, "SubscribeToIoTCoreRequest") {
             Ok(r) => r,
-            Err(e) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
-                let _ = e;
+            Err(_) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
                 if let Err(e) = ctx.state.authorize(
                     ctx,
                     "SubscribeToIoTCore",
