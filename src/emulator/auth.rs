@@ -544,6 +544,19 @@ pub fn authorize(
     operation: &str,
     resources: &[String],
 ) -> Result<(), Denied> {
+    authorize_as(caller, policies, operation, resources, true)
+}
+
+/// [`authorize`], where `empty_denied` = an empty resource is refused before any policy
+/// lookup (the Java nucleus). Nucleus lite has no such rule: a running lite 2.6.0 accepted
+/// a PublishToTopic on `""` under a `*` policy (`tests/tools/lite_probe.py`).
+pub(crate) fn authorize_as(
+    caller: &str,
+    policies: &Policies,
+    operation: &str,
+    resources: &[String],
+    empty_denied: bool,
+) -> Result<(), Denied> {
     if UNCHECKED_OPERATIONS.contains(&operation) {
         return Ok(());
     }
@@ -595,7 +608,7 @@ pub fn authorize(
     // The nucleus refuses an empty resource string before any policy lookup ("Resource
     // cannot be empty", AuthorizationModule.isPresent in aws-greengrass-nucleus), so not
     // even a '*' policy grants it.
-    if let Some(empty) = resources.iter().find(|r| r.is_empty()) {
+    if let Some(empty) = resources.iter().find(|r| empty_denied && r.is_empty()) {
         return deny(super::texts::nucleus_text(
             "Resource cannot be empty",
             &format!(
