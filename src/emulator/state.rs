@@ -154,7 +154,8 @@ impl State {
             .get(ctx.component)
             .map(|c| c.policies.clone())
             .unwrap_or_default();
-        auth::authorize(ctx.component, &policies, operation, resources)
+        let empty_denied = self.flavor == Flavor::Nucleus;
+        auth::authorize_as(ctx.component, &policies, operation, resources, empty_denied)
             .map_err(|d| modeled_error("UnauthorizedError", &d.message))
     }
 
