@@ -438,3 +438,212 @@ fn worker(rx: Receiver<Task>, tx: Sender<Task>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pool's bookkeeping, observed through a recording handler. Every wait is bounded.
+
+    use std::time::Duration;
+
+    use crossbeam_channel::{bounded, Receiver, Sender};
+
+    use super::*;
+    use crate::error::TimeoutKind;
+    use crate::rpc::MessageType;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Event(usize),
+        Error,
+        Closed,
+        Dropped(u64),
+    }
+
+    /// Records every callback; each event first waits (bounded) for a token on `gate`, if any.
+    struct Recorder {
+        seen: Sender<Seen>,
+        gate: Option<Receiver<()>>,
+    }
+
+    impl EventSink for Recorder {
+        fn event(&mut self, message: RpcMessage) -> bool {
+            let _ = self.seen.send(Seen::Event(message.payload.len()));
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv_timeout(WAIT);
+            }
+            false
+        }
+        fn error(&mut self, _error: Error) -> bool {
+            let _ = self.seen.send(Seen::Error);
+            false
+        }
+        fn closed(&mut self) {
+            let _ = self.seen.send(Seen::Closed);
+        }
+        fn dropped(&mut self, count: u64) {
+            let _ = self.seen.send(Seen::Dropped(count));
+        }
+        fn interrupted(&mut self, _reason: &Error) {}
+        fn resumed(&mut self) {}
+    }
+
+    fn event(len: usize) -> RpcMessage {
+        let mut m = RpcMessage::new(MessageType::ApplicationMessage, 0, 1);
+        m.payload = vec![b'x'; len].into();
+        m
+    }
+
+    fn next(seen: &Receiver<Seen>, what: &str) -> Seen {
+        seen.recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
+    }
+
+    /// A pool of one worker and a queue whose handler blocks on each event until released.
+    fn gated(
+        max_events: usize,
+        max_bytes: usize,
+    ) -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>, Sender<()>) {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(64);
+        let (gate_tx, gate) = bounded(64);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: Some(gate),
+            }),
+            max_events,
+            max_bytes,
+            "test".into(),
+        );
+        (pool, queue, seen, gate_tx)
+    }
+
+    #[test]
+    fn a_delivered_event_releases_its_bytes_and_an_event_of_exactly_the_byte_bound_fits() {
+        let (pool, queue, seen, gate) = gated(100, 10);
+        assert!(queue.push_event(event(6)));
+        assert_eq!(next(&seen, "the first event"), Seen::Event(6));
+        gate.send(()).unwrap();
+        // The first event's bytes were released when it was taken off the queue, so an
+        // event of exactly the bound is accepted into the (empty) queue.
+        assert!(queue.push_event(event(10)), "an event of exactly max_bytes");
+        assert_eq!(next(&seen, "the second event"), Seen::Event(10));
+        // While it runs, the queue is empty again: one more byte-bound event fits, and
+        // then nothing more (its bytes are held until it is taken).
+        assert!(queue.push_event(event(10)));
+        assert!(!queue.push_event(event(1)), "one byte over the bound");
+        gate.send(()).unwrap();
+        // The drop is reported before the next item runs.
+        assert_eq!(next(&seen, "the drop report"), Seen::Dropped(1));
+        assert_eq!(next(&seen, "the third event"), Seen::Event(10));
+        gate.send(()).unwrap();
+        assert_eq!(queue.counters().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 3);
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn the_event_bound_counts_queued_events_not_the_one_running() {
+        let (pool, queue, seen, gate) = gated(2, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(2)));
+        assert!(queue.push_event(event(3)));
+        assert!(!queue.push_event(event(4)), "a third queued event");
+        for _ in 0..3 {
+            gate.send(()).unwrap();
+        }
+        assert_eq!(next(&seen, "the drop report"), Seen::Dropped(1));
+        assert_eq!(next(&seen, "event 2"), Seen::Event(2));
+        assert_eq!(next(&seen, "event 3"), Seen::Event(3));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn no_drop_report_is_made_when_nothing_was_dropped() {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(64);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: None,
+            }),
+            100,
+            1 << 20,
+            "test".into(),
+        );
+        for len in 1..=3 {
+            assert!(queue.push_event(event(len)));
+        }
+        queue.finish(None);
+        let all: Vec<Seen> = (0..4).map(|_| next(&seen, "a callback")).collect();
+        assert_eq!(
+            all,
+            [Seen::Event(1), Seen::Event(2), Seen::Event(3), Seen::Closed]
+        );
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "no further callback");
+    }
+
+    #[test]
+    fn close_now_discards_queued_events_but_keeps_queued_errors() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(2)));
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        queue.close_now();
+        assert!(!queue.is_accepting());
+        assert!(
+            !queue.push_event(event(3)),
+            "closed: nothing more is queued"
+        );
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the queued error"), Seen::Error);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "the queued event was discarded");
+    }
+
+    #[test]
+    fn close_now_releases_the_bytes_of_the_events_it_discards() {
+        let (pool, queue, seen, gate) = gated(100, 10);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(10)));
+        queue.close_now();
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert_eq!(queue.state.lock().queued_bytes, 0);
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn shutdown_waits_for_a_busy_worker_to_finish_what_is_queued() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        queue.finish(None);
+        let release = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            gate.send(()).unwrap();
+        });
+        let left = pool.shutdown(Instant::now() + WAIT);
+        assert_eq!(left, 0, "every worker stopped before the deadline");
+        // shutdown returned only after the worker ran the closed callback.
+        assert_eq!(seen.try_recv(), Ok(Seen::Closed));
+        release.join().unwrap();
+    }
+
+    #[test]
+    fn shutdown_gives_up_at_its_deadline_and_counts_the_busy_worker() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        let left = pool.shutdown(Instant::now() + Duration::from_millis(50));
+        assert_eq!(left, 1, "the worker is still in the handler");
+        gate.send(()).unwrap();
+    }
+}

@@ -809,3 +809,82 @@ fn malformed_recipes_name_file_path_and_problem() {
         "{text}"
     );
 }
+
+fn publish_allowed(client: &ggipc::Client, topic: &str) -> bool {
+    match client.publish_to_topic(PublishToTopicRequest::json(topic, json!(1))) {
+        Ok(_) => true,
+        Err(e) if matches!(e.as_service_error(), Some(IpcError::Unauthorized(_))) => false,
+        Err(e) => panic!("publish to {topic}: {e:?}"),
+    }
+}
+
+fn deploy(emu: &Emulator, deployment: ggipc::emulator::SimulatedDeployment) {
+    let done = emu
+        .simulate_deployment(deployment)
+        .wait(std::time::Duration::from_secs(10))
+        .expect("the deployment finishes within 10 s");
+    assert_eq!(done.status, ggipc::model::DeploymentStatus::Succeeded);
+}
+
+#[test]
+fn an_access_control_change_at_runtime_takes_effect_and_a_reset_restores_the_recipe() {
+    let emu = Emulator::builder()
+        .socket_path(common::unique_socket_path("auth-runtime"))
+        .recipe_str(RECIPE, RecipeFormat::Yaml)
+        .start()
+        .unwrap();
+    let client = emu.connect().unwrap();
+    assert!(publish_allowed(&client, "sensors/t"));
+    assert!(!publish_allowed(&client, "actuators/t"));
+    let grant = json!({"accessControl": {"aws.greengrass.ipc.pubsub": {
+        "com.example.Publisher:pubsub:2": {
+            "operations": ["aws.greengrass#PublishToTopic"],
+            "resources": ["actuators/*"]
+        }
+    }}});
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .merge_configuration("com.example.Publisher", grant),
+    );
+    assert!(publish_allowed(&client, "actuators/t"), "the new policy");
+    assert!(publish_allowed(&client, "sensors/t"), "the recipe's policy");
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .reset_configuration("com.example.Publisher", "/accessControl"),
+    );
+    assert!(
+        !publish_allowed(&client, "actuators/t"),
+        "reset to the recipe"
+    );
+    assert!(publish_allowed(&client, "sensors/t"));
+}
+
+#[test]
+fn a_permissive_component_stays_permissive_when_its_access_control_changes() {
+    let emu = Emulator::builder()
+        .socket_path(common::unique_socket_path("auth-permissive"))
+        .permissive_component("com.example.Open", "open-token")
+        .start()
+        .unwrap();
+    let client = emu.connect().unwrap();
+    assert!(publish_allowed(&client, "anything/t"));
+    let narrow = json!({"accessControl": {"aws.greengrass.ipc.pubsub": {
+        "com.example.Open:pubsub:1": {
+            "operations": ["aws.greengrass#PublishToTopic"],
+            "resources": ["sensors/*"]
+        }
+    }}});
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new().merge_configuration("com.example.Open", narrow),
+    );
+    assert!(publish_allowed(&client, "anything/t"));
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .reset_configuration("com.example.Open", "/accessControl"),
+    );
+    assert!(publish_allowed(&client, "anything/t"));
+}

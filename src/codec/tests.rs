@@ -462,6 +462,15 @@ fn encode_enforces_limits() {
         }
     );
     assert!(msg.to_bytes(&Limits::with_max_frame_size(36)).is_ok());
+    // Both bounds are inclusive: a headers block of exactly the limit is encoded.
+    let exact = Limits {
+        max_headers_size: 18,
+        ..Limits::default()
+    };
+    let bytes = msg
+        .to_bytes(&exact)
+        .expect("18-byte headers at an 18-byte limit");
+    assert_eq!(Message::decode(&bytes, &exact).unwrap(), msg);
     let big = Message {
         headers: vec![],
         payload: Bytes::from(vec![0; 1 << 20]),
