@@ -99,6 +99,7 @@ impl StreamQueue {
         if st.items.len() >= self.max_events || st.queued_bytes.saturating_add(len) > self.max_bytes
         {
             st.dropped_unreported += 1;
+            // `total` only paces the warning below (mutating `+ 1` changes a log line only).
             let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             drop(st);
             if total.is_power_of_two() {
@@ -459,7 +460,14 @@ mod tests {
         Error,
         Closed,
         Dropped(u64),
+        Interrupted,
+        Resumed,
     }
+
+    /// An event of this length makes the handler panic (after recording it).
+    const PANIC: usize = 13;
+    /// An event of this length makes the handler ask to close the stream.
+    const CLOSE: usize = 99;
 
     /// Records every callback; each event first waits (bounded) for a token on `gate`, if any.
     struct Recorder {
@@ -469,11 +477,13 @@ mod tests {
 
     impl EventSink for Recorder {
         fn event(&mut self, message: RpcMessage) -> bool {
-            let _ = self.seen.send(Seen::Event(message.payload.len()));
+            let len = message.payload.len();
+            let _ = self.seen.send(Seen::Event(len));
             if let Some(gate) = &self.gate {
                 let _ = gate.recv_timeout(WAIT);
             }
-            false
+            assert_ne!(len, PANIC, "the handler panics");
+            len == CLOSE
         }
         fn error(&mut self, _error: Error) -> bool {
             let _ = self.seen.send(Seen::Error);
@@ -485,8 +495,28 @@ mod tests {
         fn dropped(&mut self, count: u64) {
             let _ = self.seen.send(Seen::Dropped(count));
         }
-        fn interrupted(&mut self, _reason: &Error) {}
-        fn resumed(&mut self) {}
+        fn interrupted(&mut self, _reason: &Error) {
+            let _ = self.seen.send(Seen::Interrupted);
+        }
+        fn resumed(&mut self) {
+            let _ = self.seen.send(Seen::Resumed);
+        }
+    }
+
+    /// A pool of one worker and a queue whose handler never waits.
+    fn ungated() -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>) {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(64);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: None,
+            }),
+            100,
+            1 << 20,
+            "test-queue".into(),
+        );
+        (pool, queue, seen)
     }
 
     fn event(len: usize) -> RpcMessage {
@@ -563,17 +593,7 @@ mod tests {
 
     #[test]
     fn no_drop_report_is_made_when_nothing_was_dropped() {
-        let pool = Dispatcher::start(1).unwrap();
-        let (seen_tx, seen) = bounded(64);
-        let queue = pool.queue(
-            Box::new(Recorder {
-                seen: seen_tx,
-                gate: None,
-            }),
-            100,
-            1 << 20,
-            "test".into(),
-        );
+        let (pool, queue, seen) = ungated();
         for len in 1..=3 {
             assert!(queue.push_event(event(len)));
         }
@@ -645,5 +665,171 @@ mod tests {
         let left = pool.shutdown(Instant::now() + Duration::from_millis(50));
         assert_eq!(left, 1, "the worker is still in the handler");
         gate.send(()).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_handler_is_counted_and_keeps_receiving() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.push_event(event(PANIC)));
+        assert!(queue.push_event(event(2)));
+        assert_eq!(next(&seen, "the panicking event"), Seen::Event(PANIC));
+        assert_eq!(next(&seen, "the next event"), Seen::Event(2));
+        assert_eq!(queue.counters().panicked.load(Ordering::Relaxed), 1);
+        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 2);
+        assert_eq!(pool.panics(), 1);
+        assert!(queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn a_handler_asking_to_close_runs_the_close_request_once_and_ends_the_stream() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        assert!(queue.push_event(event(CLOSE)));
+        assert_eq!(next(&seen, "the closing event"), Seen::Event(CLOSE));
+        assert!(
+            queue.push_event(event(2)),
+            "queued before the handler returned"
+        );
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert!(asked.recv_timeout(WAIT).is_ok(), "the close request ran");
+        assert!(!queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(asked.try_recv().is_err(), "once");
+        assert!(seen.try_recv().is_err(), "the queued event was discarded");
+    }
+
+    #[test]
+    fn a_finished_stream_does_not_run_its_close_request() {
+        let (pool, queue, seen) = ungated();
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        queue.finish(None);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(asked.try_recv().is_err());
+    }
+
+    #[test]
+    fn interruptions_errors_and_resumptions_run_in_order_and_stop_after_the_end() {
+        let (pool, queue, seen) = ungated();
+        queue.interrupt(Error::Timeout(TimeoutKind::Connect));
+        queue.resumed();
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        assert!(queue.push_event(event(1)));
+        queue.finish(Some(Error::Timeout(TimeoutKind::Write)));
+        // After the end nothing more is queued.
+        queue.finish(None);
+        queue.close_now();
+        queue.interrupt(Error::Timeout(TimeoutKind::Connect));
+        queue.resumed();
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        assert!(!queue.push_event(event(2)));
+        let all: Vec<Seen> = (0..6).map(|_| next(&seen, "a callback")).collect();
+        assert_eq!(
+            all,
+            [
+                Seen::Interrupted,
+                Seen::Resumed,
+                Seen::Error,
+                Seen::Event(1),
+                Seen::Error,
+                Seen::Closed
+            ]
+        );
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "no callback after the end");
+    }
+
+    #[test]
+    fn an_abandoned_queue_never_calls_its_handler() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        queue.abandon();
+        assert!(!queue.is_accepting());
+        assert!(!queue.push_event(event(1)));
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        queue.finish(None);
+        drop(gate);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err());
+        assert!(asked.try_recv().is_err());
+    }
+
+    #[test]
+    fn debug_names_the_queue_and_counts_the_workers() {
+        let (pool, queue, _seen) = ungated();
+        assert!(format!("{queue:?}").contains("test-queue"));
+        let pool_text = format!("{pool:?}");
+        assert!(pool_text.contains("workers: 1"), "{pool_text}");
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(format!("{pool:?}").contains("workers: 0"));
+    }
+
+    #[test]
+    fn one_busy_subscription_does_not_hold_up_another() {
+        // Two workers, two queues: while the first handler blocks, the second runs.
+        let pool = Dispatcher::start(2).unwrap();
+        let (seen_a_tx, seen_a) = bounded(64);
+        let (gate_tx, gate) = bounded(64);
+        let a = pool.queue(
+            Box::new(Recorder {
+                seen: seen_a_tx,
+                gate: Some(gate),
+            }),
+            100,
+            1 << 20,
+            "a".into(),
+        );
+        let (seen_b_tx, seen_b) = bounded(64);
+        let b = pool.queue(
+            Box::new(Recorder {
+                seen: seen_b_tx,
+                gate: None,
+            }),
+            100,
+            1 << 20,
+            "b".into(),
+        );
+        assert!(a.push_event(event(1)));
+        assert_eq!(next(&seen_a, "a blocks"), Seen::Event(1));
+        assert!(b.push_event(event(2)));
+        assert_eq!(next(&seen_b, "b runs meanwhile"), Seen::Event(2));
+        gate_tx.send(()).unwrap();
+        assert_eq!(pool.shutdown(Instant::now() + WAIT), 0);
+    }
+
+    #[test]
+    fn a_queue_longer_than_a_batch_is_delivered_whole_and_in_order() {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(1024);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: None,
+            }),
+            1000,
+            1 << 20,
+            "long".into(),
+        );
+        let n = BATCH * 3 + 5;
+        for i in 1..=n {
+            assert!(queue.push_event(event(i)));
+        }
+        queue.finish(None);
+        for i in 1..=n {
+            assert_eq!(next(&seen, "an event"), Seen::Event(i));
+        }
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
     }
 }
