@@ -207,6 +207,8 @@ impl StreamQueue {
     }
 
     fn schedule(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, QueueState>) {
+        // `scheduled` only saves redundant wake-ups: the sink, taken by `run`, is what keeps
+        // one queue on one worker at a time (mutating `&&` to `||` adds wake-ups only).
         if !st.scheduled && st.sink.is_some() {
             st.scheduled = true;
             drop(st);
