@@ -888,3 +888,43 @@ fn a_permissive_component_stays_permissive_when_its_access_control_changes() {
     );
     assert!(publish_allowed(&client, "anything/t"));
 }
+
+#[test]
+fn policies_count_and_keep_their_resources_as_written() {
+    let (none, problems) = Policies::parse(&Value::Null, "accessControl", false).unwrap();
+    assert!(problems.is_empty());
+    assert_eq!(none.len(), 0);
+    assert!(none.is_empty(), "no accessControl: no policy");
+    assert!(!Policies::permissive().is_empty(), "permissive allows all");
+    let access = json!({
+        "aws.greengrass.ipc.pubsub": {
+            "p1": {"operations": [PUB], "resources": ["a/*"]},
+            "p2": {"operations": ["*"], "resources": ["b/+/c"]},
+        },
+        "aws.greengrass.ipc.mqttproxy": {
+            "p3": {"operations": ["*"], "resources": ["x"]},
+        }
+    });
+    let (p, problems) = Policies::parse(&access, "accessControl", false).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(p.len(), 3);
+    assert!(!p.is_empty());
+    let pubsub = p.for_service("aws.greengrass.ipc.pubsub");
+    let mut written: Vec<&str> = pubsub
+        .iter()
+        .flat_map(|pol| pol.resources.iter().map(|r| r.as_str()))
+        .collect();
+    written.sort_unstable();
+    assert_eq!(written, ["a/*", "b/+/c"]);
+    // A policy listing no operation is reported (leniently: skipped with a problem).
+    let empty_ops =
+        json!({"aws.greengrass.ipc.pubsub": {"p": {"operations": [], "resources": ["a"]}}});
+    let (p, problems) = Policies::parse(&empty_ops, "accessControl", false).unwrap();
+    assert_eq!(p.len(), 0);
+    assert!(
+        problems
+            .iter()
+            .any(|pr| pr.problem.contains("at least one operation")),
+        "{problems:?}"
+    );
+}
