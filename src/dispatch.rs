@@ -673,12 +673,14 @@ mod tests {
     fn a_panicking_handler_is_counted_and_keeps_receiving() {
         let (pool, queue, seen) = ungated();
         assert!(queue.push_event(event(PANIC)));
+        assert!(queue.push_event(event(PANIC)));
         assert!(queue.push_event(event(2)));
         assert_eq!(next(&seen, "the panicking event"), Seen::Event(PANIC));
+        assert_eq!(next(&seen, "the panicking event"), Seen::Event(PANIC));
         assert_eq!(next(&seen, "the next event"), Seen::Event(2));
-        assert_eq!(queue.counters().panicked.load(Ordering::Relaxed), 1);
-        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 2);
-        assert_eq!(pool.panics(), 1);
+        assert_eq!(queue.counters().panicked.load(Ordering::Relaxed), 2);
+        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 3);
+        assert_eq!(pool.panics(), 2);
         assert!(queue.is_accepting());
         pool.shutdown(Instant::now() + WAIT);
     }
