@@ -143,8 +143,10 @@ pub mod rpc;
 mod client;
 mod config;
 mod connection;
+mod deadline;
 mod dispatch;
 mod error;
+mod link;
 mod operations;
 mod subscription;
 
@@ -154,7 +156,7 @@ pub mod emulator;
 pub use client::Client;
 pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
-pub use subscription::{StreamHandler, Subscription, SubscriptionStats};
+pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 
 /// The README's Rust snippets, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -160,11 +160,11 @@ impl StreamHandler<SubscriptionResponseMessage> for Events {
     fn on_stream_event(&mut self, _e: SubscriptionResponseMessage) {
         let _ = self.0.send("event".into());
     }
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         let _ = self
             .0
             .send(format!("error: {}", matches!(error, Error::Closed(_))));
-        true
+        ggipc::StreamControl::Close
     }
     fn on_stream_closed(&mut self) {
         let _ = self.0.send("closed".into());
@@ -242,7 +242,7 @@ fn close_from_inside_a_handler_returns() {
             SubscribeToTopicRequest::new("stop"),
             move |_e: SubscriptionResponseMessage| {
                 let start = std::time::Instant::now();
-                inner.close().unwrap();
+                inner.close();
                 tx.send(start.elapsed()).unwrap();
             },
         )
@@ -260,8 +260,8 @@ fn close_from_inside_a_handler_returns() {
 fn calls_after_close_fail_with_closed_by_user() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    client.close().unwrap();
-    client.close().unwrap();
+    client.close();
+    client.close();
     let err = client
         .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
         .unwrap_err();
@@ -344,7 +344,7 @@ fn duration_max_timeouts_mean_no_practical_deadline_and_never_panic() {
         .subscribe_to_topic(SubscribeToTopicRequest::new("t"), Events(tx))
         .unwrap();
     sub.close().unwrap();
-    returns_within(Duration::from_secs(5), "close", || client.close()).unwrap();
+    returns_within(Duration::from_secs(5), "close", || client.close());
 }
 
 #[test]
@@ -399,7 +399,7 @@ fn a_refused_subscribe_the_server_did_not_terminate_is_terminated_by_the_client(
     let second = expect_within(&seen, WAIT, "the publish");
     assert_eq!(second.0, 2);
     assert!(second.2.is_some());
-    client.close().unwrap();
+    client.close();
     peer.join();
     assert!(seen.try_recv().is_err(), "nothing more was sent");
 }
@@ -408,7 +408,7 @@ fn a_refused_subscribe_the_server_did_not_terminate_is_terminated_by_the_client(
 fn a_call_on_a_client_closed_by_the_user_is_not_retryable() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    client.close().unwrap();
+    client.close();
     let err = client
         .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
         .unwrap_err();
@@ -468,7 +468,7 @@ fn a_failed_subscribe_never_calls_its_handler_even_when_the_server_ended_the_str
             matches!(result, Err(Error::Protocol(_))),
             "round {round}: {result:?}"
         );
-        client.close().unwrap();
+        client.close();
         let calls: Vec<String> = rx.try_iter().collect();
         assert!(calls.is_empty(), "round {round}: handler called: {calls:?}");
         peer.join();

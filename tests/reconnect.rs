@@ -28,9 +28,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Recorder {
             .0
             .send(format!("event {}", e.json().cloned().unwrap_or_default()));
     }
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         let _ = self.0.send(format!("error {}", error.is_connection_lost()));
-        true
+        ggipc::StreamControl::Close
     }
     fn on_stream_interrupted(&mut self, reason: &Error) {
         let _ = self.0.send(format!(
@@ -222,8 +222,7 @@ fn close_while_reconnecting_returns_promptly_and_closes_subscriptions() {
     };
     returns_within(Duration::from_secs(2), "close while reconnecting", || {
         client.close()
-    })
-    .unwrap();
+    });
     assert_eq!(next(&rx, "closed"), "closed");
     let result = returns_within(Duration::from_secs(2), "the waiting call ending", || {
         waiting.join().unwrap()
