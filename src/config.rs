@@ -13,17 +13,17 @@ pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COM
 pub const AUTH_TOKEN_ENV: &str = "SVCUID";
 
 /// Default deadline of the CONNECT handshake (writing CONNECT, waiting for CONNECT_ACK).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default deadline of a call (write plus response).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of threads running subscription handlers.
-pub const DEFAULT_HANDLER_THREADS: usize = 2;
+pub(crate) const DEFAULT_HANDLER_THREADS: usize = 2;
 /// Default number of events one subscription may have queued before new ones are dropped.
-pub const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
+pub(crate) const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
 /// Default payload bytes one subscription may have queued before new events are dropped.
-pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A user-supplied source of the auth token, asked at every (re)connect.
 pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;

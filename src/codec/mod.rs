@@ -250,7 +250,9 @@ impl FrameDecoder {
 /// so that both match its bytes, whatever its lengths say (the message CRC goes in the
 /// last four bytes of `frame`). For fuzzers and fault injection, which corrupt one field
 /// of a frame and need every other check to pass. Does nothing to a buffer shorter than
-/// 16 bytes.
+/// 16 bytes. Only with the `internals` feature (the client never needs it); it stays in
+/// the codec, the one user of `crc32fast`.
+#[cfg(feature = "internals")]
 pub fn reseal(frame: &mut [u8]) {
     if frame.len() < FRAME_OVERHEAD {
         return;

@@ -131,7 +131,7 @@ impl Header {
     }
 }
 
-/// A header value borrowed for encoding (see [`encode_parts`]): the same wire types as
+/// A header value borrowed for encoding (see [`encode_parts`](super::encode_parts)): the same wire types as
 /// [`HeaderValue`], without owning anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -190,7 +190,7 @@ impl ValueRef<'_> {
     }
 }
 
-/// A header borrowed for encoding: what [`encode_parts`] takes, so that a caller whose
+/// A header borrowed for encoding: what [`encode_parts`](super::encode_parts) takes, so that a caller whose
 /// header names are constants need not allocate a [`Header`] per frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeaderRef<'a> {

@@ -38,6 +38,7 @@ mod shadows;
 mod state;
 mod tokens;
 mod topic;
+mod wire;
 
 pub use auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
 pub use builder::EmulatorBuilder;
