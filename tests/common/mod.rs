@@ -99,6 +99,13 @@ pub fn read_message(socket: &mut UnixStream, decoder: &mut FrameDecoder) -> Opti
     }
 }
 
+/// Reads and discards until the client closes the socket (bounded by the socket's read
+/// timeout): keeps a scripted peer's end open exactly as long as the client needs it.
+pub fn read_to_end(mut socket: UnixStream) {
+    let mut buf = [0u8; 4096];
+    while matches!(socket.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 pub fn write_message(socket: &mut UnixStream, message: &RpcMessage) {
     let bytes = message
         .to_frame()

@@ -1,4 +1,6 @@
-//! Timeouts, PING, connection loss and shutdown.
+//! The client's connection from start to end: timeouts, PING, stream ids, connection
+//! loss and shutdown. (The Greengrass lifecycle service is tested with the emulator's
+//! areas, not here.)
 
 mod common;
 
@@ -174,7 +176,10 @@ impl StreamHandler<SubscriptionResponseMessage> for Events {
 #[test]
 fn server_disappearing_fails_the_pending_call_and_tells_subscriptions() {
     let emu = Emulator::start().unwrap();
-    emu.set_reply("GetConfiguration", |_| {
+    let (arrived_tx, arrived) = unbounded();
+    emu.set_reply("GetConfiguration", move |_| {
+        let _ = arrived_tx.send(());
+        // A slow server: the call is still pending when the server goes away.
         std::thread::sleep(Duration::from_secs(3));
         Reply::Response {
             model_type: "aws.greengrass#GetConfigurationResponse".into(),
@@ -196,7 +201,7 @@ fn server_disappearing_fails_the_pending_call_and_tells_subscriptions() {
             )
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    expect_within(&arrived, WAIT, "the call reaching the server");
     emu.disconnect_all();
     let result = returns_within(Duration::from_secs(2), "the pending call failing", || {
         caller.join().unwrap()
@@ -432,8 +437,11 @@ fn call_json_refuses_a_streaming_operation_instead_of_leaving_its_stream_open() 
         matches!(result, Err(Error::InvalidArgument(_))),
         "{result:?}"
     );
-    // Nothing was opened on the server.
-    std::thread::sleep(Duration::from_millis(50));
+    // Nothing was opened on the server: a round trip on the same connection has been
+    // served after anything sent before it.
+    client
+        .publish_to_topic(PublishToTopicRequest::json("sync", json!(1)))
+        .unwrap();
     assert_eq!(emu.subscription_count(), 0);
     assert!(client.is_connected());
 }
