@@ -60,7 +60,11 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
             c.call_json("GetConfiguration", &json!({}), CallOptions::default())
         })
     };
-    expect_within(&arrived, Duration::from_secs(5), "the call reaching the server");
+    expect_within(
+        &arrived,
+        Duration::from_secs(5),
+        "the call reaching the server",
+    );
     emu.disconnect_all();
     assert!(caller.join().unwrap().is_err());
     drop(client);

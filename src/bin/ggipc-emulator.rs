@@ -26,9 +26,19 @@ options:
   --flavor nucleus|lite  behave like the Java nucleus (default) or nucleus lite
   --control-topic        a publish to $ggipc/emulator/deploy (JSON deployment
                          description) triggers a simulated deployment (for tests)
+  --max-connections N    serve at most N connections at once (default 256); at the
+                         cap the oldest one without a CONNECT yet is closed, or the
+                         new one refused
+  --handshake-timeout D  close a connection with no whole CONNECT within D (default 5s)
+  --write-timeout D      close a connection that does not take a whole frame within D
+                         (default 5s)
+  --queue-events N       per-connection outbound queue: at most N events (default 1024)
+  --queue-bytes N        ... and N bytes (default 4194304); events beyond are dropped,
+                         counted and logged
   -v, --verbose          log at debug level (else RUST_LOG / GGIPC_LOG, default info)
   -h, --help             this help
 
+Durations D: `500ms`, `2s` or a number of seconds.
 Without --recipe, one component with a permissive policy is created.
 On start, prints `export` lines to evaluate in the component's shell; the other
 components' tokens follow as `# <name>: SVCUID=<token>` comments.";
@@ -77,6 +87,35 @@ struct Options {
     flavor: Flavor,
     control_topic: bool,
     verbose: bool,
+    max_connections: Option<usize>,
+    handshake_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    queue_events: Option<usize>,
+    queue_bytes: Option<usize>,
+}
+
+/// `500ms`, `2s`, `1.5s` or a number of seconds.
+fn parse_duration(name: &str, text: &str) -> Result<Duration, String> {
+    let bad = || format!("{name}: {text:?} is not a duration (e.g. 500ms, 2s)");
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !value.is_finite() || value <= 0.0 || value * scale > 86_400.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+fn parse_count(name: &str, text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name}: {text:?} is not a positive number")),
+    }
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -88,6 +127,11 @@ fn parse_args() -> Result<Option<Options>, String> {
         flavor: Flavor::Nucleus,
         control_topic: false,
         verbose: false,
+        max_connections: None,
+        handshake_timeout: None,
+        write_timeout: None,
+        queue_events: None,
+        queue_bytes: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -105,6 +149,19 @@ fn parse_args() -> Result<Option<Options>, String> {
                 }
             }
             "--control-topic" => o.control_topic = true,
+            "--max-connections" => {
+                o.max_connections = Some(parse_count(&arg, &value("--max-connections")?)?)
+            }
+            "--handshake-timeout" => {
+                o.handshake_timeout = Some(parse_duration(&arg, &value("--handshake-timeout")?)?)
+            }
+            "--write-timeout" => {
+                o.write_timeout = Some(parse_duration(&arg, &value("--write-timeout")?)?)
+            }
+            "--queue-events" => {
+                o.queue_events = Some(parse_count(&arg, &value("--queue-events")?)?)
+            }
+            "--queue-bytes" => o.queue_bytes = Some(parse_count(&arg, &value("--queue-bytes")?)?),
             "-v" | "--verbose" => o.verbose = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
@@ -152,10 +209,28 @@ fn main() -> ExitCode {
     if let Some(socket) = &options.socket {
         builder = builder.socket_path(socket);
     }
+    if let Some(max) = options.max_connections {
+        builder = builder.max_connections(max);
+    }
+    if let Some(timeout) = options.handshake_timeout {
+        builder = builder.handshake_timeout(timeout);
+    }
+    if let Some(timeout) = options.write_timeout {
+        builder = builder.write_timeout(timeout);
+    }
+    if options.queue_events.is_some() || options.queue_bytes.is_some() {
+        builder = builder.outbound_queue(
+            options.queue_events.unwrap_or(1024),
+            options.queue_bytes.unwrap_or(4 * 1024 * 1024),
+        );
+    }
     let permissive = options.recipes.is_empty();
     if permissive {
-        let token = options.svcuid.clone().unwrap_or_else(random_token);
-        builder = builder.permissive_component("com.example.Component", token);
+        // Without --svcuid the builder's default component (com.example.Component,
+        // permissive) gets a token in the flavour's format.
+        if let Some(token) = options.svcuid.clone() {
+            builder = builder.permissive_component("com.example.Component", token);
+        }
     } else {
         for recipe in &options.recipes {
             builder = builder.recipe_file(recipe);
@@ -227,20 +302,4 @@ fn main() -> ExitCode {
     log::info!("stopping");
     emulator.stop();
     ExitCode::SUCCESS
-}
-
-fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u32 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id() ^ i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }

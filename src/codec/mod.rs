@@ -212,6 +212,14 @@ impl FrameDecoder {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+    /// Replaces the limits, keeping what is buffered: they apply from the next prelude
+    /// validated on (a prelude already validated keeps the limits it was checked
+    /// against). The emulator reads a CONNECT under small limits, then raises them once
+    /// the peer has authenticated.
+    #[cfg(feature = "emulator")]
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
     /// Call at end of stream: `Ok(())` if no partial frame is buffered, else
     /// [`CodecError::Truncated`] (or the error the decoder already failed with).
     pub fn finish(&self) -> Result<(), CodecError> {

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::listener::{accept_loop, bind, fresh_socket_path, random_token};
+use super::listener::{accept_loop, bind, fresh_socket_path, ConnectionSettings};
 use super::state::{Component, State};
+use super::tokens::new_svcuid;
 use super::{
     auth, clientdevices, configuration, deployment, iotcore, lifecycle, pubsub, recipe, secrets,
     shadows, Emulator, EmulatorError, Flavor, LoadError, RecipeFormat, Secret,
@@ -36,6 +38,7 @@ pub struct EmulatorBuilder {
     secrets_files: Vec<PathBuf>,
     secrets: Vec<Secret>,
     control_topic: bool,
+    settings: ConnectionSettings,
 }
 
 impl EmulatorBuilder {
@@ -126,6 +129,68 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The most connections served at once, handshaking or not (default 256; at least
+    /// 1). When the cap is reached, the oldest connection that has not sent its CONNECT
+    /// yet is closed to admit the new one; when all are authenticated, the new one is
+    /// refused. Both are logged at warn.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use ggipc::emulator::Emulator;
+    ///
+    /// let emulator = Emulator::builder()
+    ///     .max_connections(16)
+    ///     .handshake_timeout(Duration::from_secs(2))
+    ///     .write_timeout(Duration::from_secs(2))
+    ///     .outbound_queue(256, 1024 * 1024)
+    ///     .start()?;
+    /// let client = emulator.connect()?;
+    /// # drop(client);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.settings.max_connections = max;
+        self
+    }
+
+    /// How long a new connection may take to send a whole CONNECT (default 5 s; more
+    /// than zero). A connection that has not is closed, logged at warn. Before the
+    /// CONNECT is accepted, frames are limited to 16 KiB (the flavour's limit when
+    /// smaller).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long the emulator may take to write one whole frame to a client (default 5 s;
+    /// more than zero): one total deadline per frame, not restarted by partial writes. A
+    /// client that does not read enough to take a frame within it is disconnected,
+    /// logged at warn.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.write_timeout = timeout;
+        self
+    }
+
+    /// Bounds each connection's outbound queue (default 1024 events, 4 MiB; at least 1
+    /// event). An event pushed to a full queue is dropped, counted
+    /// ([`Emulator::dropped_events`](super::Emulator::dropped_events)) and logged;
+    /// replies are never dropped (the connection stops reading requests while its queue
+    /// holds `max_bytes` or more). An event always fits an empty queue.
+    pub fn outbound_queue(mut self, max_events: usize, max_bytes: usize) -> Self {
+        self.settings.queue_events = max_events;
+        self.settings.queue_bytes = max_bytes;
+        self
+    }
+
+    /// The most streams (subscriptions) open at once on one connection (default 65,536;
+    /// at least 1). A streaming request beyond it is answered with a `ServiceError` and
+    /// logged at warn; it bounds the memory of a connection's stream table.
+    pub fn max_streams_per_connection(mut self, max: usize) -> Self {
+        self.settings.max_streams = max;
+        self
+    }
+
     /// Binds the socket and starts serving.
     ///
     /// # Errors
@@ -139,7 +204,7 @@ impl EmulatorBuilder {
         let mut recipe_names = std::collections::HashSet::new();
         if self.declared.is_empty() {
             order.push("com.example.Component".into());
-            tokens_by_name.insert("com.example.Component".into(), random_token());
+            tokens_by_name.insert("com.example.Component".into(), new_svcuid(self.flavor));
             table.insert(
                 "com.example.Component".into(),
                 Component::new("1.0.0", json_object(), auth::Policies::permissive()),
@@ -198,7 +263,7 @@ impl EmulatorBuilder {
                 let token = tokens_by_name
                     .get(name)
                     .cloned()
-                    .unwrap_or_else(random_token);
+                    .unwrap_or_else(|| new_svcuid(self.flavor));
                 (name.clone(), token)
             })
             .collect();
@@ -209,6 +274,27 @@ impl EmulatorBuilder {
                     "component {name} reuses another component's auth token"
                 )));
             }
+        }
+        let settings = self.settings;
+        if settings.max_connections == 0 {
+            return Err(EmulatorError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        if settings.handshake_timeout.is_zero() || settings.write_timeout.is_zero() {
+            return Err(EmulatorError::Invalid(
+                "the handshake and write timeouts must be more than zero".into(),
+            ));
+        }
+        if settings.max_streams == 0 {
+            return Err(EmulatorError::Invalid(
+                "max_streams_per_connection must be at least 1".into(),
+            ));
+        }
+        if settings.queue_events == 0 {
+            return Err(EmulatorError::Invalid(
+                "the outbound queue must hold at least one event".into(),
+            ));
         }
         let mut secrets_list = Vec::new();
         for file in &self.secrets_files {
@@ -242,6 +328,10 @@ impl EmulatorBuilder {
             lifecycle_requests: Mutex::new(Vec::new()),
             control_topic: self.control_topic,
             faults: Arc::default(),
+            settings,
+            admission: Default::default(),
+            next_connection_id: std::sync::atomic::AtomicU64::new(1),
+            dropped_events: Arc::default(),
         });
         let workers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept_state = state.clone();

@@ -151,12 +151,13 @@ pub(crate) enum ConnectAction {
 }
 
 /// Hook of `handshake`: called with the CONNECT read.
-pub(crate) fn on_connect(state: &State, read_half: &mut UnixStream) -> ConnectAction {
+pub(crate) fn on_connect(state: &State, socket: &UnixStream) -> ConnectAction {
     match state.faults.connect_fault() {
         Some(Fault::RejectConnect) => ConnectAction::Reject,
         Some(Fault::IgnoreConnect) => {
             log::info!("emulator: fault: ignoring a CONNECT");
-            let _ = read_half.set_read_timeout(Some(Duration::from_millis(50)));
+            let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut read_half = socket;
             let mut sink = [0u8; 512];
             while !state.stopping.load(Ordering::Acquire)
                 && !state.faults.listener_down.load(Ordering::Acquire)
@@ -341,7 +342,7 @@ pub(crate) fn before_message(
     };
     conn.write_raw(&bytes);
     if close_after {
-        conn.kill();
+        // `serve` writes what is queued (these bytes), then closes.
         return Action::Close;
     }
     Action::Skip
@@ -362,19 +363,26 @@ pub(crate) fn stall_reading(state: &State, conn: &ServerConn) {
     }
 }
 
-/// Hook of `ServerConn::write`: writes `bytes` whole, or one byte at a time under
-/// [`Fault::Dribble`].
+/// Hook of the writer thread: writes `bytes` whole by `by` (one total deadline), or one
+/// byte at a time under [`Fault::Dribble`] (each byte within `write_timeout`).
 pub(crate) fn write_frame(
     faults: &Faults,
-    socket: &mut UnixStream,
+    socket: &UnixStream,
     bytes: &[u8],
+    by: Instant,
+    write_timeout: Duration,
 ) -> io::Result<()> {
     if !faults.has(&Fault::Dribble) {
-        return socket.write_all(bytes);
+        return super::outbound::write_all_by(socket, bytes, by);
     }
+    let mut writer = socket;
     for byte in bytes {
-        socket.write_all(std::slice::from_ref(byte))?;
-        socket.flush()?;
+        super::outbound::write_all_by(
+            socket,
+            std::slice::from_ref(byte),
+            Instant::now() + write_timeout,
+        )?;
+        writer.flush()?;
         std::thread::sleep(Duration::from_micros(200));
     }
     Ok(())

@@ -8,6 +8,28 @@
 //!
 //! This module is a testing tool: its API may change in minor releases.
 //!
+//! # Hostile and buggy components
+//! The emulator stays up and keeps serving well-behaved components whatever the others do
+//! (each limit is an [`EmulatorBuilder`] setting and a `ggipc-emulator` flag):
+//! - **Handshake**: a connection must send its whole CONNECT within the handshake
+//!   deadline (default 5 s); before it, a frame may be at most 16 KiB (or the flavour's
+//!   limit if smaller). Refusals are logged at warn, naming the connection and the reason.
+//! - **Connections**: at most `max_connections` (default 256) at once; at the cap the
+//!   oldest connection still without a CONNECT is closed to admit the new one, otherwise
+//!   the new one is refused (logged). `accept` errors back off and are logged once.
+//! - **Outbound**: each connection has one bounded queue (default 1024 events, 4 MiB)
+//!   drained by its writer thread. An event that does not fit is dropped, counted
+//!   ([`Emulator::dropped_events`]) and logged; an event always fits an empty queue.
+//!   Replies are never dropped: the connection stops reading requests while its queue is
+//!   full. A component's publish therefore never waits on a subscriber.
+//! - **Writes**: each frame has one total write deadline (default 5 s), not restarted by
+//!   partial writes; a client that does not take a frame within it is disconnected.
+//! - **Memory per connection** is bounded by: the inbound buffer (at most the flavour's
+//!   frame limit, 16 MiB for the nucleus and 10,012 bytes for lite; 16 KiB before the
+//!   CONNECT), the outbound queue's byte bound plus one frame, the frame being written,
+//!   its streams (at most `max_streams_per_connection`, default 65,536, a few hundred
+//!   bytes each) and two thread stacks (reader and writer); one descriptor.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ggipc::emulator::Emulator;
@@ -30,12 +52,14 @@ mod iotcore;
 mod lifecycle;
 mod listener;
 mod metrics;
+mod outbound;
 mod pubsub;
 mod recipe;
 mod secrets;
 mod server;
 mod shadows;
 mod state;
+mod texts;
 mod tokens;
 mod topic;
 mod wire;
@@ -75,18 +99,33 @@ pub enum Flavor {
     /// The Java Greengrass nucleus (the default).
     #[default]
     Nucleus,
-    /// Greengrass nucleus lite: 10 000-byte frames, no TERMINATE on responses,
-    /// `_message`/`_errorCode` error bodies, a refused connect closes without an ack, a
-    /// PING closes the connection.
+    /// Greengrass nucleus lite 2.6.0: frames of at most 10,012 bytes in (10,000 after the
+    /// prelude) and 10,000 out, no TERMINATE on responses, `_message`/`_errorCode` error
+    /// bodies, a refused connect closes without an ack, a PING closes the connection,
+    /// `receiveMode` ignored, `+`/`#` accepted in a PublishToTopic topic, a stale
+    /// UpdateConfiguration timestamp answered with success (the value kept), 16-character
+    /// base64 SVCUIDs, and only the operations in [`LITE_OPERATIONS`].
     Lite,
 }
 
 impl Flavor {
-    /// The frame limits this flavour enforces.
+    /// The frame limits this flavour enforces on the frames it sends.
     pub fn limits(self) -> Limits {
         match self {
             Flavor::Nucleus => Limits::default(),
             Flavor::Lite => Limits::with_max_frame_size(10_000),
+        }
+    }
+
+    /// The frame limits this flavour enforces on the frames it receives. Nucleus lite reads
+    /// the 12-byte prelude, then the rest of the frame into its 10,000-byte IPC buffer, so
+    /// it accepts a whole frame of up to 10,012 bytes (`ipc_server.c:461-481` and
+    /// `GGL_IPC_MAX_MSG_LEN` in `ipc_server.h:13-15`, aws-greengrass-lite tag v2.6.0),
+    /// while its responses fit in a 10,000-byte buffer (`ipc_server.c:47`).
+    pub fn inbound_limits(self) -> Limits {
+        match self {
+            Flavor::Nucleus => Limits::default(),
+            Flavor::Lite => Limits::with_max_frame_size(10_000 + 12),
         }
     }
 }
@@ -302,13 +341,27 @@ impl Emulator {
 
     /// Publishes on a local topic as if a component named `publisher` had.
     /// Returns how many subscriptions received it.
+    ///
+    /// Unlike a component's `PublishToTopic`, which never waits, this waits for room in a
+    /// subscriber's full outbound queue (up to the write deadline per subscription, see
+    /// [`EmulatorBuilder::write_timeout`]) before dropping the event, so that a test can
+    /// flood a client without the emulator dropping events.
     pub fn publish(&self, publisher: &str, topic: &str, message: &PublishMessage) -> usize {
-        self.state.pubsub.publish(publisher, topic, message)
+        let wait = self.state.settings.write_timeout;
+        self.state
+            .pubsub
+            .deliver(publisher, topic, message, Some(wait))
     }
 
     /// Number of live local pub/sub subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.state.pubsub.len()
+    }
+
+    /// Events dropped so far because a connection's outbound queue was full (see
+    /// [`EmulatorBuilder::outbound_queue`]); each run of drops is also logged at warn.
+    pub fn dropped_events(&self) -> u64 {
+        self.state.dropped_events.load(Ordering::Relaxed)
     }
 
     /// Number of connected clients.
@@ -415,6 +468,7 @@ impl Emulator {
 
     /// Sends one event (`model_type`, JSON `body`) on every open stream of `operation`
     /// that a [`Reply::Stream`] script opened. Returns how many streams received it.
+    /// Waits for room in a full outbound queue as [`Emulator::publish`] does.
     pub fn push_event(&self, operation: &str, model_type: &str, body: &Value) -> usize {
         let streams: Vec<_> = self
             .state
@@ -425,14 +479,17 @@ impl Emulator {
             .map(|(_, s)| s.clone())
             .collect();
         let payload = bytes::Bytes::from(body.to_string().into_bytes());
+        let wait = self.state.settings.write_timeout;
         streams
             .iter()
-            .filter(|s| s.send_event(model_type, payload.clone()))
+            .filter(|s| s.send_event_waiting(model_type, payload.clone(), wait))
             .count()
     }
 
-    /// Closes every client connection (the server keeps listening).
+    /// Closes every client connection, including those still in their handshake (the
+    /// server keeps listening).
     pub fn disconnect_all(&self) {
+        self.state.admission.close_pending();
         let conns: Vec<_> = self.state.connections.lock().values().cloned().collect();
         for conn in conns {
             conn.kill();

@@ -1,25 +1,42 @@
-//! The emulator's socket side: accepting, the handshake, reading requests, writing replies
-//! and stream events. Service semantics live in the area modules.
+//! The emulator's socket side: the handshake, reading requests, queueing replies and
+//! stream events for the connection's writer thread. Service semantics live in the area
+//! modules.
+//!
+//! # Threads and memory per connection
+//! Each connection has a reading thread (the handshake, then requests; the services run
+//! on it) and, once authenticated, a writer thread that drains the connection's bounded
+//! outbound queue (see `outbound.rs` for the drop and deadline policy); one descriptor.
+//! Before the CONNECT is accepted, frames are limited to [`CONNECT_MAX_FRAME`] bytes and
+//! the whole CONNECT must arrive within the handshake deadline. Memory per connection is
+//! bounded by: the inbound frame buffer (at most the flavour's frame limit: 16 MiB for
+//! the nucleus, 10,012 bytes for lite; 16 KiB before authentication), the outbound
+//! queue (at most its byte bound plus one frame, since an event always fits an empty
+//! queue and a reply is queued once the queue is below its bound), the frame being
+//! written (one frame), the stream table (at most
+//! `max_streams_per_connection` entries, each a few hundred bytes with its subscription), and two thread stacks.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::fault::{self, Faults};
+use super::listener::Slot;
+use super::outbound::Outbound;
 use super::{CallContext, CallRecord, Flavor, State};
 use crate::codec::{FrameDecoder, Limits};
 use crate::model::{IpcError, Shape};
 use crate::rpc::{self, MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM};
 
-/// How long the emulator waits on a client that does not read before dropping it.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest frame accepted before the CONNECT is (a CONNECT carries a few headers and
+/// an auth token); the flavour's frame limit when smaller.
+pub(crate) const CONNECT_MAX_FRAME: u32 = 16 * 1024;
 
 /// What runs when a stream ends (client TERMINATE or connection close).
 pub(crate) type Cleanup = Box<dyn FnOnce() + Send>;
@@ -111,10 +128,11 @@ pub(crate) struct ServerConn {
     pub(crate) component: String,
     flavor: Flavor,
     limits: Limits,
-    writer: Mutex<(UnixStream, BytesMut)>,
-    /// A handle on the socket for shutting it down without the writer lock (a writer may
-    /// hold it, blocked on a client that does not read).
-    control: UnixStream,
+    /// The socket (one descriptor): read by the connection's thread, written by its
+    /// writer thread, shut down by `kill`.
+    socket: Arc<UnixStream>,
+    /// Frames waiting for the writer thread.
+    outbound: Outbound,
     streams: Mutex<HashMap<i32, Cleanup>>,
     alive: AtomicBool,
     /// Fault injection hook: the emulator's faults (see fault.rs).
@@ -122,45 +140,38 @@ pub(crate) struct ServerConn {
 }
 
 impl ServerConn {
-    fn write(&self, message: &RpcMessage) -> bool {
-        let mut guard = self.writer.lock();
-        self.write_locked(&mut guard, message)
-    }
-
-    fn write_locked(&self, guard: &mut (UnixStream, BytesMut), message: &RpcMessage) -> bool {
-        if !self.alive.load(Ordering::Acquire) {
-            return false;
-        }
-        let (socket, buf) = guard;
-        buf.clear();
-        if let Err(e) = message.encode(&self.limits, buf) {
-            log::warn!(
-                "emulator: cannot encode a reply for {}: {e}",
-                self.component
-            );
-            return false;
-        }
-        // Fault injection hook: `Fault::Dribble` writes byte by byte.
-        match fault::write_frame(&self.faults, socket, buf) {
-            Ok(()) => true,
+    fn encode(&self, message: &RpcMessage) -> Option<Bytes> {
+        let mut buf = BytesMut::new();
+        match message.encode(&self.limits, &mut buf) {
+            Ok(()) => Some(buf.freeze()),
             Err(e) => {
-                log::info!(
-                    "emulator: dropping the connection of {}: {e}",
+                log::warn!(
+                    "emulator: cannot encode a frame for {}: {e}",
                     self.component
                 );
-                self.kill();
-                false
+                None
             }
         }
     }
 
-    /// Fault injection hook: writes raw bytes (a hostile frame); false when it failed.
-    pub(crate) fn write_raw(&self, bytes: &[u8]) -> bool {
-        let mut guard = self.writer.lock();
+    /// Queues a reply (never dropped); false when the connection is gone or the reply
+    /// cannot be encoded.
+    fn write(&self, message: &RpcMessage) -> bool {
         if !self.alive.load(Ordering::Acquire) {
             return false;
         }
-        guard.0.write_all(bytes).is_ok()
+        match self.encode(message) {
+            Some(frame) => self.outbound.push_reply(frame),
+            None => false,
+        }
+    }
+
+    /// Fault injection hook: queues raw bytes (a hostile frame); false when it failed.
+    pub(crate) fn write_raw(&self, bytes: &[u8]) -> bool {
+        if !self.alive.load(Ordering::Acquire) {
+            return false;
+        }
+        self.outbound.push_reply(Bytes::copy_from_slice(bytes))
     }
 
     /// Whether the connection is still open.
@@ -168,10 +179,12 @@ impl ServerConn {
         self.alive.load(Ordering::Acquire)
     }
 
-    /// Shuts the socket down; the connection's thread then cleans up.
+    /// Shuts the socket down at once (queued frames are discarded); the connection's
+    /// threads then clean up.
     pub(crate) fn kill(&self) {
         self.alive.store(false, Ordering::Release);
-        let _ = self.control.shutdown(std::net::Shutdown::Both);
+        self.outbound.close();
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
 
     fn reply_flags(&self) -> i32 {
@@ -190,8 +203,13 @@ pub(crate) struct StreamRef {
 }
 
 impl StreamRef {
-    /// Writes one event; false when the connection is gone.
+    /// Queues one event without blocking; false when the connection is gone, or the
+    /// event was dropped because the connection's outbound queue is full (counted and
+    /// logged, see `outbound.rs`).
     pub(crate) fn send_event(&self, model_type: &str, payload: Bytes) -> bool {
+        if !self.conn.is_alive() {
+            return false;
+        }
         let m = RpcMessage::json(
             MessageType::ApplicationMessage,
             0,
@@ -199,7 +217,36 @@ impl StreamRef {
             Some(model_type),
             payload,
         );
-        self.conn.write(&m)
+        match self.conn.encode(&m) {
+            Some(frame) => self.conn.outbound.push_event(frame),
+            None => false,
+        }
+    }
+
+    /// As [`StreamRef::send_event`], but waits up to `within` for room in the
+    /// connection's outbound queue before dropping the event: for the emulator's
+    /// test-side calls (`Emulator::publish`, `Emulator::push_event`), never for a
+    /// component's call.
+    pub(crate) fn send_event_waiting(
+        &self,
+        model_type: &str,
+        payload: Bytes,
+        within: Duration,
+    ) -> bool {
+        if !self.conn.is_alive() {
+            return false;
+        }
+        let m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            self.stream_id,
+            Some(model_type),
+            payload,
+        );
+        match self.conn.encode(&m) {
+            Some(frame) => self.conn.outbound.push_event_waiting(frame, within),
+            None => false,
+        }
     }
 
     /// Whether both refer to the same stream of the same connection.
@@ -208,30 +255,51 @@ impl StreamRef {
     }
 }
 
-/// Serves one accepted socket until it closes.
-pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
+/// Serves one accepted socket until it closes; `_slot` holds its place under the cap.
+pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _slot: Slot) {
     let limits = state.flavor.limits();
-    let mut decoder = FrameDecoder::new(limits);
-    let (mut read_half, control) = match (socket.try_clone(), socket.try_clone()) {
-        (Ok(r), Ok(c)) => (r, c),
-        _ => return,
-    };
-    let _ = socket.set_write_timeout(Some(WRITE_TIMEOUT));
-    let Some(component) = handshake(&state, &socket, &mut read_half, &mut decoder) else {
+    let inbound = state.flavor.inbound_limits();
+    let connect_limits = Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
+    let mut decoder = FrameDecoder::new(connect_limits);
+    let Some(component) = handshake(&state, &socket, &mut decoder, conn_id) else {
         let _ = socket.shutdown(std::net::Shutdown::Both);
         return;
     };
+    state.admission.authenticated(conn_id);
+    decoder.set_limits(inbound);
+    let settings = state.settings;
     let conn = Arc::new(ServerConn {
         id: conn_id,
+        outbound: Outbound::new(
+            settings.queue_events,
+            settings.queue_bytes,
+            state.dropped_events.clone(),
+            format!("{component} (connection #{conn_id})"),
+        ),
         component,
         flavor: state.flavor,
         limits,
-        writer: Mutex::new((socket, BytesMut::with_capacity(4096))),
-        control,
+        socket: socket.clone(),
         streams: Mutex::new(HashMap::new()),
         alive: AtomicBool::new(true),
         faults: state.faults.clone(),
     });
+    let writer_conn = conn.clone();
+    let writer = match std::thread::Builder::new()
+        .name(format!("ggipc-emu-write-{conn_id}"))
+        .spawn(move || write_loop(&writer_conn, settings.write_timeout))
+    {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!(
+                "emulator: refused connection #{conn_id} of {}: cannot start its writer \
+                 thread: {e}",
+                conn.component
+            );
+            conn.kill();
+            return;
+        }
+    };
     // Registered before the CONNECT_ACK: a client that is connected is counted.
     state.connections.lock().insert(conn_id, conn.clone());
     if state.stopping.load(Ordering::Acquire) {
@@ -244,7 +312,10 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
     )) {
         conn.kill();
     }
-    log::info!("emulator: {} connected", conn.component);
+    log::info!(
+        "emulator: {} connected (connection #{conn_id})",
+        conn.component
+    );
     let mut last_stream = 0i32;
     'outer: loop {
         loop {
@@ -262,6 +333,12 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
                     break 'outer;
                 }
             };
+            // A client that does not read its replies is not served either: the queue
+            // holds at most its byte bound plus one reply.
+            conn.outbound.wait_for_room();
+            if !conn.is_alive() {
+                break 'outer;
+            }
             // Fault injection hook: a fault may consume the request or close.
             match fault::before_message(&state, &conn, &message, &mut last_stream) {
                 fault::Action::Serve => {}
@@ -274,40 +351,129 @@ pub(crate) fn serve(state: Arc<State>, socket: UnixStream, conn_id: u64) {
         }
         // Fault injection hook: `Fault::StopReading` stalls here.
         fault::stall_reading(&state, &conn);
-        match decoder.read_from(&mut read_half) {
+        if !conn.is_alive() {
+            break;
+        }
+        match decoder.read_from(&mut &*socket) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
+    // Replies already queued (a protocol error, a fault's last frame) still go out,
+    // within the write deadline; queued events are discarded.
+    conn.outbound.finish(settings.write_timeout);
+    let _ = writer.join();
     conn.kill();
     state.connections.lock().remove(&conn_id);
     let cleanups: Vec<Cleanup> = conn.streams.lock().drain().map(|(_, c)| c).collect();
     for cleanup in cleanups {
         cleanup();
     }
+    let dropped = conn.outbound.dropped();
+    if dropped > 0 {
+        log::info!(
+            "emulator: {} (connection #{conn_id}) closed; {dropped} events were dropped for it",
+            conn.component
+        );
+    }
+}
+
+/// The writer thread: writes queued frames, each within one total deadline.
+fn write_loop(conn: &ServerConn, write_timeout: Duration) {
+    let end = conn.outbound.drain(write_timeout, |frame, by| {
+        // Fault injection hook: `Fault::Dribble` writes byte by byte.
+        fault::write_frame(&conn.faults, &conn.socket, frame, by, write_timeout)
+    });
+    match end {
+        Some(e) if e.kind() == io::ErrorKind::TimedOut => {
+            log::warn!(
+                "emulator: closing the connection of {} (#{}): a frame was not written \
+                 within the write deadline of {write_timeout:?} ({e})",
+                conn.component,
+                conn.id
+            );
+            conn.kill();
+        }
+        Some(e) => {
+            if conn.is_alive() {
+                log::info!(
+                    "emulator: dropping the connection of {} (#{}): {e}",
+                    conn.component,
+                    conn.id
+                );
+            }
+            conn.kill();
+        }
+        None => {}
+    }
 }
 
 fn handshake(
     state: &State,
     socket: &UnixStream,
-    read_half: &mut UnixStream,
     decoder: &mut FrameDecoder,
+    conn_id: u64,
 ) -> Option<String> {
+    let deadline = Instant::now() + state.settings.handshake_timeout;
+    let refuse_frame = |e: &dyn std::fmt::Display| {
+        log::warn!(
+            "emulator: refused connection #{conn_id} before CONNECT: {e} (frames before \
+             CONNECT are limited to {} bytes)",
+            decoder_limit(state)
+        );
+    };
     let first = loop {
         match decoder.next_message() {
-            Ok(Some(frame)) => break RpcMessage::from_frame(frame).ok()?,
+            Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
+                Ok(m) => break m,
+                Err(e) => {
+                    log::info!(
+                        "emulator: refused connection #{conn_id}: invalid first message: {e}"
+                    );
+                    return None;
+                }
+            },
             Ok(None) => {}
+            Err(e) => {
+                refuse_frame(&e);
+                return None;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::warn!(
+                "emulator: refused connection #{conn_id}: no whole CONNECT within the \
+                 handshake deadline of {:?} ({} bytes received)",
+                state.settings.handshake_timeout,
+                decoder.buffered()
+            );
+            return None;
+        }
+        if socket.set_read_timeout(Some(left)).is_err() {
+            return None;
+        }
+        match decoder.read_from(&mut &*socket) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                refuse_frame(&e);
+                return None;
+            }
             Err(_) => return None,
         }
-        match decoder.read_from(read_half) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
     };
+    let _ = socket.set_read_timeout(None);
     let reject = |why: &str| {
-        log::info!("emulator: connection refused: {why}");
+        log::info!("emulator: connection #{conn_id} refused: {why}");
         if state.flavor == Flavor::Nucleus {
             let ack = RpcMessage::new(MessageType::ConnectAck, 0, 0);
             let mut buf = BytesMut::new();
@@ -316,7 +482,8 @@ fn handshake(
                 .encode(&state.flavor.limits(), &mut buf)
                 .is_ok()
             {
-                let _ = (&*socket).write_all(&buf);
+                let by = Instant::now() + state.settings.write_timeout;
+                let _ = super::outbound::write_all_by(socket, &buf, by);
             }
         }
         None
@@ -325,7 +492,7 @@ fn handshake(
         return reject("the first message is not CONNECT");
     }
     // Fault injection hook: refuse or ignore the CONNECT.
-    match fault::on_connect(state, read_half) {
+    match fault::on_connect(state, socket) {
         fault::ConnectAction::Proceed => {}
         fault::ConnectAction::Reject => return reject("fault injected"),
         fault::ConnectAction::Ignored => return None,
@@ -355,6 +522,10 @@ fn handshake(
     }
     // The CONNECT_ACK is written by `serve` once the connection is registered.
     Some(component)
+}
+
+fn decoder_limit(state: &State) -> u32 {
+    CONNECT_MAX_FRAME.min(state.flavor.inbound_limits().max_frame_size)
 }
 
 fn protocol_error(conn: &ServerConn, text: &str) {
@@ -512,6 +683,32 @@ fn handle_request(
             register,
             initial,
         } => {
+            let max_streams = state.settings.max_streams;
+            if conn.streams.lock().len() >= max_streams {
+                let e = super::service_error(&format!(
+                    "too many open streams on this connection (at most {max_streams})"
+                ));
+                log::warn!(
+                    "emulator: refused a stream of {} (connection #{}): {max_streams} \
+                     streams are open (max_streams_per_connection)",
+                    conn.component,
+                    conn.id
+                );
+                let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
+                conn.write(&RpcMessage::json(
+                    MessageType::ApplicationError,
+                    FLAG_TERMINATE_STREAM,
+                    stream_id,
+                    model_type.as_deref(),
+                    body,
+                ));
+                state.record(CallRecord::new(
+                    &conn.component,
+                    name,
+                    "error: aws.greengrass#ServiceError",
+                ));
+                return;
+            }
             let m = RpcMessage::json(
                 MessageType::ApplicationMessage,
                 0,
@@ -519,16 +716,20 @@ fn handle_request(
                 Some(model_type),
                 payload,
             );
-            // Register, then write the response, both under the writer lock: a publisher
-            // that finds the new subscription waits for the lock, so no event overtakes
-            // the response, and none published after the response is missed.
-            let mut guard = conn.writer.lock();
+            // Register, then queue the response, both under the outbound queue's lock: a
+            // publisher that finds the new subscription waits for the lock, so no event
+            // overtakes the response, and none published after the response is missed.
+            let frame = conn.encode(&m);
+            let mut queue = conn.outbound.lock();
             let cleanup = register(StreamRef {
                 conn: conn.clone(),
                 stream_id,
             });
-            if !conn.write_locked(&mut guard, &m) {
+            let queued = conn.is_alive()
+                && frame.is_some_and(|f| conn.outbound.push_reply_locked(&mut queue, f));
+            if !queued {
                 // The connection is gone; its streams are cleaned up with it.
+                drop(queue);
                 cleanup();
             } else {
                 conn.streams.lock().insert(stream_id, cleanup);
@@ -540,10 +741,12 @@ fn handle_request(
                         Some(event_type),
                         event,
                     );
-                    conn.write_locked(&mut guard, &m);
+                    if let Some(f) = conn.encode(&m) {
+                        conn.outbound.push_reply_locked(&mut queue, f);
+                    }
                 }
+                drop(queue);
             }
-            drop(guard);
             state.record(CallRecord::new(&conn.component, name, "ok: stream open"));
         }
     }

@@ -99,6 +99,14 @@ pub(crate) struct State {
     pub(crate) control_topic: bool,
     /// Fault injection (see fault.rs).
     pub(crate) faults: Arc<fault::Faults>,
+    /// Connection cap, deadlines and outbound queue bounds (see listener.rs, outbound.rs).
+    pub(crate) settings: super::listener::ConnectionSettings,
+    /// Which connections hold a slot under the cap.
+    pub(crate) admission: super::listener::Admission,
+    /// The id of the next accepted connection (unique across restarts).
+    pub(crate) next_connection_id: std::sync::atomic::AtomicU64,
+    /// Events dropped because a connection's outbound queue was full.
+    pub(crate) dropped_events: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The reserved local topic that triggers a simulated deployment when the emulator was
@@ -146,7 +154,8 @@ impl State {
             .get(ctx.component)
             .map(|c| c.policies.clone())
             .unwrap_or_default();
-        auth::authorize(ctx.component, &policies, operation, resources)
+        let empty_denied = self.flavor == Flavor::Nucleus;
+        auth::authorize_as(ctx.component, &policies, operation, resources, empty_denied)
             .map_err(|d| modeled_error("UnauthorizedError", &d.message))
     }
 

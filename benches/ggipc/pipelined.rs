@@ -1,0 +1,77 @@
+//! Group `pipelined`: N threads publishing on one shared client against the lean
+//! responder, beside N independent raw ping-pong pairs. (8 threads against the emulator
+//! process, beside the other clients, are in the side-by-side group.)
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ggipc::Client;
+
+use crate::servers::{raw_pairs_throughput, LeanServer};
+use crate::support::{
+    best_of_interleaved, publish_request, round_trip_frames, Goal, Row, Settings, TOPIC,
+};
+
+/// `threads` threads publishing in a loop on clones of `client` for `d`: total ops/s.
+pub fn client_throughput(client: &Client, threads: usize, topic: &str, d: Duration) -> f64 {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (client, barrier, stop) = (client.clone(), barrier.clone(), stop.clone());
+            let request = publish_request(topic);
+            thread::spawn(move || {
+                barrier.wait();
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    client.publish_to_topic(request.clone()).expect("publish");
+                    ops += 1;
+                }
+                ops
+            })
+        })
+        .collect();
+    barrier.wait();
+    let t = Instant::now();
+    thread::sleep(d);
+    stop.store(true, Ordering::Relaxed);
+    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    ops as f64 / t.elapsed().as_secs_f64()
+}
+
+pub fn run(s: &Settings, rows: &mut Vec<Row>) {
+    let d = s.secs(0.7);
+    let (req, resp) = round_trip_frames();
+    let lean = LeanServer::start("tput");
+    let client = lean.client();
+    for threads in [1usize, 4, 8] {
+        let mut raw = || raw_pairs_throughput(threads, req.len(), resp.len(), d);
+        let mut ours = || client_throughput(&client, threads, TOPIC, d);
+        let best = best_of_interleaved(3, &mut [&mut raw, &mut ours]);
+        let mut row = Row::new(
+            format!("pipelined publish, {threads} thread(s), lean responder"),
+            best[1],
+            "ops/s",
+        )
+        .baseline(
+            best[0],
+            format!(
+                "{threads} independent raw ping-pong pair(s), {} threads",
+                2 * threads
+            ),
+        );
+        if threads == 8 {
+            row = row.target("≥ 100k ops/s", Goal::AtLeast(100_000.0));
+        }
+        if threads > 1 {
+            row = row.note(
+                "the raw pairs are a reference, not a floor: one socket and two threads per \
+                 pair, nothing batched; ggipc's threads share one connection whose reads and \
+                 writes batch",
+            );
+        }
+        rows.push(row);
+    }
+}

@@ -1,0 +1,285 @@
+//! The baselines' servers, inside the bench process: a lean eventstream-RPC responder
+//! (the least a server can do per request) and raw Unix-socket ping-pong, hop and
+//! one-way writers (the physical floor the figures are read against).
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crossbeam_channel::bounded;
+use ggipc::codec::{FrameDecoder, Limits};
+use ggipc::model::{PublishToTopicResponse, Shape, SubscribeToTopicResponse};
+use ggipc::rpc::{MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM};
+use ggipc::Client;
+use parking_lot::Mutex;
+
+use crate::support::{encode, response_message, socket_path};
+
+// ---------------------------------------------------------------------------------------
+// The lean responder
+// ---------------------------------------------------------------------------------------
+
+/// The connections' writers and the stream ids of the subscriptions opened on them.
+pub type Streams = Arc<Mutex<Vec<(Arc<Mutex<UnixStream>>, i32)>>>;
+
+/// A minimal eventstream-RPC server on its own thread: accepts connections, acknowledges
+/// CONNECT, answers every PublishToTopic with an empty response (one write per batch of
+/// requests read together), and answers SubscribeToTopic by registering the stream so the
+/// bench can push events on it.
+pub struct LeanServer {
+    path: PathBuf,
+    pub streams: Streams,
+    stop: Arc<AtomicBool>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl LeanServer {
+    pub fn start(tag: &str) -> LeanServer {
+        let path = socket_path(tag);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("bind lean server");
+        let streams: Streams = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (streams.clone(), stop.clone());
+        let accept = thread::spawn(move || {
+            for socket in listener.incoming() {
+                if st.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(socket) = socket else { continue };
+                let s = s.clone();
+                thread::spawn(move || lean_serve(socket, s));
+            }
+        });
+        LeanServer {
+            path,
+            streams,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// A client with the default settings.
+    pub fn client(&self) -> Client {
+        self.client_builder()
+            .connect()
+            .expect("connect to the lean server")
+    }
+
+    pub fn client_builder(&self) -> ggipc::ClientBuilder {
+        Client::builder().socket_path(&self.path).auth_token("lean")
+    }
+}
+
+impl Drop for LeanServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = UnixStream::connect(&self.path);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lean_serve(socket: UnixStream, streams: Streams) {
+    let mut read_half = socket.try_clone().expect("clone");
+    let writer = Arc::new(Mutex::new(socket));
+    let mut decoder = FrameDecoder::new(Limits::default());
+    let limits = Limits::default();
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    loop {
+        out.clear();
+        while let Ok(Some(frame)) = decoder.next_message() {
+            let Ok(m) = RpcMessage::from_frame(frame) else {
+                return;
+            };
+            let reply = match (m.message_type, m.operation.as_deref()) {
+                (MessageType::Connect, _) => Some(RpcMessage::new(
+                    MessageType::ConnectAck,
+                    FLAG_CONNECTION_ACCEPTED,
+                    0,
+                )),
+                (MessageType::Ping, _) => Some(RpcMessage::new(MessageType::PingResponse, 0, 0)),
+                (_, Some("aws.greengrass#SubscribeToTopic")) => {
+                    let r = response_message(m.stream_id, SubscribeToTopicResponse::MODEL_TYPE, 0);
+                    // Write the response now, then register, so no event overtakes it.
+                    let mut w = writer.lock();
+                    let _ = w.write_all(&out);
+                    out.clear();
+                    let _ = w.write_all(&encode(&r));
+                    streams.lock().push((writer.clone(), m.stream_id));
+                    None
+                }
+                (_, Some(_)) => Some(response_message(
+                    m.stream_id,
+                    PublishToTopicResponse::MODEL_TYPE,
+                    FLAG_TERMINATE_STREAM,
+                )),
+                _ => None,
+            };
+            if let Some(r) = reply {
+                let _ = r.to_frame().encode(&limits, &mut out);
+            }
+        }
+        if !out.is_empty() && writer.lock().write_all(&out).is_err() {
+            return;
+        }
+        match decoder.read_from(&mut read_half) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw socket baselines
+// ---------------------------------------------------------------------------------------
+
+/// The echo side of a raw ping-pong: reads `req` bytes, writes `resp` bytes, until EOF.
+fn echo(mut b: UnixStream, req: usize, resp: usize) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut inbuf = vec![0u8; req];
+        let out = vec![1u8; resp];
+        while b.read_exact(&mut inbuf).is_ok() {
+            if b.write_all(&out).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Raw ping-pong over a Unix socket pair between two threads: `req` bytes one way,
+/// `resp` bytes back, the echo side on its own thread.
+pub struct RawPingPong {
+    socket: UnixStream,
+    out: Vec<u8>,
+    inbuf: Vec<u8>,
+    echo: Option<thread::JoinHandle<()>>,
+}
+
+impl RawPingPong {
+    pub fn new(req: usize, resp: usize) -> RawPingPong {
+        let (a, b) = UnixStream::pair().expect("pair");
+        RawPingPong {
+            socket: a,
+            out: vec![2u8; req],
+            inbuf: vec![0u8; resp],
+            echo: Some(echo(b, req, resp)),
+        }
+    }
+    pub fn once(&mut self) {
+        self.socket.write_all(&self.out).expect("write");
+        self.socket.read_exact(&mut self.inbuf).expect("read");
+    }
+}
+
+impl Drop for RawPingPong {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        if let Some(e) = self.echo.take() {
+            let _ = e.join();
+        }
+    }
+}
+
+/// The same ping-pong, but the reply is read by a separate reader thread and handed to
+/// the caller over a channel: the floor of any design with an I/O thread (ggipc's).
+pub struct RawHop {
+    socket: UnixStream,
+    out: Vec<u8>,
+    replies: crossbeam_channel::Receiver<()>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl RawHop {
+    pub fn new(req: usize, resp: usize) -> RawHop {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let mut reader = a.try_clone().expect("clone");
+        let (tx, replies) = bounded(1);
+        let io = thread::spawn(move || {
+            let mut inbuf = vec![0u8; resp];
+            while reader.read_exact(&mut inbuf).is_ok() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        RawHop {
+            socket: a,
+            out: vec![2u8; req],
+            replies,
+            threads: vec![echo(b, req, resp), io],
+        }
+    }
+    pub fn once(&mut self) {
+        self.socket.write_all(&self.out).expect("write");
+        self.replies.recv().expect("reply");
+    }
+}
+
+impl Drop for RawHop {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `pairs` independent raw ping-pong pairs side by side for `d` (2 × `pairs` threads,
+/// one socket per pair, no batching): total ops/s.
+pub fn raw_pairs_throughput(pairs: usize, req: usize, resp: usize, d: Duration) -> f64 {
+    let barrier = Arc::new(Barrier::new(pairs + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = vec![];
+    for _ in 0..pairs {
+        let (barrier, stop) = (barrier.clone(), stop.clone());
+        handles.push(thread::spawn(move || {
+            let mut pair = RawPingPong::new(req, resp);
+            barrier.wait();
+            let mut ops = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                pair.once();
+                ops += 1;
+            }
+            ops
+        }));
+    }
+    barrier.wait();
+    let t = Instant::now();
+    thread::sleep(d);
+    stop.store(true, Ordering::Relaxed);
+    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    ops as f64 / t.elapsed().as_secs_f64()
+}
+
+/// One writer thread writes `n` frames of `frame_len` bytes, one `write` per frame; one
+/// reader thread reads them. Frames/s.
+pub fn raw_one_way(frame_len: usize, n: usize) -> f64 {
+    let (mut a, mut b) = UnixStream::pair().expect("pair");
+    let total = frame_len * n;
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0usize;
+        while got < total {
+            match b.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
+            }
+        }
+        Instant::now()
+    });
+    let frame = vec![3u8; frame_len];
+    let t = Instant::now();
+    for _ in 0..n {
+        a.write_all(&frame).expect("write");
+    }
+    let end = reader.join().expect("reader");
+    n as f64 / (end - t).as_secs_f64()
+}

@@ -1,0 +1,385 @@
+//! The outbound side of one emulator connection: a bounded queue of encoded frames and
+//! the writer thread that drains it under one total deadline per frame.
+//!
+//! # Policy
+//! - **Events** (stream messages pushed by publishers, the cloud stand-in, configuration
+//!   and lifecycle notifications, scripted pushes) are queued without ever blocking the
+//!   thread that pushes them. When the connection's queue already holds
+//!   `max_events` events, or `max_bytes` bytes and the event would not fit, the event is
+//!   **dropped**: counted (per connection and in [`Emulator::dropped_events`]), logged at
+//!   warn when a run of drops starts and summarized when it ends. An event always fits an
+//!   empty queue, whatever its size. A publish therefore returns as soon as the event is
+//!   queued, whatever any subscriber does.
+//! - **Replies** (responses, errors, the CONNECT_ACK, PING responses, a subscription's
+//!   response and its initial events) are never dropped. They are produced by the
+//!   connection's own reading thread, which stops reading requests while the queue holds
+//!   `max_bytes` or more: a component that does not read its replies only slows itself.
+//! - **Writes**: every frame must be written whole within the write deadline
+//!   ([`EmulatorBuilder::write_timeout`], default 5 s), counted from the first byte, not
+//!   restarted by partial writes. A frame that misses it closes the connection (logged
+//!   at warn), so a subscriber that stops reading is dropped after that deadline.
+//!
+//! [`Emulator::dropped_events`]: super::Emulator::dropped_events
+//! [`EmulatorBuilder::write_timeout`]: super::EmulatorBuilder::write_timeout
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+/// How long a thread waiting for room sleeps before checking the connection again.
+const ROOM_POLL: Duration = Duration::from_millis(100);
+
+/// One queued item.
+enum Item {
+    /// An encoded frame (or raw bytes from fault injection); `true` = an event.
+    Frame(Bytes, bool),
+    /// Write what is before it, then close.
+    Close,
+}
+
+/// The queue's state, behind its lock.
+pub(crate) struct Queue {
+    items: VecDeque<Item>,
+    /// Bytes of the queued frames.
+    bytes: usize,
+    /// Queued events.
+    events: usize,
+    /// No more items are accepted; the writer stops.
+    closed: bool,
+    /// A `Close` is queued: events are refused, replies still accepted.
+    finishing: bool,
+    /// Once finishing: no frame may be written past this instant.
+    finish_by: Option<Instant>,
+    /// Drops of the current run (reset when an event fits again).
+    dropping: u64,
+    /// Drops on this connection.
+    dropped: u64,
+}
+
+/// The bounded outbound queue of one connection.
+pub(crate) struct Outbound {
+    queue: Mutex<Queue>,
+    /// Signalled when an item is queued or the queue closes.
+    ready: Condvar,
+    /// Signalled when bytes leave the queue or it closes.
+    room: Condvar,
+    max_events: usize,
+    max_bytes: usize,
+    /// The emulator's total of dropped events.
+    dropped_total: Arc<AtomicU64>,
+    /// For log lines: `component (connection #id)`.
+    who: String,
+}
+
+impl Outbound {
+    pub(crate) fn new(
+        max_events: usize,
+        max_bytes: usize,
+        dropped_total: Arc<AtomicU64>,
+        who: String,
+    ) -> Outbound {
+        Outbound {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+                events: 0,
+                closed: false,
+                finishing: false,
+                finish_by: None,
+                dropping: 0,
+                dropped: 0,
+            }),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            max_events,
+            max_bytes,
+            dropped_total,
+            who,
+        }
+    }
+
+    /// Locks the queue (to queue several replies, or a reply and a registration, with no
+    /// event in between).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock()
+    }
+
+    /// Queues a reply (never dropped); false when the connection is closed.
+    pub(crate) fn push_reply_locked(&self, q: &mut Queue, frame: Bytes) -> bool {
+        if q.closed {
+            return false;
+        }
+        q.bytes += frame.len();
+        q.items.push_back(Item::Frame(frame, false));
+        self.ready.notify_one();
+        true
+    }
+
+    /// Queues a reply (never dropped); false when the connection is closed.
+    pub(crate) fn push_reply(&self, frame: Bytes) -> bool {
+        let mut q = self.queue.lock();
+        self.push_reply_locked(&mut q, frame)
+    }
+
+    /// Queues an event without blocking; false when it was dropped (queue full, counted
+    /// and logged) or the connection is closing.
+    pub(crate) fn push_event(&self, frame: Bytes) -> bool {
+        let mut q = self.queue.lock();
+        self.push_event_locked(&mut q, frame)
+    }
+
+    fn push_event_locked(&self, q: &mut Queue, frame: Bytes) -> bool {
+        if q.closed || q.finishing {
+            return false;
+        }
+        let full = q.events >= self.max_events
+            || (!q.items.is_empty() && q.bytes + frame.len() > self.max_bytes);
+        if full {
+            q.dropping += 1;
+            q.dropped += 1;
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
+            if q.dropping == 1 {
+                log::warn!(
+                    "emulator: the outbound queue of {} is full ({} events, {} bytes; \
+                     limits {} events, {} bytes): dropping its events until it drains",
+                    self.who,
+                    q.events,
+                    q.bytes,
+                    self.max_events,
+                    self.max_bytes
+                );
+            }
+            return false;
+        }
+        self.end_drop_run(q);
+        q.bytes += frame.len();
+        q.events += 1;
+        q.items.push_back(Item::Frame(frame, true));
+        self.ready.notify_one();
+        true
+    }
+
+    /// As [`Outbound::push_event`], but waits up to `within` for room first (for the
+    /// emulator's own test-side calls, such as `Emulator::publish`, never for a
+    /// component's call).
+    pub(crate) fn push_event_waiting(&self, frame: Bytes, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut q = self.queue.lock();
+        while !q.closed
+            && !q.finishing
+            && (q.events >= self.max_events
+                || (!q.items.is_empty() && q.bytes + frame.len() > self.max_bytes))
+            && Instant::now() < deadline
+        {
+            let until = deadline.min(Instant::now() + ROOM_POLL);
+            self.room.wait_until(&mut q, until);
+        }
+        self.push_event_locked(&mut q, frame)
+    }
+
+    fn end_drop_run(&self, q: &mut Queue) {
+        if q.dropping > 0 {
+            log::warn!(
+                "emulator: dropped {} events for {} while its outbound queue was full \
+                 ({} dropped on this connection)",
+                q.dropping,
+                self.who,
+                q.dropped
+            );
+            q.dropping = 0;
+        }
+    }
+
+    /// Blocks while the queue holds `max_bytes` or more (the reading thread calls this
+    /// before reading the next request), until the connection closes.
+    pub(crate) fn wait_for_room(&self) {
+        let mut q = self.queue.lock();
+        while !q.closed && q.bytes >= self.max_bytes {
+            self.room.wait_for(&mut q, ROOM_POLL);
+        }
+    }
+
+    /// The next frame to write and the instant by which it must be written; `None` once
+    /// the queue is closed, or after a queued `Close`.
+    fn pop(&self, write_timeout: Duration) -> Option<(Bytes, Instant)> {
+        let mut q = self.queue.lock();
+        loop {
+            if q.closed {
+                return None;
+            }
+            match q.items.pop_front() {
+                Some(Item::Frame(frame, event)) => {
+                    q.bytes -= frame.len();
+                    if event {
+                        q.events -= 1;
+                    }
+                    self.room.notify_all();
+                    let mut by = Instant::now() + write_timeout;
+                    if let Some(finish_by) = q.finish_by {
+                        by = by.min(finish_by);
+                    }
+                    return Some((frame, by));
+                }
+                Some(Item::Close) => return None,
+                None => self.ready.wait(&mut q),
+            }
+        }
+    }
+
+    /// Refuses further events and queues a `Close` after what is queued: replies
+    /// already queued are still written (within `within` in all), queued events are
+    /// discarded.
+    pub(crate) fn finish(&self, within: Duration) {
+        let mut q = self.queue.lock();
+        if q.closed || q.finishing {
+            return;
+        }
+        q.finishing = true;
+        q.finish_by = Some(Instant::now() + within);
+        q.items.retain(|i| matches!(i, Item::Frame(_, false)));
+        q.events = 0;
+        q.bytes = q
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Frame(f, _) => f.len(),
+                Item::Close => 0,
+            })
+            .sum();
+        q.items.push_back(Item::Close);
+        self.ready.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Closes the queue at once: what is queued is discarded, the writer stops.
+    pub(crate) fn close(&self) {
+        let mut q = self.queue.lock();
+        if q.closed {
+            return;
+        }
+        self.end_drop_run(&mut q);
+        q.closed = true;
+        q.items.clear();
+        q.bytes = 0;
+        q.events = 0;
+        self.ready.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Events dropped on this connection so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.queue.lock().dropped
+    }
+
+    /// The writer thread's loop: writes queued frames until the queue closes or a write
+    /// fails; `write` writes one frame by its deadline. Returns the error that ended it.
+    pub(crate) fn drain(
+        &self,
+        write_timeout: Duration,
+        mut write: impl FnMut(&[u8], Instant) -> io::Result<()>,
+    ) -> Option<io::Error> {
+        while let Some((frame, by)) = self.pop(write_timeout) {
+            if let Err(e) = write(&frame, by) {
+                return Some(e);
+            }
+        }
+        None
+    }
+}
+
+/// Writes all of `bytes` to `socket` by `deadline`: one total deadline for the frame,
+/// however many partial writes it takes (the socket's write timeout is set to what is
+/// left before each). `TimedOut` when the deadline passes.
+pub(crate) fn write_all_by(socket: &UnixStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    let mut rest = bytes;
+    let mut writer = socket;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} of {} bytes written by the write deadline",
+                    bytes.len() - rest.len(),
+                    bytes.len()
+                ),
+            ));
+        }
+        socket.set_write_timeout(Some(left))?;
+        match writer.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(max_events: usize, max_bytes: usize) -> Outbound {
+        Outbound::new(max_events, max_bytes, Arc::default(), "test".into())
+    }
+
+    #[test]
+    fn events_beyond_the_event_limit_are_dropped_and_counted() {
+        let q = queue(2, 1 << 20);
+        assert!(q.push_event(Bytes::from_static(b"a")));
+        assert!(q.push_event(Bytes::from_static(b"b")));
+        assert!(!q.push_event(Bytes::from_static(b"c")));
+        assert_eq!(q.dropped(), 1);
+        // Replies are never dropped.
+        assert!(q.push_reply(Bytes::from_static(b"r")));
+    }
+
+    #[test]
+    fn an_event_larger_than_the_byte_limit_fits_an_empty_queue_only() {
+        let q = queue(10, 4);
+        assert!(q.push_event(Bytes::from_static(b"0123456789")));
+        assert!(!q.push_event(Bytes::from_static(b"x")));
+        let (frame, _) = q.pop(Duration::from_secs(1)).unwrap();
+        assert_eq!(&frame[..], b"0123456789");
+        assert!(q.push_event(Bytes::from_static(b"x")));
+    }
+
+    #[test]
+    fn finish_writes_queued_replies_discards_events_then_stops() {
+        let q = queue(10, 1 << 20);
+        q.push_reply(Bytes::from_static(b"reply"));
+        q.push_event(Bytes::from_static(b"event"));
+        q.finish(Duration::from_secs(1));
+        assert!(!q.push_event(Bytes::from_static(b"late")));
+        let mut written = Vec::new();
+        let end = q.drain(Duration::from_secs(1), |f, _| {
+            written.push(f.to_vec());
+            Ok(())
+        });
+        assert!(end.is_none());
+        assert_eq!(written, vec![b"reply".to_vec()]);
+    }
+
+    #[test]
+    fn a_write_that_never_completes_fails_at_its_total_deadline() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let big = vec![0u8; 8 << 20];
+        let start = Instant::now();
+        let e = write_all_by(&a, &big, Instant::now() + Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+}
