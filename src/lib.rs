@@ -167,6 +167,7 @@ mod dispatch;
 mod error;
 mod link;
 mod operations;
+mod random;
 mod subscription;
 
 #[cfg(feature = "emulator")]

@@ -968,8 +968,13 @@ fn events_to_a_full_queue_are_dropped_counted_and_the_publisher_is_not_held() {
 fn disconnect_all_also_closes_connections_still_in_their_handshake() {
     let emu = ggipc::emulator::Emulator::start().unwrap();
     let mut idle = UnixStream::connect(emu.socket_path()).unwrap();
-    // Let the emulator accept it (the default handshake deadline is 5 s).
-    thread::sleep(Duration::from_millis(100));
+    // The accept loop takes connections in order and admits each before the next: once a
+    // later component has been served, the idle one is admitted (and still in its
+    // handshake: the default deadline is 5 s).
+    let later = emu.connect().unwrap();
+    later
+        .publish_to_topic(ggipc::model::PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
     emu.disconnect_all();
     assert!(
         closed_by_peer(&mut idle, Duration::from_secs(2)),

@@ -93,7 +93,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes one message (used for control frames: TERMINATE, PING_RESPONSE).
+    /// Encodes and writes one message (the control frames of `Connection::send_control`:
+    /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR).
     pub(crate) fn send(
         &mut self,
         message: &RpcMessage,

@@ -9,7 +9,6 @@
 //! user code other than the token source (whose panics are caught), and every wait of it
 //! ends on `close()`.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use super::threads::{spawn_io, Notice};
 use crate::connection::{connect, Connection, CONTROL_WRITE_BUDGET};
 use crate::deadline::deadline_after;
 use crate::error::{stream_error, CloseReason, Error};
+use crate::random::SplitMix64;
 use crate::rpc::MessageType;
 
 /// The supervisor's loop; returns when the client closes or reconnecting gives up.
@@ -178,29 +178,18 @@ fn resubscribe(link: &Link, connection: &Arc<Connection>, entry: &SubEntry) {
     }
 }
 
-/// Spreads reconnect delays over [d/2, d] (no `rand` dependency: a splitmix64 seeded
-/// from the standard library's per-process random hasher keys).
-struct Jitter(u64);
+/// Spreads reconnect delays over [d/2, d].
+struct Jitter(SplitMix64);
 
 impl Jitter {
     fn new() -> Self {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::process::id().into());
-        Jitter(h.finish())
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Jitter(SplitMix64::from_entropy())
     }
 
     fn jitter(&mut self, delay: Duration) -> Duration {
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
         let half = nanos / 2;
-        Duration::from_nanos(half + self.next() % (nanos - half + 1))
+        Duration::from_nanos(half + self.0.next_u64() % (nanos - half + 1))
     }
 }
 
