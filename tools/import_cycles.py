@@ -7,6 +7,13 @@ and its `pub use` re-exports (a facade) are not edges; a path through a re-expor
 to the file that defines the item.
 Prints each cycle (a strongly connected component of more than one file) and exits 1 if
 there is any. Run: `python3 tools/import_cycles.py`.
+
+It also checks the layering rules of ARCHITECTURE.md: the files of a lower layer name
+nothing of the layers above it (`LAYER_RULES`), and no file outside `connection/` (the
+emulator and the binary aside) names a socket type (`SOCKET_TYPES`).
+
+The emulator is left out: its area modules and its state still import each other (one
+strongly connected component); that is issue 9 point 5's restructuring.
 """
 import os
 import re
@@ -14,6 +21,16 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 EXCLUDE = ("emulator", "bin")
+
+# (files under this prefix, may not depend on files under these prefixes)
+LAYER_RULES = [
+    ("codec/", ("rpc/", "connection/", "link/", "dispatch.rs", "client.rs", "subscription.rs")),
+    ("rpc/", ("connection/", "link/", "dispatch.rs", "client.rs", "subscription.rs")),
+    ("connection/", ("link/", "client.rs", "subscription.rs")),
+    ("dispatch.rs", ("connection/", "link/", "client.rs", "subscription.rs")),
+    ("link/", ("client.rs",)),
+]
+SOCKET_TYPES = re.compile(r"\b(UnixStream|UnixListener|std::net::Shutdown|os::unix::net)\b")
 
 
 def module_path(path):
@@ -83,7 +100,34 @@ def main():
         print("cycle:", " <-> ".join(sorted(c)))
     if not cycles:
         print(f"no import cycles between the {len(edges)} library files")
-    return 1 if cycles else 0
+    broken = layer_violations(edges) + socket_violations(files)
+    for line in broken:
+        print(line)
+    if not broken:
+        print("layering rules hold (lower layers name nothing above them; sockets only in connection/)")
+    return 1 if cycles or broken else 0
+
+
+def layer_violations(edges):
+    out = []
+    for src, dests in sorted(edges.items()):
+        for prefix, forbidden in LAYER_RULES:
+            if src.startswith(prefix):
+                for d in sorted(dests):
+                    if d.startswith(forbidden):
+                        out.append(f"layer: {src} depends on {d}")
+    return out
+
+
+def socket_violations(files):
+    out = []
+    for rel in sorted(files.values()):
+        if rel.startswith("connection" + os.sep):
+            continue
+        text = re.sub(r"//.*", "", open(os.path.join(ROOT, rel)).read())
+        if SOCKET_TYPES.search(text):
+            out.append(f"socket: {rel} names a socket type outside connection/")
+    return out
 
 
 def absolute(files, mod, rel, segs):
