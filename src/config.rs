@@ -254,7 +254,10 @@ impl ClientBuilder {
     }
 
     /// Largest frame sent or accepted, in bytes. Default 16 MiB. Use 10 000 for
-    /// nucleus lite, which closes the connection on larger frames.
+    /// nucleus lite, which closes the connection on larger frames. It also bounds the
+    /// largest single event a subscription can receive: such an event is always
+    /// deliverable to an empty event queue, whatever [`event_queue`](Self::event_queue)'s
+    /// byte cap (which may be smaller).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.max_frame_size = bytes;
         self
@@ -271,6 +274,14 @@ impl ClientBuilder {
     /// Defaults 1024 events and 4 MiB. Beyond either, new events are dropped, counted,
     /// logged at warn and reported to the handler's
     /// [`on_events_dropped`](crate::StreamHandler::on_events_dropped).
+    ///
+    /// How the two limits relate: the byte cap bounds what waits *behind* an event, never
+    /// one event. An event enters an empty queue whatever its size (the frame limit,
+    /// [`max_frame_size`](Self::max_frame_size), already bounds it), and is dropped only
+    /// when events are already queued and it would take their bytes past `max_bytes`. So
+    /// the payload bytes queued per subscription are at most
+    /// `max(max_bytes, max_frame_size)`, and an event larger than `max_bytes` is delivered
+    /// when it finds the queue empty (an idle handler) rather than never.
     pub fn event_queue(mut self, max_events: usize, max_bytes: usize) -> Self {
         self.event_queue_capacity = max_events;
         self.event_queue_bytes = max_bytes;
