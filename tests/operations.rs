@@ -67,50 +67,8 @@ macro_rules! streaming {
 
 use ggipc::model::Shape;
 
-fn request_response_calls() -> Vec<(&'static str, Call)> {
-    request_response! {
-        publish_to_topic => PublishToTopic,
-        publish_to_iot_core => PublishToIoTCore,
-        update_state => UpdateState,
-        defer_component_update => DeferComponentUpdate,
-        pause_component => PauseComponent,
-        resume_component => ResumeComponent,
-        get_configuration => GetConfiguration,
-        update_configuration => UpdateConfiguration,
-        send_configuration_validity_report => SendConfigurationValidityReport,
-        get_secret_value => GetSecretValue,
-        get_thing_shadow => GetThingShadow,
-        update_thing_shadow => UpdateThingShadow,
-        delete_thing_shadow => DeleteThingShadow,
-        list_named_shadows_for_thing => ListNamedShadowsForThing,
-        create_local_deployment => CreateLocalDeployment,
-        cancel_local_deployment => CancelLocalDeployment,
-        get_local_deployment_status => GetLocalDeploymentStatus,
-        list_local_deployments => ListLocalDeployments,
-        list_components => ListComponents,
-        get_component_details => GetComponentDetails,
-        restart_component => RestartComponent,
-        stop_component => StopComponent,
-        create_debug_password => CreateDebugPassword,
-        verify_client_device_identity => VerifyClientDeviceIdentity,
-        get_client_device_auth_token => GetClientDeviceAuthToken,
-        authorize_client_device_action => AuthorizeClientDeviceAction,
-        put_component_metric => PutComponentMetric,
-        validate_authorization_token => ValidateAuthorizationToken,
-    }
-}
-
-fn streaming_calls() -> Vec<(&'static str, Subscribe)> {
-    streaming! {
-        subscribe_to_topic => SubscribeToTopic,
-        subscribe_to_iot_core => SubscribeToIoTCore,
-        subscribe_to_iot_core_connection_status => SubscribeToIoTCoreConnectionStatus,
-        subscribe_to_component_updates => SubscribeToComponentUpdates,
-        subscribe_to_configuration_update => SubscribeToConfigurationUpdate,
-        subscribe_to_validate_configuration_updates => SubscribeToValidateConfigurationUpdates,
-        subscribe_to_certificate_updates => SubscribeToCertificateUpdates,
-    }
-}
+// request_response_calls() and streaming_calls(), one entry per operation of the model.
+include!("generated/operations.rs");
 
 #[test]
 fn the_tables_cover_every_operation_of_the_model() {

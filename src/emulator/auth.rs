@@ -8,72 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// IPC service identifiers that `accessControl` may hold, with their operations.
-pub const SERVICES: &[(&str, &[&str])] = &[
-    (
-        "aws.greengrass.ipc.pubsub",
-        &["PublishToTopic", "SubscribeToTopic"],
-    ),
-    (
-        "aws.greengrass.ipc.mqttproxy",
-        &["PublishToIoTCore", "SubscribeToIoTCore"],
-    ),
-    (
-        "aws.greengrass.ipc.lifecycle",
-        &["PauseComponent", "ResumeComponent"],
-    ),
-    ("aws.greengrass.SecretManager", &["GetSecretValue"]),
-    (
-        "aws.greengrass.ShadowManager",
-        &[
-            "GetThingShadow",
-            "UpdateThingShadow",
-            "DeleteThingShadow",
-            "ListNamedShadowsForThing",
-        ],
-    ),
-    (
-        "aws.greengrass.Cli",
-        // CancelLocalDeployment is missing here on purpose: the nucleus does not register
-        // it, so an ordinary component can never be granted it.
-        &[
-            "CreateLocalDeployment",
-            "GetLocalDeploymentStatus",
-            "ListLocalDeployments",
-            "ListComponents",
-            "GetComponentDetails",
-            "RestartComponent",
-            "StopComponent",
-            "CreateDebugPassword",
-        ],
-    ),
-    (
-        "aws.greengrass.clientdevices.Auth",
-        &[
-            "VerifyClientDeviceIdentity",
-            "GetClientDeviceAuthToken",
-            "AuthorizeClientDeviceAction",
-            "SubscribeToCertificateUpdates",
-        ],
-    ),
-    (
-        "aws.greengrass.ipc.componentmetric",
-        &["PutComponentMetric"],
-    ),
-];
-
-/// Operations for which no policy is ever consulted.
-pub const UNCHECKED_OPERATIONS: &[&str] = &[
-    "SubscribeToIoTCoreConnectionStatus",
-    "UpdateState",
-    "SubscribeToComponentUpdates",
-    "DeferComponentUpdate",
-    "GetConfiguration",
-    "UpdateConfiguration",
-    "SubscribeToConfigurationUpdate",
-    "SubscribeToValidateConfigurationUpdates",
-    "SendConfigurationValidityReport",
-];
+use super::operations::OPERATION_FACTS;
+use super::registry::{facts, grantable_operations};
 
 /// The component allowed to call `ValidateAuthorizationToken` (and exempt from the
 /// per-metric checks of `PutComponentMetric`).
@@ -84,17 +20,6 @@ pub const CLI: &str = "aws.greengrass.Cli";
 pub const CLI_CLIENT_PREFIX: &str = "greengrass-cli#";
 /// The shadow manager, which bypasses `aws.greengrass.ShadowManager` checks.
 pub const SHADOW_MANAGER: &str = "aws.greengrass.ShadowManager";
-
-/// The service identifier whose policies authorize `operation` (short name), if any.
-pub fn service_of(operation: &str) -> Option<&'static str> {
-    if operation == "CancelLocalDeployment" {
-        return Some("aws.greengrass.Cli");
-    }
-    SERVICES
-        .iter()
-        .find(|(_, ops)| ops.contains(&operation))
-        .map(|(s, _)| *s)
-}
 
 /// How a service compares policy resources with request resources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +33,10 @@ pub enum Matching {
 impl Matching {
     /// The matching mode of a service identifier.
     pub fn of_service(service: &str) -> Matching {
-        if service == "aws.greengrass.ipc.mqttproxy" {
+        if OPERATION_FACTS
+            .iter()
+            .any(|f| f.service == Some(service) && f.mqtt_matching)
+        {
             Matching::Mqtt
         } else {
             Matching::Standard
@@ -392,7 +320,7 @@ impl Policies {
         };
         for (service, entries) in services {
             let spath = format!("{base}.{service}");
-            let Some(known) = SERVICES.iter().find(|(s, _)| s == service) else {
+            let Some(known) = grantable_operations(service) else {
                 report(
                     spath,
                     format!("unknown IPC service identifier {service:?}: ignored"),
@@ -459,15 +387,13 @@ impl Policies {
                     match op.as_str() {
                         Some("*") => operations.push("*".to_owned()),
                         Some(s) => match s.strip_prefix("aws.greengrass#") {
-                            Some(short) if known.1.contains(&short) => {
-                                operations.push(s.to_owned())
-                            }
+                            Some(short) if known.contains(&short) => operations.push(s.to_owned()),
                             _ => {
                                 report(
                                     opath,
                                     format!(
                                         "{s:?} is not an operation of {service} (expected \"*\" or one of {})",
-                                        known.1.iter().map(|o| format!("aws.greengrass#{o}")).collect::<Vec<_>>().join(", ")
+                                        known.iter().map(|o| format!("aws.greengrass#{o}")).collect::<Vec<_>>().join(", ")
                                     ),
                                     true,
                                 )?;
@@ -557,40 +483,38 @@ pub(crate) fn authorize_as(
     resources: &[String],
     empty_denied: bool,
 ) -> Result<(), Denied> {
-    if UNCHECKED_OPERATIONS.contains(&operation) {
+    let Some(op) = facts(operation) else {
+        // Unknown operations are not the authorizer's business.
+        return Ok(());
+    };
+    if !op.checked {
         return Ok(());
     }
     let deny = |message: String| Err(Denied { message });
-    match operation {
-        "ValidateAuthorizationToken" => {
-            if caller == STREAM_MANAGER {
-                return Ok(());
-            }
+    if !op.fixed_callers.is_empty() {
+        if op.fixed_callers.contains(&caller) {
+            return Ok(());
+        }
+        return deny(super::texts::nucleus_text(
+            &format!("{caller} is not authorized to perform aws.greengrass#{operation}"),
+            &format!("only {} may call it", op.fixed_callers.join(", ")),
+        ));
+    }
+    if operation == "PutComponentMetric" {
+        if !caller.starts_with("aws.") {
             return deny(super::texts::nucleus_text(
                 &format!(
-                    "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken"
+                    "Principal {caller} is not authorized to perform \
+                     aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
                 ),
-                &format!("only {STREAM_MANAGER} may call it"),
+                "the component name must start with \"aws.\"",
             ));
         }
-        "PutComponentMetric" => {
-            if !caller.starts_with("aws.") {
-                return deny(super::texts::nucleus_text(
-                    &format!(
-                        "Principal {caller} is not authorized to perform \
-                         aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
-                    ),
-                    "the component name must start with \"aws.\"",
-                ));
-            }
-            if caller == STREAM_MANAGER {
-                return Ok(());
-            }
+        if caller == STREAM_MANAGER {
+            return Ok(());
         }
-        _ => {}
     }
-    let Some(service) = service_of(operation) else {
-        // Operations without a service (unknown ones) are not the authorizer's business.
+    let Some(service) = op.service else {
         return Ok(());
     };
     if service == "aws.greengrass.Cli" && (caller == CLI || caller.starts_with(CLI_CLIENT_PREFIX)) {
@@ -599,9 +523,9 @@ pub(crate) fn authorize_as(
     if service == "aws.greengrass.ShadowManager" && caller == SHADOW_MANAGER {
         return Ok(());
     }
-    if operation == "CancelLocalDeployment" {
+    if !op.grantable {
         return deny(format!(
-            "{caller} is not authorized to perform aws.greengrass#CancelLocalDeployment: \
+            "{caller} is not authorized to perform aws.greengrass#{operation}: \
              the nucleus registers no such {service} operation for components"
         ));
     }

@@ -17,27 +17,6 @@ use crate::model::{IpcError, LifecycleState};
 
 type Script = Arc<dyn Fn(&ScriptedRequest) -> Reply + Send + Sync>;
 
-/// Operations Greengrass nucleus lite serves (from the aws-greengrass-lite sources,
-/// `modules/ggipcd/src/services/*` registered in `ipc_dispatch.c`, main branch at
-/// 326e992). `SubscribeToIoTCoreConnectionStatus` is included as well: it is added on the
-/// lite branch `dev/subscribe-to-iotcore-connection-status-ipc` and the service spec
-/// dates it to lite 2.7.0. Any other operation gets a `ServiceError`, as lite answers an
-/// operation it has no handler for.
-pub const LITE_OPERATIONS: &[&str] = &[
-    "PublishToTopic",
-    "SubscribeToTopic",
-    "PublishToIoTCore",
-    "SubscribeToIoTCore",
-    "SubscribeToIoTCoreConnectionStatus",
-    "GetConfiguration",
-    "UpdateConfiguration",
-    "SubscribeToConfigurationUpdate",
-    "UpdateState",
-    "CreateLocalDeployment",
-    "RestartComponent",
-    "ValidateAuthorizationToken",
-];
-
 /// One component known to the emulator.
 pub(crate) struct Component {
     pub(crate) version: String,
@@ -208,7 +187,8 @@ impl State {
                 }
             });
         }
-        if self.flavor == Flavor::Lite && !LITE_OPERATIONS.contains(&operation) {
+        if self.flavor == Flavor::Lite && !super::registry::facts(operation).is_some_and(|f| f.lite)
+        {
             return Some(Outcome::Error(service_error(&format!(
                 "aws.greengrass#{operation} is not supported by Greengrass nucleus lite"
             ))));
