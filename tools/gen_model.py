@@ -645,9 +645,10 @@ class Gen:
         out = ("//! The emulator's operation table: per-operation facts from the service model\n"
                "//! (`tools/model/greengrass-ipc-model.json`), the lite facts\n"
                "//! (`tools/model/lite.json`) and the nucleus facts (`tools/model/nucleus.json`).\n"
-               "//! Read by the authorizer (`auth.rs`) and the dispatcher (`state.rs`).\n\n" +
+               "//! Read by the authorizer (`auth.rs`) and the dispatcher (`state.rs`); each row's\n"
+               "//! `run` is the operation's typed handler (see `registry.rs`).\n\n" +
                self.HEADER.replace("\n\n", "\n", 1) + "\n")
-        out += "use super::registry::OperationFacts;\n\n"
+        out += "use super::registry::{self, OperationFacts};\nuse crate::model;\n\n"
         out += ("/// Operations Greengrass nucleus lite (2.6.0) serves: each service's operation table\n"
                 "/// under `modules/ggipcd/src/services/` in aws-greengrass-lite (sources per operation\n"
                 "/// in `tools/model/lite.json`). `SubscribeToIoTCoreConnectionStatus` is included as\n"
@@ -679,6 +680,8 @@ class Gen:
             out += f"        checked: {'true' if auth else 'false'},\n"
             out += f"        fixed_callers: &[{', '.join(json.dumps(c) for c in callers)}],\n"
             out += f"        lite: {'true' if op['name'] in lite['operations'] else 'false'},\n"
+            run = "streaming" if op["kind"] == "streaming" else "unary"
+            out += f"        run: registry::{run}::<model::{op['name']}>,\n"
             out += "    },\n"
         out += "];\n"
         return out

@@ -21,12 +21,14 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::recipe::LoadError;
-use super::server::Outcome;
-use super::{json_response, parse_request, resource_not_found, service_error, CallContext};
-use crate::model::{GetSecretValueRequest, GetSecretValueResponse, SecretValue, Shape};
+use super::registry::Unary;
+use super::{resource_not_found, service_error, CallContext};
+use crate::model::{
+    GetSecretValue, GetSecretValueRequest, GetSecretValueResponse, IpcError, SecretValue,
+};
 
 /// A secret the emulator serves.
 #[derive(Clone, PartialEq)]
@@ -282,82 +284,68 @@ fn not_found(text: &str, id: &str) -> crate::model::IpcError {
     resource_not_found(text, "secret", id)
 }
 
-pub(crate) fn get_secret_value(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: GetSecretValueRequest = match parse_request(request, "GetSecretValueRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    let id = request.secret_id.clone();
-    if id.is_empty() {
-        return Outcome::Error(service_error("SecretId absent in the request"));
-    }
-    let candidates: Vec<Secret> = ctx
-        .state
-        .secrets
-        .lock()
-        .iter()
-        .filter(|s| s.arn == id || s.name == id)
-        .cloned()
-        .collect();
-    if candidates.is_empty() && !is_secret_arn(&id) {
-        // A name that maps to no ARN: 404 before authorization.
-        return Outcome::Error(not_found(&format!("Secret not configured {id}"), &id));
-    }
-    // Authorization is on the ARN the id resolves to (the id itself when it is an ARN).
-    let arn = candidates
-        .first()
-        .map_or_else(|| id.clone(), |s| s.arn.clone());
-    if let Err(e) = ctx.state.authorize(ctx, "GetSecretValue", &[arn]) {
-        return Outcome::Error(e);
-    }
-    let version_id = request.version_id.clone().filter(|v| !v.is_empty());
-    let version_stage = request.version_stage.clone().filter(|v| !v.is_empty());
-    if version_id.is_some() && version_stage.is_some() {
-        return Outcome::Error(service_error(
-            "Both versionId and Stage are set in the request",
-        ));
-    }
-    let chosen = match (&version_id, &version_stage) {
-        (Some(v), _) => candidates
-            .iter()
-            .find(|s| &s.version_id == v)
-            .ok_or_else(|| not_found(&format!("Version Id {v} not found for secret {id}"), &id)),
-        (None, Some(stage)) => candidates
-            .iter()
-            .find(|s| s.version_stages.contains(stage))
-            .ok_or_else(|| {
-                not_found(
-                    &format!("Version stage {stage} not found for secret {id}"),
-                    &id,
-                )
-            }),
-        (None, None) => candidates
-            .iter()
-            .find(|s| s.version_stages.iter().any(|st| st == "AWSCURRENT"))
-            .ok_or_else(|| not_found(&format!("Secret not found {id}"), &id)),
-    };
-    let chosen = match chosen {
-        Ok(s) => s,
-        Err(e) => return Outcome::Error(e),
-    };
-    let value = match &chosen.value {
-        SecretValue::SecretString(s) => json!({"secretString": s}),
-        SecretValue::SecretBinary(b) => {
-            use base64::Engine as _;
-            json!({"secretBinary": base64::engine::general_purpose::STANDARD.encode(b)})
+impl Unary for GetSecretValue {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: GetSecretValueRequest,
+    ) -> Result<GetSecretValueResponse, IpcError> {
+        let id = request.secret_id.clone();
+        if id.is_empty() {
+            return Err(service_error("SecretId absent in the request"));
         }
-        #[allow(unreachable_patterns)]
-        _ => json!({}),
-    };
-    json_response(
-        GetSecretValueResponse::MODEL_TYPE,
-        &json!({
-            "secretId": chosen.arn,
-            "versionId": chosen.version_id,
-            "versionStage": chosen.version_stages,
-            "secretValue": value,
-        }),
-    )
+        let candidates: Vec<Secret> = ctx
+            .state
+            .secrets
+            .lock()
+            .iter()
+            .filter(|s| s.arn == id || s.name == id)
+            .cloned()
+            .collect();
+        if candidates.is_empty() && !is_secret_arn(&id) {
+            // A name that maps to no ARN: 404 before authorization.
+            return Err(not_found(&format!("Secret not configured {id}"), &id));
+        }
+        // Authorization is on the ARN the id resolves to (the id itself when it is an ARN).
+        let arn = candidates
+            .first()
+            .map_or_else(|| id.clone(), |s| s.arn.clone());
+        ctx.state.authorize(ctx, "GetSecretValue", &[arn])?;
+        let version_id = request.version_id.clone().filter(|v| !v.is_empty());
+        let version_stage = request.version_stage.clone().filter(|v| !v.is_empty());
+        if version_id.is_some() && version_stage.is_some() {
+            return Err(service_error(
+                "Both versionId and Stage are set in the request",
+            ));
+        }
+        let chosen = match (&version_id, &version_stage) {
+            (Some(v), _) => candidates
+                .iter()
+                .find(|s| &s.version_id == v)
+                .ok_or_else(|| {
+                    not_found(&format!("Version Id {v} not found for secret {id}"), &id)
+                }),
+            (None, Some(stage)) => candidates
+                .iter()
+                .find(|s| s.version_stages.contains(stage))
+                .ok_or_else(|| {
+                    not_found(
+                        &format!("Version stage {stage} not found for secret {id}"),
+                        &id,
+                    )
+                }),
+            (None, None) => candidates
+                .iter()
+                .find(|s| s.version_stages.iter().any(|st| st == "AWSCURRENT"))
+                .ok_or_else(|| not_found(&format!("Secret not found {id}"), &id)),
+        };
+        let chosen = chosen?;
+        Ok(GetSecretValueResponse::new(
+            chosen.arn.clone(),
+            chosen.version_id.clone(),
+            chosen.version_stages.clone(),
+            chosen.value.clone(),
+        ))
+    }
 }
 
 #[cfg(test)]

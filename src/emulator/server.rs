@@ -15,6 +15,7 @@
 //! written (one frame), the stream table (at most
 //! `max_streams_per_connection` entries, each a few hundred bytes with its subscription), and two thread stacks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -49,14 +50,14 @@ pub(crate) type Initial = Box<dyn FnOnce() -> Vec<(&'static str, Bytes)> + Send>
 pub(crate) enum Outcome {
     /// A response (for a streaming operation, the stream then stays open: see `Subscribe`).
     Response {
-        model_type: &'static str,
+        model_type: Cow<'static, str>,
         payload: Bytes,
     },
     /// A modeled (or unmodeled) error; ends the stream.
     Error(IpcError),
     /// The initial response of a streaming operation, and how to register the stream.
     Subscribe {
-        model_type: &'static str,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         register: Register,
         initial: Option<Initial>,
@@ -68,7 +69,7 @@ impl Outcome {
     pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
         match serde_json::to_vec(shape) {
             Ok(p) => Outcome::Response {
-                model_type: T::MODEL_TYPE,
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),
             },
             Err(e) => Outcome::Error(super::service_error(&format!(
@@ -86,7 +87,7 @@ impl Outcome {
     ) -> Outcome {
         match serde_json::to_vec(shape) {
             Ok(p) => Outcome::Subscribe {
-                model_type: T::MODEL_TYPE,
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),
                 register: Box::new(register),
                 initial: None,
@@ -259,8 +260,7 @@ impl StreamRef {
 pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _slot: Slot) {
     let limits = state.flavor.limits();
     let inbound = state.flavor.inbound_limits();
-    let connect_limits =
-        Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
+    let connect_limits = Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
     let mut decoder = FrameDecoder::new(connect_limits);
     let Some(component) = handshake(&state, &socket, &mut decoder, conn_id) else {
         let _ = socket.shutdown(std::net::Shutdown::Both);
@@ -660,7 +660,7 @@ fn handle_request(
                 MessageType::ApplicationMessage,
                 conn.reply_flags(),
                 stream_id,
-                Some(model_type),
+                Some(&model_type),
                 payload,
             );
             conn.write(&m);
@@ -715,7 +715,7 @@ fn handle_request(
                 MessageType::ApplicationMessage,
                 0,
                 stream_id,
-                Some(model_type),
+                Some(&model_type),
                 payload,
             );
             // Register, then queue the response, both under the outbound queue's lock: a
