@@ -266,6 +266,59 @@ fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
 /// the `nucleus` flavour) the call then fails with FailedUpdateConditionCheckError when
 /// anything under `key_path` is newer than `millis`, after the rest was applied and
 /// notified — as the nucleus does.
+/// Writes the leaves of `value` under `key_path` whose timestamp is not older than the
+/// stored one (with `check`); the paths that changed.
+fn set_leaves(
+    c: &mut super::Component,
+    key_path: &[String],
+    value: &Value,
+    millis: i64,
+    check: bool,
+    ci: bool,
+) -> Vec<Vec<String>> {
+    let mut new_leaves = Vec::new();
+    leaves(key_path, value, &mut new_leaves);
+    let mut changed = Vec::new();
+    for (path, v) in new_leaves {
+        let path = resolve(&c.config, &path, ci);
+        let key = folded(&path, ci);
+        let current = c.modified.get(&key).copied().unwrap_or(0);
+        if check && millis < current {
+            continue;
+        }
+        if set_path(&mut c.config, &path, v) {
+            // A subtree replaced by a leaf (or the reverse) loses its times.
+            c.modified
+                .retain(|p, _| !(p.starts_with(&key) && p.len() > key.len()));
+            c.modified.insert(key, millis);
+            changed.push(path);
+        } else if millis > current {
+            c.modified.insert(key, millis);
+        }
+    }
+    changed
+}
+
+/// Runtime policy changes, parsed leniently like the nucleus.
+fn reload_policies(c: &mut super::Component, component: &str) {
+    let access = c
+        .config
+        .get("accessControl")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match super::auth::Policies::parse(&access, "accessControl", false) {
+        Ok((p, problems)) => {
+            for pr in problems {
+                log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
+            }
+            if !c.policies.is_permissive() {
+                c.policies = p;
+            }
+        }
+        Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
+    }
+}
+
 pub(crate) fn merge_into(
     state: &State,
     component: &str,
@@ -294,26 +347,7 @@ pub(crate) fn merge_into(
         } else {
             millis
         };
-        let mut new_leaves = Vec::new();
-        leaves(key_path, value, &mut new_leaves);
-        let mut changed = Vec::new();
-        for (path, v) in new_leaves {
-            let path = resolve(&c.config, &path, ci);
-            let key = folded(&path, ci);
-            let current = c.modified.get(&key).copied().unwrap_or(0);
-            if check && millis < current {
-                continue;
-            }
-            if set_path(&mut c.config, &path, v) {
-                // A subtree replaced by a leaf (or the reverse) loses its times.
-                c.modified
-                    .retain(|p, _| !(p.starts_with(&key) && p.len() > key.len()));
-                c.modified.insert(key, millis);
-                changed.push(path);
-            } else if millis > current {
-                c.modified.insert(key, millis);
-            }
-        }
+        let changed = set_leaves(c, key_path, value, millis, check, ci);
         if check && state.flavor == super::Flavor::Nucleus {
             let kp = folded(&resolve(&c.config, key_path, ci), ci);
             stale = c
@@ -326,23 +360,7 @@ pub(crate) fn merge_into(
             .is_some_and(|k| k.eq_ignore_ascii_case("accessControl"))
             || (key_path.is_empty() && value.get("accessControl").is_some())
         {
-            // Runtime policy changes, parsed leniently like the nucleus.
-            let access = c
-                .config
-                .get("accessControl")
-                .cloned()
-                .unwrap_or(Value::Null);
-            match super::auth::Policies::parse(&access, "accessControl", false) {
-                Ok((p, problems)) => {
-                    for pr in problems {
-                        log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
-                    }
-                    if !c.policies.is_permissive() {
-                        c.policies = p;
-                    }
-                }
-                Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
-            }
+            reload_policies(c, component);
         }
         changed
     };

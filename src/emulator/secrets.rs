@@ -133,129 +133,153 @@ impl Secret {
         };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let at = |m: &str| {
-                if m.is_empty() {
-                    format!("[{i}]")
-                } else {
-                    format!("[{i}].{m}")
-                }
-            };
-            let Value::Object(m) = item else {
-                return Err(LoadError::new(
-                    file,
-                    at(""),
-                    "each secret must be an object",
-                ));
-            };
-            for key in m.keys() {
-                if ![
-                    "arn",
-                    "name",
-                    "secretString",
-                    "secretBinary",
-                    "versionId",
-                    "versionStages",
-                ]
-                .contains(&key.as_str())
-                {
-                    return Err(LoadError::new(file, at(key), "unknown member"));
-                }
-            }
-            let text_of = |k: &str| -> Result<Option<String>, LoadError> {
-                match m.get(k) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-                    Some(_) => Err(LoadError::new(file, at(k), "must be a non-empty string")),
-                }
-            };
-            let arn = text_of("arn")?;
-            let name = text_of("name")?;
-            let value = match (m.get("secretString"), m.get("secretBinary")) {
-                (Some(Value::String(s)), None) => SecretValue::SecretString(s.clone()),
-                (None, Some(Value::String(b))) => {
-                    use base64::Engine as _;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b.trim())
-                        .map_err(|e| {
-                            LoadError::new(file, at("secretBinary"), format!("invalid base64: {e}"))
-                        })?;
-                    SecretValue::SecretBinary(bytes)
-                }
-                (Some(_), Some(_)) => {
-                    return Err(LoadError::new(
-                        file,
-                        at(""),
-                        "set secretString or secretBinary, not both",
-                    ))
-                }
-                (Some(_), None) => {
-                    return Err(LoadError::new(file, at("secretString"), "must be a string"))
-                }
-                (None, Some(_)) => {
-                    return Err(LoadError::new(
-                        file,
-                        at("secretBinary"),
-                        "must be a base64 string",
-                    ))
-                }
-                (None, None) => {
-                    return Err(LoadError::new(
-                        file,
-                        at(""),
-                        "needs secretString or secretBinary",
-                    ))
-                }
-            };
-            let mut secret = match (&arn, &name) {
-                (Some(a), Some(n)) => {
-                    if !a.starts_with("arn:") {
-                        return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
-                    }
-                    let mut s = Secret::new(a, value);
-                    s.name = n.clone();
-                    s
-                }
-                (Some(a), None) => {
-                    if !a.starts_with("arn:") {
-                        return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
-                    }
-                    Secret::new(a, value)
-                }
-                (None, Some(n)) => Secret::new(n, value),
-                (None, None) => return Err(LoadError::new(file, at(""), "needs an arn or a name")),
-            };
-            if let Some(v) = text_of("versionId")? {
-                secret.version_id = v;
-            }
-            match m.get("versionStages") {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(stages)) => {
-                    let mut list = Vec::new();
-                    for (j, s) in stages.iter().enumerate() {
-                        match s.as_str() {
-                            Some(s) => list.push(s.to_owned()),
-                            None => {
-                                return Err(LoadError::new(
-                                    file,
-                                    format!("[{i}].versionStages[{j}]"),
-                                    "must be a string",
-                                ))
-                            }
-                        }
-                    }
-                    secret.version_stages = list;
-                }
-                Some(_) => {
-                    return Err(LoadError::new(
-                        file,
-                        at("versionStages"),
-                        "must be a list of strings",
-                    ))
-                }
-            }
-            out.push(secret);
+            out.push(parse_entry(file, i, item)?);
         }
         Ok(out)
+    }
+}
+
+/// One entry `[i]` of a secrets file.
+fn parse_entry(file: &str, i: usize, item: &Value) -> Result<Secret, LoadError> {
+    let at = |m: &str| {
+        if m.is_empty() {
+            format!("[{i}]")
+        } else {
+            format!("[{i}].{m}")
+        }
+    };
+    let Value::Object(m) = item else {
+        return Err(LoadError::new(
+            file,
+            at(""),
+            "each secret must be an object",
+        ));
+    };
+    for key in m.keys() {
+        if ![
+            "arn",
+            "name",
+            "secretString",
+            "secretBinary",
+            "versionId",
+            "versionStages",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(LoadError::new(file, at(key), "unknown member"));
+        }
+    }
+    let text_of = |k: &str| -> Result<Option<String>, LoadError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(LoadError::new(file, at(k), "must be a non-empty string")),
+        }
+    };
+    let arn = text_of("arn")?;
+    let name = text_of("name")?;
+    let value = entry_value(m, file, &at)?;
+    let mut secret = match (&arn, &name) {
+        (Some(a), Some(n)) => {
+            if !a.starts_with("arn:") {
+                return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
+            }
+            let mut s = Secret::new(a, value);
+            s.name = n.clone();
+            s
+        }
+        (Some(a), None) => {
+            if !a.starts_with("arn:") {
+                return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
+            }
+            Secret::new(a, value)
+        }
+        (None, Some(n)) => Secret::new(n, value),
+        (None, None) => return Err(LoadError::new(file, at(""), "needs an arn or a name")),
+    };
+    if let Some(v) = text_of("versionId")? {
+        secret.version_id = v;
+    }
+    if let Some(stages) = entry_stages(m, file, i, &at)? {
+        secret.version_stages = stages;
+    }
+    Ok(secret)
+}
+
+/// The value of a secrets-file entry: `secretString` or base64 `secretBinary`.
+fn entry_value(
+    m: &serde_json::Map<String, Value>,
+    file: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<SecretValue, LoadError> {
+    Ok(match (m.get("secretString"), m.get("secretBinary")) {
+        (Some(Value::String(s)), None) => SecretValue::SecretString(s.clone()),
+        (None, Some(Value::String(b))) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| {
+                    LoadError::new(file, at("secretBinary"), format!("invalid base64: {e}"))
+                })?;
+            SecretValue::SecretBinary(bytes)
+        }
+        (Some(_), Some(_)) => {
+            return Err(LoadError::new(
+                file,
+                at(""),
+                "set secretString or secretBinary, not both",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(LoadError::new(file, at("secretString"), "must be a string"))
+        }
+        (None, Some(_)) => {
+            return Err(LoadError::new(
+                file,
+                at("secretBinary"),
+                "must be a base64 string",
+            ))
+        }
+        (None, None) => {
+            return Err(LoadError::new(
+                file,
+                at(""),
+                "needs secretString or secretBinary",
+            ))
+        }
+    })
+}
+
+/// The `versionStages` of a secrets-file entry, if set.
+fn entry_stages(
+    m: &serde_json::Map<String, Value>,
+    file: &str,
+    i: usize,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Vec<String>>, LoadError> {
+    match m.get("versionStages") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(stages)) => {
+            let mut list = Vec::new();
+            for (j, s) in stages.iter().enumerate() {
+                match s.as_str() {
+                    Some(s) => list.push(s.to_owned()),
+                    None => {
+                        return Err(LoadError::new(
+                            file,
+                            format!("[{i}].versionStages[{j}]"),
+                            "must be a string",
+                        ))
+                    }
+                }
+            }
+            Ok(Some(list))
+        }
+        Some(_) => Err(LoadError::new(
+            file,
+            at("versionStages"),
+            "must be a list of strings",
+        )),
     }
 }
 

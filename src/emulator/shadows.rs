@@ -535,31 +535,7 @@ fn update(
     let key = (r.thing_name.clone(), shadow_name.clone());
     let mut shadows = ctx.state.shadows.shadows.lock();
     let current = shadows.get(&key);
-    if let Some(v) = doc.get("version").filter(|v| !v.is_null()) {
-        // `asInt()`: a fractional version is truncated.
-        let v = v.as_f64().unwrap_or(-1.0).trunc() as i64;
-        match current {
-            None if v != 1 => {
-                return Err(invalid_arguments(&nucleus_text(
-                    "Invalid version",
-                    "a new shadow takes version 1 or none",
-                )))
-            }
-            Some(s) if s.version != v => {
-                return Err(modeled_error(
-                    "ConflictError",
-                    &nucleus_text(
-                        "Version conflict",
-                        &format!(
-                            "the shadow is at version {}, the update names {v}",
-                            s.version
-                        ),
-                    ),
-                ))
-            }
-            _ => {}
-        }
-    }
+    check_version(&doc, current)?;
     let mut updated = current.cloned().unwrap_or_default();
     let now = now_secs();
     let patch_meta = updated.apply(&state, now);
@@ -585,6 +561,33 @@ fn update(
     Ok(UpdateThingShadowResponse::new(
         Value::Object(response).to_string().into_bytes(),
     ))
+}
+
+/// The update's `version` against the stored shadow: a new shadow takes 1 or none, an
+/// existing one its current version.
+fn check_version(doc: &Value, current: Option<&Shadow>) -> Result<(), IpcError> {
+    let Some(v) = doc.get("version").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    // `asInt()`: a fractional version is truncated.
+    let v = v.as_f64().unwrap_or(-1.0).trunc() as i64;
+    match current {
+        None if v != 1 => Err(invalid_arguments(&nucleus_text(
+            "Invalid version",
+            "a new shadow takes version 1 or none",
+        ))),
+        Some(s) if s.version != v => Err(modeled_error(
+            "ConflictError",
+            &nucleus_text(
+                "Version conflict",
+                &format!(
+                    "the shadow is at version {}, the update names {v}",
+                    s.version
+                ),
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl Unary for DeleteThingShadow {
