@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(5);
 #[test]
 fn request_timeout_frees_its_entry_and_the_late_reply_is_discarded() {
     let emu = Emulator::start().unwrap();
-    emu.set_reply("GetConfiguration", |req| {
+    emu.replies().set("GetConfiguration", |req| {
         // The first call answers late; later ones at once, echoing their key.
         let key = req.body["keyPath"][0]
             .as_str()
@@ -174,7 +174,7 @@ impl StreamHandler<SubscriptionResponseMessage> for Events {
 #[test]
 fn server_disappearing_fails_the_pending_call_and_tells_subscriptions() {
     let emu = Emulator::start().unwrap();
-    emu.set_reply("GetConfiguration", |_| {
+    emu.replies().set("GetConfiguration", |_| {
         std::thread::sleep(Duration::from_secs(3));
         Reply::Response {
             model_type: "aws.greengrass#GetConfigurationResponse".into(),

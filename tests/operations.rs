@@ -95,7 +95,7 @@ fn every_request_response_operation_round_trips_end_to_end() {
         let response = golden(info.response)[0].clone();
         let (seen_tx, seen_rx) = unbounded();
         let (model_type, body) = (info.response.to_owned(), response.clone());
-        emu.set_reply(name, move |req| {
+        emu.replies().set(name, move |req| {
             seen_tx.send(req.body.clone()).unwrap();
             Reply::Response {
                 model_type: model_type.clone(),
@@ -123,7 +123,7 @@ fn every_streaming_operation_delivers_typed_events() {
     for (name, subscribe) in streaming_calls() {
         let info = model::operation_info(name).unwrap();
         let (model_type, body) = (info.response.to_owned(), golden(info.response)[0].clone());
-        emu.set_reply(name, move |_| Reply::Stream {
+        emu.replies().set(name, move |_| Reply::Stream {
             model_type: model_type.clone(),
             body: body.clone(),
         });
@@ -133,7 +133,11 @@ fn every_streaming_operation_delivers_typed_events() {
         let event_type = info.event.unwrap();
         let events = golden(event_type);
         for event in &events {
-            assert_eq!(emu.push_event(name, event_type, event), 1, "{name}");
+            assert_eq!(
+                emu.replies().push_event(name, event_type, event),
+                1,
+                "{name}"
+            );
         }
         for event in &events {
             assert_eq!(
@@ -173,7 +177,8 @@ fn every_modeled_error_arrives_typed_with_its_fields() {
             sample.to_string().as_bytes(),
         );
         let reply = sent.clone();
-        emu.set_reply("GetConfiguration", move |_| Reply::Error(reply.clone()));
+        emu.replies()
+            .set("GetConfiguration", move |_| Reply::Error(reply.clone()));
         let err = client
             .get_configuration(model::GetConfigurationRequest::new(vec!["k".to_owned()]))
             .expect_err(error);

@@ -44,7 +44,7 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
     });
 
     // 2. The server goes away while a call is pending.
-    emu.set_reply("GetConfiguration", |_| {
+    emu.replies().set("GetConfiguration", |_| {
         std::thread::sleep(Duration::from_millis(500));
         Reply::Response {
             model_type: "aws.greengrass#GetConfigurationResponse".into(),

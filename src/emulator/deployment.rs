@@ -1,4 +1,4 @@
-//! Simulated deployments: the engine behind [`Emulator::simulate_deployment`] and
+//! Simulated deployments: the engine behind [`DeviceHandle::simulate_deployment`] and
 //! `CreateLocalDeployment`. A deployment asks the affected components to validate their new
 //! configuration, notifies every update subscriber before the update and honours its
 //! deferrals, merges the configuration, and notifies after the update.
@@ -8,7 +8,7 @@
 //! settings). The IPC rules of the operations that start and query deployments are in
 //! `cli.rs`, of the update notifications in `lifecycle.rs`.
 //!
-//! [`Emulator::simulate_deployment`]: super::Emulator::simulate_deployment
+//! [`DeviceHandle::simulate_deployment`]: super::DeviceHandle::simulate_deployment
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -309,7 +309,7 @@ pub(crate) fn new_deployment_id() -> String {
     )
 }
 
-/// A deployment started by [`Emulator::simulate_deployment`](super::Emulator::simulate_deployment).
+/// A deployment started by [`DeviceHandle::simulate_deployment`](super::DeviceHandle::simulate_deployment).
 #[derive(Clone)]
 pub struct DeploymentHandle {
     state: Arc<State>,

@@ -1,9 +1,9 @@
 //! Fault injection: makes the emulator misbehave on purpose, so that tests can prove how
 //! a client survives a hostile or broken server.
 //!
-//! Inject with [`Emulator::inject`](super::Emulator::inject) (every operation) or
-//! [`Emulator::inject_for`](super::Emulator::inject_for) (one operation); remove with
-//! [`Emulator::clear_faults`](super::Emulator::clear_faults). A fault stays active until
+//! Inject with [`FaultsHandle::inject`](super::FaultsHandle::inject) (every operation) or
+//! [`FaultsHandle::inject_for`](super::FaultsHandle::inject_for) (one operation); remove with
+//! [`FaultsHandle::clear`](super::FaultsHandle::clear). A fault stays active until
 //! cleared, for every connection. [`Emulator::restart`](super::Emulator::restart) (or
 //! [`go_down`](super::Emulator::go_down) then [`come_back`](super::Emulator::come_back))
 //! simulates a nucleus restart.
@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_millis(5);
 /// One way for the emulator to misbehave.
 ///
 /// Faults named "answer" replace the reply to a request (of any operation, or of the
-/// operation given to [`inject_for`](super::Emulator::inject_for)) with the hostile bytes;
+/// operation given to [`inject_for`](super::FaultsHandle::inject_for)) with the hostile bytes;
 /// the request itself is not served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! Component metrics: PutComponentMetric (recorded, see `Emulator::metrics`).
+//! Component metrics: PutComponentMetric (recorded, see `Emulator::records().metrics`).
 //!
 //! # Rules
 //!

@@ -226,7 +226,7 @@ impl StreamRef {
 
     /// As [`StreamRef::send_event`], but waits up to `within` for room in the
     /// connection's outbound queue before dropping the event: for the emulator's
-    /// test-side calls (`Emulator::publish`, `Emulator::push_event`), never for a
+    /// test-side calls (`Emulator::publish`, `Emulator::replies().push_event`), never for a
     /// component's call.
     pub(crate) fn send_event_waiting(
         &self,

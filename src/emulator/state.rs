@@ -171,7 +171,7 @@ impl State {
     }
 }
 
-/// The outcome of a scripted reply (see `Emulator::set_reply`).
+/// The outcome of a scripted reply (see `Emulator::replies().set`).
 fn scripted(
     ctx: &CallContext<'_>,
     operation: &str,
