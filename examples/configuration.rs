@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
     )?;
     let deployment = emulator.as_ref().map(|emulator| {
-        emulator.simulate_deployment(
+        emulator.device().simulate_deployment(
             SimulatedDeployment::new()
                 .merge_configuration("com.example.Configuration", json!({"mqtt": {"port": 8884}})),
         )

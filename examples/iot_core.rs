@@ -47,8 +47,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     println!("published to my/test/topic");
     if let Some(emulator) = &emulator {
-        emulator.inject_cloud_message("my/cloud/topic", b"from the cloud".to_vec());
-        for m in emulator.cloud_published() {
+        emulator
+            .cloud()
+            .inject_message("my/cloud/topic", b"from the cloud".to_vec());
+        for m in emulator.cloud().published() {
             println!(
                 "cloud received on {}: {}",
                 m.topic,

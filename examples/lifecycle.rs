@@ -37,7 +37,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("subscribed to component updates");
 
     if let Some(emulator) = &emulator {
-        let deployment = emulator.simulate_deployment(SimulatedDeployment::new());
+        let deployment = emulator
+            .device()
+            .simulate_deployment(SimulatedDeployment::new());
         println!("emulator: simulating deployment {}", deployment.id());
     }
 
@@ -74,7 +76,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(emulator) = &emulator {
         println!(
             "emulator: component state is {:?}",
-            emulator.component_state("com.example.Lifecycle")
+            emulator.device().component_state("com.example.Lifecycle")
         );
     }
     Ok(())

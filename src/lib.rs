@@ -82,48 +82,7 @@
 //!
 //! # Operations and the authorization they need
 //!
-//! Every operation of the service (35) is a method on [`Client`]; each has a `_with`
-//! variant taking [`CallOptions`]. A component's recipe must grant the listed IPC service
-//! in its `accessControl` (see `README.md` for a recipe); "none" means the nucleus does
-//! not check a policy.
-//!
-//! | Area | Method | Kind | Authorization (`accessControl` service on resource) |
-//! |---|---|---|---|
-//! | pubsub | [`publish_to_topic`](Client::publish_to_topic) | call | `aws.greengrass.ipc.pubsub` on `{topic}` |
-//! | pubsub | [`subscribe_to_topic`](Client::subscribe_to_topic) | stream | `aws.greengrass.ipc.pubsub` on `{topic}` |
-//! | iotcore | [`publish_to_iot_core`](Client::publish_to_iot_core) | call | `aws.greengrass.ipc.mqttproxy` on `{topicName}` |
-//! | iotcore | [`subscribe_to_iot_core`](Client::subscribe_to_iot_core) | stream | `aws.greengrass.ipc.mqttproxy` on `{topicName}` |
-//! | iotcore | [`subscribe_to_iot_core_connection_status`](Client::subscribe_to_iot_core_connection_status) | stream | none |
-//! | lifecycle | [`update_state`](Client::update_state) | call | none |
-//! | lifecycle | [`subscribe_to_component_updates`](Client::subscribe_to_component_updates) | stream | none |
-//! | lifecycle | [`defer_component_update`](Client::defer_component_update) | call | none |
-//! | lifecycle | [`pause_component`](Client::pause_component) | call | `aws.greengrass.ipc.lifecycle` on `{componentName}` |
-//! | lifecycle | [`resume_component`](Client::resume_component) | call | `aws.greengrass.ipc.lifecycle` on `{componentName}` |
-//! | configuration | [`get_configuration`](Client::get_configuration) | call | none |
-//! | configuration | [`update_configuration`](Client::update_configuration) | call | none |
-//! | configuration | [`subscribe_to_configuration_update`](Client::subscribe_to_configuration_update) | stream | none |
-//! | configuration | [`subscribe_to_validate_configuration_updates`](Client::subscribe_to_validate_configuration_updates) | stream | none |
-//! | configuration | [`send_configuration_validity_report`](Client::send_configuration_validity_report) | call | none |
-//! | secrets | [`get_secret_value`](Client::get_secret_value) | call | `aws.greengrass.SecretManager` on `{arn of secretId}` |
-//! | shadows | [`get_thing_shadow`](Client::get_thing_shadow) | call | `aws.greengrass.ShadowManager` on `$aws/things/{thingName}/shadow` |
-//! | shadows | [`update_thing_shadow`](Client::update_thing_shadow) | call | `aws.greengrass.ShadowManager` on `$aws/things/{thingName}/shadow` |
-//! | shadows | [`delete_thing_shadow`](Client::delete_thing_shadow) | call | `aws.greengrass.ShadowManager` on `$aws/things/{thingName}/shadow` |
-//! | shadows | [`list_named_shadows_for_thing`](Client::list_named_shadows_for_thing) | call | `aws.greengrass.ShadowManager` on `{thingName}` |
-//! | cli | [`create_local_deployment`](Client::create_local_deployment) | call | `aws.greengrass.Cli` on `*` |
-//! | cli | [`cancel_local_deployment`](Client::cancel_local_deployment) | call | `aws.greengrass.Cli` on `*` |
-//! | cli | [`get_local_deployment_status`](Client::get_local_deployment_status) | call | `aws.greengrass.Cli` on `{deploymentId}` |
-//! | cli | [`list_local_deployments`](Client::list_local_deployments) | call | `aws.greengrass.Cli` on `*` |
-//! | cli | [`list_components`](Client::list_components) | call | `aws.greengrass.Cli` on `*` |
-//! | cli | [`get_component_details`](Client::get_component_details) | call | `aws.greengrass.Cli` on `{componentName}` |
-//! | cli | [`restart_component`](Client::restart_component) | call | `aws.greengrass.Cli` on `{componentName}` |
-//! | cli | [`stop_component`](Client::stop_component) | call | `aws.greengrass.Cli` on `{componentName}` |
-//! | cli | [`create_debug_password`](Client::create_debug_password) | call | `aws.greengrass.Cli` on `*` |
-//! | clientdevices | [`verify_client_device_identity`](Client::verify_client_device_identity) | call | `aws.greengrass.clientdevices.Auth` on `*` |
-//! | clientdevices | [`get_client_device_auth_token`](Client::get_client_device_auth_token) | call | `aws.greengrass.clientdevices.Auth` on `*` |
-//! | clientdevices | [`authorize_client_device_action`](Client::authorize_client_device_action) | call | `aws.greengrass.clientdevices.Auth` on `*` |
-//! | clientdevices | [`subscribe_to_certificate_updates`](Client::subscribe_to_certificate_updates) | stream | `aws.greengrass.clientdevices.Auth` on `*` |
-//! | metrics | [`put_component_metric`](Client::put_component_metric) | call | `aws.greengrass.ipc.componentmetric` on `{metrics[i].name}` (caller name must start with `aws.`) |
-//! | tokens | [`validate_authorization_token`](Client::validate_authorization_token) | call | only `aws.greengrass.StreamManager` |
+#![doc = include_str!("operations.md")]
 //!
 //! Servers newer than this crate: [`Client::call_json`] calls any request/response
 //! operation by name with JSON in and out.

@@ -96,7 +96,7 @@ fn the_component_runs_with_its_recipe_and_answers_pings() {
         "the greeting comes from the recipe's DefaultConfiguration"
     );
     assert!(matches!(
-        emulator.component_state(NAME),
+        emulator.device().component_state(NAME),
         Some(LifecycleState::Running)
     ));
 
@@ -115,6 +115,7 @@ fn the_component_runs_with_its_recipe_and_answers_pings() {
 
     // Every call the component made was allowed, and these are all the calls it makes.
     let mut operations: Vec<(String, String)> = emulator
+        .records()
         .calls()
         .into_iter()
         .filter(|c| c.component == NAME)
@@ -208,6 +209,7 @@ fn removing_any_grant_of_the_recipe_makes_the_component_fail_unauthorized() {
             "without {removed}: {stderr}"
         );
         let denied: Vec<_> = emulator
+            .records()
             .calls()
             .into_iter()
             .filter(|c| c.component == NAME && c.outcome.contains("UnauthorizedError"))

@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(5);
 #[test]
 fn request_timeout_frees_its_entry_and_the_late_reply_is_discarded() {
     let emu = Emulator::start().unwrap();
-    emu.set_reply("GetConfiguration", |req| {
+    emu.replies().set("GetConfiguration", |req| {
         // The first call answers late; later ones at once, echoing their key.
         let key = req.body["keyPath"][0]
             .as_str()
@@ -177,7 +177,7 @@ impl StreamHandler<SubscriptionResponseMessage> for Events {
 fn server_disappearing_fails_the_pending_call_and_tells_subscriptions() {
     let emu = Emulator::start().unwrap();
     let (arrived_tx, arrived) = unbounded();
-    emu.set_reply("GetConfiguration", move |_| {
+    emu.replies().set("GetConfiguration", move |_| {
         let _ = arrived_tx.send(());
         // A slow server: the call is still pending when the server goes away.
         std::thread::sleep(Duration::from_secs(3));

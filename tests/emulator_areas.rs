@@ -108,7 +108,7 @@ fn configuration_of_other_components_and_timestamp_ordering() {
         "{e:?}"
     );
     assert_eq!(
-        emu.configuration("com.example.Main").unwrap()["limits"]["max"],
+        emu.device().configuration("com.example.Main").unwrap()["limits"]["max"],
         20
     );
     // A leaf set directly, and accessControl is off limits.
@@ -119,7 +119,7 @@ fn configuration_of_other_components_and_timestamp_ordering() {
     )
     .unwrap();
     assert_eq!(
-        emu.configuration("com.example.Main").unwrap()["limits"]["min"],
+        emu.device().configuration("com.example.Main").unwrap()["limits"]["min"],
         5
     );
     let e = service_error(call(
@@ -160,7 +160,7 @@ fn deployments_validate_and_honour_deferrals() {
         .unwrap();
 
     // A rejected configuration fails the deployment and changes nothing.
-    let rejected = emu.simulate_deployment(
+    let rejected = emu.device().simulate_deployment(
         SimulatedDeployment::new()
             .merge_configuration("com.example.Main", json!({"limits": {"max": -1}})),
     );
@@ -174,13 +174,13 @@ fn deployments_validate_and_honour_deferrals() {
     let done = rejected.wait(WAIT).expect("finished");
     assert_eq!(done.status, DeploymentStatus::Failed);
     assert_eq!(
-        emu.configuration("com.example.Main").unwrap()["limits"]["max"],
+        emu.device().configuration("com.example.Main").unwrap()["limits"]["max"],
         10
     );
 
     // An accepted one, deferred once by 300 ms.
     let started = Instant::now();
-    let accepted = emu.simulate_deployment(
+    let accepted = emu.device().simulate_deployment(
         SimulatedDeployment::new()
             .merge_configuration("com.example.Main", json!({"limits": {"max": 50}})),
     );
@@ -208,7 +208,7 @@ fn deployments_validate_and_honour_deferrals() {
     };
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(
-        emu.configuration("com.example.Main").unwrap()["limits"]["max"],
+        emu.device().configuration("com.example.Main").unwrap()["limits"]["max"],
         10,
         "not applied while deferred"
     );
@@ -229,10 +229,10 @@ fn deployments_validate_and_honour_deferrals() {
         DeploymentStatus::Succeeded
     );
     assert_eq!(
-        emu.configuration("com.example.Main").unwrap()["limits"]["max"],
+        emu.device().configuration("com.example.Main").unwrap()["limits"]["max"],
         50
     );
-    let deferrals = emu.deferrals();
+    let deferrals = emu.records().deferrals();
     assert_eq!(deferrals[0].recheck_after_ms, 300);
     // Deferring with no pending update (or answering twice) is a ServiceError
     // ("Time limit to respond to PreComponentUpdateEvent exceeded" in the nucleus).
@@ -293,7 +293,7 @@ fn cli_operations_over_the_loaded_components() {
             == "SUCCEEDED"
     });
     assert_eq!(
-        emu.configuration("com.example.Other").unwrap()["color"],
+        emu.device().configuration("com.example.Other").unwrap()["color"],
         "red"
     );
     let listed = call(&client, "ListLocalDeployments", json!({})).unwrap();
@@ -330,7 +330,7 @@ fn cli_operations_over_the_loaded_components() {
         json!({"componentName": "com.example.Main"}),
     ));
     assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
-    assert_eq!(emu.lifecycle_requests().len(), 2);
+    assert_eq!(emu.records().lifecycle_requests().len(), 2);
     let password = call(&client, "CreateDebugPassword", json!({})).unwrap();
     assert_eq!(password["username"], "debug");
 }
@@ -344,7 +344,7 @@ fn shadows_follow_document_semantics() {
     let doc = |v: Value| base64_of(v.to_string().as_bytes());
     call(&client, "UpdateThingShadow", json!({"thingName": "dev", "payload": doc(json!({"state": {"desired": {"on": true, "lvl": 3}}}))})).unwrap();
     call(&client, "UpdateThingShadow", json!({"thingName": "dev", "payload": doc(json!({"state": {"reported": {"on": true, "lvl": 1}}}))})).unwrap();
-    let got = emu.shadow("dev", "").unwrap();
+    let got = emu.device().shadow("dev", "").unwrap();
     assert_eq!(got["version"], 2);
     assert_eq!(got["state"]["delta"], json!({"lvl": 3}));
     let e = service_error(call(
@@ -360,7 +360,7 @@ fn shadows_follow_document_semantics() {
     )
     .unwrap();
     assert_eq!(
-        emu.shadow("dev", "").unwrap()["state"]["desired"],
+        emu.device().shadow("dev", "").unwrap()["state"]["desired"],
         json!({"on": true})
     );
     for name in ["b", "a", "c"] {
@@ -446,9 +446,9 @@ fn cloud_connection_status_is_sent_first_and_on_change() {
         )
         .unwrap();
     assert_eq!(expect_within(&rx, WAIT, "current status"), "CONNECTED");
-    emu.set_cloud_connected(false);
+    emu.cloud().set_connected(false);
     assert_eq!(expect_within(&rx, WAIT, "disconnected"), "DISCONNECTED");
-    emu.set_cloud_connected(true);
+    emu.cloud().set_connected(true);
     assert_eq!(expect_within(&rx, WAIT, "connected"), "CONNECTED");
 }
 
@@ -477,7 +477,7 @@ fn client_devices_metrics_tokens_and_scripts() {
     let token = token["clientDeviceAuthToken"].as_str().unwrap().to_owned();
     let ok = call(&client, "AuthorizeClientDeviceAction", json!({"clientDeviceAuthToken": token, "operation": "mqtt:publish", "resource": "mqtt:topic:a"})).unwrap();
     assert_eq!(ok["isAuthorized"], true);
-    emu.set_client_device_answers(
+    emu.device().set_client_device_answers(
         ggipc::emulator::ClientDeviceAnswers::default().authorized(false),
     );
     let no = call(&client, "AuthorizeClientDeviceAction", json!({"clientDeviceAuthToken": token, "operation": "mqtt:publish", "resource": "mqtt:topic:a"})).unwrap();
@@ -496,7 +496,7 @@ fn client_devices_metrics_tokens_and_scripts() {
         json!({"metrics": [{"name": "m", "unit": "COUNT", "value": 1.0}]}),
     )
     .unwrap();
-    assert_eq!(emu.metrics().len(), 1);
+    assert_eq!(emu.records().metrics().len(), 1);
     // Tokens: StreamManager only; valid = a component's SVCUID.
     let v = call(
         &sm,
@@ -518,7 +518,7 @@ fn client_devices_metrics_tokens_and_scripts() {
     ));
     assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
     // A script overrides the emulator's own semantics, and can be removed.
-    emu.set_reply("ListComponents", |_| Reply::Response {
+    emu.replies().set("ListComponents", |_| Reply::Response {
         model_type: "aws.greengrass#ListComponentsResponse".into(),
         body: json!({"components": []}),
     });
@@ -526,7 +526,7 @@ fn client_devices_metrics_tokens_and_scripts() {
         call(&client, "ListComponents", json!({})).unwrap(),
         json!({"components": []})
     );
-    emu.clear_reply("ListComponents");
+    emu.replies().clear("ListComponents");
     assert_eq!(
         call(&client, "ListComponents", json!({})).unwrap()["components"]
             .as_array()

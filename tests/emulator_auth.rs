@@ -774,7 +774,7 @@ fn a_component_without_policies_is_denied_but_unchecked_operations_work() {
         ))
         .unwrap();
     assert_eq!(
-        emu.component_state("com.example.Bare"),
+        emu.device().component_state("com.example.Bare"),
         Some(ggipc::model::LifecycleState::Running)
     );
 }
@@ -820,6 +820,7 @@ fn publish_allowed(client: &ggipc::Client, topic: &str) -> bool {
 
 fn deploy(emu: &Emulator, deployment: ggipc::emulator::SimulatedDeployment) {
     let done = emu
+        .device()
         .simulate_deployment(deployment)
         .wait(std::time::Duration::from_secs(10))
         .expect("the deployment finishes within 10 s");

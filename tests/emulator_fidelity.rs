@@ -205,10 +205,10 @@ fn shadow_names_payloads_and_schema_are_validated() {
     let r = update(&client, "p", &json!({"state": {"desired": {"a": 1}, "delta": {"x": 1}, "other": 2}, "clientToken": "c".repeat(64)})).unwrap();
     assert_eq!(r["clientToken"], json!("c".repeat(64)));
     assert!(r["state"].get("delta").is_none(), "{r}");
-    assert!(emu.shadow("p", "").is_some());
+    assert!(emu.device().shadow("p", "").is_some());
     // Nothing rejected above created a shadow.
     for thing in ["", "a b"] {
-        assert!(emu.shadow(thing, "").is_none());
+        assert!(emu.device().shadow(thing, "").is_none());
     }
 }
 
@@ -243,7 +243,7 @@ fn shadow_depth_size_and_version_rules() {
         "Invalid version",
     );
     assert!(
-        emu.shadow("v", "").is_none(),
+        emu.device().shadow("v", "").is_none(),
         "a rejected update stored a shadow"
     );
     expect_error(
@@ -269,7 +269,7 @@ fn shadow_depth_size_and_version_rules() {
     );
     let _ = e;
     assert_eq!(
-        emu.shadow("v", "").unwrap()["state"]["desired"]["a"],
+        emu.device().shadow("v", "").unwrap()["state"]["desired"]["a"],
         1,
         "conflict stored nothing"
     );
@@ -491,16 +491,17 @@ fn iot_core_limits_topics_and_error_types() {
     );
     expect_error(sub("denied"), "UnauthorizedError", "Not Authorized");
     // Offline: QoS 0 is dropped with a ServiceError, QoS 1 is spooled.
-    emu.set_cloud_connected(false);
+    emu.cloud().set_connected(false);
     expect_error(
         publish(&client, "dt/off", p(), Some("0")),
         "ServiceError",
         "Publish to topic dt/off failed: Device is offline. Dropping QoS 0 message.",
     );
     publish(&client, "dt/off", p(), Some("1")).unwrap();
-    emu.set_cloud_connected(true);
+    emu.cloud().set_connected(true);
     assert_eq!(
-        emu.cloud_published()
+        emu.cloud()
+            .published()
             .iter()
             .filter(|m| m.topic == "dt/off")
             .count(),
@@ -542,7 +543,7 @@ fn configuration_keys_hidden_keys_texts_and_stale_timestamps() {
     assert_eq!(v["value"], json!({"max": 10}));
     // Case-insensitive merge: no second key.
     update_config(&client, json!(["Limits"]), json!({"MAX": 11}), now_millis()).unwrap();
-    let limits = &emu.configuration(ME).unwrap()["limits"];
+    let limits = &emu.device().configuration(ME).unwrap()["limits"];
     assert_eq!(limits, &json!({"max": 11, "min": 1}));
     // `_` keys are hidden from their container, at every depth, but readable directly.
     let all = call(&client, "GetConfiguration", json!({"keyPath": []})).unwrap();
@@ -614,11 +615,14 @@ fn configuration_keys_hidden_keys_texts_and_stale_timestamps() {
         "FailedUpdateConditionCheckError",
         "Proposed timestamp is older than the config's latest modified timestamp",
     );
-    let stale = &emu.configuration(ME).unwrap()["stale"];
+    let stale = &emu.device().configuration(ME).unwrap()["stale"];
     assert_eq!(stale, &json!({"a": 1, "b": 1, "c": 3}));
     // A key path that does not exist yet is created "now": an old timestamp is fine.
     update_config(&client, json!(["fresh"]), json!({"a": 1}), 1000).unwrap();
-    assert_eq!(emu.configuration(ME).unwrap()["fresh"], json!({"a": 1}));
+    assert_eq!(
+        emu.device().configuration(ME).unwrap()["fresh"],
+        json!({"a": 1})
+    );
 }
 
 #[test]
@@ -756,7 +760,7 @@ fn lifecycle_accepts_a_negative_recheck_and_uses_the_nucleus_texts() {
         "ServiceError",
         "Time limit to respond to PreComponentUpdateEvent exceeded",
     );
-    let deployment = emu.simulate_deployment(
+    let deployment = emu.device().simulate_deployment(
         SimulatedDeployment::new().merge_configuration(ME, json!({"limits": {"max": 50}})),
     );
     let ComponentUpdatePolicyEvents::PreUpdateEvent(pre) = expect_within(&urx, WAIT, "pre-update")
@@ -770,7 +774,10 @@ fn lifecycle_accepts_a_negative_recheck_and_uses_the_nucleus_texts() {
     )
     .unwrap();
     deployment.wait(WAIT).expect("the deployment finished");
-    assert_eq!(emu.deferrals().last().map(|d| d.recheck_after_ms), Some(-5));
+    assert_eq!(
+        emu.records().deferrals().last().map(|d| d.recheck_after_ms),
+        Some(-5)
+    );
 }
 
 fn with_more_components(name: &str) -> Emulator {

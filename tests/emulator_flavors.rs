@@ -114,7 +114,7 @@ fn same_checks(flavor: Flavor) {
         .update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))
         .unwrap();
     assert_eq!(
-        emu.component_state("com.example.Flavored"),
+        emu.device().component_state("com.example.Flavored"),
         Some(LifecycleState::Running)
     );
 
@@ -128,7 +128,7 @@ fn same_checks(flavor: Flavor) {
             },
         )
         .unwrap();
-    assert_eq!(emu.inject_cloud_message("dt/dev1/cmd", b"go".to_vec()), 1);
+    assert_eq!(emu.cloud().inject_message("dt/dev1/cmd", b"go".to_vec()), 1);
     let m = expect_within(&irx, WAIT, "cloud message");
     assert_eq!((m.topic(), m.payload()), ("dt/dev1/cmd", &b"go"[..]));
     client
@@ -137,7 +137,7 @@ fn same_checks(flavor: Flavor) {
                 .with_payload(b"42".to_vec()),
         )
         .unwrap();
-    let published = emu.cloud_published();
+    let published = emu.cloud().published();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].payload, b"42");
     assert_eq!(published[0].qos, QOS::AtLeastOnce);
@@ -411,7 +411,8 @@ fn a_stale_update_configuration_succeeds_on_lite_and_keeps_the_value() {
             stale,
             json!({"threshold": 9}),
         ));
-        let value = emu.configuration("com.example.Flavored").unwrap()["threshold"].clone();
+        let value =
+            emu.device().configuration("com.example.Flavored").unwrap()["threshold"].clone();
         assert_eq!(
             value,
             json!(7),
@@ -513,7 +514,7 @@ fn lite_configuration_keys_are_case_sensitive_and_its_texts_are_its_own() {
         "Config update is not allowed for following field [accessControl]"
     );
     assert_eq!(
-        emu.configuration("com.example.Flavored").unwrap()["Probe"]["A"],
+        emu.device().configuration("com.example.Flavored").unwrap()["Probe"]["A"],
         1
     );
 }

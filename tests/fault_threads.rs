@@ -33,7 +33,7 @@ fn no_thread_outlives_the_client_under_faults_except_a_blocked_handler() {
                 move |_e: SubscriptionResponseMessage| {},
             )
             .unwrap();
-        victim.inject(Fault::NoReply);
+        victim.faults().inject(Fault::NoReply);
         for _ in 0..3 {
             let c = client.clone();
             let tx = tx.clone();
@@ -41,7 +41,7 @@ fn no_thread_outlives_the_client_under_faults_except_a_blocked_handler() {
                 let _ = tx.send(c.publish_to_topic(PublishToTopicRequest::json("k", json!(1))));
             });
         }
-        wait_until(BOUND, "three pending calls", || victim.fault_hits() == 3);
+        wait_until(BOUND, "three pending calls", || victim.faults().hits() == 3);
         drop(victim);
         for _ in 0..3 {
             let r = expect_within(&rx, BOUND, "a pending call failing");
@@ -100,14 +100,14 @@ fn no_thread_outlives_the_client_under_faults_except_a_blocked_handler() {
             .publish_to_topic(PublishToTopicRequest::json("b", json!(1)))
             .unwrap();
         expect_within(&entered_rx, BOUND, "handler blocked");
-        emu.inject_for("GetConfiguration", Fault::NoReply);
+        emu.faults().inject_for("GetConfiguration", Fault::NoReply);
         let pending = {
             let c = client.clone();
             std::thread::spawn(move || {
                 c.call_json("GetConfiguration", &json!({}), Default::default())
             })
         };
-        wait_until(BOUND, "the call is pending", || emu.fault_hits() >= 1);
+        wait_until(BOUND, "the call is pending", || emu.faults().hits() >= 1);
         returns_within(Duration::from_secs(2), "close with everything busy", || {
             client.close()
         });
@@ -124,7 +124,7 @@ fn no_thread_outlives_the_client_under_faults_except_a_blocked_handler() {
         wait_until(BOUND, "the blocked handler's thread ends", || {
             ggipc_threads() == 0
         });
-        emu.clear_faults();
+        emu.faults().clear();
     }
 
     // 4. The last handle dropped from inside a handler.

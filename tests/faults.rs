@@ -29,7 +29,7 @@ fn hostile(fault: Fault) -> (Error, CloseReason) {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     publish(&client).unwrap();
-    emu.inject(fault);
+    emu.faults().inject(fault);
     let err = returns_within(BOUND, "the hostile call", || publish(&client)).unwrap_err();
     wait_until(BOUND, "the connection closes", || !client.is_connected());
     let reason = client.close_reason().unwrap();
@@ -197,13 +197,13 @@ fn close_mid_call_fails_the_call_with_peer_closed() {
 fn invalid_json_reply_is_a_json_error_and_the_connection_stays() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject(Fault::InvalidJson);
+    emu.faults().inject(Fault::InvalidJson);
     let err = returns_within(BOUND, "the call", || publish(&client)).unwrap_err();
     assert!(
         matches!(&err, Error::Json { shape, .. } if shape.ends_with("PublishToTopicResponse")),
         "{err:?}"
     );
-    emu.clear_faults();
+    emu.faults().clear();
     publish(&client).unwrap();
     assert!(client.is_connected());
 }
@@ -213,7 +213,7 @@ fn reply_without_model_type_is_accepted_when_its_body_fits() {
     // Lenient on purpose (spec §14: servers differ); the body is still checked.
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject(Fault::NoModelType);
+    emu.faults().inject(Fault::NoModelType);
     returns_within(BOUND, "the call", || publish(&client)).unwrap();
     assert!(client.is_connected());
 }
@@ -222,7 +222,7 @@ fn reply_without_model_type_is_accepted_when_its_body_fits() {
 fn dribbled_frames_decode_correctly() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject(Fault::Dribble);
+    emu.faults().inject(Fault::Dribble);
     let (tx, rx) = unbounded();
     let _sub = client
         .subscribe_to_topic(
@@ -248,7 +248,7 @@ fn dribbled_frames_decode_correctly() {
 fn delayed_reply_times_out_and_the_connection_survives() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject_for(
+    emu.faults().inject_for(
         "PublishToTopic",
         Fault::DelayReply(Duration::from_millis(400)),
     );
@@ -263,7 +263,7 @@ fn delayed_reply_times_out_and_the_connection_survives() {
         matches!(err, Error::Timeout(TimeoutKind::Response)),
         "{err:?}"
     );
-    emu.clear_faults();
+    emu.faults().clear();
     publish(&client).unwrap();
     assert!(client.is_connected());
 }
@@ -272,7 +272,7 @@ fn delayed_reply_times_out_and_the_connection_survives() {
 fn a_call_never_answered_times_out_and_frees_its_entry() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject(Fault::NoReply);
+    emu.faults().inject(Fault::NoReply);
     for _ in 0..3 {
         let err = returns_within(BOUND, "an unanswered call", || {
             client.publish_to_topic_with(
@@ -286,14 +286,14 @@ fn a_call_never_answered_times_out_and_frees_its_entry() {
             "{err:?}"
         );
     }
-    emu.clear_faults();
+    emu.faults().clear();
     publish(&client).unwrap();
 }
 
 #[test]
 fn rejected_connect_is_connect_rejected() {
     let emu = Emulator::start().unwrap();
-    emu.inject(Fault::RejectConnect);
+    emu.faults().inject(Fault::RejectConnect);
     let err = returns_within(BOUND, "a rejected connect", || emu.connect()).unwrap_err();
     assert!(matches!(err, Error::ConnectRejected { .. }), "{err:?}");
 }
@@ -301,7 +301,7 @@ fn rejected_connect_is_connect_rejected() {
 #[test]
 fn ignored_connect_times_out_in_the_handshake() {
     let emu = Emulator::start().unwrap();
-    emu.inject(Fault::IgnoreConnect);
+    emu.faults().inject(Fault::IgnoreConnect);
     let err = returns_within(BOUND, "an ignored connect", || {
         emu.client_builder()
             .connect_timeout(Duration::from_millis(200))
@@ -318,7 +318,7 @@ fn ignored_connect_times_out_in_the_handshake() {
 fn a_server_that_stops_reading_makes_the_writer_hit_its_deadline() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    emu.inject(Fault::StopReading);
+    emu.faults().inject(Fault::StopReading);
     let big = "x".repeat(256 * 1024);
     let mut write_timeout = None;
     for _ in 0..20 {
@@ -374,7 +374,7 @@ fn a_killed_server_fails_every_pending_call_and_ends_every_subscription() {
         );
         receivers.push(rx);
     }
-    emu.inject(Fault::NoReply);
+    emu.faults().inject(Fault::NoReply);
     let (done_tx, done_rx) = unbounded();
     for _ in 0..4 {
         let c = client.clone();
@@ -384,7 +384,7 @@ fn a_killed_server_fails_every_pending_call_and_ends_every_subscription() {
         });
     }
     // Every caller's request is on the wire (and unanswered) before the kill.
-    wait_until(BOUND, "four pending calls", || emu.fault_hits() == 4);
+    wait_until(BOUND, "four pending calls", || emu.faults().hits() == 4);
     drop(emu);
     for _ in 0..4 {
         let result = expect_within(&done_rx, BOUND, "a pending call failing");

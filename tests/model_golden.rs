@@ -220,24 +220,12 @@ fn golden_samples_round_trip() {
     assert!(samples >= 300, "only {samples} samples checked");
 }
 
-fn shared_model() -> Option<Value> {
-    let dir = common::shared_dir()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let path = dir.join("spec/greengrass-ipc-model.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("valid model JSON")),
-        Err(e) => {
-            if std::env::var("GGIPC_SKIP_SHARED_VECTORS").as_deref() == Ok("1") {
-                eprintln!("skipping: {} not readable ({e})", path.display());
-                None
-            } else {
-                panic!(
-                    "{} not readable ({e}); set GGIPC_SHARED_DIR or GGIPC_SKIP_SHARED_VECTORS=1",
-                    path.display()
-                );
-            }
-        }
-    }
+/// The project's copy of the service model, the generator's input.
+fn repo_model() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/model/greengrass-ipc-model.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} not readable: {e}", path.display()));
+    serde_json::from_str(&text).expect("valid model JSON")
 }
 
 /// (name, operation header, request, response, event) of every operation type, from the
@@ -295,7 +283,7 @@ fn model_type_of(model: &Value, shape: &str) -> String {
 
 #[test]
 fn model_coverage_and_operation_table() {
-    let Some(model) = shared_model() else { return };
+    let model = repo_model();
     let table = dispatch();
     let golden: BTreeMap<String, Value> = golden_files().into_iter().collect();
     let ops = model["operations"].as_array().expect("operations");

@@ -67,50 +67,8 @@ macro_rules! streaming {
 
 use ggipc::model::Shape;
 
-fn request_response_calls() -> Vec<(&'static str, Call)> {
-    request_response! {
-        publish_to_topic => PublishToTopic,
-        publish_to_iot_core => PublishToIoTCore,
-        update_state => UpdateState,
-        defer_component_update => DeferComponentUpdate,
-        pause_component => PauseComponent,
-        resume_component => ResumeComponent,
-        get_configuration => GetConfiguration,
-        update_configuration => UpdateConfiguration,
-        send_configuration_validity_report => SendConfigurationValidityReport,
-        get_secret_value => GetSecretValue,
-        get_thing_shadow => GetThingShadow,
-        update_thing_shadow => UpdateThingShadow,
-        delete_thing_shadow => DeleteThingShadow,
-        list_named_shadows_for_thing => ListNamedShadowsForThing,
-        create_local_deployment => CreateLocalDeployment,
-        cancel_local_deployment => CancelLocalDeployment,
-        get_local_deployment_status => GetLocalDeploymentStatus,
-        list_local_deployments => ListLocalDeployments,
-        list_components => ListComponents,
-        get_component_details => GetComponentDetails,
-        restart_component => RestartComponent,
-        stop_component => StopComponent,
-        create_debug_password => CreateDebugPassword,
-        verify_client_device_identity => VerifyClientDeviceIdentity,
-        get_client_device_auth_token => GetClientDeviceAuthToken,
-        authorize_client_device_action => AuthorizeClientDeviceAction,
-        put_component_metric => PutComponentMetric,
-        validate_authorization_token => ValidateAuthorizationToken,
-    }
-}
-
-fn streaming_calls() -> Vec<(&'static str, Subscribe)> {
-    streaming! {
-        subscribe_to_topic => SubscribeToTopic,
-        subscribe_to_iot_core => SubscribeToIoTCore,
-        subscribe_to_iot_core_connection_status => SubscribeToIoTCoreConnectionStatus,
-        subscribe_to_component_updates => SubscribeToComponentUpdates,
-        subscribe_to_configuration_update => SubscribeToConfigurationUpdate,
-        subscribe_to_validate_configuration_updates => SubscribeToValidateConfigurationUpdates,
-        subscribe_to_certificate_updates => SubscribeToCertificateUpdates,
-    }
-}
+// request_response_calls() and streaming_calls(), one entry per operation of the model.
+include!("generated/operations.rs");
 
 #[test]
 fn the_tables_cover_every_operation_of_the_model() {
@@ -137,7 +95,7 @@ fn every_request_response_operation_round_trips_end_to_end() {
         let response = golden(info.response)[0].clone();
         let (seen_tx, seen_rx) = unbounded();
         let (model_type, body) = (info.response.to_owned(), response.clone());
-        emu.set_reply(name, move |req| {
+        emu.replies().set(name, move |req| {
             seen_tx.send(req.body.clone()).unwrap();
             Reply::Response {
                 model_type: model_type.clone(),
@@ -165,7 +123,7 @@ fn every_streaming_operation_delivers_typed_events() {
     for (name, subscribe) in streaming_calls() {
         let info = model::operation_info(name).unwrap();
         let (model_type, body) = (info.response.to_owned(), golden(info.response)[0].clone());
-        emu.set_reply(name, move |_| Reply::Stream {
+        emu.replies().set(name, move |_| Reply::Stream {
             model_type: model_type.clone(),
             body: body.clone(),
         });
@@ -175,7 +133,11 @@ fn every_streaming_operation_delivers_typed_events() {
         let event_type = info.event.unwrap();
         let events = golden(event_type);
         for event in &events {
-            assert_eq!(emu.push_event(name, event_type, event), 1, "{name}");
+            assert_eq!(
+                emu.replies().push_event(name, event_type, event),
+                1,
+                "{name}"
+            );
         }
         for event in &events {
             assert_eq!(
@@ -215,7 +177,8 @@ fn every_modeled_error_arrives_typed_with_its_fields() {
             sample.to_string().as_bytes(),
         );
         let reply = sent.clone();
-        emu.set_reply("GetConfiguration", move |_| Reply::Error(reply.clone()));
+        emu.replies()
+            .set("GetConfiguration", move |_| Reply::Error(reply.clone()));
         let err = client
             .get_configuration(model::GetConfigurationRequest::new(vec!["k".to_owned()]))
             .expect_err(error);

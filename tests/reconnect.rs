@@ -247,7 +247,7 @@ fn a_resubscription_the_server_refuses_ends_that_subscription() {
         .unwrap();
     emu.go_down();
     assert_eq!(next(&rx, "interrupted"), "interrupted true");
-    emu.set_reply("SubscribeToTopic", |_| {
+    emu.replies().set("SubscribeToTopic", |_| {
         ggipc::emulator::Reply::error(ggipc::model::IpcError::from_application_error(
             Some("aws.greengrass#UnauthorizedError"),
             Some("application/json"),

@@ -82,7 +82,7 @@ fn the_svcuid_is_never_logged_nor_debug_printed() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // A hostile server for good measure (errors are logged).
-    emu.inject(Fault::ProtocolError("bye".into()));
+    emu.faults().inject(Fault::ProtocolError("bye".into()));
     let err = client
         .publish_to_topic(PublishToTopicRequest::json("s", json!(2)))
         .unwrap_err();

@@ -25,10 +25,11 @@ const CHURN: usize = 200;
 fn concurrent_calls_events_and_subscription_churn_lose_and_misroute_nothing() {
     let emu = Emulator::start().unwrap();
     // GetConfiguration echoes its key path, so a misrouted answer is visible.
-    emu.set_reply("GetConfiguration", |req| Reply::Response {
-        model_type: "aws.greengrass#GetConfigurationResponse".into(),
-        body: json!({ "componentName": "c", "value": { "echo": req.body["keyPath"].clone() } }),
-    });
+    emu.replies()
+        .set("GetConfiguration", |req| Reply::Response {
+            model_type: "aws.greengrass#GetConfigurationResponse".into(),
+            body: json!({ "componentName": "c", "value": { "echo": req.body["keyPath"].clone() } }),
+        });
     let client = emu.client_builder().handler_threads(3).connect().unwrap();
 
     let (event_tx, event_rx) = unbounded();

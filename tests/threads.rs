@@ -45,7 +45,7 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
 
     // 2. The server goes away while a call is pending.
     let (arrived_tx, arrived) = unbounded();
-    emu.set_reply("GetConfiguration", move |_| {
+    emu.replies().set("GetConfiguration", move |_| {
         let _ = arrived_tx.send(());
         std::thread::sleep(Duration::from_millis(500));
         Reply::Response {

@@ -8,72 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// IPC service identifiers that `accessControl` may hold, with their operations.
-pub(crate) const SERVICES: &[(&str, &[&str])] = &[
-    (
-        "aws.greengrass.ipc.pubsub",
-        &["PublishToTopic", "SubscribeToTopic"],
-    ),
-    (
-        "aws.greengrass.ipc.mqttproxy",
-        &["PublishToIoTCore", "SubscribeToIoTCore"],
-    ),
-    (
-        "aws.greengrass.ipc.lifecycle",
-        &["PauseComponent", "ResumeComponent"],
-    ),
-    ("aws.greengrass.SecretManager", &["GetSecretValue"]),
-    (
-        "aws.greengrass.ShadowManager",
-        &[
-            "GetThingShadow",
-            "UpdateThingShadow",
-            "DeleteThingShadow",
-            "ListNamedShadowsForThing",
-        ],
-    ),
-    (
-        "aws.greengrass.Cli",
-        // CancelLocalDeployment is missing here on purpose: the nucleus does not register
-        // it, so an ordinary component can never be granted it.
-        &[
-            "CreateLocalDeployment",
-            "GetLocalDeploymentStatus",
-            "ListLocalDeployments",
-            "ListComponents",
-            "GetComponentDetails",
-            "RestartComponent",
-            "StopComponent",
-            "CreateDebugPassword",
-        ],
-    ),
-    (
-        "aws.greengrass.clientdevices.Auth",
-        &[
-            "VerifyClientDeviceIdentity",
-            "GetClientDeviceAuthToken",
-            "AuthorizeClientDeviceAction",
-            "SubscribeToCertificateUpdates",
-        ],
-    ),
-    (
-        "aws.greengrass.ipc.componentmetric",
-        &["PutComponentMetric"],
-    ),
-];
-
-/// Operations for which no policy is ever consulted.
-pub(crate) const UNCHECKED_OPERATIONS: &[&str] = &[
-    "SubscribeToIoTCoreConnectionStatus",
-    "UpdateState",
-    "SubscribeToComponentUpdates",
-    "DeferComponentUpdate",
-    "GetConfiguration",
-    "UpdateConfiguration",
-    "SubscribeToConfigurationUpdate",
-    "SubscribeToValidateConfigurationUpdates",
-    "SendConfigurationValidityReport",
-];
+use super::operations::OPERATION_FACTS;
+use super::registry::{facts, grantable_operations};
 
 /// The component allowed to call `ValidateAuthorizationToken` (and exempt from the
 /// per-metric checks of `PutComponentMetric`).
@@ -84,17 +20,6 @@ pub(crate) const CLI: &str = "aws.greengrass.Cli";
 pub(crate) const CLI_CLIENT_PREFIX: &str = "greengrass-cli#";
 /// The shadow manager, which bypasses `aws.greengrass.ShadowManager` checks.
 pub(crate) const SHADOW_MANAGER: &str = "aws.greengrass.ShadowManager";
-
-/// The service identifier whose policies authorize `operation` (short name), if any.
-pub(crate) fn service_of(operation: &str) -> Option<&'static str> {
-    if operation == "CancelLocalDeployment" {
-        return Some("aws.greengrass.Cli");
-    }
-    SERVICES
-        .iter()
-        .find(|(_, ops)| ops.contains(&operation))
-        .map(|(s, _)| *s)
-}
 
 /// How a service compares policy resources with request resources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +33,10 @@ pub enum Matching {
 impl Matching {
     /// The matching mode of a service identifier.
     pub fn of_service(service: &str) -> Matching {
-        if service == "aws.greengrass.ipc.mqttproxy" {
+        if OPERATION_FACTS
+            .iter()
+            .any(|f| f.service == Some(service) && f.mqtt_matching)
+        {
             Matching::Mqtt
         } else {
             Matching::Standard
@@ -366,34 +294,27 @@ impl Policies {
         base: &str,
         strict: bool,
     ) -> Result<(Policies, Vec<PolicyProblem>), PolicyProblem> {
-        let mut problems = Vec::new();
+        let mut r = Reporter {
+            strict,
+            problems: Vec::new(),
+        };
         let mut policies = Policies::default();
-        let mut report =
-            |path: String, problem: String, fatal: bool| -> Result<(), PolicyProblem> {
-                let p = PolicyProblem { path, problem };
-                if strict && fatal {
-                    Err(p)
-                } else {
-                    problems.push(p);
-                    Ok(())
-                }
-            };
         let services = match value {
             Value::Null => return Ok((policies, Vec::new())),
             Value::Object(m) => m,
             _ => {
-                report(
+                r.report(
                     base.to_owned(),
                     "must be a map of IPC service identifiers".into(),
                     true,
                 )?;
-                return Ok((policies, problems));
+                return Ok((policies, r.problems));
             }
         };
         for (service, entries) in services {
             let spath = format!("{base}.{service}");
-            let Some(known) = SERVICES.iter().find(|(s, _)| s == service) else {
-                report(
+            let Some(known) = grantable_operations(service) else {
+                r.report(
                     spath,
                     format!("unknown IPC service identifier {service:?}: ignored"),
                     false,
@@ -401,7 +322,7 @@ impl Policies {
                 continue;
             };
             let Value::Object(entries) = entries else {
-                report(
+                r.report(
                     spath,
                     "must be a map of policy ids to policies".into(),
                     true,
@@ -409,120 +330,178 @@ impl Policies {
                 continue;
             };
             for (id, policy) in entries {
-                let ppath = format!("{spath}.{id}");
-                if id.trim().is_empty() {
-                    report(ppath, "a policy id must be non-empty".into(), true)?;
-                    continue;
+                if let Some(policy) = parse_policy(&mut r, &spath, service, &known, id, policy)? {
+                    policies
+                        .by_service
+                        .entry(service.clone())
+                        .or_default()
+                        .push(policy);
                 }
-                let Value::Object(policy) = policy else {
-                    report(
-                        ppath,
-                        "a policy must be a map with operations and resources".into(),
-                        true,
-                    )?;
-                    continue;
-                };
-                let description = match get_ci(policy, "policyDescription") {
-                    None | Some((_, Value::Null)) => None,
-                    Some((_, Value::String(s))) => Some(s.clone()),
-                    Some((k, _)) => {
-                        report(format!("{ppath}.{k}"), "must be a string".into(), true)?;
-                        None
-                    }
-                };
-                let (okey, ops) = match get_ci(policy, "operations") {
-                    Some((k, Value::Array(a))) if !a.is_empty() => (k, a),
-                    Some((k, Value::Array(_))) => {
-                        report(
-                            format!("{ppath}.{k}"),
-                            "must list at least one operation".into(),
-                            true,
-                        )?;
-                        continue;
-                    }
-                    Some((k, _)) => {
-                        report(
-                            format!("{ppath}.{k}"),
-                            "must be a list of operations".into(),
-                            true,
-                        )?;
-                        continue;
-                    }
-                    None => {
-                        report(format!("{ppath}.operations"), "is missing".into(), true)?;
-                        continue;
-                    }
-                };
-                let mut operations = Vec::new();
-                for (i, op) in ops.iter().enumerate() {
-                    let opath = format!("{ppath}.{okey}[{i}]");
-                    match op.as_str() {
-                        Some("*") => operations.push("*".to_owned()),
-                        Some(s) => match s.strip_prefix("aws.greengrass#") {
-                            Some(short) if known.1.contains(&short) => {
-                                operations.push(s.to_owned())
-                            }
-                            _ => {
-                                report(
-                                    opath,
-                                    format!(
-                                        "{s:?} is not an operation of {service} (expected \"*\" or one of {})",
-                                        known.1.iter().map(|o| format!("aws.greengrass#{o}")).collect::<Vec<_>>().join(", ")
-                                    ),
-                                    true,
-                                )?;
-                            }
-                        },
-                        None => {
-                            report(opath, "an operation must be a string".into(), true)?;
-                        }
-                    }
-                }
-                // An unregistered operation is reported but does not void the policy: the
-                // nucleus logs it and still adds the policy's permissions
-                // (AuthorizationHandler.loadAuthorizationPolicies in aws-greengrass-nucleus).
-                let mut resources = Vec::new();
-                match get_ci(policy, "resources") {
-                    None | Some((_, Value::Null)) => {}
-                    Some((k, Value::Array(items))) => {
-                        for (i, r) in items.iter().enumerate() {
-                            let rpath = format!("{ppath}.{k}[{i}]");
-                            match r.as_str() {
-                                Some(s) => {
-                                    match Resource::parse(s, Matching::of_service(service)) {
-                                        Ok(r) => resources.push(r),
-                                        Err(e) => {
-                                            report(rpath, format!("{e}: resource dropped"), true)?
-                                        }
-                                    }
-                                }
-                                None => report(rpath, "a resource must be a string".into(), true)?,
-                            }
-                        }
-                    }
-                    Some((k, _)) => {
-                        report(
-                            format!("{ppath}.{k}"),
-                            "must be a list of resources".into(),
-                            true,
-                        )?;
-                        continue;
-                    }
-                }
-                policies
-                    .by_service
-                    .entry(service.clone())
-                    .or_default()
-                    .push(Policy {
-                        id: id.clone(),
-                        description,
-                        operations,
-                        resources,
-                    });
             }
         }
-        Ok((policies, problems))
+        Ok((policies, r.problems))
     }
+}
+
+/// Collects the problems of an `accessControl` document; in strict mode a fatal one is
+/// returned as the error.
+struct Reporter {
+    strict: bool,
+    problems: Vec<PolicyProblem>,
+}
+
+impl Reporter {
+    fn report(&mut self, path: String, problem: String, fatal: bool) -> Result<(), PolicyProblem> {
+        let p = PolicyProblem { path, problem };
+        if self.strict && fatal {
+            Err(p)
+        } else {
+            self.problems.push(p);
+            Ok(())
+        }
+    }
+}
+
+/// Reads one policy `id` of `service`; `None` when it is dropped.
+fn parse_policy(
+    r: &mut Reporter,
+    spath: &str,
+    service: &str,
+    known: &[&str],
+    id: &str,
+    policy: &Value,
+) -> Result<Option<Policy>, PolicyProblem> {
+    let ppath = format!("{spath}.{id}");
+    if id.trim().is_empty() {
+        r.report(ppath, "a policy id must be non-empty".into(), true)?;
+        return Ok(None);
+    }
+    let Value::Object(policy) = policy else {
+        r.report(
+            ppath,
+            "a policy must be a map with operations and resources".into(),
+            true,
+        )?;
+        return Ok(None);
+    };
+    let description = match get_ci(policy, "policyDescription") {
+        None | Some((_, Value::Null)) => None,
+        Some((_, Value::String(s))) => Some(s.clone()),
+        Some((k, _)) => {
+            r.report(format!("{ppath}.{k}"), "must be a string".into(), true)?;
+            None
+        }
+    };
+    let Some(operations) = parse_operations(r, &ppath, service, known, policy)? else {
+        return Ok(None);
+    };
+    // An unregistered operation is reported but does not void the policy: the
+    // nucleus logs it and still adds the policy's permissions
+    // (AuthorizationHandler.loadAuthorizationPolicies in aws-greengrass-nucleus).
+    let Some(resources) = parse_resources(r, &ppath, service, policy)? else {
+        return Ok(None);
+    };
+    Ok(Some(Policy {
+        id: id.to_owned(),
+        description,
+        operations,
+        resources,
+    }))
+}
+
+/// The `operations` of a policy; `None` when the policy is dropped.
+fn parse_operations(
+    r: &mut Reporter,
+    ppath: &str,
+    service: &str,
+    known: &[&str],
+    policy: &serde_json::Map<String, Value>,
+) -> Result<Option<Vec<String>>, PolicyProblem> {
+    let (okey, ops) = match get_ci(policy, "operations") {
+        Some((k, Value::Array(a))) if !a.is_empty() => (k, a),
+        Some((k, Value::Array(_))) => {
+            r.report(
+                format!("{ppath}.{k}"),
+                "must list at least one operation".into(),
+                true,
+            )?;
+            return Ok(None);
+        }
+        Some((k, _)) => {
+            r.report(
+                format!("{ppath}.{k}"),
+                "must be a list of operations".into(),
+                true,
+            )?;
+            return Ok(None);
+        }
+        None => {
+            r.report(format!("{ppath}.operations"), "is missing".into(), true)?;
+            return Ok(None);
+        }
+    };
+    let mut operations = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let opath = format!("{ppath}.{okey}[{i}]");
+        match op.as_str() {
+            Some("*") => operations.push("*".to_owned()),
+            Some(s) => match s.strip_prefix("aws.greengrass#") {
+                Some(short) if known.contains(&short) => operations.push(s.to_owned()),
+                _ => {
+                    r.report(
+                        opath,
+                        format!(
+                            "{s:?} is not an operation of {service} (expected \"*\" or one of {})",
+                            known
+                                .iter()
+                                .map(|o| format!("aws.greengrass#{o}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        true,
+                    )?;
+                }
+            },
+            None => {
+                r.report(opath, "an operation must be a string".into(), true)?;
+            }
+        }
+    }
+    Ok(Some(operations))
+}
+
+/// The `resources` of a policy; `None` when the policy is dropped.
+fn parse_resources(
+    r: &mut Reporter,
+    ppath: &str,
+    service: &str,
+    policy: &serde_json::Map<String, Value>,
+) -> Result<Option<Vec<Resource>>, PolicyProblem> {
+    let mut resources = Vec::new();
+    match get_ci(policy, "resources") {
+        None | Some((_, Value::Null)) => {}
+        Some((k, Value::Array(items))) => {
+            for (i, item) in items.iter().enumerate() {
+                let rpath = format!("{ppath}.{k}[{i}]");
+                match item.as_str() {
+                    Some(s) => match Resource::parse(s, Matching::of_service(service)) {
+                        Ok(res) => resources.push(res),
+                        Err(e) => r.report(rpath, format!("{e}: resource dropped"), true)?,
+                    },
+                    None => r.report(rpath, "a resource must be a string".into(), true)?,
+                }
+            }
+        }
+        Some((k, _)) => {
+            r.report(
+                format!("{ppath}.{k}"),
+                "must be a list of resources".into(),
+                true,
+            )?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(resources))
 }
 
 /// Why a call was refused.
@@ -557,40 +536,38 @@ pub(crate) fn authorize_as(
     resources: &[String],
     empty_denied: bool,
 ) -> Result<(), Denied> {
-    if UNCHECKED_OPERATIONS.contains(&operation) {
+    let Some(op) = facts(operation) else {
+        // Unknown operations are not the authorizer's business.
+        return Ok(());
+    };
+    if !op.checked {
         return Ok(());
     }
     let deny = |message: String| Err(Denied { message });
-    match operation {
-        "ValidateAuthorizationToken" => {
-            if caller == STREAM_MANAGER {
-                return Ok(());
-            }
+    if !op.fixed_callers.is_empty() {
+        if op.fixed_callers.contains(&caller) {
+            return Ok(());
+        }
+        return deny(super::texts::nucleus_text(
+            &format!("{caller} is not authorized to perform aws.greengrass#{operation}"),
+            &format!("only {} may call it", op.fixed_callers.join(", ")),
+        ));
+    }
+    if operation == "PutComponentMetric" {
+        if !caller.starts_with("aws.") {
             return deny(super::texts::nucleus_text(
                 &format!(
-                    "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken"
+                    "Principal {caller} is not authorized to perform \
+                     aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
                 ),
-                &format!("only {STREAM_MANAGER} may call it"),
+                "the component name must start with \"aws.\"",
             ));
         }
-        "PutComponentMetric" => {
-            if !caller.starts_with("aws.") {
-                return deny(super::texts::nucleus_text(
-                    &format!(
-                        "Principal {caller} is not authorized to perform \
-                         aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
-                    ),
-                    "the component name must start with \"aws.\"",
-                ));
-            }
-            if caller == STREAM_MANAGER {
-                return Ok(());
-            }
+        if caller == STREAM_MANAGER {
+            return Ok(());
         }
-        _ => {}
     }
-    let Some(service) = service_of(operation) else {
-        // Operations without a service (unknown ones) are not the authorizer's business.
+    let Some(service) = op.service else {
         return Ok(());
     };
     if service == "aws.greengrass.Cli" && (caller == CLI || caller.starts_with(CLI_CLIENT_PREFIX)) {
@@ -599,9 +576,9 @@ pub(crate) fn authorize_as(
     if service == "aws.greengrass.ShadowManager" && caller == SHADOW_MANAGER {
         return Ok(());
     }
-    if operation == "CancelLocalDeployment" {
+    if !op.grantable {
         return deny(format!(
-            "{caller} is not authorized to perform aws.greengrass#CancelLocalDeployment: \
+            "{caller} is not authorized to perform aws.greengrass#{operation}: \
              the nucleus registers no such {service} operation for components"
         ));
     }
@@ -620,34 +597,46 @@ pub(crate) fn authorize_as(
     if policies.permissive {
         return Ok(());
     }
-    for resource in resources {
-        let allowed = policies.for_service(service).iter().any(|p| {
-            p.allows_operation(operation) && p.resources.iter().any(|r| r.matches(resource))
-        });
-        if !allowed {
-            // The nucleus's text (AuthorizationHandler.isAuthorized,
-            // aws-greengrass-nucleus src/main/java/com/aws/greengrass/authorization/
-            // AuthorizationHandler.java:246-251), then ggipc's explanation.
-            // PutComponentMetric words it its own way (ComponentMetricIPCEventStreamAgent
-            // .java:209-211).
-            let nucleus = if operation == "PutComponentMetric" {
-                format!(
-                    "Principal {caller} is not authorized to perform \
-                     {service}:aws.greengrass#{operation} with metric name {resource}"
-                )
-            } else {
-                format!(
-                    "Principal {caller} is not authorized to perform \
-                     {service}:aws.greengrass#{operation} on resource {resource}"
-                )
-            };
-            return deny(super::texts::nucleus_text(
-                &nucleus,
-                &format!("no policy under {service} in its accessControl grants it"),
-            ));
-        }
+    match resources
+        .iter()
+        .find(|resource| !policies.grant(service, operation, resource))
+    {
+        Some(resource) => deny(policy_denial(caller, service, operation, resource)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+impl Policies {
+    /// Whether a policy under `service` grants `operation` on `resource`.
+    fn grant(&self, service: &str, operation: &str, resource: &str) -> bool {
+        self.for_service(service).iter().any(|p| {
+            p.allows_operation(operation) && p.resources.iter().any(|r| r.matches(resource))
+        })
+    }
+}
+
+/// The denial text when no policy grants the call.
+fn policy_denial(caller: &str, service: &str, operation: &str, resource: &str) -> String {
+    // The nucleus's text (AuthorizationHandler.isAuthorized,
+    // aws-greengrass-nucleus src/main/java/com/aws/greengrass/authorization/
+    // AuthorizationHandler.java:246-251), then ggipc's explanation.
+    // PutComponentMetric words it its own way (ComponentMetricIPCEventStreamAgent
+    // .java:209-211).
+    let nucleus = if operation == "PutComponentMetric" {
+        format!(
+            "Principal {caller} is not authorized to perform \
+             {service}:aws.greengrass#{operation} with metric name {resource}"
+        )
+    } else {
+        format!(
+            "Principal {caller} is not authorized to perform \
+             {service}:aws.greengrass#{operation} on resource {resource}"
+        )
+    };
+    super::texts::nucleus_text(
+        &nucleus,
+        &format!("no policy under {service} in its accessControl grants it"),
+    )
 }
 
 #[cfg(test)]

@@ -198,6 +198,53 @@ impl EmulatorBuilder {
     /// [`EmulatorError::Socket`] when the socket cannot be created,
     /// [`EmulatorError::InUse`] when a live server already listens on the path.
     pub fn start(self) -> Result<Emulator, EmulatorError> {
+        let (components, table) = self.component_table()?;
+        check_settings(&self.settings)?;
+        let settings = self.settings;
+        let mut secrets_list = Vec::new();
+        for file in &self.secrets_files {
+            secrets_list.extend(secrets::load_file(file)?);
+        }
+        secrets_list.extend(self.secrets);
+        let path = self.socket_path.unwrap_or_else(fresh_socket_path);
+        let listener = bind(&path)?;
+        let tokens = components
+            .iter()
+            .map(|(name, token)| (token.clone(), name.clone()))
+            .collect();
+        let state = Arc::new(Self::new_state(
+            self.flavor,
+            self.control_topic,
+            tokens,
+            table,
+            secrets_list,
+            settings,
+        ));
+        let workers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept_state = state.clone();
+        let accept_workers = workers.clone();
+        let accept = thread::Builder::new()
+            .name("ggipc-emu-accept".into())
+            .spawn(move || accept_loop(listener, accept_state, accept_workers))
+            .map_err(|source| EmulatorError::Socket {
+                path: path.clone(),
+                source,
+            })?;
+        log::info!("emulator listening on {}", path.display());
+        Ok(Emulator {
+            state,
+            path,
+            components,
+            accept: Some(accept),
+            workers,
+        })
+    }
+
+    /// The declared components in order with their tokens, and their table entries.
+    #[allow(clippy::type_complexity)]
+    fn component_table(
+        &self,
+    ) -> Result<(Vec<(String, String)>, BTreeMap<String, Component>), EmulatorError> {
         let mut order: Vec<String> = Vec::new();
         let mut table: BTreeMap<String, Component> = BTreeMap::new();
         let mut tokens_by_name: HashMap<String, String> = HashMap::new();
@@ -275,40 +322,21 @@ impl EmulatorBuilder {
                 )));
             }
         }
-        let settings = self.settings;
-        if settings.max_connections == 0 {
-            return Err(EmulatorError::Invalid(
-                "max_connections must be at least 1".into(),
-            ));
-        }
-        if settings.handshake_timeout.is_zero() || settings.write_timeout.is_zero() {
-            return Err(EmulatorError::Invalid(
-                "the handshake and write timeouts must be more than zero".into(),
-            ));
-        }
-        if settings.max_streams == 0 {
-            return Err(EmulatorError::Invalid(
-                "max_streams_per_connection must be at least 1".into(),
-            ));
-        }
-        if settings.queue_events == 0 {
-            return Err(EmulatorError::Invalid(
-                "the outbound queue must hold at least one event".into(),
-            ));
-        }
-        let mut secrets_list = Vec::new();
-        for file in &self.secrets_files {
-            secrets_list.extend(secrets::load_file(file)?);
-        }
-        secrets_list.extend(self.secrets);
-        let path = self.socket_path.unwrap_or_else(fresh_socket_path);
-        let listener = bind(&path)?;
-        let tokens = components
-            .iter()
-            .map(|(name, token)| (token.clone(), name.clone()))
-            .collect();
-        let state = Arc::new(State {
-            flavor: self.flavor,
+        Ok((components, table))
+    }
+
+    /// The shared state of a new emulator.
+    #[allow(clippy::too_many_arguments)]
+    fn new_state(
+        flavor: Flavor,
+        control_topic: bool,
+        tokens: HashMap<String, String>,
+        table: BTreeMap<String, Component>,
+        secrets_list: Vec<Secret>,
+        settings: ConnectionSettings,
+    ) -> State {
+        State {
+            flavor,
             stopping: AtomicBool::new(false),
             tokens: Mutex::new(tokens),
             connections: Mutex::new(HashMap::new()),
@@ -326,32 +354,39 @@ impl EmulatorBuilder {
             client_devices: Mutex::new(clientdevices::ClientDeviceAnswers::default()),
             metrics: Mutex::new(Vec::new()),
             lifecycle_requests: Mutex::new(Vec::new()),
-            control_topic: self.control_topic,
+            control_topic,
             faults: Arc::default(),
             settings,
             admission: Default::default(),
             next_connection_id: std::sync::atomic::AtomicU64::new(1),
             dropped_events: Arc::default(),
-        });
-        let workers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let accept_state = state.clone();
-        let accept_workers = workers.clone();
-        let accept = thread::Builder::new()
-            .name("ggipc-emu-accept".into())
-            .spawn(move || accept_loop(listener, accept_state, accept_workers))
-            .map_err(|source| EmulatorError::Socket {
-                path: path.clone(),
-                source,
-            })?;
-        log::info!("emulator listening on {}", path.display());
-        Ok(Emulator {
-            state,
-            path,
-            components,
-            accept: Some(accept),
-            workers,
-        })
+        }
     }
+}
+
+/// Refuses settings that would make the emulator useless.
+fn check_settings(settings: &ConnectionSettings) -> Result<(), EmulatorError> {
+    if settings.max_connections == 0 {
+        return Err(EmulatorError::Invalid(
+            "max_connections must be at least 1".into(),
+        ));
+    }
+    if settings.handshake_timeout.is_zero() || settings.write_timeout.is_zero() {
+        return Err(EmulatorError::Invalid(
+            "the handshake and write timeouts must be more than zero".into(),
+        ));
+    }
+    if settings.max_streams == 0 {
+        return Err(EmulatorError::Invalid(
+            "max_streams_per_connection must be at least 1".into(),
+        ));
+    }
+    if settings.queue_events == 0 {
+        return Err(EmulatorError::Invalid(
+            "the outbound queue must hold at least one event".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn json_object() -> Value {

@@ -24,20 +24,24 @@
 //! Deliberate differences: deployments are simulated (no artifacts, recipes or
 //! dependencies); restart/stop change the recorded state and run nothing.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::deployment::{self, SimulatedDeployment};
-use super::server::Outcome;
+use super::registry::Unary;
 use super::{
-    invalid_arguments, json_response, modeled_error, parse_request, random_token,
-    resource_not_found, CallContext, LifecycleRequest,
+    invalid_arguments, modeled_error, random_token, resource_not_found, CallContext,
+    LifecycleRequest,
 };
 use crate::model::{
-    CancelLocalDeploymentRequest, CancelLocalDeploymentResponse, ComponentDetails,
-    CreateDebugPasswordResponse, CreateLocalDeploymentRequest, CreateLocalDeploymentResponse,
-    GetComponentDetailsRequest, GetComponentDetailsResponse, GetLocalDeploymentStatusRequest,
-    GetLocalDeploymentStatusResponse, LifecycleState, ListComponentsResponse,
-    ListLocalDeploymentsResponse, RestartComponentResponse, Shape, StopComponentResponse,
+    CancelLocalDeployment, CancelLocalDeploymentRequest, CancelLocalDeploymentResponse,
+    ComponentDetails, CreateDebugPassword, CreateDebugPasswordRequest, CreateDebugPasswordResponse,
+    CreateLocalDeployment, CreateLocalDeploymentRequest, CreateLocalDeploymentResponse,
+    GetComponentDetails, GetComponentDetailsRequest, GetComponentDetailsResponse,
+    GetLocalDeploymentStatus, GetLocalDeploymentStatusRequest, GetLocalDeploymentStatusResponse,
+    IpcError, LifecycleState, ListComponents, ListComponentsRequest, ListComponentsResponse,
+    ListLocalDeployments, ListLocalDeploymentsRequest, ListLocalDeploymentsResponse, Operation,
+    RequestStatus, RestartComponent, RestartComponentRequest, RestartComponentResponse,
+    StopComponent, StopComponentRequest, StopComponentResponse, Timestamp,
 };
 
 fn is_uuid(s: &str) -> bool {
@@ -49,109 +53,99 @@ fn is_uuid(s: &str) -> bool {
             .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-pub(crate) fn create_local_deployment(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: CreateLocalDeploymentRequest =
-        match parse_request(request, "CreateLocalDeploymentRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "CreateLocalDeployment", &["*".to_owned()])
-    {
-        return Outcome::Error(e);
-    }
-    if let Some(dir) = &r.recipe_directory_path {
-        if !std::path::Path::new(dir).is_dir() {
-            return Outcome::Error(modeled_error(
-                "InvalidRecipeDirectoryPathError",
-                &format!("recipe directory {dir} does not exist"),
-            ));
+impl Unary for CreateLocalDeployment {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: CreateLocalDeploymentRequest,
+    ) -> Result<CreateLocalDeploymentResponse, IpcError> {
+        ctx.state
+            .authorize(ctx, "CreateLocalDeployment", &["*".to_owned()])?;
+        if let Some(dir) = &r.recipe_directory_path {
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(modeled_error(
+                    "InvalidRecipeDirectoryPathError",
+                    &format!("recipe directory {dir} does not exist"),
+                ));
+            }
         }
-    }
-    if let Some(dir) = &r.artifacts_directory_path {
-        if !std::path::Path::new(dir).is_dir() {
-            return Outcome::Error(modeled_error(
-                "InvalidArtifactsDirectoryPathError",
-                &format!("artifacts directory {dir} does not exist"),
-            ));
+        if let Some(dir) = &r.artifacts_directory_path {
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(modeled_error(
+                    "InvalidArtifactsDirectoryPathError",
+                    &format!("artifacts directory {dir} does not exist"),
+                ));
+            }
         }
-    }
-    let mut d = SimulatedDeployment::new();
-    for (name, version) in r.root_component_versions_to_add.unwrap_or_default() {
-        d = d.component_version(name, version);
-    }
-    for name in r.root_components_to_remove.unwrap_or_default() {
-        d = d.remove_component(name);
-    }
-    for (name, update) in r.component_to_configuration.unwrap_or_default() {
-        let Value::Object(update) = update else {
-            return Outcome::Error(invalid_arguments(&format!(
-                "componentToConfiguration.{name} must be an object with MERGE and/or RESET"
-            )));
-        };
-        let (merge, reset) = (update.get("MERGE"), update.get("RESET"));
-        if merge.is_none() && reset.is_none() {
-            d = d.merge_configuration(name.clone(), Value::Object(update.clone()));
-            continue;
+        let mut d = SimulatedDeployment::new();
+        for (name, version) in r.root_component_versions_to_add.unwrap_or_default() {
+            d = d.component_version(name, version);
         }
-        if let Some(Value::Array(pointers)) = reset {
-            for p in pointers {
-                match p.as_str() {
-                    Some(p) => d = d.reset_configuration(name.clone(), p),
-                    None => {
-                        return Outcome::Error(invalid_arguments("RESET must list JSON pointers"))
+        for name in r.root_components_to_remove.unwrap_or_default() {
+            d = d.remove_component(name);
+        }
+        for (name, update) in r.component_to_configuration.unwrap_or_default() {
+            let Value::Object(update) = update else {
+                return Err(invalid_arguments(&format!(
+                    "componentToConfiguration.{name} must be an object with MERGE and/or RESET"
+                )));
+            };
+            let (merge, reset) = (update.get("MERGE"), update.get("RESET"));
+            if merge.is_none() && reset.is_none() {
+                d = d.merge_configuration(name.clone(), Value::Object(update.clone()));
+                continue;
+            }
+            if let Some(Value::Array(pointers)) = reset {
+                for p in pointers {
+                    match p.as_str() {
+                        Some(p) => d = d.reset_configuration(name.clone(), p),
+                        None => return Err(invalid_arguments("RESET must list JSON pointers")),
                     }
                 }
+            } else if reset.is_some() {
+                return Err(invalid_arguments("RESET must list JSON pointers"));
             }
-        } else if reset.is_some() {
-            return Outcome::Error(invalid_arguments("RESET must list JSON pointers"));
+            match merge {
+                None => {}
+                Some(m @ Value::Object(_)) => d = d.merge_configuration(name.clone(), m.clone()),
+                Some(_) => return Err(invalid_arguments("MERGE must be an object")),
+            }
         }
-        match merge {
-            None => {}
-            Some(m @ Value::Object(_)) => d = d.merge_configuration(name.clone(), m.clone()),
-            Some(_) => return Outcome::Error(invalid_arguments("MERGE must be an object")),
-        }
+        let handle = deployment::start(ctx.state, d);
+        Ok(CreateLocalDeploymentResponse {
+            deployment_id: Some(handle.id().to_owned()),
+        })
     }
-    let handle = deployment::start(ctx.state, d);
-    Outcome::response(&CreateLocalDeploymentResponse {
-        deployment_id: Some(handle.id().to_owned()),
-    })
 }
 
-pub(crate) fn cancel_local_deployment(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: CancelLocalDeploymentRequest =
-        match parse_request(request, "CancelLocalDeploymentRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
+impl Unary for CancelLocalDeployment {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: CancelLocalDeploymentRequest,
+    ) -> Result<CancelLocalDeploymentResponse, IpcError> {
+        let id = r.deployment_id.unwrap_or_default();
+        if !is_uuid(&id) {
+            return Err(invalid_arguments(NOT_A_UUID));
+        }
+        ctx.state
+            .authorize(ctx, "CancelLocalDeployment", &["*".to_owned()])?;
+        let message = match ctx.state.deployments.cancel(&id) {
+            Some(true) => format!("Cancel request submitted. Deployment ID: {id}"),
+            Some(false) => {
+                "Cancellation request is not processed because deployment is already finished"
+                    .to_owned()
+            }
+            None => {
+                return Err(resource_not_found(
+                    &format!("Cannot find the deployment id provided {id}"),
+                    "LocalDeployment",
+                    &id,
+                ))
+            }
         };
-    let id = r.deployment_id.unwrap_or_default();
-    if !is_uuid(&id) {
-        return Outcome::Error(invalid_arguments(NOT_A_UUID));
+        Ok(CancelLocalDeploymentResponse {
+            message: Some(message),
+        })
     }
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "CancelLocalDeployment", &["*".to_owned()])
-    {
-        return Outcome::Error(e);
-    }
-    let message = match ctx.state.deployments.cancel(&id) {
-        Some(true) => format!("Cancel request submitted. Deployment ID: {id}"),
-        Some(false) => {
-            "Cancellation request is not processed because deployment is already finished"
-                .to_owned()
-        }
-        None => {
-            return Outcome::Error(resource_not_found(
-                &format!("Cannot find the deployment id provided {id}"),
-                "LocalDeployment",
-                &id,
-            ))
-        }
-    };
-    Outcome::response(&CancelLocalDeploymentResponse {
-        message: Some(message),
-    })
 }
 
 /// CLIEventStreamAgent.java:642,732.
@@ -166,42 +160,49 @@ fn component_not_found(ctx: &CallContext<'_>, name: &str) -> crate::model::IpcEr
     resource_not_found(&text, "Component", name)
 }
 
-pub(crate) fn get_local_deployment_status(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: GetLocalDeploymentStatusRequest =
-        match parse_request(request, "GetLocalDeploymentStatusRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    if !is_uuid(&r.deployment_id) {
-        return Outcome::Error(invalid_arguments(NOT_A_UUID));
-    }
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "GetLocalDeploymentStatus",
-        std::slice::from_ref(&r.deployment_id),
-    ) {
-        return Outcome::Error(e);
-    }
-    match ctx.state.deployments.get(&r.deployment_id) {
-        Some(deployment) => Outcome::response(&GetLocalDeploymentStatusResponse { deployment }),
-        None => Outcome::Error(resource_not_found(
-            "Cannot find deployment",
-            "LocalDeployment",
-            &r.deployment_id,
-        )),
+impl Unary for GetLocalDeploymentStatus {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: GetLocalDeploymentStatusRequest,
+    ) -> Result<GetLocalDeploymentStatusResponse, IpcError> {
+        if !is_uuid(&r.deployment_id) {
+            return Err(invalid_arguments(NOT_A_UUID));
+        }
+        ctx.state.authorize(
+            ctx,
+            "GetLocalDeploymentStatus",
+            std::slice::from_ref(&r.deployment_id),
+        )?;
+        match ctx.state.deployments.get(&r.deployment_id) {
+            Some(deployment) => Ok(GetLocalDeploymentStatusResponse { deployment }),
+            None => Err(resource_not_found(
+                "Cannot find deployment",
+                "LocalDeployment",
+                &r.deployment_id,
+            )),
+        }
     }
 }
 
-pub(crate) fn list_local_deployments(ctx: &CallContext<'_>) -> Outcome {
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "ListLocalDeployments", &["*".to_owned()])
-    {
-        return Outcome::Error(e);
+impl Unary for ListLocalDeployments {
+    fn parse(
+        _ctx: &CallContext<'_>,
+        _request: Value,
+    ) -> Result<ListLocalDeploymentsRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(ListLocalDeploymentsRequest::default())
     }
-    Outcome::response(&ListLocalDeploymentsResponse {
-        local_deployments: Some(ctx.state.deployments.list()),
-    })
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: ListLocalDeploymentsRequest,
+    ) -> Result<ListLocalDeploymentsResponse, IpcError> {
+        ctx.state
+            .authorize(ctx, "ListLocalDeployments", &["*".to_owned()])?;
+        Ok(ListLocalDeploymentsResponse {
+            local_deployments: Some(ctx.state.deployments.list()),
+        })
+    }
 }
 
 fn details(name: &str, c: &super::Component) -> ComponentDetails {
@@ -209,69 +210,108 @@ fn details(name: &str, c: &super::Component) -> ComponentDetails {
         .with_configuration(c.config.clone())
 }
 
-pub(crate) fn list_components(ctx: &CallContext<'_>) -> Outcome {
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "ListComponents", &["*".to_owned()])
-    {
-        return Outcome::Error(e);
+impl Unary for ListComponents {
+    fn parse(_ctx: &CallContext<'_>, _request: Value) -> Result<ListComponentsRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(ListComponentsRequest::default())
     }
-    let components = ctx
-        .state
-        .components
-        .lock()
-        .iter()
-        .filter(|(_, c)| !c.removed)
-        .map(|(n, c)| details(n, c))
-        .collect();
-    Outcome::response(&ListComponentsResponse {
-        components: Some(components),
-    })
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: ListComponentsRequest,
+    ) -> Result<ListComponentsResponse, IpcError> {
+        ctx.state
+            .authorize(ctx, "ListComponents", &["*".to_owned()])?;
+        let components = ctx
+            .state
+            .components
+            .lock()
+            .iter()
+            .filter(|(_, c)| !c.removed)
+            .map(|(n, c)| details(n, c))
+            .collect();
+        Ok(ListComponentsResponse {
+            components: Some(components),
+        })
+    }
 }
 
-pub(crate) fn get_component_details(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: GetComponentDetailsRequest = match parse_request(request, "GetComponentDetailsRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    if r.component_name.is_empty() {
-        return Outcome::Error(invalid_arguments("Component name cannot be empty"));
-    }
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "GetComponentDetails",
-        std::slice::from_ref(&r.component_name),
-    ) {
-        return Outcome::Error(e);
-    }
-    let components = ctx.state.components.lock();
-    match components.get(&r.component_name).filter(|c| !c.removed) {
-        Some(c) => {
-            let component_details = details(&r.component_name, c);
-            drop(components);
-            Outcome::response(&GetComponentDetailsResponse { component_details })
+impl Unary for GetComponentDetails {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: GetComponentDetailsRequest,
+    ) -> Result<GetComponentDetailsResponse, IpcError> {
+        if r.component_name.is_empty() {
+            return Err(invalid_arguments("Component name cannot be empty"));
         }
-        None => Outcome::Error(component_not_found(ctx, &r.component_name)),
+        ctx.state.authorize(
+            ctx,
+            "GetComponentDetails",
+            std::slice::from_ref(&r.component_name),
+        )?;
+        let components = ctx.state.components.lock();
+        match components.get(&r.component_name).filter(|c| !c.removed) {
+            Some(c) => {
+                let component_details = details(&r.component_name, c);
+                drop(components);
+                Ok(GetComponentDetailsResponse { component_details })
+            }
+            None => Err(component_not_found(ctx, &r.component_name)),
+        }
     }
 }
 
-pub(crate) fn restart_or_stop(ctx: &CallContext<'_>, operation: &str, request: Value) -> Outcome {
-    let name = match request.get("componentName").and_then(Value::as_str) {
-        Some(n) if !n.is_empty() => n.to_owned(),
-        _ => return Outcome::Error(invalid_arguments("Component name cannot be empty")),
-    };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, operation, std::slice::from_ref(&name))
-    {
-        return Outcome::Error(e);
+/// The `componentName` of a RestartComponent or StopComponent request, read raw as the
+/// CLI does: missing, not a string or empty is `Component name cannot be empty`.
+fn raw_component_name(request: &Value) -> Result<String, IpcError> {
+    match request.get("componentName").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => Ok(n.to_owned()),
+        _ => Err(invalid_arguments("Component name cannot be empty")),
     }
+}
+
+impl Unary for RestartComponent {
+    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<RestartComponentRequest, IpcError> {
+        raw_component_name(&request).map(RestartComponentRequest::new)
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: RestartComponentRequest,
+    ) -> Result<RestartComponentResponse, IpcError> {
+        let message = restart_or_stop(ctx, Self::NAME, request.component_name)?;
+        Ok(RestartComponentResponse::new(RequestStatus::Succeeded).with_message(message))
+    }
+}
+
+impl Unary for StopComponent {
+    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<StopComponentRequest, IpcError> {
+        raw_component_name(&request).map(StopComponentRequest::new)
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: StopComponentRequest,
+    ) -> Result<StopComponentResponse, IpcError> {
+        let message = restart_or_stop(ctx, Self::NAME, request.component_name)?;
+        Ok(StopComponentResponse::new(RequestStatus::Succeeded).with_message(message))
+    }
+}
+
+/// Restarts or stops `name` (records the request); the response message.
+fn restart_or_stop(
+    ctx: &CallContext<'_>,
+    operation: &str,
+    name: String,
+) -> Result<String, IpcError> {
+    ctx.state
+        .authorize(ctx, operation, std::slice::from_ref(&name))?;
     {
         let mut components = ctx.state.components.lock();
         let Some(c) = components.get_mut(&name).filter(|c| !c.removed) else {
-            return Outcome::Error(component_not_found(ctx, &name));
+            return Err(component_not_found(ctx, &name));
         };
-        c.state = if operation == "RestartComponent" {
+        c.state = if operation == RestartComponent::NAME {
             LifecycleState::Running
         } else {
             LifecycleState::Finished
@@ -282,36 +322,33 @@ pub(crate) fn restart_or_stop(ctx: &CallContext<'_>, operation: &str, request: V
         operation: operation.to_owned(),
         component: name,
     });
-    let body = json!({"message": format!("{operation} requested"), "restartStatus": "SUCCEEDED", "stopStatus": "SUCCEEDED"});
-    if operation == "RestartComponent" {
-        json_response(
-            RestartComponentResponse::MODEL_TYPE,
-            &json!({"restartStatus": "SUCCEEDED", "message": body["message"]}),
-        )
-    } else {
-        json_response(
-            StopComponentResponse::MODEL_TYPE,
-            &json!({"stopStatus": "SUCCEEDED", "message": body["message"]}),
-        )
-    }
+    Ok(format!("{operation} requested"))
 }
 
-pub(crate) fn create_debug_password(ctx: &CallContext<'_>) -> Outcome {
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "CreateDebugPassword", &["*".to_owned()])
-    {
-        return Outcome::Error(e);
+impl Unary for CreateDebugPassword {
+    fn parse(
+        _ctx: &CallContext<'_>,
+        _request: Value,
+    ) -> Result<CreateDebugPasswordRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(CreateDebugPasswordRequest::default())
     }
-    let expiration = super::now_millis() as f64 / 1000.0 + 8.0 * 3600.0;
-    json_response(
-        CreateDebugPasswordResponse::MODEL_TYPE,
-        &json!({
-            "username": "debug",
-            "password": random_token(),
-            "passwordExpiration": expiration,
-            "certificateSHA256Hash": "0000000000000000000000000000000000000000000000000000000000000000",
-            "certificateSHA1Hash": "0000000000000000000000000000000000000000",
-        }),
-    )
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: CreateDebugPasswordRequest,
+    ) -> Result<CreateDebugPasswordResponse, IpcError> {
+        ctx.state
+            .authorize(ctx, "CreateDebugPassword", &["*".to_owned()])?;
+        let expiration = super::now_millis() as f64 / 1000.0 + 8.0 * 3600.0;
+        Ok(CreateDebugPasswordResponse::new(
+            random_token(),
+            "debug",
+            Timestamp::from_secs_f64(expiration),
+        )
+        .with_certificate_sha256_hash(
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        )
+        .with_certificate_sha1_hash("0000000000000000000000000000000000000000"))
+    }
 }

@@ -11,16 +11,19 @@
 //! required members with InvalidArgumentsError. Certificates, sessions and the
 //! component's device-group policies are not modelled.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::server::{Outcome, StreamRef};
-use super::{invalid_arguments, json_response, modeled_error, parse_request, CallContext};
+use super::registry::{Stream, Streaming, Unary};
+use super::server::StreamRef;
+use super::{invalid_arguments, modeled_error, CallContext};
 use crate::model::{
-    AuthorizeClientDeviceActionRequest, AuthorizeClientDeviceActionResponse,
-    CertificateUpdateEvent, ClientDeviceCredential, CredentialDocument,
-    GetClientDeviceAuthTokenRequest, GetClientDeviceAuthTokenResponse, Shape,
+    AuthorizeClientDeviceAction, AuthorizeClientDeviceActionRequest,
+    AuthorizeClientDeviceActionResponse, CertificateUpdateEvent, ClientDeviceCredential,
+    CredentialDocument, GetClientDeviceAuthToken, GetClientDeviceAuthTokenRequest,
+    GetClientDeviceAuthTokenResponse, IpcError, Shape, SubscribeToCertificateUpdates,
     SubscribeToCertificateUpdatesRequest, SubscribeToCertificateUpdatesResponse,
-    VerifyClientDeviceIdentityRequest, VerifyClientDeviceIdentityResponse,
+    VerifyClientDeviceIdentity, VerifyClientDeviceIdentityRequest,
+    VerifyClientDeviceIdentityResponse,
 };
 
 /// What the client device auth operations answer (defaults: every device with a
@@ -84,110 +87,95 @@ fn star(ctx: &CallContext<'_>, op: &str) -> Result<(), crate::model::IpcError> {
     ctx.state.authorize(ctx, op, &["*".to_owned()])
 }
 
-pub(crate) fn verify_client_device_identity(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: VerifyClientDeviceIdentityRequest =
-        match parse_request(request, "VerifyClientDeviceIdentityRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
+impl Unary for VerifyClientDeviceIdentity {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: VerifyClientDeviceIdentityRequest,
+    ) -> Result<VerifyClientDeviceIdentityResponse, IpcError> {
+        star(ctx, "VerifyClientDeviceIdentity")?;
+        #[allow(unreachable_patterns)]
+        let pem = match &r.credential {
+            ClientDeviceCredential::ClientDeviceCertificate(pem) => pem.clone(),
+            _ => String::new(),
         };
-    if let Err(e) = star(ctx, "VerifyClientDeviceIdentity") {
-        return Outcome::Error(e);
+        if pem.trim().is_empty() {
+            return Err(invalid_arguments("clientDeviceCertificate is required"));
+        }
+        let valid = ctx.state.client_devices.lock().valid_device;
+        Ok(VerifyClientDeviceIdentityResponse::new(valid))
     }
-    #[allow(unreachable_patterns)]
-    let pem = match &r.credential {
-        ClientDeviceCredential::ClientDeviceCertificate(pem) => pem.clone(),
-        _ => String::new(),
-    };
-    if pem.trim().is_empty() {
-        return Outcome::Error(invalid_arguments("clientDeviceCertificate is required"));
-    }
-    let valid = ctx.state.client_devices.lock().valid_device;
-    json_response(
-        VerifyClientDeviceIdentityResponse::MODEL_TYPE,
-        &json!({"isValidClientDevice": valid}),
-    )
 }
 
-pub(crate) fn get_client_device_auth_token(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: GetClientDeviceAuthTokenRequest =
-        match parse_request(request, "GetClientDeviceAuthTokenRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
+impl Unary for GetClientDeviceAuthToken {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: GetClientDeviceAuthTokenRequest,
+    ) -> Result<GetClientDeviceAuthTokenResponse, IpcError> {
+        star(ctx, "GetClientDeviceAuthToken")?;
+        #[allow(unreachable_patterns)]
+        let client_id = match &r.credential {
+            CredentialDocument::MqttCredential(c) => c.client_id.clone().unwrap_or_default(),
+            _ => String::new(),
         };
-    if let Err(e) = star(ctx, "GetClientDeviceAuthToken") {
-        return Outcome::Error(e);
+        if client_id.is_empty() {
+            return Err(invalid_arguments("mqttCredential.clientId is required"));
+        }
+        if !ctx.state.client_devices.lock().issue_tokens {
+            return Err(modeled_error(
+                "InvalidCredentialError",
+                "the client device credential is not valid",
+            ));
+        }
+        Ok(GetClientDeviceAuthTokenResponse::new(format!(
+            "{TOKEN_PREFIX}{client_id}"
+        )))
     }
-    #[allow(unreachable_patterns)]
-    let client_id = match &r.credential {
-        CredentialDocument::MqttCredential(c) => c.client_id.clone().unwrap_or_default(),
-        _ => String::new(),
-    };
-    if client_id.is_empty() {
-        return Outcome::Error(invalid_arguments("mqttCredential.clientId is required"));
-    }
-    if !ctx.state.client_devices.lock().issue_tokens {
-        return Outcome::Error(modeled_error(
-            "InvalidCredentialError",
-            "the client device credential is not valid",
-        ));
-    }
-    json_response(
-        GetClientDeviceAuthTokenResponse::MODEL_TYPE,
-        &json!({"clientDeviceAuthToken": format!("{TOKEN_PREFIX}{client_id}")}),
-    )
 }
 
-pub(crate) fn authorize_client_device_action(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: AuthorizeClientDeviceActionRequest =
-        match parse_request(request, "AuthorizeClientDeviceActionRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    if let Err(e) = star(ctx, "AuthorizeClientDeviceAction") {
-        return Outcome::Error(e);
+impl Unary for AuthorizeClientDeviceAction {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: AuthorizeClientDeviceActionRequest,
+    ) -> Result<AuthorizeClientDeviceActionResponse, IpcError> {
+        star(ctx, "AuthorizeClientDeviceAction")?;
+        if r.operation.is_empty() || r.resource.is_empty() {
+            return Err(invalid_arguments("operation and resource are required"));
+        }
+        if !r.client_device_auth_token.starts_with(TOKEN_PREFIX) {
+            return Err(modeled_error(
+                "InvalidClientDeviceAuthTokenError",
+                "the client device auth token is not valid",
+            ));
+        }
+        let authorized = ctx.state.client_devices.lock().authorized;
+        Ok(AuthorizeClientDeviceActionResponse::new(authorized))
     }
-    if r.operation.is_empty() || r.resource.is_empty() {
-        return Outcome::Error(invalid_arguments("operation and resource are required"));
-    }
-    if !r.client_device_auth_token.starts_with(TOKEN_PREFIX) {
-        return Outcome::Error(modeled_error(
-            "InvalidClientDeviceAuthTokenError",
-            "the client device auth token is not valid",
-        ));
-    }
-    let authorized = ctx.state.client_devices.lock().authorized;
-    json_response(
-        AuthorizeClientDeviceActionResponse::MODEL_TYPE,
-        &json!({"isAuthorized": authorized}),
-    )
 }
 
-pub(crate) fn subscribe_to_certificate_updates(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: SubscribeToCertificateUpdatesRequest =
-        match parse_request(request, "SubscribeToCertificateUpdatesRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    if let Err(e) = star(ctx, "SubscribeToCertificateUpdates") {
-        return Outcome::Error(e);
+impl Streaming for SubscribeToCertificateUpdates {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: SubscribeToCertificateUpdatesRequest,
+    ) -> Result<Stream<SubscribeToCertificateUpdatesResponse>, IpcError> {
+        star(ctx, "SubscribeToCertificateUpdates")?;
+        if r.certificate_options.certificate_type.as_str() != "SERVER" {
+            return Err(invalid_arguments("certificateType must be SERVER"));
+        }
+        let answers = ctx.state.client_devices.lock().clone();
+        Ok(Stream::new(
+            SubscribeToCertificateUpdatesResponse::default(),
+            |_stream: StreamRef| Box::new(|| {}),
+        )
+        .with_initial(move || {
+            let event = json!({"certificateUpdate": {
+                "certificate": answers.certificate,
+                "privateKey": answers.private_key,
+                "caCertificates": [answers.certificate],
+            }});
+            vec![(
+                CertificateUpdateEvent::MODEL_TYPE,
+                event.to_string().into_bytes().into(),
+            )]
+        }))
     }
-    if r.certificate_options.certificate_type.as_str() != "SERVER" {
-        return Outcome::Error(invalid_arguments("certificateType must be SERVER"));
-    }
-    let answers = ctx.state.client_devices.lock().clone();
-    Outcome::subscribe(
-        &SubscribeToCertificateUpdatesResponse::default(),
-        |_stream: StreamRef| Box::new(|| {}),
-    )
-    .with_initial(move || {
-        let event = json!({"certificateUpdate": {
-            "certificate": answers.certificate,
-            "privateKey": answers.private_key,
-            "caCertificates": [answers.certificate],
-        }});
-        vec![(
-            CertificateUpdateEvent::MODEL_TYPE,
-            event.to_string().into_bytes().into(),
-        )]
-    })
 }

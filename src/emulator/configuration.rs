@@ -43,18 +43,21 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Map, Value};
 
-use super::server::{Outcome, StreamRef};
+use super::registry::{Stream, Streaming, Unary};
+use super::server::StreamRef;
 use super::texts::nucleus_text;
 use super::{
-    invalid_arguments, json_response, modeled_error, parse_request, resource_not_found,
-    CallContext, State,
+    invalid_arguments, modeled_error, parse_request, resource_not_found, CallContext, State,
 };
 use crate::model::{
-    ConfigurationUpdateEvents, ConfigurationValidityReport, GetConfigurationRequest,
+    ConfigurationUpdateEvents, ConfigurationValidityReport, GetConfiguration,
+    GetConfigurationRequest, GetConfigurationResponse, IpcError, SendConfigurationValidityReport,
     SendConfigurationValidityReportRequest, SendConfigurationValidityReportResponse, Shape,
-    SubscribeToConfigurationUpdateRequest, SubscribeToConfigurationUpdateResponse,
-    SubscribeToValidateConfigurationUpdatesResponse, UpdateConfigurationRequest,
-    UpdateConfigurationResponse, ValidateConfigurationUpdateEvents,
+    SubscribeToConfigurationUpdate, SubscribeToConfigurationUpdateRequest,
+    SubscribeToConfigurationUpdateResponse, SubscribeToValidateConfigurationUpdates,
+    SubscribeToValidateConfigurationUpdatesRequest,
+    SubscribeToValidateConfigurationUpdatesResponse, UpdateConfiguration,
+    UpdateConfigurationRequest, UpdateConfigurationResponse, ValidateConfigurationUpdateEvents,
 };
 
 struct UpdateSubscriber {
@@ -263,6 +266,59 @@ fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
 /// the `nucleus` flavour) the call then fails with FailedUpdateConditionCheckError when
 /// anything under `key_path` is newer than `millis`, after the rest was applied and
 /// notified — as the nucleus does.
+/// Writes the leaves of `value` under `key_path` whose timestamp is not older than the
+/// stored one (with `check`); the paths that changed.
+fn set_leaves(
+    c: &mut super::Component,
+    key_path: &[String],
+    value: &Value,
+    millis: i64,
+    check: bool,
+    ci: bool,
+) -> Vec<Vec<String>> {
+    let mut new_leaves = Vec::new();
+    leaves(key_path, value, &mut new_leaves);
+    let mut changed = Vec::new();
+    for (path, v) in new_leaves {
+        let path = resolve(&c.config, &path, ci);
+        let key = folded(&path, ci);
+        let current = c.modified.get(&key).copied().unwrap_or(0);
+        if check && millis < current {
+            continue;
+        }
+        if set_path(&mut c.config, &path, v) {
+            // A subtree replaced by a leaf (or the reverse) loses its times.
+            c.modified
+                .retain(|p, _| !(p.starts_with(&key) && p.len() > key.len()));
+            c.modified.insert(key, millis);
+            changed.push(path);
+        } else if millis > current {
+            c.modified.insert(key, millis);
+        }
+    }
+    changed
+}
+
+/// Runtime policy changes, parsed leniently like the nucleus.
+fn reload_policies(c: &mut super::Component, component: &str) {
+    let access = c
+        .config
+        .get("accessControl")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match super::auth::Policies::parse(&access, "accessControl", false) {
+        Ok((p, problems)) => {
+            for pr in problems {
+                log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
+            }
+            if !c.policies.is_permissive() {
+                c.policies = p;
+            }
+        }
+        Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
+    }
+}
+
 pub(crate) fn merge_into(
     state: &State,
     component: &str,
@@ -291,26 +347,7 @@ pub(crate) fn merge_into(
         } else {
             millis
         };
-        let mut new_leaves = Vec::new();
-        leaves(key_path, value, &mut new_leaves);
-        let mut changed = Vec::new();
-        for (path, v) in new_leaves {
-            let path = resolve(&c.config, &path, ci);
-            let key = folded(&path, ci);
-            let current = c.modified.get(&key).copied().unwrap_or(0);
-            if check && millis < current {
-                continue;
-            }
-            if set_path(&mut c.config, &path, v) {
-                // A subtree replaced by a leaf (or the reverse) loses its times.
-                c.modified
-                    .retain(|p, _| !(p.starts_with(&key) && p.len() > key.len()));
-                c.modified.insert(key, millis);
-                changed.push(path);
-            } else if millis > current {
-                c.modified.insert(key, millis);
-            }
-        }
+        let changed = set_leaves(c, key_path, value, millis, check, ci);
         if check && state.flavor == super::Flavor::Nucleus {
             let kp = folded(&resolve(&c.config, key_path, ci), ci);
             stale = c
@@ -323,23 +360,7 @@ pub(crate) fn merge_into(
             .is_some_and(|k| k.eq_ignore_ascii_case("accessControl"))
             || (key_path.is_empty() && value.get("accessControl").is_some())
         {
-            // Runtime policy changes, parsed leniently like the nucleus.
-            let access = c
-                .config
-                .get("accessControl")
-                .cloned()
-                .unwrap_or(Value::Null);
-            match super::auth::Policies::parse(&access, "accessControl", false) {
-                Ok((p, problems)) => {
-                    for pr in problems {
-                        log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
-                    }
-                    if !c.policies.is_permissive() {
-                        c.policies = p;
-                    }
-                }
-                Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
-            }
+            reload_policies(c, component);
         }
         changed
     };
@@ -422,189 +443,209 @@ fn key_not_found(
     )
 }
 
-pub(crate) fn get_configuration(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: GetConfigurationRequest = match parse_request(request, "GetConfigurationRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    let name = request
-        .component_name
-        .clone()
-        .unwrap_or_else(|| ctx.component.to_owned());
-    let components = ctx.state.components.lock();
-    let Some(c) = components.get(&name).filter(|c| !c.removed) else {
-        return Outcome::Error(resource_not_found(
-            &nucleus_text(
-                key_not_found_text(ctx.state, false),
-                &format!("component {name} not found"),
-            ),
-            "Component",
-            &name,
-        ));
-    };
-    let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
-    let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
-        return Outcome::Error(key_not_found(ctx.state, false, &name, &request.key_path));
-    };
-    let value = match (node, stored.last()) {
-        // Only the Java nucleus hides `_` keys (Topics.toPOJO).
-        (Value::Object(_), _) | (_, None) if nucleus => without_hidden(node),
-        (Value::Object(_), _) | (_, None) => node.clone(),
-        (leaf, Some(key)) => json!({ key: leaf }),
-    };
-    json_response(
-        crate::model::GetConfigurationResponse::MODEL_TYPE,
-        &json!({"componentName": name, "value": value}),
-    )
-}
-
-pub(crate) fn update_configuration(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    if ctx.state.flavor == super::Flavor::Nucleus {
-        // CS:313-318, on the raw request (the typed one cannot lack them).
-        if request.get("timestamp").map_or(true, Value::is_null) {
-            return Outcome::Error(invalid_arguments("Timestamp is required"));
-        }
-        if request.get("valueToMerge").map_or(true, Value::is_null) {
-            return Outcome::Error(invalid_arguments("ValueToMerge is required"));
-        }
-    }
-    let request: UpdateConfigurationRequest =
-        match parse_request(request, "UpdateConfigurationRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    let key_path = request.key_path.unwrap_or_default();
-    let touches_acl = key_path.first().is_some_and(|k| k == "accessControl")
-        || (key_path.is_empty()
-            && request
-                .value_to_merge
-                .as_object()
-                .is_some_and(|m| m.contains_key("accessControl")));
-    if touches_acl {
-        // Nucleus lite words it in the singular (update_configuration.c:77,92).
-        return Outcome::Error(invalid_arguments(
-            if ctx.state.flavor == super::Flavor::Lite {
-                "Config update is not allowed for following field [accessControl]"
-            } else {
-                "Config update is not allowed for following fields [accessControl]"
-            },
-        ));
-    }
-    if key_path.is_empty() && !request.value_to_merge.is_object() {
-        return Outcome::Error(invalid_arguments(
-            "valueToMerge must be an object when keyPath is empty",
-        ));
-    }
-    match merge_into(
-        ctx.state,
-        ctx.component,
-        &key_path,
-        &request.value_to_merge,
-        request.timestamp.as_millis(),
-        true,
-    ) {
-        Ok(_) => Outcome::response(&UpdateConfigurationResponse::default()),
-        Err(e) => Outcome::Error(e),
-    }
-}
-
-pub(crate) fn subscribe_to_configuration_update(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: SubscribeToConfigurationUpdateRequest =
-        match parse_request(request, "SubscribeToConfigurationUpdateRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    let name = request
-        .component_name
-        .clone()
-        .unwrap_or_else(|| ctx.component.to_owned());
-    {
+impl Unary for GetConfiguration {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: GetConfigurationRequest,
+    ) -> Result<GetConfigurationResponse, IpcError> {
+        let name = request
+            .component_name
+            .clone()
+            .unwrap_or_else(|| ctx.component.to_owned());
         let components = ctx.state.components.lock();
         let Some(c) = components.get(&name).filter(|c| !c.removed) else {
-            return Outcome::Error(resource_not_found(
+            return Err(resource_not_found(
                 &nucleus_text(
-                    key_not_found_text(ctx.state, true),
+                    key_not_found_text(ctx.state, false),
                     &format!("component {name} not found"),
                 ),
                 "Component",
                 &name,
             ));
         };
-        let ci = case_insensitive(ctx.state);
-        if get_path(&c.config, &request.key_path, ci).is_none() {
-            return Outcome::Error(key_not_found(ctx.state, true, &name, &request.key_path));
+        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
+            return Err(key_not_found(ctx.state, false, &name, &request.key_path));
+        };
+        let value = match (node, stored.last()) {
+            // Only the Java nucleus hides `_` keys (Topics.toPOJO).
+            (Value::Object(_), _) | (_, None) if nucleus => without_hidden(node),
+            (Value::Object(_), _) | (_, None) => node.clone(),
+            (leaf, Some(key)) => json!({ key: leaf }),
+        };
+        Ok(GetConfigurationResponse::new()
+            .with_component_name(name)
+            .with_value(value))
+    }
+}
+
+impl Unary for UpdateConfiguration {
+    fn parse(
+        ctx: &CallContext<'_>,
+        request: Value,
+    ) -> Result<UpdateConfigurationRequest, IpcError> {
+        if ctx.state.flavor == super::Flavor::Nucleus {
+            // CS:313-318, on the raw request (the typed one cannot lack them).
+            if request.get("timestamp").map_or(true, Value::is_null) {
+                return Err(invalid_arguments("Timestamp is required"));
+            }
+            if request.get("valueToMerge").map_or(true, Value::is_null) {
+                return Err(invalid_arguments("ValueToMerge is required"));
+            }
+        }
+        parse_request(request, "UpdateConfigurationRequest")
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: UpdateConfigurationRequest,
+    ) -> Result<UpdateConfigurationResponse, IpcError> {
+        let key_path = request.key_path.unwrap_or_default();
+        let touches_acl = key_path.first().is_some_and(|k| k == "accessControl")
+            || (key_path.is_empty()
+                && request
+                    .value_to_merge
+                    .as_object()
+                    .is_some_and(|m| m.contains_key("accessControl")));
+        if touches_acl {
+            // Nucleus lite words it in the singular (update_configuration.c:77,92).
+            return Err(invalid_arguments(
+                if ctx.state.flavor == super::Flavor::Lite {
+                    "Config update is not allowed for following field [accessControl]"
+                } else {
+                    "Config update is not allowed for following fields [accessControl]"
+                },
+            ));
+        }
+        if key_path.is_empty() && !request.value_to_merge.is_object() {
+            return Err(invalid_arguments(
+                "valueToMerge must be an object when keyPath is empty",
+            ));
+        }
+        match merge_into(
+            ctx.state,
+            ctx.component,
+            &key_path,
+            &request.value_to_merge,
+            request.timestamp.as_millis(),
+            true,
+        ) {
+            Ok(_) => Ok(UpdateConfigurationResponse::default()),
+            Err(e) => Err(e),
         }
     }
-    let state = ctx.state.clone();
-    let key_path = request.key_path;
-    Outcome::subscribe(
-        &SubscribeToConfigurationUpdateResponse::default(),
-        move |stream: StreamRef| {
-            state
-                .configuration
-                .update_subscribers
-                .lock()
-                .push(UpdateSubscriber {
-                    component: name,
-                    key_path,
-                    stream: stream.clone(),
-                });
-            Box::new(move || {
+}
+
+impl Streaming for SubscribeToConfigurationUpdate {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: SubscribeToConfigurationUpdateRequest,
+    ) -> Result<Stream<SubscribeToConfigurationUpdateResponse>, IpcError> {
+        let name = request
+            .component_name
+            .clone()
+            .unwrap_or_else(|| ctx.component.to_owned());
+        {
+            let components = ctx.state.components.lock();
+            let Some(c) = components.get(&name).filter(|c| !c.removed) else {
+                return Err(resource_not_found(
+                    &nucleus_text(
+                        key_not_found_text(ctx.state, true),
+                        &format!("component {name} not found"),
+                    ),
+                    "Component",
+                    &name,
+                ));
+            };
+            let ci = case_insensitive(ctx.state);
+            if get_path(&c.config, &request.key_path, ci).is_none() {
+                return Err(key_not_found(ctx.state, true, &name, &request.key_path));
+            }
+        }
+        let state = ctx.state.clone();
+        let key_path = request.key_path;
+        Ok(Stream::new(
+            SubscribeToConfigurationUpdateResponse::default(),
+            move |stream: StreamRef| {
                 state
                     .configuration
                     .update_subscribers
                     .lock()
-                    .retain(|s| !s.stream.same_stream(&stream))
-            })
-        },
-    )
+                    .push(UpdateSubscriber {
+                        component: name,
+                        key_path,
+                        stream: stream.clone(),
+                    });
+                Box::new(move || {
+                    state
+                        .configuration
+                        .update_subscribers
+                        .lock()
+                        .retain(|s| !s.stream.same_stream(&stream))
+                })
+            },
+        ))
+    }
 }
 
-pub(crate) fn subscribe_to_validate_configuration_updates(ctx: &CallContext<'_>) -> Outcome {
-    let state = ctx.state.clone();
-    let component = ctx.component.to_owned();
-    Outcome::subscribe(
-        &SubscribeToValidateConfigurationUpdatesResponse::default(),
-        move |stream: StreamRef| {
-            state
-                .configuration
-                .validators
-                .lock()
-                .push((component, stream.clone()));
-            Box::new(move || {
+impl Streaming for SubscribeToValidateConfigurationUpdates {
+    fn parse(
+        _ctx: &CallContext<'_>,
+        _request: Value,
+    ) -> Result<SubscribeToValidateConfigurationUpdatesRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(SubscribeToValidateConfigurationUpdatesRequest::default())
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: SubscribeToValidateConfigurationUpdatesRequest,
+    ) -> Result<Stream<SubscribeToValidateConfigurationUpdatesResponse>, IpcError> {
+        let state = ctx.state.clone();
+        let component = ctx.component.to_owned();
+        Ok(Stream::new(
+            SubscribeToValidateConfigurationUpdatesResponse::default(),
+            move |stream: StreamRef| {
                 state
                     .configuration
                     .validators
                     .lock()
-                    .retain(|(_, s)| !s.same_stream(&stream))
-            })
-        },
-    )
+                    .push((component, stream.clone()));
+                Box::new(move || {
+                    state
+                        .configuration
+                        .validators
+                        .lock()
+                        .retain(|(_, s)| !s.same_stream(&stream))
+                })
+            },
+        ))
+    }
 }
 
-pub(crate) fn send_configuration_validity_report(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: SendConfigurationValidityReportRequest =
-        match parse_request(request, "SendConfigurationValidityReportRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    let report = request.configuration_validity_report;
-    let key = (report.deployment_id.clone(), ctx.component.to_owned());
-    let area = &ctx.state.configuration;
-    let mut reports = area.reports.lock();
-    match reports.get_mut(&key) {
-        Some(slot @ None) => {
-            *slot = Some(report);
-            area.reported.notify_all();
-            drop(reports);
-            Outcome::response(&SendConfigurationValidityReportResponse::default())
+impl Unary for SendConfigurationValidityReport {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: SendConfigurationValidityReportRequest,
+    ) -> Result<SendConfigurationValidityReportResponse, IpcError> {
+        let report = request.configuration_validity_report;
+        let key = (report.deployment_id.clone(), ctx.component.to_owned());
+        let area = &ctx.state.configuration;
+        let mut reports = area.reports.lock();
+        match reports.get_mut(&key) {
+            Some(slot @ None) => {
+                *slot = Some(report);
+                area.reported.notify_all();
+                drop(reports);
+                Ok(SendConfigurationValidityReportResponse::default())
+            }
+            _ => Err(invalid_arguments(&nucleus_text(
+                "Validation request either timed out or was never made",
+                &format!(
+                    "no configuration validation is pending for deployment {:?}",
+                    key.0
+                ),
+            ))),
         }
-        _ => Outcome::Error(invalid_arguments(&nucleus_text(
-            "Validation request either timed out or was never made",
-            &format!(
-                "no configuration validation is pending for deployment {:?}",
-                key.0
-            ),
-        ))),
     }
 }

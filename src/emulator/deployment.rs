@@ -1,4 +1,4 @@
-//! Simulated deployments: the engine behind [`Emulator::simulate_deployment`] and
+//! Simulated deployments: the engine behind [`DeviceHandle::simulate_deployment`] and
 //! `CreateLocalDeployment`. A deployment asks the affected components to validate their new
 //! configuration, notifies every update subscriber before the update and honours its
 //! deferrals, merges the configuration, and notifies after the update.
@@ -8,7 +8,7 @@
 //! settings). The IPC rules of the operations that start and query deployments are in
 //! `cli.rs`, of the update notifications in `lifecycle.rs`.
 //!
-//! [`Emulator::simulate_deployment`]: super::Emulator::simulate_deployment
+//! [`DeviceHandle::simulate_deployment`]: super::DeviceHandle::simulate_deployment
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -309,7 +309,7 @@ pub(crate) fn new_deployment_id() -> String {
     )
 }
 
-/// A deployment started by [`Emulator::simulate_deployment`](super::Emulator::simulate_deployment).
+/// A deployment started by [`DeviceHandle::simulate_deployment`](super::DeviceHandle::simulate_deployment).
 #[derive(Clone)]
 pub struct DeploymentHandle {
     state: Arc<State>,
@@ -466,12 +466,41 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
     let deployments = &state.deployments;
     deployments.set(id, DeploymentStatus::InProgress, None);
     log::info!("emulator: deployment {id} in progress");
-    // 1. Validation by the components whose configuration changes.
+    let Some(new_configs) = validate(state, id, &d) else {
+        return;
+    };
+    if !await_deferrals(state, id, &d) {
+        return;
+    }
+    apply(state, id, &d, new_configs);
+    // 4. Post-update notifications.
+    state.lifecycle.notify_post_update(id);
+    deployments.set(
+        id,
+        DeploymentStatus::Succeeded,
+        Some(DeploymentStatusDetails {
+            detailed_deployment_status: DetailedDeploymentStatus::Successful,
+            deployment_error_stack: None,
+            deployment_error_types: None,
+            deployment_failure_cause: None,
+        }),
+    );
+    log::info!("emulator: deployment {id} succeeded");
+}
+
+/// Step 1: the components whose configuration changes validate it; their new
+/// configurations, or `None` when one refused (the deployment is then failed).
+fn validate(
+    state: &Arc<State>,
+    id: &str,
+    d: &SimulatedDeployment,
+) -> Option<BTreeMap<String, Value>> {
+    let deployments = &state.deployments;
     let mut targets: Vec<&String> = d.configuration.keys().chain(d.reset.keys()).collect();
     targets.dedup();
     let mut new_configs = BTreeMap::new();
     for component in targets {
-        let config = proposed(state, component, &d);
+        let config = proposed(state, component, d);
         if state
             .configuration
             .request_validation(component, id, &config)
@@ -495,7 +524,7 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
                             &cause,
                         )),
                     );
-                    return;
+                    return None;
                 }
                 None => {
                     let cause =
@@ -508,18 +537,24 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
                             &cause,
                         )),
                     );
-                    return;
+                    return None;
                 }
             }
         }
         new_configs.insert(component.clone(), config);
     }
-    // 2. Pre-update notifications; deferrals postpone the update.
+    Some(new_configs)
+}
+
+/// Step 2: pre-update notifications; deferrals postpone the update. False when the
+/// deployment was canceled (its status is then set).
+fn await_deferrals(state: &Arc<State>, id: &str, d: &SimulatedDeployment) -> bool {
+    let deployments = &state.deployments;
     let mut deferrals = 0;
     loop {
         if deployments.is_canceled(id) || state.is_stopping() {
             deployments.set(id, DeploymentStatus::Canceled, None);
-            return;
+            return false;
         }
         let reached = state.lifecycle.notify_pre_update(id, d.is_ggc_restarting);
         if reached.is_empty() {
@@ -533,10 +568,19 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
         log::info!("emulator: deployment {id} deferred by {recheck} ms");
         if !deployments.pause(state, id, Duration::from_millis(recheck as u64)) {
             deployments.set(id, DeploymentStatus::Canceled, None);
-            return;
+            return false;
         }
     }
-    // 3. Apply.
+    true
+}
+
+/// Step 3: the new versions, removals and configurations.
+fn apply(
+    state: &Arc<State>,
+    id: &str,
+    d: &SimulatedDeployment,
+    new_configs: BTreeMap<String, Value>,
+) {
     {
         let mut components = state.components.lock();
         for (name, version) in &d.versions {
@@ -582,19 +626,6 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
             }
         }
     }
-    // 4. Post-update notifications.
-    state.lifecycle.notify_post_update(id);
-    deployments.set(
-        id,
-        DeploymentStatus::Succeeded,
-        Some(DeploymentStatusDetails {
-            detailed_deployment_status: DetailedDeploymentStatus::Successful,
-            deployment_error_stack: None,
-            deployment_error_types: None,
-            deployment_failure_cause: None,
-        }),
-    );
-    log::info!("emulator: deployment {id} succeeded");
 }
 
 /// A publish to the control topic starts a deployment; `None` = not the control topic.

@@ -1,9 +1,9 @@
 //! Fault injection: makes the emulator misbehave on purpose, so that tests can prove how
 //! a client survives a hostile or broken server.
 //!
-//! Inject with [`Emulator::inject`](super::Emulator::inject) (every operation) or
-//! [`Emulator::inject_for`](super::Emulator::inject_for) (one operation); remove with
-//! [`Emulator::clear_faults`](super::Emulator::clear_faults). A fault stays active until
+//! Inject with [`FaultsHandle::inject`](super::FaultsHandle::inject) (every operation) or
+//! [`FaultsHandle::inject_for`](super::FaultsHandle::inject_for) (one operation); remove with
+//! [`FaultsHandle::clear`](super::FaultsHandle::clear). A fault stays active until
 //! cleared, for every connection. [`Emulator::restart`](super::Emulator::restart) (or
 //! [`go_down`](super::Emulator::go_down) then [`come_back`](super::Emulator::come_back))
 //! simulates a nucleus restart.
@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_millis(5);
 /// One way for the emulator to misbehave.
 ///
 /// Faults named "answer" replace the reply to a request (of any operation, or of the
-/// operation given to [`inject_for`](super::Emulator::inject_for)) with the hostile bytes;
+/// operation given to [`inject_for`](super::FaultsHandle::inject_for)) with the hostile bytes;
 /// the request itself is not served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -223,73 +223,91 @@ pub(crate) fn before_message(
         return Action::Serve;
     }
     *last_stream = id;
-    let limits = Limits::default();
-    let reply = |stream_id: i32, model_type: Option<&str>, body: &'static [u8]| {
-        RpcMessage::json(
-            MessageType::ApplicationMessage,
-            FLAG_TERMINATE_STREAM,
-            stream_id,
-            model_type,
-            Bytes::from_static(body),
-        )
-    };
-    let response_type = format!("{operation}Response");
-    let good = || -> Vec<u8> {
-        reply(id, Some(&response_type), b"{}")
-            .to_frame()
-            .to_bytes(&limits)
-            .map(|b| b.to_vec())
-            .unwrap_or_default()
-    };
-    let encode = |m: &RpcMessage| -> Vec<u8> {
-        m.to_frame()
-            .to_bytes(&limits)
-            .map(|b| b.to_vec())
-            .unwrap_or_default()
-    };
-    let connection_error = |message_type: MessageType, text: &str| {
-        RpcMessage::json(
-            message_type,
-            0,
-            0,
-            None,
-            serde_json::json!({ "message": text })
-                .to_string()
-                .into_bytes(),
-        )
-    };
     let (bytes, close_after) = match fault {
         Fault::NoReply => return Action::Skip,
         Fault::CloseMidCall => {
             conn.kill();
             return Action::Close;
         }
+        fault => match faulty_reply(fault, id, operation) {
+            Some(reply) => reply,
+            None => return Action::Serve,
+        },
+    };
+    conn.write_raw(&bytes);
+    if close_after {
+        // `serve` writes what is queued (these bytes), then closes.
+        return Action::Close;
+    }
+    Action::Skip
+}
+
+/// A reply frame to the request on stream `id`: a response ending the stream.
+fn reply(stream_id: i32, model_type: Option<&str>, body: &'static [u8]) -> RpcMessage {
+    RpcMessage::json(
+        MessageType::ApplicationMessage,
+        FLAG_TERMINATE_STREAM,
+        stream_id,
+        model_type,
+        Bytes::from_static(body),
+    )
+}
+
+fn encode(m: &RpcMessage) -> Vec<u8> {
+    m.to_frame()
+        .to_bytes(&Limits::default())
+        .map(|b| b.to_vec())
+        .unwrap_or_default()
+}
+
+/// A well-formed empty response on stream `id`, to be damaged.
+fn good(id: i32, response_type: &str) -> Vec<u8> {
+    encode(&reply(id, Some(response_type), b"{}"))
+}
+
+fn connection_error(message_type: MessageType, text: &str) -> RpcMessage {
+    RpcMessage::json(
+        message_type,
+        0,
+        0,
+        None,
+        serde_json::json!({ "message": text })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// The bytes a reply-damaging fault writes instead of the reply to `operation` on stream
+/// `id`, and whether the connection closes after them; `None` for other faults.
+fn faulty_reply(fault: Fault, id: i32, operation: &str) -> Option<(Vec<u8>, bool)> {
+    let response_type = format!("{operation}Response");
+    Some(match fault {
         Fault::BadPreludeCrc => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             b[8] ^= 0xff;
             (b, false)
         }
         Fault::BadMessageCrc => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             let last = b.len() - 1;
             b[last] ^= 0xff;
             (b, false)
         }
         Fault::HugeTotalLength => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             b[..4].copy_from_slice(&u32::MAX.to_be_bytes());
             codec::reseal(&mut b);
             (b, false)
         }
         Fault::HeadersLengthBeyondFrame => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             let total = u32::try_from(b.len()).unwrap_or(u32::MAX);
             b[4..8].copy_from_slice(&total.to_be_bytes());
             codec::reseal(&mut b);
             (b, false)
         }
         Fault::UnknownHeaderType => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             // The first header starts at 12: name length, name, then the type byte.
             let type_at = 13 + usize::from(b[12]);
             b[type_at] = 12;
@@ -297,7 +315,7 @@ pub(crate) fn before_message(
             (b, false)
         }
         Fault::TruncatedThenClose => {
-            let mut b = good();
+            let mut b = good(id, &response_type);
             b.truncate(b.len() / 2);
             (b, true)
         }
@@ -315,7 +333,7 @@ pub(crate) fn before_message(
             }
             (
                 frame
-                    .to_bytes(&limits)
+                    .to_bytes(&Limits::default())
                     .map(|b| b.to_vec())
                     .unwrap_or_default(),
                 false,
@@ -334,18 +352,14 @@ pub(crate) fn before_message(
             false,
         ),
         Fault::NoModelType => (encode(&reply(id, None, b"{}")), false),
-        Fault::DelayReply(_)
+        Fault::NoReply
+        | Fault::CloseMidCall
+        | Fault::DelayReply(_)
         | Fault::RejectConnect
         | Fault::IgnoreConnect
         | Fault::Dribble
-        | Fault::StopReading => return Action::Serve,
-    };
-    conn.write_raw(&bytes);
-    if close_after {
-        // `serve` writes what is queued (these bytes), then closes.
-        return Action::Close;
-    }
-    Action::Skip
+        | Fault::StopReading => return None,
+    })
 }
 
 /// Hook of `serve`, before each read: blocks while [`Fault::StopReading`] is active (until

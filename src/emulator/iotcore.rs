@@ -28,13 +28,16 @@
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::server::{Outcome, StreamRef};
+use super::registry::{Stream, Streaming, Unary};
+use super::server::StreamRef;
 use super::topic::filter_matches;
 use super::{invalid_arguments, parse_request, service_error, CallContext};
 use crate::model::{
-    IoTCoreConnectionStatusEvent, IoTCoreMessage, PayloadFormat, PublishToIoTCoreRequest,
-    PublishToIoTCoreResponse, Shape, SubscribeToIoTCoreConnectionStatusResponse,
-    SubscribeToIoTCoreRequest, SubscribeToIoTCoreResponse, UserProperty, QOS,
+    IoTCoreConnectionStatusEvent, IoTCoreMessage, IpcError, Operation, PayloadFormat,
+    PublishToIoTCore, PublishToIoTCoreRequest, PublishToIoTCoreResponse, Shape, SubscribeToIoTCore,
+    SubscribeToIoTCoreConnectionStatus, SubscribeToIoTCoreConnectionStatusRequest,
+    SubscribeToIoTCoreConnectionStatusResponse, SubscribeToIoTCoreRequest,
+    SubscribeToIoTCoreResponse, UserProperty, QOS,
 };
 
 /// A message a component published to IoT Core.
@@ -267,24 +270,15 @@ pub(crate) fn validate_iot_topic(topic: &str, publish: bool) -> Result<(), Strin
 
 /// The MQTT proxy's checks of `topicName` and `qos` presence (MqttProxyIPCAgent.java:278-308),
 /// on the raw request.
-fn check_topic_present(request: &Value) -> Result<(), crate::model::IpcError> {
+fn check_topic_present(request: &Value) -> Result<(), IpcError> {
     if request.get("topicName").map_or(true, Value::is_null) {
         return Err(invalid_arguments("Topic is required"));
     }
     Ok(())
 }
 
-fn check_qos(request: &Value) -> Result<(), crate::model::IpcError> {
-    match request.get("qos") {
-        None | Some(Value::Null) => Err(invalid_arguments("QoS is required")),
-        Some(Value::String(q)) if q == "0" || q == "1" => Ok(()),
-        Some(Value::String(q)) => Err(invalid_arguments(&format!("Invalid QoS value: {q}"))),
-        Some(other) => Err(invalid_arguments(&format!("Invalid QoS value: {other}"))),
-    }
-}
-
 /// The MQTT proxy's fixed denial text, then the authorizer's explanation.
-fn not_authorized(e: crate::model::IpcError) -> crate::model::IpcError {
+fn not_authorized(e: IpcError) -> IpcError {
     let why = e.message().to_owned();
     super::modeled_error(
         "UnauthorizedError",
@@ -292,75 +286,118 @@ fn not_authorized(e: crate::model::IpcError) -> crate::model::IpcError {
     )
 }
 
-pub(crate) fn publish_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Outcome {
+/// The qos check of a decoded request (`MqttProxyIPCAgent`: `Invalid QoS value: <q>`).
+fn check_qos(qos: &QOS) -> Result<(), IpcError> {
+    if qos.is_known() {
+        Ok(())
+    } else {
+        Err(invalid_arguments(&format!(
+            "Invalid QoS value: {}",
+            qos.as_str()
+        )))
+    }
+}
+
+/// Decodes a PublishToIoTCore or SubscribeToIoTCore request the way the MQTT proxy reads
+/// it: in the nucleus flavour `topicName` must be present, and a request without `qos`
+/// is authorized first, then refused (`Payload is required` for a publish without
+/// payload, else `QoS is required`).
+fn parse_mqtt_request<T: serde::de::DeserializeOwned>(
+    ctx: &CallContext<'_>,
+    request: Value,
+    operation: &str,
+    shape: &str,
+) -> Result<T, IpcError> {
     let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
     if nucleus {
-        if let Err(e) = check_topic_present(&request) {
-            return Outcome::Error(e);
-        }
+        check_topic_present(&request)?;
     }
-    let raw = request.clone();
-    let request: PublishToIoTCoreRequest = match parse_request(request, "PublishToIoTCoreRequest") {
-        Ok(r) => r,
-        Err(_) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
-            // Authorization comes before the qos check; parse without it to authorize.
-            if let Err(e) = ctx.state.authorize(
-                ctx,
-                "PublishToIoTCore",
-                &[raw["topicName"].as_str().unwrap_or_default().to_owned()],
-            ) {
-                return Outcome::Error(not_authorized(e));
+    let qos_missing = request.get("qos").map_or(true, Value::is_null);
+    let payload_missing = request.get("payload").map_or(true, Value::is_null);
+    let topic = request["topicName"].as_str().unwrap_or_default().to_owned();
+    match parse_request(request, shape) {
+        Ok(r) => Ok(r),
+        Err(_) if nucleus && qos_missing => {
+            // Authorization comes before the qos check; authorize on the raw topic.
+            ctx.state
+                .authorize(ctx, operation, &[topic])
+                .map_err(not_authorized)?;
+            if operation == PublishToIoTCore::NAME && payload_missing {
+                return Err(invalid_arguments("Payload is required"));
             }
-            if raw.get("payload").map_or(true, Value::is_null) {
-                return Outcome::Error(invalid_arguments("Payload is required"));
-            }
-            return Outcome::Error(invalid_arguments("QoS is required"));
+            Err(invalid_arguments("QoS is required"))
         }
-        Err(e) => return Outcome::Error(e),
+        Err(e) => Err(e),
+    }
+}
+
+impl Unary for PublishToIoTCore {
+    fn parse(ctx: &CallContext<'_>, request: Value) -> Result<PublishToIoTCoreRequest, IpcError> {
+        parse_mqtt_request(ctx, request, Self::NAME, "PublishToIoTCoreRequest")
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: PublishToIoTCoreRequest,
+    ) -> Result<PublishToIoTCoreResponse, IpcError> {
+        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        if let Err(e) =
+            ctx.state
+                .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))
+        {
+            return Err(if nucleus { not_authorized(e) } else { e });
+        }
+        if nucleus {
+            check_nucleus_publish(ctx, &request)?;
+        } else {
+            if request.topic_name.is_empty() || request.topic_name.contains(['+', '#']) {
+                return Err(invalid_arguments(
+                    "topicName must be non-empty and hold no wildcard",
+                ));
+            }
+            if !request.qos.is_known() {
+                return Err(invalid_arguments("qos must be \"0\" or \"1\""));
+            }
+        }
+        publish(ctx, &request);
+        Ok(PublishToIoTCoreResponse::default())
+    }
+}
+
+/// The nucleus' checks of an authorized publish (MqttProxyIPCAgent, IotCoreTopicValidator).
+fn check_nucleus_publish(
+    ctx: &CallContext<'_>,
+    request: &PublishToIoTCoreRequest,
+) -> Result<(), IpcError> {
+    if request.payload.is_none() {
+        return Err(invalid_arguments("Payload is required"));
+    }
+    check_qos(&request.qos)?;
+    let failed = |why: &str| {
+        Err(service_error(&format!(
+            "Publish to topic {} failed: {why}",
+            request.topic_name
+        )))
     };
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "PublishToIoTCore",
-        std::slice::from_ref(&request.topic_name),
-    ) {
-        return Outcome::Error(if nucleus { not_authorized(e) } else { e });
+    let size = request.payload.as_ref().map_or(0, Vec::len);
+    if size > MAX_PUBLISH_PAYLOAD {
+        return failed(&format!(
+            "The publishing message size {size} bytes exceeds the configured limit of \
+             {MAX_PUBLISH_PAYLOAD} bytes"
+        ));
     }
-    if nucleus {
-        if request.payload.is_none() {
-            return Outcome::Error(invalid_arguments("Payload is required"));
-        }
-        if let Err(e) = check_qos(&raw) {
-            return Outcome::Error(e);
-        }
-        let failed = |why: &str| {
-            Outcome::Error(service_error(&format!(
-                "Publish to topic {} failed: {why}",
-                request.topic_name
-            )))
-        };
-        let size = request.payload.as_ref().map_or(0, Vec::len);
-        if size > MAX_PUBLISH_PAYLOAD {
-            return failed(&format!(
-                "The publishing message size {size} bytes exceeds the configured limit of \
-                 {MAX_PUBLISH_PAYLOAD} bytes"
-            ));
-        }
-        if let Err(why) = validate_iot_topic(&request.topic_name, true) {
-            return failed(&why);
-        }
-        if !*ctx.state.cloud.connected.lock() && request.qos == QOS::AtMostOnce {
-            return failed("Device is offline. Dropping QoS 0 message.");
-        }
-    } else {
-        if request.topic_name.is_empty() || request.topic_name.contains(['+', '#']) {
-            return Outcome::Error(invalid_arguments(
-                "topicName must be non-empty and hold no wildcard",
-            ));
-        }
-        if !request.qos.is_known() {
-            return Outcome::Error(invalid_arguments("qos must be \"0\" or \"1\""));
-        }
+    if let Err(why) = validate_iot_topic(&request.topic_name, true) {
+        return failed(&why);
     }
+    if !*ctx.state.cloud.connected.lock() && request.qos == QOS::AtMostOnce {
+        return failed("Device is offline. Dropping QoS 0 message.");
+    }
+    Ok(())
+}
+
+/// Sends an accepted publish to the cloud (and echoes it to matching subscriptions), or
+/// spools it while the cloud connection is down.
+fn publish(ctx: &CallContext<'_>, request: &PublishToIoTCoreRequest) {
     let message = CloudMessage {
         component: ctx.component.to_owned(),
         topic: request.topic_name.clone(),
@@ -378,141 +415,145 @@ pub(crate) fn publish_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Outc
     if *cloud.connected.lock() {
         cloud.send_to_cloud(message);
         // The broker echoes to matching subscriptions, including the publisher's own.
-        let mut event = json!({"topicName": request.topic_name});
-        if let Some(p) = &request.payload {
-            event["payload"] = Value::String(base64_encode(p));
-        }
-        if let Some(r) = request.retain {
-            event["retain"] = Value::Bool(r);
-        }
-        if let Some(u) = &request.user_properties {
-            event["userProperties"] = serde_json::to_value(u).unwrap_or(Value::Null);
-        }
-        if let Some(ct) = &request.content_type {
-            event["contentType"] = Value::String(ct.clone());
-        }
-        if let Some(pf) = &request.payload_format {
-            event["payloadFormat"] = Value::String(pf.as_str().to_owned());
-        }
-        if let Some(rt) = &request.response_topic {
-            event["responseTopic"] = Value::String(rt.clone());
-        }
-        if let Some(cd) = &request.correlation_data {
-            event["correlationData"] = Value::String(base64_encode(cd));
-        }
-        if let Some(e) = request.message_expiry_interval_seconds {
-            event["messageExpiryIntervalSeconds"] = Value::from(e);
-        }
+        let event = echo_event(request);
         cloud.deliver_message(&json!({ "message": event }), &request.topic_name);
     } else {
         // Spooled until the cloud connection is back, like the nucleus' spooler.
         cloud.spooled.lock().push(message);
     }
-    Outcome::response(&PublishToIoTCoreResponse::default())
 }
 
-pub(crate) fn subscribe_to_iot_core(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
-    if nucleus {
-        if let Err(e) = check_topic_present(&request) {
-            return Outcome::Error(e);
-        }
+/// The `MQTTMessage` that subscribers of the topic receive for a publish.
+fn echo_event(request: &PublishToIoTCoreRequest) -> Value {
+    let mut event = json!({"topicName": request.topic_name});
+    if let Some(p) = &request.payload {
+        event["payload"] = Value::String(base64_encode(p));
     }
-    let raw = request.clone();
-    let request: SubscribeToIoTCoreRequest =
-        match parse_request(request, "SubscribeToIoTCoreRequest") {
-            Ok(r) => r,
-            Err(_) if nucleus && raw.get("qos").map_or(true, Value::is_null) => {
-                if let Err(e) = ctx.state.authorize(
-                    ctx,
-                    "SubscribeToIoTCore",
-                    &[raw["topicName"].as_str().unwrap_or_default().to_owned()],
-                ) {
-                    return Outcome::Error(not_authorized(e));
-                }
-                return Outcome::Error(invalid_arguments("QoS is required"));
+    if let Some(r) = request.retain {
+        event["retain"] = Value::Bool(r);
+    }
+    if let Some(u) = &request.user_properties {
+        event["userProperties"] = serde_json::to_value(u).unwrap_or(Value::Null);
+    }
+    if let Some(ct) = &request.content_type {
+        event["contentType"] = Value::String(ct.clone());
+    }
+    if let Some(pf) = &request.payload_format {
+        event["payloadFormat"] = Value::String(pf.as_str().to_owned());
+    }
+    if let Some(rt) = &request.response_topic {
+        event["responseTopic"] = Value::String(rt.clone());
+    }
+    if let Some(cd) = &request.correlation_data {
+        event["correlationData"] = Value::String(base64_encode(cd));
+    }
+    if let Some(e) = request.message_expiry_interval_seconds {
+        event["messageExpiryIntervalSeconds"] = Value::from(e);
+    }
+    event
+}
+
+impl Streaming for SubscribeToIoTCore {
+    fn parse(ctx: &CallContext<'_>, request: Value) -> Result<SubscribeToIoTCoreRequest, IpcError> {
+        parse_mqtt_request(ctx, request, Self::NAME, "SubscribeToIoTCoreRequest")
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: SubscribeToIoTCoreRequest,
+    ) -> Result<Stream<SubscribeToIoTCoreResponse>, IpcError> {
+        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        if let Err(e) =
+            ctx.state
+                .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))
+        {
+            return Err(if nucleus { not_authorized(e) } else { e });
+        }
+        if nucleus {
+            check_qos(&request.qos)?;
+            let why = validate_iot_topic(&request.topic_name, false)
+                .err()
+                .or_else(|| {
+                    (!valid_filter(&request.topic_name)).then(|| {
+                        format!("{:?} is not a valid MQTT topic filter", request.topic_name)
+                    })
+                });
+            if let Some(why) = why {
+                return Err(service_error(&format!(
+                    "Subscribe to topic {} failed with error \
+                     com.aws.greengrass.mqttclient.MqttRequestException: {why}",
+                    request.topic_name
+                )));
             }
-            Err(e) => return Outcome::Error(e),
-        };
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "SubscribeToIoTCore",
-        std::slice::from_ref(&request.topic_name),
-    ) {
-        return Outcome::Error(if nucleus { not_authorized(e) } else { e });
+        } else {
+            if !valid_filter(&request.topic_name) {
+                return Err(invalid_arguments(&format!(
+                    "{:?} is not a valid MQTT topic filter",
+                    request.topic_name
+                )));
+            }
+            if !request.qos.is_known() {
+                return Err(invalid_arguments("qos must be \"0\" or \"1\""));
+            }
+        }
+        let state = ctx.state.clone();
+        let filter = request.topic_name;
+        Ok(Stream::new(
+            SubscribeToIoTCoreResponse::default(),
+            move |stream: StreamRef| {
+                state.cloud.subscribers.lock().push(Subscriber {
+                    filter,
+                    stream: stream.clone(),
+                });
+                Box::new(move || {
+                    state
+                        .cloud
+                        .subscribers
+                        .lock()
+                        .retain(|s| !s.stream.same_stream(&stream))
+                })
+            },
+        ))
     }
-    if nucleus {
-        if let Err(e) = check_qos(&raw) {
-            return Outcome::Error(e);
-        }
-        let why = validate_iot_topic(&request.topic_name, false)
-            .err()
-            .or_else(|| {
-                (!valid_filter(&request.topic_name))
-                    .then(|| format!("{:?} is not a valid MQTT topic filter", request.topic_name))
-            });
-        if let Some(why) = why {
-            return Outcome::Error(service_error(&format!(
-                "Subscribe to topic {} failed with error \
-                 com.aws.greengrass.mqttclient.MqttRequestException: {why}",
-                request.topic_name
-            )));
-        }
-    } else {
-        if !valid_filter(&request.topic_name) {
-            return Outcome::Error(invalid_arguments(&format!(
-                "{:?} is not a valid MQTT topic filter",
-                request.topic_name
-            )));
-        }
-        if !request.qos.is_known() {
-            return Outcome::Error(invalid_arguments("qos must be \"0\" or \"1\""));
-        }
-    }
-    let state = ctx.state.clone();
-    let filter = request.topic_name;
-    Outcome::subscribe(
-        &SubscribeToIoTCoreResponse::default(),
-        move |stream: StreamRef| {
-            state.cloud.subscribers.lock().push(Subscriber {
-                filter,
-                stream: stream.clone(),
-            });
-            Box::new(move || {
-                state
-                    .cloud
-                    .subscribers
-                    .lock()
-                    .retain(|s| !s.stream.same_stream(&stream))
-            })
-        },
-    )
 }
 
-pub(crate) fn subscribe_to_connection_status(ctx: &CallContext<'_>) -> Outcome {
-    let state = ctx.state.clone();
-    let initial_state = ctx.state.clone();
-    let outcome = Outcome::subscribe(
-        &SubscribeToIoTCoreConnectionStatusResponse::default(),
-        move |stream: StreamRef| {
-            state.cloud.status_subscribers.lock().push(stream.clone());
-            Box::new(move || {
-                state
-                    .cloud
-                    .status_subscribers
-                    .lock()
-                    .retain(|s| !s.same_stream(&stream))
-            })
-        },
-    );
-    // The current state is the first event, written right after the response.
-    outcome.with_initial(move || {
-        let connected = *initial_state.cloud.connected.lock();
-        vec![(
-            IoTCoreConnectionStatusEvent::MODEL_TYPE,
-            status_event(connected),
-        )]
-    })
+impl Streaming for SubscribeToIoTCoreConnectionStatus {
+    fn parse(
+        _ctx: &CallContext<'_>,
+        _request: Value,
+    ) -> Result<SubscribeToIoTCoreConnectionStatusRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(SubscribeToIoTCoreConnectionStatusRequest::default())
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: SubscribeToIoTCoreConnectionStatusRequest,
+    ) -> Result<Stream<SubscribeToIoTCoreConnectionStatusResponse>, IpcError> {
+        let state = ctx.state.clone();
+        let initial_state = ctx.state.clone();
+        let stream = Stream::new(
+            SubscribeToIoTCoreConnectionStatusResponse::default(),
+            move |stream: StreamRef| {
+                state.cloud.status_subscribers.lock().push(stream.clone());
+                Box::new(move || {
+                    state
+                        .cloud
+                        .status_subscribers
+                        .lock()
+                        .retain(|s| !s.same_stream(&stream))
+                })
+            },
+        );
+        // The current state is the first event, written right after the response.
+        Ok(stream.with_initial(move || {
+            let connected = *initial_state.cloud.connected.lock();
+            vec![(
+                IoTCoreConnectionStatusEvent::MODEL_TYPE,
+                status_event(connected),
+            )]
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -25,15 +25,18 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
 
-use super::server::{Outcome, StreamRef};
+use super::registry::{Stream, Streaming, Unary};
+use super::server::StreamRef;
 use super::{
-    invalid_arguments, parse_request, resource_not_found, service_error, CallContext,
-    LifecycleRequest, State,
+    invalid_arguments, resource_not_found, service_error, CallContext, LifecycleRequest, State,
 };
 use crate::model::{
-    ComponentUpdatePolicyEvents, DeferComponentUpdateRequest, DeferComponentUpdateResponse,
-    LifecycleState, PauseComponentResponse, ResumeComponentResponse, Shape,
-    SubscribeToComponentUpdatesResponse, UpdateStateRequest, UpdateStateResponse,
+    ComponentUpdatePolicyEvents, DeferComponentUpdate, DeferComponentUpdateRequest,
+    DeferComponentUpdateResponse, IpcError, LifecycleState, Operation, PauseComponent,
+    PauseComponentRequest, PauseComponentResponse, ResumeComponent, ResumeComponentRequest,
+    ResumeComponentResponse, Shape, SubscribeToComponentUpdates,
+    SubscribeToComponentUpdatesRequest, SubscribeToComponentUpdatesResponse, UpdateState,
+    UpdateStateRequest, UpdateStateResponse,
 };
 
 /// One `DeferComponentUpdate` a component sent.
@@ -142,113 +145,157 @@ impl Area {
     }
 }
 
-pub(crate) fn update_state(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: UpdateStateRequest = match parse_request(request, "UpdateStateRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    let state = match request.state.as_str() {
-        "RUNNING" => LifecycleState::Running,
-        "ERRORED" => LifecycleState::Errored,
-        other => {
-            return Outcome::Error(invalid_arguments(&format!(
-                "state must be RUNNING or ERRORED, not {other:?}"
-            )))
-        }
-    };
-    let mut components = ctx.state.components.lock();
-    let Some(c) = components.get_mut(ctx.component) else {
-        return Outcome::Error(resource_not_found(
-            "Component with given name not found",
-            "Component",
-            ctx.component,
-        ));
-    };
-    c.state = state;
-    drop(components);
-    Outcome::response(&UpdateStateResponse::default())
+impl Unary for UpdateState {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: UpdateStateRequest,
+    ) -> Result<UpdateStateResponse, IpcError> {
+        let state = match request.state.as_str() {
+            "RUNNING" => LifecycleState::Running,
+            "ERRORED" => LifecycleState::Errored,
+            other => {
+                return Err(invalid_arguments(&format!(
+                    "state must be RUNNING or ERRORED, not {other:?}"
+                )))
+            }
+        };
+        let mut components = ctx.state.components.lock();
+        let Some(c) = components.get_mut(ctx.component) else {
+            return Err(resource_not_found(
+                "Component with given name not found",
+                "Component",
+                ctx.component,
+            ));
+        };
+        c.state = state;
+        drop(components);
+        Ok(UpdateStateResponse::default())
+    }
 }
 
-pub(crate) fn subscribe_to_component_updates(ctx: &CallContext<'_>) -> Outcome {
-    let state = ctx.state.clone();
-    let component = ctx.component.to_owned();
-    Outcome::subscribe(
-        &SubscribeToComponentUpdatesResponse::default(),
-        move |stream: StreamRef| {
-            state
-                .lifecycle
-                .subscribers
-                .lock()
-                .push((component, stream.clone()));
-            Box::new(move || {
+impl Streaming for SubscribeToComponentUpdates {
+    fn parse(
+        _ctx: &CallContext<'_>,
+        _request: Value,
+    ) -> Result<SubscribeToComponentUpdatesRequest, IpcError> {
+        // The request has no member; its body is not read.
+        Ok(SubscribeToComponentUpdatesRequest::default())
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        _request: SubscribeToComponentUpdatesRequest,
+    ) -> Result<Stream<SubscribeToComponentUpdatesResponse>, IpcError> {
+        let state = ctx.state.clone();
+        let component = ctx.component.to_owned();
+        Ok(Stream::new(
+            SubscribeToComponentUpdatesResponse::default(),
+            move |stream: StreamRef| {
                 state
                     .lifecycle
                     .subscribers
                     .lock()
-                    .retain(|(_, s)| !s.same_stream(&stream))
-            })
-        },
-    )
+                    .push((component, stream.clone()));
+                Box::new(move || {
+                    state
+                        .lifecycle
+                        .subscribers
+                        .lock()
+                        .retain(|(_, s)| !s.same_stream(&stream))
+                })
+            },
+        ))
+    }
 }
 
-pub(crate) fn defer_component_update(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: DeferComponentUpdateRequest =
-        match parse_request(request, "DeferComponentUpdateRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    // Errors as in LifecycleIPCEventStreamAgent.deferComponentUpdate (aws-greengrass-nucleus):
-    // no subscription = InvalidArgumentsError; no update awaiting this component's answer
-    // (unknown deployment, timed out, or already answered) = ServiceError.
-    let area = &ctx.state.lifecycle;
-    if !area.is_subscribed(ctx.component) {
-        return Outcome::Error(invalid_arguments(&super::texts::nucleus_text(
-            "Component is not subscribed to component update events",
-            &format!(
-                "{} has no SubscribeToComponentUpdates stream",
-                ctx.component
-            ),
-        )));
-    }
-    // Not validated by the nucleus: a negative value is accepted.
-    let recheck = request.recheck_after_ms.unwrap_or(0);
-    let mut pending = area.pending.lock();
-    let Some(slot) = pending
-        .get_mut(&request.deployment_id)
-        .and_then(|p| p.get_mut(ctx.component))
-        .filter(|slot| slot.is_none())
-    else {
-        return Outcome::Error(service_error(&format!(
+impl Unary for DeferComponentUpdate {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: DeferComponentUpdateRequest,
+    ) -> Result<DeferComponentUpdateResponse, IpcError> {
+        // Errors as in LifecycleIPCEventStreamAgent.deferComponentUpdate (aws-greengrass-nucleus):
+        // no subscription = InvalidArgumentsError; no update awaiting this component's answer
+        // (unknown deployment, timed out, or already answered) = ServiceError.
+        let area = &ctx.state.lifecycle;
+        if !area.is_subscribed(ctx.component) {
+            return Err(invalid_arguments(&super::texts::nucleus_text(
+                "Component is not subscribed to component update events",
+                &format!(
+                    "{} has no SubscribeToComponentUpdates stream",
+                    ctx.component
+                ),
+            )));
+        }
+        // Not validated by the nucleus: a negative value is accepted.
+        let recheck = request.recheck_after_ms.unwrap_or(0);
+        let mut pending = area.pending.lock();
+        let Some(slot) = pending
+            .get_mut(&request.deployment_id)
+            .and_then(|p| p.get_mut(ctx.component))
+            .filter(|slot| slot.is_none())
+        else {
+            return Err(service_error(&format!(
             "Time limit to respond to PreComponentUpdateEvent exceeded (no update of deployment \
              {:?} awaits an answer from {})",
             request.deployment_id, ctx.component
         )));
-    };
-    *slot = Some(recheck);
-    area.answered.notify_all();
-    drop(pending);
-    area.history.lock().push(Deferral {
-        component: ctx.component.to_owned(),
-        deployment_id: request.deployment_id,
-        recheck_after_ms: recheck,
-        message: request.message,
-    });
-    Outcome::response(&DeferComponentUpdateResponse::default())
+        };
+        *slot = Some(recheck);
+        area.answered.notify_all();
+        drop(pending);
+        area.history.lock().push(Deferral {
+            component: ctx.component.to_owned(),
+            deployment_id: request.deployment_id,
+            recheck_after_ms: recheck,
+            message: request.message,
+        });
+        Ok(DeferComponentUpdateResponse::default())
+    }
 }
 
-pub(crate) fn pause_or_resume(ctx: &CallContext<'_>, operation: &str, request: Value) -> Outcome {
-    let target = match request.get("componentName").and_then(Value::as_str) {
-        Some(t) if !t.is_empty() => t.to_owned(),
-        _ => return Outcome::Error(invalid_arguments("Component name is required.")),
-    };
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, operation, std::slice::from_ref(&target))
-    {
-        return Outcome::Error(e);
+/// The target of a PauseComponent or ResumeComponent request, read raw: missing, not a
+/// string or empty is `Component name is required.`.
+fn raw_target(request: &Value) -> Result<String, IpcError> {
+    match request.get("componentName").and_then(Value::as_str) {
+        Some(t) if !t.is_empty() => Ok(t.to_owned()),
+        _ => Err(invalid_arguments("Component name is required.")),
     }
+}
+
+impl Unary for PauseComponent {
+    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<PauseComponentRequest, IpcError> {
+        raw_target(&request).map(PauseComponentRequest::new)
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: PauseComponentRequest,
+    ) -> Result<PauseComponentResponse, IpcError> {
+        pause_or_resume(ctx, Self::NAME, request.component_name)?;
+        Ok(PauseComponentResponse::default())
+    }
+}
+
+impl Unary for ResumeComponent {
+    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<ResumeComponentRequest, IpcError> {
+        raw_target(&request).map(ResumeComponentRequest::new)
+    }
+
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: ResumeComponentRequest,
+    ) -> Result<ResumeComponentResponse, IpcError> {
+        pause_or_resume(ctx, Self::NAME, request.component_name)?;
+        Ok(ResumeComponentResponse::default())
+    }
+}
+
+/// Records a pause or resume of `target` by the caller.
+fn pause_or_resume(ctx: &CallContext<'_>, operation: &str, target: String) -> Result<(), IpcError> {
+    ctx.state
+        .authorize(ctx, operation, std::slice::from_ref(&target))?;
     if !ctx.state.has_component(&target) {
-        return Outcome::Error(resource_not_found(
+        return Err(resource_not_found(
             &format!("component {target} not found"),
             "Component",
             &target,
@@ -259,9 +306,5 @@ pub(crate) fn pause_or_resume(ctx: &CallContext<'_>, operation: &str, request: V
         operation: operation.to_owned(),
         component: target,
     });
-    if operation == "PauseComponent" {
-        Outcome::response(&PauseComponentResponse::default())
-    } else {
-        Outcome::response(&ResumeComponentResponse::default())
-    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Component metrics: PutComponentMetric (recorded, see `Emulator::metrics`).
+//! Component metrics: PutComponentMetric (recorded, see `Emulator::records().metrics`).
 //!
 //! # Rules
 //!
@@ -17,55 +17,50 @@
 //! Deliberate differences: metrics are recorded, not emitted to the telemetry agent; units
 //! are matched by the model's wire values only.
 
-use serde_json::Value;
-
-use super::server::Outcome;
+use super::registry::Unary;
 use super::texts::nucleus_text;
-use super::{invalid_arguments, parse_request, CallContext};
-use crate::model::{PutComponentMetricRequest, PutComponentMetricResponse};
+use super::{invalid_arguments, CallContext};
+use crate::model::{
+    IpcError, PutComponentMetric, PutComponentMetricRequest, PutComponentMetricResponse,
+};
 
-pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: PutComponentMetricRequest = match parse_request(request, "PutComponentMetricRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    // Order as in ComponentMetricIPCEventStreamAgent (aws-greengrass-nucleus): the caller
-    // check ("aws." prefix), then for each metric its validation followed by its policy
-    // check; the unit is checked last.
-    if let Err(e) = ctx.state.authorize(ctx, "PutComponentMetric", &[]) {
-        return Outcome::Error(e);
-    }
-    if r.metrics.is_empty() {
-        return Outcome::Error(invalid_arguments(
-            "Null or Empty list of metrics found in PutComponentMetricRequest",
-        ));
-    }
-    for m in &r.metrics {
-        if m.name.is_empty() || m.name.len() > 32 || !m.value.is_finite() || m.value < 0.0 {
-            return Outcome::Error(invalid_arguments(&nucleus_text(
-                "Invalid argument found in PutComponentMetricRequest",
-                "a metric needs a name of 1 to 32 bytes, a unit and a finite value >= 0",
-            )));
+impl Unary for PutComponentMetric {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: PutComponentMetricRequest,
+    ) -> Result<PutComponentMetricResponse, IpcError> {
+        // Order as in ComponentMetricIPCEventStreamAgent (aws-greengrass-nucleus): the caller
+        // check ("aws." prefix), then for each metric its validation followed by its policy
+        // check; the unit is checked last.
+        ctx.state.authorize(ctx, "PutComponentMetric", &[])?;
+        if r.metrics.is_empty() {
+            return Err(invalid_arguments(
+                "Null or Empty list of metrics found in PutComponentMetricRequest",
+            ));
         }
-        if let Err(e) =
+        for m in &r.metrics {
+            if m.name.is_empty() || m.name.len() > 32 || !m.value.is_finite() || m.value < 0.0 {
+                return Err(invalid_arguments(&nucleus_text(
+                    "Invalid argument found in PutComponentMetricRequest",
+                    "a metric needs a name of 1 to 32 bytes, a unit and a finite value >= 0",
+                )));
+            }
             ctx.state
-                .authorize(ctx, "PutComponentMetric", std::slice::from_ref(&m.name))
-        {
-            return Outcome::Error(e);
+                .authorize(ctx, "PutComponentMetric", std::slice::from_ref(&m.name))?
         }
-    }
-    for m in &r.metrics {
-        if !m.unit.is_known() {
-            return Outcome::Error(invalid_arguments(&nucleus_text(
-                "Invalid telemetry unit: No matching TelemetryUnit type found",
-                &format!("unknown metric unit {:?}", m.unit.as_str()),
-            )));
+        for m in &r.metrics {
+            if !m.unit.is_known() {
+                return Err(invalid_arguments(&nucleus_text(
+                    "Invalid telemetry unit: No matching TelemetryUnit type found",
+                    &format!("unknown metric unit {:?}", m.unit.as_str()),
+                )));
+            }
         }
+        let mut metrics = ctx.state.metrics.lock();
+        for m in r.metrics {
+            metrics.push((ctx.component.to_owned(), m));
+        }
+        drop(metrics);
+        Ok(PutComponentMetricResponse::default())
     }
-    let mut metrics = ctx.state.metrics.lock();
-    for m in r.metrics {
-        metrics.push((ctx.component.to_owned(), m));
-    }
-    drop(metrics);
-    Outcome::response(&PutComponentMetricResponse::default())
 }

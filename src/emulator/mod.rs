@@ -48,13 +48,16 @@ mod clientdevices;
 mod configuration;
 mod deployment;
 mod fault;
+mod handles;
 mod iotcore;
 mod lifecycle;
 mod listener;
 mod metrics;
+mod operations;
 mod outbound;
 mod pubsub;
 mod recipe;
+mod registry;
 mod secrets;
 mod server;
 mod shadows;
@@ -72,10 +75,11 @@ pub use iotcore::CloudMessage;
 pub use lifecycle::Deferral;
 use listener::{accept_loop, bind};
 pub(crate) use listener::{random_token, random_u64};
+pub use operations::LITE_OPERATIONS;
 pub use recipe::{LoadError, Recipe, RecipeFormat};
 pub use secrets::Secret;
 pub(crate) use state::*;
-pub use state::{LifecycleRequest, DEPLOY_TOPIC, LITE_OPERATIONS};
+pub use state::{LifecycleRequest, DEPLOY_TOPIC};
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -88,9 +92,10 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::codec::Limits;
-use crate::model::{IpcError, LifecycleState, PublishMessage};
+use crate::model::{IpcError, PublishMessage};
 use crate::{Client, ClientBuilder};
 pub use fault::Fault;
+pub use handles::{CloudHandle, DeviceHandle, FaultsHandle, RecordsHandle, RepliesHandle};
 
 /// Which nucleus the emulator behaves like.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -189,7 +194,7 @@ pub enum Reply {
     /// An error answer.
     Error(IpcError),
     /// The initial response of a streaming operation: the stream stays open and the test
-    /// pushes events with [`Emulator::push_event`].
+    /// pushes events with [`RepliesHandle::push_event`].
     Stream {
         /// The response shape id.
         model_type: String,
@@ -240,13 +245,13 @@ pub struct ScriptedRequest {
 /// A running local nucleus. See the [module docs](self).
 ///
 /// Areas: local pub/sub; IoT Core MQTT against an in-process cloud stand-in
-/// ([`Emulator::inject_cloud_message`], [`Emulator::cloud_published`],
-/// [`Emulator::set_cloud_connected`]); configuration (get, update, subscribe, validate);
+/// ([`CloudHandle::inject_message`], [`CloudHandle::published`],
+/// [`CloudHandle::set_connected`]); configuration (get, update, subscribe, validate);
 /// lifecycle (state, component updates with deferral, pause/resume); secrets; local
 /// shadows; local deployments and components (the CLI operations); client device auth,
 /// component metrics, token validation and debug passwords with configurable answers.
 /// Calls are authorized against each component's `accessControl` policies like the
-/// nucleus does. Any operation can be scripted with [`Emulator::set_reply`].
+/// nucleus does. Any operation can be scripted with [`RepliesHandle::set`].
 pub struct Emulator {
     state: Arc<State>,
     path: PathBuf,
@@ -369,121 +374,30 @@ impl Emulator {
         self.state.connections.lock().len()
     }
 
-    /// Calls served so far (the latest 10 000).
-    pub fn calls(&self) -> Vec<CallRecord> {
-        self.state.calls.lock().iter().cloned().collect()
+    /// The device's state: component states and configurations, secrets, shadows,
+    /// client device answers, simulated deployments.
+    pub fn device(&self) -> DeviceHandle<'_> {
+        DeviceHandle(self)
     }
 
-    /// The last lifecycle state of a component (`STARTING` until it reports one with
-    /// `UpdateState`; changed by restart/stop requests and deployments).
-    pub fn component_state(&self, component: &str) -> Option<LifecycleState> {
-        self.state
-            .components
-            .lock()
-            .get(component)
-            .map(|c| c.state.clone())
+    /// The AWS IoT Core stand-in.
+    pub fn cloud(&self) -> CloudHandle<'_> {
+        CloudHandle(self)
     }
 
-    /// A component's current configuration.
-    pub fn configuration(&self, component: &str) -> Option<Value> {
-        self.state
-            .components
-            .lock()
-            .get(component)
-            .map(|c| c.config.clone())
+    /// What components asked for: calls, lifecycle requests, deferrals, metrics.
+    pub fn records(&self) -> RecordsHandle<'_> {
+        RecordsHandle(self)
     }
 
-    /// Pause, resume, restart and stop requests received so far.
-    pub fn lifecycle_requests(&self) -> Vec<LifecycleRequest> {
-        self.state.lifecycle_requests.lock().clone()
+    /// Scripted replies that replace the emulator's own semantics.
+    pub fn replies(&self) -> RepliesHandle<'_> {
+        RepliesHandle(self)
     }
 
-    /// Deferrals received so far (`DeferComponentUpdate`).
-    pub fn deferrals(&self) -> Vec<Deferral> {
-        self.state.lifecycle.deferrals()
-    }
-
-    /// Metrics received so far (`PutComponentMetric`), with the reporting component.
-    pub fn metrics(&self) -> Vec<(String, crate::model::Metric)> {
-        self.state.metrics.lock().clone()
-    }
-
-    /// Delivers a message from the cloud to every matching `SubscribeToIoTCore` stream.
-    /// Returns how many streams received it.
-    pub fn inject_cloud_message(&self, topic: &str, payload: impl Into<Vec<u8>>) -> usize {
-        self.state.cloud.deliver(topic, payload.into())
-    }
-
-    /// Messages components published to IoT Core so far (while the cloud was connected,
-    /// or spooled and then sent on reconnection), oldest first.
-    pub fn cloud_published(&self) -> Vec<CloudMessage> {
-        self.state.cloud.published()
-    }
-
-    /// Connects or disconnects the cloud stand-in; `SubscribeToIoTCoreConnectionStatus`
-    /// streams are told. While disconnected, publishes are spooled.
-    pub fn set_cloud_connected(&self, connected: bool) {
-        self.state.cloud.set_connected(connected);
-    }
-
-    /// Adds a secret for `GetSecretValue`.
-    pub fn add_secret(&self, secret: Secret) {
-        self.state.secrets.lock().push(secret);
-    }
-
-    /// The current document of a local shadow (`shadow_name` `""` = classic).
-    pub fn shadow(&self, thing_name: &str, shadow_name: &str) -> Option<Value> {
-        self.state.shadows.document(thing_name, shadow_name)
-    }
-
-    /// Sets what the client device auth operations answer.
-    pub fn set_client_device_answers(&self, answers: ClientDeviceAnswers) {
-        *self.state.client_devices.lock() = answers;
-    }
-
-    /// Starts a simulated deployment on a background thread: configuration validation,
-    /// pre-update notifications honouring deferrals, the configuration merge, and
-    /// post-update notifications. See [`SimulatedDeployment`].
-    pub fn simulate_deployment(&self, deployment: SimulatedDeployment) -> DeploymentHandle {
-        deployment::start(&self.state, deployment)
-    }
-
-    /// Answers every call of `operation` (short name) with `script` instead of the
-    /// emulator's own semantics.
-    pub fn set_reply(
-        &self,
-        operation: &str,
-        script: impl Fn(&ScriptedRequest) -> Reply + Send + Sync + 'static,
-    ) {
-        self.state
-            .scripts
-            .lock()
-            .insert(operation.to_owned(), Arc::new(script));
-    }
-
-    /// Removes the script of `operation`: the emulator's own semantics apply again.
-    pub fn clear_reply(&self, operation: &str) {
-        self.state.scripts.lock().remove(operation);
-    }
-
-    /// Sends one event (`model_type`, JSON `body`) on every open stream of `operation`
-    /// that a [`Reply::Stream`] script opened. Returns how many streams received it.
-    /// Waits for room in a full outbound queue as [`Emulator::publish`] does.
-    pub fn push_event(&self, operation: &str, model_type: &str, body: &Value) -> usize {
-        let streams: Vec<_> = self
-            .state
-            .scripted_streams
-            .lock()
-            .iter()
-            .filter(|(op, _)| op == operation)
-            .map(|(_, s)| s.clone())
-            .collect();
-        let payload = bytes::Bytes::from(body.to_string().into_bytes());
-        let wait = self.state.settings.write_timeout;
-        streams
-            .iter()
-            .filter(|s| s.send_event_waiting(model_type, payload.clone(), wait))
-            .count()
+    /// Fault injection.
+    pub fn faults(&self) -> FaultsHandle<'_> {
+        FaultsHandle(self)
     }
 
     /// Closes every client connection, including those still in their handshake (the
@@ -527,30 +441,9 @@ impl Emulator {
     }
 }
 
-// ===== Fault injection and restarts (see fault.rs) =====================================
+// ===== Restarts (see fault.rs) ========================================================
 
 impl Emulator {
-    /// Makes the server misbehave: `fault` applies to every request (or connection, for
-    /// the connect faults) until [`clear_faults`](Emulator::clear_faults).
-    pub fn inject(&self, fault: Fault) {
-        self.state.faults.add(None, fault);
-    }
-
-    /// As [`inject`](Emulator::inject), for requests of one operation (short name) only.
-    pub fn inject_for(&self, operation: &str, fault: Fault) {
-        self.state.faults.add(Some(operation), fault);
-    }
-
-    /// How many requests (and connects) an injected fault has acted on so far.
-    pub fn fault_hits(&self) -> u64 {
-        self.state.faults.hits.load(Ordering::Relaxed)
-    }
-
-    /// Removes every injected fault (a stalled reader resumes).
-    pub fn clear_faults(&self) {
-        self.state.faults.clear();
-    }
-
     /// Simulates the nucleus going away: stops listening (the socket file is removed, so
     /// connecting fails) and closes every connection. Scripts, subscriptions of other
     /// connections and faults are kept. Idempotent.
@@ -614,7 +507,7 @@ impl Emulator {
     }
 }
 
-// ===== End of fault injection =========================================================
+// ===== End of restarts ================================================================
 
 impl Drop for Emulator {
     fn drop(&mut self) {

@@ -26,14 +26,15 @@
 //! | An empty PublishToTopic topic is accepted: no rule refuses an empty resource before the policy lookup, so a `*` policy grants it (seen on a running lite 2.6.0 with `tests/tools/lite_probe.py`). | `GI/publish_to_topic.c:33-52`, `ipc_authz.c` |
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
-use super::server::{Outcome, StreamRef};
+use super::registry::{Stream, Streaming, Unary};
+use super::server::StreamRef;
 use super::topic::{has_wildcard, is_local_wildcard, local_filter_matches};
 use super::{invalid_arguments, CallContext};
 use crate::model::{
-    PublishMessage, PublishToTopicRequest, PublishToTopicResponse, ReceiveMode, Shape,
-    SubscribeToTopicRequest, SubscribeToTopicResponse, SubscriptionResponseMessage,
+    IpcError, Operation, PublishMessage, PublishToTopic, PublishToTopicRequest,
+    PublishToTopicResponse, ReceiveMode, Shape, SubscribeToTopic, SubscribeToTopicRequest,
+    SubscribeToTopicResponse, SubscriptionResponseMessage,
 };
 
 struct Subscriber {
@@ -110,57 +111,52 @@ impl Broker {
     }
 }
 
-pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: PublishToTopicRequest = match serde_json::from_value(request) {
-        Ok(r) => r,
-        Err(e) => {
-            return Outcome::Error(invalid_arguments(&format!(
-                "invalid PublishToTopicRequest: {e}"
-            )))
+impl Unary for PublishToTopic {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: PublishToTopicRequest,
+    ) -> Result<PublishToTopicResponse, IpcError> {
+        // Authorization first, then the topic check (as the nucleus does).
+        ctx.state
+            .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic))?;
+        let lite = ctx.state.flavor == super::Flavor::Lite;
+        // Not reached in the nucleus flavour (authorization refuses an empty resource first).
+        if !lite && request.topic.is_empty() {
+            return Err(invalid_arguments("the publish topic must be non-empty"));
         }
-    };
-    // Authorization first, then the topic check (as the nucleus does).
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "PublishToTopic", std::slice::from_ref(&request.topic))
-    {
-        return Outcome::Error(e);
+        if !lite && (has_wildcard(&request.topic) || request.topic.contains('*')) {
+            return Err(invalid_arguments(&super::texts::nucleus_text(
+                "Publish topic must not contain a wildcard.",
+                &format!("{:?} holds '+', '#' or '*'", request.topic),
+            )));
+        }
+        ctx.state
+            .pubsub
+            .publish(ctx.component, &request.topic, &request.publish_message);
+        Ok(PublishToTopicResponse::default())
     }
-    let lite = ctx.state.flavor == super::Flavor::Lite;
-    // Not reached in the nucleus flavour (authorization refuses an empty resource first).
-    if !lite && request.topic.is_empty() {
-        return Outcome::Error(invalid_arguments("the publish topic must be non-empty"));
-    }
-    if !lite && (has_wildcard(&request.topic) || request.topic.contains('*')) {
-        return Outcome::Error(invalid_arguments(&super::texts::nucleus_text(
-            "Publish topic must not contain a wildcard.",
-            &format!("{:?} holds '+', '#' or '*'", request.topic),
-        )));
-    }
-    ctx.state
-        .pubsub
-        .publish(ctx.component, &request.topic, &request.publish_message);
-    Outcome::response(&PublishToTopicResponse::default())
 }
 
-pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: SubscribeToTopicRequest = match serde_json::from_value(request) {
-        Ok(r) => r,
-        Err(e) => {
-            return Outcome::Error(invalid_arguments(&format!(
-                "invalid SubscribeToTopicRequest: {e}"
-            )))
-        }
-    };
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "SubscribeToTopic",
-        std::slice::from_ref(&request.topic),
-    ) {
-        return Outcome::Error(e);
+impl Streaming for SubscribeToTopic {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: SubscribeToTopicRequest,
+    ) -> Result<Stream<SubscribeToTopicResponse>, IpcError> {
+        subscribe_to_topic(ctx, request)
     }
+}
+
+fn subscribe_to_topic(
+    ctx: &CallContext<'_>,
+    request: SubscribeToTopicRequest,
+) -> Result<Stream<SubscribeToTopicResponse>, IpcError> {
+    ctx.state.authorize(
+        ctx,
+        SubscribeToTopic::NAME,
+        std::slice::from_ref(&request.topic),
+    )?;
     if request.topic.is_empty() {
-        return Outcome::Error(invalid_arguments("Subscribe topic must not be empty"));
+        return Err(invalid_arguments("Subscribe topic must not be empty"));
     }
     let from_others_only = match &request.receive_mode {
         // Nucleus lite ignores receiveMode (subscribe_to_topic.c reads only `topic`).
@@ -176,7 +172,7 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
     let filter = request.topic.clone();
     // The nucleus answers with an empty response (topicName is deprecated and unset).
     let response = SubscribeToTopicResponse::new();
-    Outcome::subscribe(&response, move |stream: StreamRef| {
+    Ok(Stream::new(response, move |stream: StreamRef| {
         let on_close = {
             let state = state.clone();
             let stream = stream.clone();
@@ -189,5 +185,5 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
             stream,
         });
         Box::new(on_close)
-    })
+    }))
 }

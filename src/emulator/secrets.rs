@@ -21,12 +21,14 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::recipe::LoadError;
-use super::server::Outcome;
-use super::{json_response, parse_request, resource_not_found, service_error, CallContext};
-use crate::model::{GetSecretValueRequest, GetSecretValueResponse, SecretValue, Shape};
+use super::registry::Unary;
+use super::{resource_not_found, service_error, CallContext};
+use crate::model::{
+    GetSecretValue, GetSecretValueRequest, GetSecretValueResponse, IpcError, SecretValue,
+};
 
 /// A secret the emulator serves.
 #[derive(Clone, PartialEq)]
@@ -131,129 +133,153 @@ impl Secret {
         };
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let at = |m: &str| {
-                if m.is_empty() {
-                    format!("[{i}]")
-                } else {
-                    format!("[{i}].{m}")
-                }
-            };
-            let Value::Object(m) = item else {
-                return Err(LoadError::new(
-                    file,
-                    at(""),
-                    "each secret must be an object",
-                ));
-            };
-            for key in m.keys() {
-                if ![
-                    "arn",
-                    "name",
-                    "secretString",
-                    "secretBinary",
-                    "versionId",
-                    "versionStages",
-                ]
-                .contains(&key.as_str())
-                {
-                    return Err(LoadError::new(file, at(key), "unknown member"));
-                }
-            }
-            let text_of = |k: &str| -> Result<Option<String>, LoadError> {
-                match m.get(k) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-                    Some(_) => Err(LoadError::new(file, at(k), "must be a non-empty string")),
-                }
-            };
-            let arn = text_of("arn")?;
-            let name = text_of("name")?;
-            let value = match (m.get("secretString"), m.get("secretBinary")) {
-                (Some(Value::String(s)), None) => SecretValue::SecretString(s.clone()),
-                (None, Some(Value::String(b))) => {
-                    use base64::Engine as _;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b.trim())
-                        .map_err(|e| {
-                            LoadError::new(file, at("secretBinary"), format!("invalid base64: {e}"))
-                        })?;
-                    SecretValue::SecretBinary(bytes)
-                }
-                (Some(_), Some(_)) => {
-                    return Err(LoadError::new(
-                        file,
-                        at(""),
-                        "set secretString or secretBinary, not both",
-                    ))
-                }
-                (Some(_), None) => {
-                    return Err(LoadError::new(file, at("secretString"), "must be a string"))
-                }
-                (None, Some(_)) => {
-                    return Err(LoadError::new(
-                        file,
-                        at("secretBinary"),
-                        "must be a base64 string",
-                    ))
-                }
-                (None, None) => {
-                    return Err(LoadError::new(
-                        file,
-                        at(""),
-                        "needs secretString or secretBinary",
-                    ))
-                }
-            };
-            let mut secret = match (&arn, &name) {
-                (Some(a), Some(n)) => {
-                    if !a.starts_with("arn:") {
-                        return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
-                    }
-                    let mut s = Secret::new(a, value);
-                    s.name = n.clone();
-                    s
-                }
-                (Some(a), None) => {
-                    if !a.starts_with("arn:") {
-                        return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
-                    }
-                    Secret::new(a, value)
-                }
-                (None, Some(n)) => Secret::new(n, value),
-                (None, None) => return Err(LoadError::new(file, at(""), "needs an arn or a name")),
-            };
-            if let Some(v) = text_of("versionId")? {
-                secret.version_id = v;
-            }
-            match m.get("versionStages") {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(stages)) => {
-                    let mut list = Vec::new();
-                    for (j, s) in stages.iter().enumerate() {
-                        match s.as_str() {
-                            Some(s) => list.push(s.to_owned()),
-                            None => {
-                                return Err(LoadError::new(
-                                    file,
-                                    format!("[{i}].versionStages[{j}]"),
-                                    "must be a string",
-                                ))
-                            }
-                        }
-                    }
-                    secret.version_stages = list;
-                }
-                Some(_) => {
-                    return Err(LoadError::new(
-                        file,
-                        at("versionStages"),
-                        "must be a list of strings",
-                    ))
-                }
-            }
-            out.push(secret);
+            out.push(parse_entry(file, i, item)?);
         }
         Ok(out)
+    }
+}
+
+/// One entry `[i]` of a secrets file.
+fn parse_entry(file: &str, i: usize, item: &Value) -> Result<Secret, LoadError> {
+    let at = |m: &str| {
+        if m.is_empty() {
+            format!("[{i}]")
+        } else {
+            format!("[{i}].{m}")
+        }
+    };
+    let Value::Object(m) = item else {
+        return Err(LoadError::new(
+            file,
+            at(""),
+            "each secret must be an object",
+        ));
+    };
+    for key in m.keys() {
+        if ![
+            "arn",
+            "name",
+            "secretString",
+            "secretBinary",
+            "versionId",
+            "versionStages",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(LoadError::new(file, at(key), "unknown member"));
+        }
+    }
+    let text_of = |k: &str| -> Result<Option<String>, LoadError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(LoadError::new(file, at(k), "must be a non-empty string")),
+        }
+    };
+    let arn = text_of("arn")?;
+    let name = text_of("name")?;
+    let value = entry_value(m, file, &at)?;
+    let mut secret = match (&arn, &name) {
+        (Some(a), Some(n)) => {
+            if !a.starts_with("arn:") {
+                return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
+            }
+            let mut s = Secret::new(a, value);
+            s.name = n.clone();
+            s
+        }
+        (Some(a), None) => {
+            if !a.starts_with("arn:") {
+                return Err(LoadError::new(file, at("arn"), "must start with \"arn:\""));
+            }
+            Secret::new(a, value)
+        }
+        (None, Some(n)) => Secret::new(n, value),
+        (None, None) => return Err(LoadError::new(file, at(""), "needs an arn or a name")),
+    };
+    if let Some(v) = text_of("versionId")? {
+        secret.version_id = v;
+    }
+    if let Some(stages) = entry_stages(m, file, i, &at)? {
+        secret.version_stages = stages;
+    }
+    Ok(secret)
+}
+
+/// The value of a secrets-file entry: `secretString` or base64 `secretBinary`.
+fn entry_value(
+    m: &serde_json::Map<String, Value>,
+    file: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<SecretValue, LoadError> {
+    Ok(match (m.get("secretString"), m.get("secretBinary")) {
+        (Some(Value::String(s)), None) => SecretValue::SecretString(s.clone()),
+        (None, Some(Value::String(b))) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| {
+                    LoadError::new(file, at("secretBinary"), format!("invalid base64: {e}"))
+                })?;
+            SecretValue::SecretBinary(bytes)
+        }
+        (Some(_), Some(_)) => {
+            return Err(LoadError::new(
+                file,
+                at(""),
+                "set secretString or secretBinary, not both",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(LoadError::new(file, at("secretString"), "must be a string"))
+        }
+        (None, Some(_)) => {
+            return Err(LoadError::new(
+                file,
+                at("secretBinary"),
+                "must be a base64 string",
+            ))
+        }
+        (None, None) => {
+            return Err(LoadError::new(
+                file,
+                at(""),
+                "needs secretString or secretBinary",
+            ))
+        }
+    })
+}
+
+/// The `versionStages` of a secrets-file entry, if set.
+fn entry_stages(
+    m: &serde_json::Map<String, Value>,
+    file: &str,
+    i: usize,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Vec<String>>, LoadError> {
+    match m.get("versionStages") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(stages)) => {
+            let mut list = Vec::new();
+            for (j, s) in stages.iter().enumerate() {
+                match s.as_str() {
+                    Some(s) => list.push(s.to_owned()),
+                    None => {
+                        return Err(LoadError::new(
+                            file,
+                            format!("[{i}].versionStages[{j}]"),
+                            "must be a string",
+                        ))
+                    }
+                }
+            }
+            Ok(Some(list))
+        }
+        Some(_) => Err(LoadError::new(
+            file,
+            at("versionStages"),
+            "must be a list of strings",
+        )),
     }
 }
 
@@ -282,82 +308,68 @@ fn not_found(text: &str, id: &str) -> crate::model::IpcError {
     resource_not_found(text, "secret", id)
 }
 
-pub(crate) fn get_secret_value(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let request: GetSecretValueRequest = match parse_request(request, "GetSecretValueRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    let id = request.secret_id.clone();
-    if id.is_empty() {
-        return Outcome::Error(service_error("SecretId absent in the request"));
-    }
-    let candidates: Vec<Secret> = ctx
-        .state
-        .secrets
-        .lock()
-        .iter()
-        .filter(|s| s.arn == id || s.name == id)
-        .cloned()
-        .collect();
-    if candidates.is_empty() && !is_secret_arn(&id) {
-        // A name that maps to no ARN: 404 before authorization.
-        return Outcome::Error(not_found(&format!("Secret not configured {id}"), &id));
-    }
-    // Authorization is on the ARN the id resolves to (the id itself when it is an ARN).
-    let arn = candidates
-        .first()
-        .map_or_else(|| id.clone(), |s| s.arn.clone());
-    if let Err(e) = ctx.state.authorize(ctx, "GetSecretValue", &[arn]) {
-        return Outcome::Error(e);
-    }
-    let version_id = request.version_id.clone().filter(|v| !v.is_empty());
-    let version_stage = request.version_stage.clone().filter(|v| !v.is_empty());
-    if version_id.is_some() && version_stage.is_some() {
-        return Outcome::Error(service_error(
-            "Both versionId and Stage are set in the request",
-        ));
-    }
-    let chosen = match (&version_id, &version_stage) {
-        (Some(v), _) => candidates
-            .iter()
-            .find(|s| &s.version_id == v)
-            .ok_or_else(|| not_found(&format!("Version Id {v} not found for secret {id}"), &id)),
-        (None, Some(stage)) => candidates
-            .iter()
-            .find(|s| s.version_stages.contains(stage))
-            .ok_or_else(|| {
-                not_found(
-                    &format!("Version stage {stage} not found for secret {id}"),
-                    &id,
-                )
-            }),
-        (None, None) => candidates
-            .iter()
-            .find(|s| s.version_stages.iter().any(|st| st == "AWSCURRENT"))
-            .ok_or_else(|| not_found(&format!("Secret not found {id}"), &id)),
-    };
-    let chosen = match chosen {
-        Ok(s) => s,
-        Err(e) => return Outcome::Error(e),
-    };
-    let value = match &chosen.value {
-        SecretValue::SecretString(s) => json!({"secretString": s}),
-        SecretValue::SecretBinary(b) => {
-            use base64::Engine as _;
-            json!({"secretBinary": base64::engine::general_purpose::STANDARD.encode(b)})
+impl Unary for GetSecretValue {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: GetSecretValueRequest,
+    ) -> Result<GetSecretValueResponse, IpcError> {
+        let id = request.secret_id.clone();
+        if id.is_empty() {
+            return Err(service_error("SecretId absent in the request"));
         }
-        #[allow(unreachable_patterns)]
-        _ => json!({}),
-    };
-    json_response(
-        GetSecretValueResponse::MODEL_TYPE,
-        &json!({
-            "secretId": chosen.arn,
-            "versionId": chosen.version_id,
-            "versionStage": chosen.version_stages,
-            "secretValue": value,
-        }),
-    )
+        let candidates: Vec<Secret> = ctx
+            .state
+            .secrets
+            .lock()
+            .iter()
+            .filter(|s| s.arn == id || s.name == id)
+            .cloned()
+            .collect();
+        if candidates.is_empty() && !is_secret_arn(&id) {
+            // A name that maps to no ARN: 404 before authorization.
+            return Err(not_found(&format!("Secret not configured {id}"), &id));
+        }
+        // Authorization is on the ARN the id resolves to (the id itself when it is an ARN).
+        let arn = candidates
+            .first()
+            .map_or_else(|| id.clone(), |s| s.arn.clone());
+        ctx.state.authorize(ctx, "GetSecretValue", &[arn])?;
+        let version_id = request.version_id.clone().filter(|v| !v.is_empty());
+        let version_stage = request.version_stage.clone().filter(|v| !v.is_empty());
+        if version_id.is_some() && version_stage.is_some() {
+            return Err(service_error(
+                "Both versionId and Stage are set in the request",
+            ));
+        }
+        let chosen = match (&version_id, &version_stage) {
+            (Some(v), _) => candidates
+                .iter()
+                .find(|s| &s.version_id == v)
+                .ok_or_else(|| {
+                    not_found(&format!("Version Id {v} not found for secret {id}"), &id)
+                }),
+            (None, Some(stage)) => candidates
+                .iter()
+                .find(|s| s.version_stages.contains(stage))
+                .ok_or_else(|| {
+                    not_found(
+                        &format!("Version stage {stage} not found for secret {id}"),
+                        &id,
+                    )
+                }),
+            (None, None) => candidates
+                .iter()
+                .find(|s| s.version_stages.iter().any(|st| st == "AWSCURRENT"))
+                .ok_or_else(|| not_found(&format!("Secret not found {id}"), &id)),
+        };
+        let chosen = chosen?;
+        Ok(GetSecretValueResponse::new(
+            chosen.arn.clone(),
+            chosen.version_id.clone(),
+            chosen.version_stages.clone(),
+            chosen.value.clone(),
+        ))
+    }
 }
 
 #[cfg(test)]

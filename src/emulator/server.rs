@@ -15,6 +15,7 @@
 //! written (one frame), the stream table (at most
 //! `max_streams_per_connection` entries, each a few hundred bytes with its subscription), and two thread stacks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -49,14 +50,14 @@ pub(crate) type Initial = Box<dyn FnOnce() -> Vec<(&'static str, Bytes)> + Send>
 pub(crate) enum Outcome {
     /// A response (for a streaming operation, the stream then stays open: see `Subscribe`).
     Response {
-        model_type: &'static str,
+        model_type: Cow<'static, str>,
         payload: Bytes,
     },
     /// A modeled (or unmodeled) error; ends the stream.
     Error(IpcError),
     /// The initial response of a streaming operation, and how to register the stream.
     Subscribe {
-        model_type: &'static str,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         register: Register,
         initial: Option<Initial>,
@@ -68,7 +69,7 @@ impl Outcome {
     pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
         match serde_json::to_vec(shape) {
             Ok(p) => Outcome::Response {
-                model_type: T::MODEL_TYPE,
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),
             },
             Err(e) => Outcome::Error(super::service_error(&format!(
@@ -86,7 +87,7 @@ impl Outcome {
     ) -> Outcome {
         match serde_json::to_vec(shape) {
             Ok(p) => Outcome::Subscribe {
-                model_type: T::MODEL_TYPE,
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),
                 register: Box::new(register),
                 initial: None,
@@ -225,7 +226,7 @@ impl StreamRef {
 
     /// As [`StreamRef::send_event`], but waits up to `within` for room in the
     /// connection's outbound queue before dropping the event: for the emulator's
-    /// test-side calls (`Emulator::publish`, `Emulator::push_event`), never for a
+    /// test-side calls (`Emulator::publish`, `Emulator::replies().push_event`), never for a
     /// component's call.
     pub(crate) fn send_event_waiting(
         &self,
@@ -316,6 +317,17 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
         "emulator: {} connected (connection #{conn_id})",
         conn.component
     );
+    read_requests(&state, &conn, &mut decoder, &socket);
+    close_connection(&state, &conn, writer);
+}
+
+/// Reads and serves requests until the connection ends.
+fn read_requests(
+    state: &Arc<State>,
+    conn: &Arc<ServerConn>,
+    decoder: &mut FrameDecoder,
+    socket: &UnixStream,
+) {
     let mut last_stream = 0i32;
     'outer: loop {
         loop {
@@ -323,7 +335,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
                 Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
                     Ok(m) => m,
                     Err(e) => {
-                        protocol_error(&conn, &e.to_string());
+                        protocol_error(conn, &e.to_string());
                         break 'outer;
                     }
                 },
@@ -340,17 +352,17 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
                 break 'outer;
             }
             // Fault injection hook: a fault may consume the request or close.
-            match fault::before_message(&state, &conn, &message, &mut last_stream) {
+            match fault::before_message(state, conn, &message, &mut last_stream) {
                 fault::Action::Serve => {}
                 fault::Action::Skip => continue,
                 fault::Action::Close => break 'outer,
             }
-            if !handle_message(&state, &conn, message, &mut last_stream) {
+            if !handle_message(state, conn, message, &mut last_stream) {
                 break 'outer;
             }
         }
         // Fault injection hook: `Fault::StopReading` stalls here.
-        fault::stall_reading(&state, &conn);
+        fault::stall_reading(state, conn);
         if !conn.is_alive() {
             break;
         }
@@ -361,6 +373,12 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
             Err(_) => break,
         }
     }
+}
+
+/// Ends a connection: flushes queued replies, joins the writer, cleans its streams up.
+fn close_connection(state: &State, conn: &ServerConn, writer: std::thread::JoinHandle<()>) {
+    let conn_id = conn.id;
+    let settings = state.settings;
     // Replies already queued (a protocol error, a fault's last frame) still go out,
     // within the write deadline; queued events are discarded.
     conn.outbound.finish(settings.write_timeout);
@@ -416,61 +434,7 @@ fn handshake(
     decoder: &mut FrameDecoder,
     conn_id: u64,
 ) -> Option<String> {
-    let deadline = Instant::now() + state.settings.handshake_timeout;
-    let refuse_frame = |e: &dyn std::fmt::Display| {
-        log::warn!(
-            "emulator: refused connection #{conn_id} before CONNECT: {e} (frames before \
-             CONNECT are limited to {} bytes)",
-            decoder_limit(state)
-        );
-    };
-    let first = loop {
-        match decoder.next_message() {
-            Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
-                Ok(m) => break m,
-                Err(e) => {
-                    log::info!(
-                        "emulator: refused connection #{conn_id}: invalid first message: {e}"
-                    );
-                    return None;
-                }
-            },
-            Ok(None) => {}
-            Err(e) => {
-                refuse_frame(&e);
-                return None;
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            log::warn!(
-                "emulator: refused connection #{conn_id}: no whole CONNECT within the \
-                 handshake deadline of {:?} ({} bytes received)",
-                state.settings.handshake_timeout,
-                decoder.buffered()
-            );
-            return None;
-        }
-        if socket.set_read_timeout(Some(left)).is_err() {
-            return None;
-        }
-        match decoder.read_from(&mut &*socket) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                refuse_frame(&e);
-                return None;
-            }
-            Err(_) => return None,
-        }
-    };
+    let first = read_connect(state, socket, decoder, conn_id)?;
     let _ = socket.set_read_timeout(None);
     let reject = |why: &str| {
         log::info!("emulator: connection #{conn_id} refused: {why}");
@@ -522,6 +486,70 @@ fn handshake(
     }
     // The CONNECT_ACK is written by `serve` once the connection is registered.
     Some(component)
+}
+
+/// Reads the first message of a connection within the handshake deadline.
+fn read_connect(
+    state: &State,
+    socket: &UnixStream,
+    decoder: &mut FrameDecoder,
+    conn_id: u64,
+) -> Option<RpcMessage> {
+    let deadline = Instant::now() + state.settings.handshake_timeout;
+    let refuse_frame = |e: &dyn std::fmt::Display| {
+        log::warn!(
+            "emulator: refused connection #{conn_id} before CONNECT: {e} (frames before \
+             CONNECT are limited to {} bytes)",
+            decoder_limit(state)
+        );
+    };
+    loop {
+        match decoder.next_message() {
+            Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
+                Ok(m) => return Some(m),
+                Err(e) => {
+                    log::info!(
+                        "emulator: refused connection #{conn_id}: invalid first message: {e}"
+                    );
+                    return None;
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                refuse_frame(&e);
+                return None;
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::warn!(
+                "emulator: refused connection #{conn_id}: no whole CONNECT within the \
+                 handshake deadline of {:?} ({} bytes received)",
+                state.settings.handshake_timeout,
+                decoder.buffered()
+            );
+            return None;
+        }
+        if socket.set_read_timeout(Some(left)).is_err() {
+            return None;
+        }
+        match decoder.read_from(&mut &*socket) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                refuse_frame(&e);
+                return None;
+            }
+            Err(_) => return None,
+        }
+    }
 }
 
 fn decoder_limit(state: &State) -> u32 {
@@ -607,147 +635,191 @@ fn handle_request(
         .unwrap_or(operation);
     let request: Value = match serde_json::from_slice(crate::rpc::json_body(payload)) {
         Ok(v) => v,
-        Err(_) => {
-            // What the nucleus does with a body it cannot parse.
-            let mut m = RpcMessage::new(
-                MessageType::ApplicationError,
-                FLAG_TERMINATE_STREAM,
-                stream_id,
-            );
-            m.content_type = Some("text/plain".into());
-            m.payload = Bytes::from_static(b"InternalServerError");
-            conn.write(&m);
-            state.record(CallRecord::new(
-                &conn.component,
-                name,
-                "error: unparsable request",
-            ));
-            return;
-        }
+        Err(_) => return reply_unparsable(state, conn, stream_id, name),
     };
     let ctx = CallContext {
         state,
         component: &conn.component,
     };
     let Some(outcome) = state.handle(&ctx, name, request) else {
-        let body = serde_json::json!({
-            "error": "Unsupported Operation",
-            "message": format!("{operation} is an unsupported operation."),
-        });
-        let m = RpcMessage::json(
-            MessageType::ApplicationError,
-            FLAG_TERMINATE_STREAM,
-            stream_id,
-            None,
-            body.to_string().into_bytes(),
-        );
-        conn.write(&m);
-        state.record(CallRecord::new(
-            &conn.component,
-            name,
-            "error: unsupported operation",
-        ));
-        return;
+        return reply_unsupported(state, conn, stream_id, operation, name);
     };
     match outcome {
         Outcome::Response {
             model_type,
             payload,
-        } => {
-            let m = RpcMessage::json(
-                MessageType::ApplicationMessage,
-                conn.reply_flags(),
-                stream_id,
-                Some(model_type),
-                payload,
-            );
-            conn.write(&m);
-            state.record(CallRecord::new(&conn.component, name, "ok"));
-        }
-        Outcome::Error(e) => {
-            let outcome = format!("error: {}", e.model_type().unwrap_or("unmodeled"));
-            let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
-            let m = RpcMessage::json(
-                MessageType::ApplicationError,
-                FLAG_TERMINATE_STREAM,
-                stream_id,
-                model_type.as_deref(),
-                body,
-            );
-            conn.write(&m);
-            state.record(CallRecord::new(&conn.component, name, &outcome));
-        }
+        } => reply_response(state, conn, stream_id, name, &model_type, payload),
+        Outcome::Error(e) => reply_error(state, conn, stream_id, name, &e),
         Outcome::Subscribe {
             model_type,
             payload,
             register,
             initial,
-        } => {
-            let max_streams = state.settings.max_streams;
-            if conn.streams.lock().len() >= max_streams {
-                let e = super::service_error(&format!(
-                    "too many open streams on this connection (at most {max_streams})"
-                ));
-                log::warn!(
-                    "emulator: refused a stream of {} (connection #{}): {max_streams} \
-                     streams are open (max_streams_per_connection)",
-                    conn.component,
-                    conn.id
-                );
-                let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
-                conn.write(&RpcMessage::json(
-                    MessageType::ApplicationError,
-                    FLAG_TERMINATE_STREAM,
-                    stream_id,
-                    model_type.as_deref(),
-                    body,
-                ));
-                state.record(CallRecord::new(
-                    &conn.component,
-                    name,
-                    "error: aws.greengrass#ServiceError",
-                ));
-                return;
-            }
+        } => open_stream(
+            state,
+            conn,
+            stream_id,
+            name,
+            &model_type,
+            payload,
+            register,
+            initial,
+        ),
+    }
+}
+
+/// What the nucleus does with a body it cannot parse.
+fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, name: &str) {
+    let mut m = RpcMessage::new(
+        MessageType::ApplicationError,
+        FLAG_TERMINATE_STREAM,
+        stream_id,
+    );
+    m.content_type = Some("text/plain".into());
+    m.payload = Bytes::from_static(b"InternalServerError");
+    conn.write(&m);
+    state.record(CallRecord::new(
+        &conn.component,
+        name,
+        "error: unparsable request",
+    ));
+}
+
+/// The nucleus' answer to an operation it does not know.
+fn reply_unsupported(
+    state: &State,
+    conn: &ServerConn,
+    stream_id: i32,
+    operation: &str,
+    name: &str,
+) {
+    let body = serde_json::json!({
+        "error": "Unsupported Operation",
+        "message": format!("{operation} is an unsupported operation."),
+    });
+    let m = RpcMessage::json(
+        MessageType::ApplicationError,
+        FLAG_TERMINATE_STREAM,
+        stream_id,
+        None,
+        body.to_string().into_bytes(),
+    );
+    conn.write(&m);
+    state.record(CallRecord::new(
+        &conn.component,
+        name,
+        "error: unsupported operation",
+    ));
+}
+
+fn reply_response(
+    state: &State,
+    conn: &ServerConn,
+    stream_id: i32,
+    name: &str,
+    model_type: &str,
+    payload: Bytes,
+) {
+    let m = RpcMessage::json(
+        MessageType::ApplicationMessage,
+        conn.reply_flags(),
+        stream_id,
+        Some(model_type),
+        payload,
+    );
+    conn.write(&m);
+    state.record(CallRecord::new(&conn.component, name, "ok"));
+}
+
+fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, name: &str, e: &IpcError) {
+    let outcome = format!("error: {}", e.model_type().unwrap_or("unmodeled"));
+    let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
+    let m = RpcMessage::json(
+        MessageType::ApplicationError,
+        FLAG_TERMINATE_STREAM,
+        stream_id,
+        model_type.as_deref(),
+        body,
+    );
+    conn.write(&m);
+    state.record(CallRecord::new(&conn.component, name, &outcome));
+}
+
+/// Opens a stream: the initial response, the registration, then the initial events.
+#[allow(clippy::too_many_arguments)]
+fn open_stream(
+    state: &State,
+    conn: &Arc<ServerConn>,
+    stream_id: i32,
+    name: &str,
+    model_type: &str,
+    payload: Bytes,
+    register: Register,
+    initial: Option<Initial>,
+) {
+    let max_streams = state.settings.max_streams;
+    if conn.streams.lock().len() >= max_streams {
+        let e = super::service_error(&format!(
+            "too many open streams on this connection (at most {max_streams})"
+        ));
+        log::warn!(
+            "emulator: refused a stream of {} (connection #{}): {max_streams} \
+             streams are open (max_streams_per_connection)",
+            conn.component,
+            conn.id
+        );
+        let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
+        conn.write(&RpcMessage::json(
+            MessageType::ApplicationError,
+            FLAG_TERMINATE_STREAM,
+            stream_id,
+            model_type.as_deref(),
+            body,
+        ));
+        state.record(CallRecord::new(
+            &conn.component,
+            name,
+            "error: aws.greengrass#ServiceError",
+        ));
+        return;
+    }
+    let m = RpcMessage::json(
+        MessageType::ApplicationMessage,
+        0,
+        stream_id,
+        Some(model_type),
+        payload,
+    );
+    // Register, then queue the response, both under the outbound queue's lock: a
+    // publisher that finds the new subscription waits for the lock, so no event
+    // overtakes the response, and none published after the response is missed.
+    let frame = conn.encode(&m);
+    let mut queue = conn.outbound.lock();
+    let cleanup = register(StreamRef {
+        conn: conn.clone(),
+        stream_id,
+    });
+    let queued =
+        conn.is_alive() && frame.is_some_and(|f| conn.outbound.push_reply_locked(&mut queue, f));
+    if !queued {
+        // The connection is gone; its streams are cleaned up with it.
+        drop(queue);
+        cleanup();
+    } else {
+        conn.streams.lock().insert(stream_id, cleanup);
+        for (event_type, event) in initial.map(|f| f()).unwrap_or_default() {
             let m = RpcMessage::json(
                 MessageType::ApplicationMessage,
                 0,
                 stream_id,
-                Some(model_type),
-                payload,
+                Some(event_type),
+                event,
             );
-            // Register, then queue the response, both under the outbound queue's lock: a
-            // publisher that finds the new subscription waits for the lock, so no event
-            // overtakes the response, and none published after the response is missed.
-            let frame = conn.encode(&m);
-            let mut queue = conn.outbound.lock();
-            let cleanup = register(StreamRef {
-                conn: conn.clone(),
-                stream_id,
-            });
-            let queued = conn.is_alive()
-                && frame.is_some_and(|f| conn.outbound.push_reply_locked(&mut queue, f));
-            if !queued {
-                // The connection is gone; its streams are cleaned up with it.
-                drop(queue);
-                cleanup();
-            } else {
-                conn.streams.lock().insert(stream_id, cleanup);
-                for (event_type, event) in initial.map(|f| f()).unwrap_or_default() {
-                    let m = RpcMessage::json(
-                        MessageType::ApplicationMessage,
-                        0,
-                        stream_id,
-                        Some(event_type),
-                        event,
-                    );
-                    if let Some(f) = conn.encode(&m) {
-                        conn.outbound.push_reply_locked(&mut queue, f);
-                    }
-                }
-                drop(queue);
+            if let Some(f) = conn.encode(&m) {
+                conn.outbound.push_reply_locked(&mut queue, f);
             }
-            state.record(CallRecord::new(&conn.component, name, "ok: stream open"));
         }
+        drop(queue);
     }
+    state.record(CallRecord::new(&conn.component, name, "ok: stream open"));
 }

@@ -42,16 +42,14 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
-use super::server::Outcome;
+use super::registry::Unary;
 use super::texts::nucleus_text;
-use super::{
-    invalid_arguments, json_response, modeled_error, parse_request, resource_not_found,
-    service_error, CallContext,
-};
+use super::{invalid_arguments, modeled_error, resource_not_found, service_error, CallContext};
 use crate::model::{
-    DeleteThingShadowRequest, DeleteThingShadowResponse, GetThingShadowRequest,
-    GetThingShadowResponse, IpcError, ListNamedShadowsForThingRequest,
-    ListNamedShadowsForThingResponse, Shape, UpdateThingShadowRequest, UpdateThingShadowResponse,
+    DeleteThingShadow, DeleteThingShadowRequest, DeleteThingShadowResponse, GetThingShadow,
+    GetThingShadowRequest, GetThingShadowResponse, IpcError, ListNamedShadowsForThing,
+    ListNamedShadowsForThingRequest, ListNamedShadowsForThingResponse, Timestamp,
+    UpdateThingShadow, UpdateThingShadowRequest, UpdateThingShadowResponse,
 };
 
 /// `MAX_THING_NAME_LENGTH` (Constants.java:50).
@@ -415,12 +413,6 @@ fn invalid_json(what: &str) -> IpcError {
     invalid_arguments(&format!("Invalid JSON: {what}"))
 }
 
-fn blob_response(model_type: &'static str, payload: &[u8]) -> Outcome {
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD.encode(payload);
-    json_response(model_type, &json!({ "payload": payload }))
-}
-
 /// The container depth JsonUtil.calculateDepth counts: value nodes and empty containers
 /// count 0; a non-empty container at depth `d` counts `d` and its children `d + 1`.
 fn too_deep(node: &Value, depth: usize) -> bool {
@@ -482,39 +474,35 @@ fn validate_schema(doc: &Value) -> Result<(), IpcError> {
     Ok(())
 }
 
-pub(crate) fn get_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: GetThingShadowRequest = match parse_request(request, "GetThingShadowRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
-    let shadow = r.shadow_name.unwrap_or_default();
-    if let Err(e) = validate_names(&r.thing_name, &shadow) {
-        return Outcome::Error(e);
-    }
-    if let Err(e) = ctx
-        .state
-        .authorize(ctx, "GetThingShadow", &[resource(&r.thing_name, &shadow)])
-    {
-        return Outcome::Error(e);
-    }
-    match ctx.state.shadows.document(&r.thing_name, &shadow) {
-        Some(doc) => blob_response(
-            GetThingShadowResponse::MODEL_TYPE,
-            doc.to_string().as_bytes(),
-        ),
-        None => Outcome::Error(not_found(&r.thing_name, &shadow)),
+impl Unary for GetThingShadow {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: GetThingShadowRequest,
+    ) -> Result<GetThingShadowResponse, IpcError> {
+        let shadow = r.shadow_name.unwrap_or_default();
+        validate_names(&r.thing_name, &shadow)?;
+        ctx.state
+            .authorize(ctx, "GetThingShadow", &[resource(&r.thing_name, &shadow)])?;
+        match ctx.state.shadows.document(&r.thing_name, &shadow) {
+            Some(doc) => Ok(GetThingShadowResponse::new(doc.to_string().into_bytes())),
+            None => Err(not_found(&r.thing_name, &shadow)),
+        }
     }
 }
 
-pub(crate) fn update_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    match update(ctx, request) {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::Error(e),
+impl Unary for UpdateThingShadow {
+    fn serve(
+        ctx: &CallContext<'_>,
+        request: UpdateThingShadowRequest,
+    ) -> Result<UpdateThingShadowResponse, IpcError> {
+        update(ctx, request)
     }
 }
 
-fn update(ctx: &CallContext<'_>, request: Value) -> Result<Outcome, IpcError> {
-    let r: UpdateThingShadowRequest = parse_request(request, "UpdateThingShadowRequest")?;
+fn update(
+    ctx: &CallContext<'_>,
+    r: UpdateThingShadowRequest,
+) -> Result<UpdateThingShadowResponse, IpcError> {
     let shadow_name = r.shadow_name.unwrap_or_default();
     validate_names(&r.thing_name, &shadow_name)?;
     if r.payload.is_empty() {
@@ -547,31 +535,7 @@ fn update(ctx: &CallContext<'_>, request: Value) -> Result<Outcome, IpcError> {
     let key = (r.thing_name.clone(), shadow_name.clone());
     let mut shadows = ctx.state.shadows.shadows.lock();
     let current = shadows.get(&key);
-    if let Some(v) = doc.get("version").filter(|v| !v.is_null()) {
-        // `asInt()`: a fractional version is truncated.
-        let v = v.as_f64().unwrap_or(-1.0).trunc() as i64;
-        match current {
-            None if v != 1 => {
-                return Err(invalid_arguments(&nucleus_text(
-                    "Invalid version",
-                    "a new shadow takes version 1 or none",
-                )))
-            }
-            Some(s) if s.version != v => {
-                return Err(modeled_error(
-                    "ConflictError",
-                    &nucleus_text(
-                        "Version conflict",
-                        &format!(
-                            "the shadow is at version {}, the update names {v}",
-                            s.version
-                        ),
-                    ),
-                ))
-            }
-            _ => {}
-        }
-    }
+    check_version(&doc, current)?;
     let mut updated = current.cloned().unwrap_or_default();
     let now = now_secs();
     let patch_meta = updated.apply(&state, now);
@@ -594,87 +558,110 @@ fn update(ctx: &CallContext<'_>, request: Value) -> Result<Outcome, IpcError> {
     response.insert("timestamp".into(), Value::from(now));
     response.insert("state".into(), state);
     response.insert("metadata".into(), patch_meta);
-    Ok(blob_response(
-        UpdateThingShadowResponse::MODEL_TYPE,
-        Value::Object(response).to_string().as_bytes(),
+    Ok(UpdateThingShadowResponse::new(
+        Value::Object(response).to_string().into_bytes(),
     ))
 }
 
-pub(crate) fn delete_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: DeleteThingShadowRequest = match parse_request(request, "DeleteThingShadowRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
+/// The update's `version` against the stored shadow: a new shadow takes 1 or none, an
+/// existing one its current version.
+fn check_version(doc: &Value, current: Option<&Shadow>) -> Result<(), IpcError> {
+    let Some(v) = doc.get("version").filter(|v| !v.is_null()) else {
+        return Ok(());
     };
-    let shadow = r.shadow_name.unwrap_or_default();
-    if let Err(e) = validate_names(&r.thing_name, &shadow) {
-        return Outcome::Error(e);
-    }
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "DeleteThingShadow",
-        &[resource(&r.thing_name, &shadow)],
-    ) {
-        return Outcome::Error(e);
-    }
-    let removed = ctx
-        .state
-        .shadows
-        .shadows
-        .lock()
-        .remove(&(r.thing_name.clone(), shadow.clone()));
-    match removed {
-        // "After a successful delete, the payload ... is an empty response".
-        Some(_) => blob_response(DeleteThingShadowResponse::MODEL_TYPE, b""),
-        None => Outcome::Error(not_found(&r.thing_name, &shadow)),
+    // `asInt()`: a fractional version is truncated.
+    let v = v.as_f64().unwrap_or(-1.0).trunc() as i64;
+    match current {
+        None if v != 1 => Err(invalid_arguments(&nucleus_text(
+            "Invalid version",
+            "a new shadow takes version 1 or none",
+        ))),
+        Some(s) if s.version != v => Err(modeled_error(
+            "ConflictError",
+            &nucleus_text(
+                "Version conflict",
+                &format!(
+                    "the shadow is at version {}, the update names {v}",
+                    s.version
+                ),
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
-pub(crate) fn list_named_shadows_for_thing(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: ListNamedShadowsForThingRequest =
-        match parse_request(request, "ListNamedShadowsForThingRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
+impl Unary for DeleteThingShadow {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: DeleteThingShadowRequest,
+    ) -> Result<DeleteThingShadowResponse, IpcError> {
+        let shadow = r.shadow_name.unwrap_or_default();
+        validate_names(&r.thing_name, &shadow)?;
+        ctx.state.authorize(
+            ctx,
+            "DeleteThingShadow",
+            &[resource(&r.thing_name, &shadow)],
+        )?;
+        let removed = ctx
+            .state
+            .shadows
+            .shadows
+            .lock()
+            .remove(&(r.thing_name.clone(), shadow.clone()));
+        match removed {
+            // "After a successful delete, the payload ... is an empty response".
+            Some(_) => Ok(DeleteThingShadowResponse::new(Vec::new())),
+            None => Err(not_found(&r.thing_name, &shadow)),
+        }
+    }
+}
+
+impl Unary for ListNamedShadowsForThing {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: ListNamedShadowsForThingRequest,
+    ) -> Result<ListNamedShadowsForThingResponse, IpcError> {
+        validate_thing_name(&r.thing_name)?;
+        ctx.state.authorize(
+            ctx,
+            "ListNamedShadowsForThing",
+            std::slice::from_ref(&r.thing_name),
+        )?;
+        let page_size = r.page_size.unwrap_or(25);
+        if !(1..=100).contains(&page_size) {
+            return Err(invalid_arguments(
+                "pageSize argument must be between 1 and 100",
+            ));
+        }
+        let offset = match r.next_token.as_deref() {
+            None | Some("") => 0,
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return Err(invalid_arguments("invalid nextToken")),
+            },
         };
-    if let Err(e) = validate_thing_name(&r.thing_name) {
-        return Outcome::Error(e);
+        let page: Vec<String> = ctx
+            .state
+            .shadows
+            .shadows
+            .lock()
+            .keys()
+            .filter(|(thing, name)| thing == &r.thing_name && !name.is_empty())
+            .map(|(_, name)| name.clone())
+            .skip(offset)
+            .take(page_size as usize)
+            .collect();
+        let full = page.len() == page_size as usize;
+        let response = ListNamedShadowsForThingResponse::new(
+            page,
+            Timestamp::from_secs_f64(now_secs() as f64),
+        );
+        Ok(if full {
+            response.with_next_token((offset + page_size as usize).to_string())
+        } else {
+            response
+        })
     }
-    if let Err(e) = ctx.state.authorize(
-        ctx,
-        "ListNamedShadowsForThing",
-        std::slice::from_ref(&r.thing_name),
-    ) {
-        return Outcome::Error(e);
-    }
-    let page_size = r.page_size.unwrap_or(25);
-    if !(1..=100).contains(&page_size) {
-        return Outcome::Error(invalid_arguments(
-            "pageSize argument must be between 1 and 100",
-        ));
-    }
-    let offset = match r.next_token.as_deref() {
-        None | Some("") => 0,
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return Outcome::Error(invalid_arguments("invalid nextToken")),
-        },
-    };
-    let page: Vec<String> = ctx
-        .state
-        .shadows
-        .shadows
-        .lock()
-        .keys()
-        .filter(|(thing, name)| thing == &r.thing_name && !name.is_empty())
-        .map(|(_, name)| name.clone())
-        .skip(offset)
-        .take(page_size as usize)
-        .collect();
-    let full = page.len() == page_size as usize;
-    let mut body = json!({"results": page, "timestamp": now_secs()});
-    if full {
-        body["nextToken"] = Value::String((offset + page_size as usize).to_string());
-    }
-    json_response(ListNamedShadowsForThingResponse::MODEL_TYPE, &body)
 }
 
 #[cfg(test)]

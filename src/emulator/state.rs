@@ -9,34 +9,12 @@ use serde_json::Value;
 
 use super::server::{self, Outcome, ServerConn};
 use super::{
-    auth, cli, clientdevices, configuration, deployment, fault, iotcore, lifecycle, metrics,
-    pubsub, secrets, shadows, tokens, CallRecord, ClientDeviceAnswers, Flavor, Reply,
-    ScriptedRequest, Secret,
+    auth, configuration, deployment, fault, iotcore, lifecycle, pubsub, shadows, CallRecord,
+    ClientDeviceAnswers, Flavor, Reply, ScriptedRequest, Secret,
 };
 use crate::model::{IpcError, LifecycleState};
 
 type Script = Arc<dyn Fn(&ScriptedRequest) -> Reply + Send + Sync>;
-
-/// Operations Greengrass nucleus lite serves (from the aws-greengrass-lite sources,
-/// `modules/ggipcd/src/services/*` registered in `ipc_dispatch.c`, main branch at
-/// 326e992). `SubscribeToIoTCoreConnectionStatus` is included as well: it is added on the
-/// lite branch `dev/subscribe-to-iotcore-connection-status-ipc` and the service spec
-/// dates it to lite 2.7.0. Any other operation gets a `ServiceError`, as lite answers an
-/// operation it has no handler for.
-pub const LITE_OPERATIONS: &[&str] = &[
-    "PublishToTopic",
-    "SubscribeToTopic",
-    "PublishToIoTCore",
-    "SubscribeToIoTCore",
-    "SubscribeToIoTCoreConnectionStatus",
-    "GetConfiguration",
-    "UpdateConfiguration",
-    "SubscribeToConfigurationUpdate",
-    "UpdateState",
-    "CreateLocalDeployment",
-    "RestartComponent",
-    "ValidateAuthorizationToken",
-];
 
 /// One component known to the emulator.
 pub(crate) struct Component {
@@ -173,114 +151,67 @@ impl State {
     ) -> Option<Outcome> {
         let script = self.scripts.lock().get(operation).cloned();
         if let Some(script) = script {
-            let request = ScriptedRequest {
-                component: ctx.component.to_owned(),
-                operation: operation.to_owned(),
-                body: request,
-            };
-            return Some(match script(&request) {
-                Reply::Response { model_type, body } => Outcome::Response {
-                    model_type: leak_model_type(&model_type),
-                    payload: body.to_string().into_bytes().into(),
-                },
-                Reply::Error(e) => Outcome::Error(e),
-                Reply::Stream { model_type, body } => {
-                    let state = ctx.state.clone();
-                    let operation = operation.to_owned();
-                    Outcome::Subscribe {
-                        model_type: leak_model_type(&model_type),
-                        payload: body.to_string().into_bytes().into(),
-                        register: Box::new(move |stream: server::StreamRef| {
-                            state
-                                .scripted_streams
-                                .lock()
-                                .push((operation, stream.clone()));
-                            let state = state.clone();
-                            Box::new(move || {
-                                state
-                                    .scripted_streams
-                                    .lock()
-                                    .retain(|(_, s)| !s.same_stream(&stream))
-                            })
-                        }),
-                        initial: None,
-                    }
-                }
-            });
+            return Some(scripted(ctx, operation, request, &*script));
         }
-        if self.flavor == Flavor::Lite && !LITE_OPERATIONS.contains(&operation) {
+        if self.flavor == Flavor::Lite && !super::registry::facts(operation).is_some_and(|f| f.lite)
+        {
             return Some(Outcome::Error(service_error(&format!(
                 "aws.greengrass#{operation} is not supported by Greengrass nucleus lite"
             ))));
         }
-        if self.control_topic && operation == "PublishToTopic" {
+        if self.control_topic
+            && operation == <crate::model::PublishToTopic as crate::model::Operation>::NAME
+        {
             if let Some(outcome) = deployment::control_publish(ctx, &request) {
                 return Some(outcome);
             }
         }
-        Some(match operation {
-            "PublishToTopic" => pubsub::publish_to_topic(ctx, request),
-            "SubscribeToTopic" => pubsub::subscribe_to_topic(ctx, request),
-            "PublishToIoTCore" => iotcore::publish_to_iot_core(ctx, request),
-            "SubscribeToIoTCore" => iotcore::subscribe_to_iot_core(ctx, request),
-            "SubscribeToIoTCoreConnectionStatus" => iotcore::subscribe_to_connection_status(ctx),
-            "GetConfiguration" => configuration::get_configuration(ctx, request),
-            "UpdateConfiguration" => configuration::update_configuration(ctx, request),
-            "SubscribeToConfigurationUpdate" => {
-                configuration::subscribe_to_configuration_update(ctx, request)
-            }
-            "SubscribeToValidateConfigurationUpdates" => {
-                configuration::subscribe_to_validate_configuration_updates(ctx)
-            }
-            "SendConfigurationValidityReport" => {
-                configuration::send_configuration_validity_report(ctx, request)
-            }
-            "UpdateState" => lifecycle::update_state(ctx, request),
-            "SubscribeToComponentUpdates" => lifecycle::subscribe_to_component_updates(ctx),
-            "DeferComponentUpdate" => lifecycle::defer_component_update(ctx, request),
-            "PauseComponent" | "ResumeComponent" => {
-                lifecycle::pause_or_resume(ctx, operation, request)
-            }
-            "GetSecretValue" => secrets::get_secret_value(ctx, request),
-            "GetThingShadow" => shadows::get_thing_shadow(ctx, request),
-            "UpdateThingShadow" => shadows::update_thing_shadow(ctx, request),
-            "DeleteThingShadow" => shadows::delete_thing_shadow(ctx, request),
-            "ListNamedShadowsForThing" => shadows::list_named_shadows_for_thing(ctx, request),
-            "CreateLocalDeployment" => cli::create_local_deployment(ctx, request),
-            "CancelLocalDeployment" => cli::cancel_local_deployment(ctx, request),
-            "GetLocalDeploymentStatus" => cli::get_local_deployment_status(ctx, request),
-            "ListLocalDeployments" => cli::list_local_deployments(ctx),
-            "ListComponents" => cli::list_components(ctx),
-            "GetComponentDetails" => cli::get_component_details(ctx, request),
-            "RestartComponent" | "StopComponent" => cli::restart_or_stop(ctx, operation, request),
-            "CreateDebugPassword" => cli::create_debug_password(ctx),
-            "VerifyClientDeviceIdentity" => {
-                clientdevices::verify_client_device_identity(ctx, request)
-            }
-            "GetClientDeviceAuthToken" => clientdevices::get_client_device_auth_token(ctx, request),
-            "AuthorizeClientDeviceAction" => {
-                clientdevices::authorize_client_device_action(ctx, request)
-            }
-            "SubscribeToCertificateUpdates" => {
-                clientdevices::subscribe_to_certificate_updates(ctx, request)
-            }
-            "PutComponentMetric" => metrics::put_component_metric(ctx, request),
-            "ValidateAuthorizationToken" => tokens::validate_authorization_token(ctx, request),
-            _ => return None,
-        })
+        let facts = super::registry::facts(operation)?;
+        Some((facts.run)(ctx, request))
     }
 }
 
-/// Model types named by scripts are few and long-lived; intern them.
-pub(crate) fn leak_model_type(model_type: &str) -> &'static str {
-    static INTERNED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let mut interned = INTERNED.lock();
-    if let Some(s) = interned.iter().find(|s| **s == model_type) {
-        return s;
+/// The outcome of a scripted reply (see `Emulator::replies().set`).
+fn scripted(
+    ctx: &CallContext<'_>,
+    operation: &str,
+    request: Value,
+    script: &(dyn Fn(&ScriptedRequest) -> Reply + Send + Sync),
+) -> Outcome {
+    let request = ScriptedRequest {
+        component: ctx.component.to_owned(),
+        operation: operation.to_owned(),
+        body: request,
+    };
+    match script(&request) {
+        Reply::Response { model_type, body } => Outcome::Response {
+            model_type: model_type.into(),
+            payload: body.to_string().into_bytes().into(),
+        },
+        Reply::Error(e) => Outcome::Error(e),
+        Reply::Stream { model_type, body } => {
+            let state = ctx.state.clone();
+            let operation = operation.to_owned();
+            Outcome::Subscribe {
+                model_type: model_type.into(),
+                payload: body.to_string().into_bytes().into(),
+                register: Box::new(move |stream: server::StreamRef| {
+                    state
+                        .scripted_streams
+                        .lock()
+                        .push((operation, stream.clone()));
+                    let state = state.clone();
+                    Box::new(move || {
+                        state
+                            .scripted_streams
+                            .lock()
+                            .retain(|(_, s)| !s.same_stream(&stream))
+                    })
+                }),
+                initial: None,
+            }
+        }
     }
-    let s: &'static str = Box::leak(model_type.to_owned().into_boxed_str());
-    interned.push(s);
-    s
 }
 
 pub(crate) const MAX_RECORDED_CALLS: usize = 10_000;
@@ -321,14 +252,6 @@ pub(crate) fn parse_request<T: serde::de::DeserializeOwned>(
     shape: &str,
 ) -> Result<T, IpcError> {
     serde_json::from_value(request).map_err(|e| invalid_arguments(&format!("invalid {shape}: {e}")))
-}
-
-/// A response with this model type and JSON body.
-pub(crate) fn json_response(model_type: &'static str, body: &Value) -> Outcome {
-    Outcome::Response {
-        model_type,
-        payload: body.to_string().into_bytes().into(),
-    }
 }
 
 pub(crate) fn now_millis() -> i64 {

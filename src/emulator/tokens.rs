@@ -18,44 +18,42 @@
 //! rules with its texts: `Component does not have access to token verification IPC
 //! command.` and `Invalid token used by stream manager when trying to authorize.`
 
-use serde_json::{json, Value};
-
-use super::server::Outcome;
+use super::registry::Unary;
 use super::Flavor;
-use super::{json_response, modeled_error, parse_request, CallContext};
-use crate::model::{Shape, ValidateAuthorizationTokenRequest, ValidateAuthorizationTokenResponse};
+use super::{modeled_error, CallContext};
+use crate::model::{
+    IpcError, ValidateAuthorizationToken, ValidateAuthorizationTokenRequest,
+    ValidateAuthorizationTokenResponse,
+};
 
-pub(crate) fn validate_authorization_token(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: ValidateAuthorizationTokenRequest =
-        match parse_request(request, "ValidateAuthorizationTokenRequest") {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-    let lite = ctx.state.flavor == Flavor::Lite;
-    if let Err(e) = ctx.state.authorize(ctx, "ValidateAuthorizationToken", &[]) {
-        if lite {
-            return Outcome::Error(modeled_error(
-                "UnauthorizedError",
-                "Component does not have access to token verification IPC command.",
+impl Unary for ValidateAuthorizationToken {
+    fn serve(
+        ctx: &CallContext<'_>,
+        r: ValidateAuthorizationTokenRequest,
+    ) -> Result<ValidateAuthorizationTokenResponse, IpcError> {
+        let lite = ctx.state.flavor == Flavor::Lite;
+        if let Err(e) = ctx.state.authorize(ctx, "ValidateAuthorizationToken", &[]) {
+            if lite {
+                return Err(modeled_error(
+                    "UnauthorizedError",
+                    "Component does not have access to token verification IPC command.",
+                ));
+            }
+            return Err(e);
+        }
+        if !ctx.state.is_valid_token(&r.token) {
+            let text = if lite {
+                "Invalid token used by stream manager when trying to authorize."
+            } else {
+                "Authentication token not found"
+            };
+            return Err(modeled_error(
+                "InvalidTokenError",
+                &super::texts::nucleus_text(text, "no component has this SVCUID"),
             ));
         }
-        return Outcome::Error(e);
+        Ok(ValidateAuthorizationTokenResponse::new(true))
     }
-    if !ctx.state.is_valid_token(&r.token) {
-        let text = if lite {
-            "Invalid token used by stream manager when trying to authorize."
-        } else {
-            "Authentication token not found"
-        };
-        return Outcome::Error(modeled_error(
-            "InvalidTokenError",
-            &super::texts::nucleus_text(text, "no component has this SVCUID"),
-        ));
-    }
-    json_response(
-        ValidateAuthorizationTokenResponse::MODEL_TYPE,
-        &json!({"isValid": true}),
-    )
 }
 
 /// A fresh SVCUID (auth token) for a component, in the flavour's format: nucleus lite

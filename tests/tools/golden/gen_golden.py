@@ -52,10 +52,8 @@ VARIANTS = {
 def load_model(argv):
     if len(argv) > 1:
         path = argv[1]
-    elif os.environ.get("GGIPC_SHARED_DIR"):
-        path = os.path.join(os.environ["GGIPC_SHARED_DIR"], "spec", "greengrass-ipc-model.json")
     else:
-        path = os.path.join(ROOT, "..", "shared", "spec", "greengrass-ipc-model.json")
+        path = os.path.join(ROOT, "tools", "model", "greengrass-ipc-model.json")
     with open(path) as f:
         return json.load(f)
 
