@@ -12,6 +12,9 @@ use std::process::ExitCode;
 use ggipc::model::PublishToTopicRequest;
 
 fn main() -> ExitCode {
+    // ggipc logs through `log`; without a logger its warnings (a stream ended by a lost
+    // connection, dropped events, a handler panic) vanish. RUST_LOG=debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let mut args = std::env::args().skip(1);
     let (Some(topic), Some(message), None) = (args.next(), args.next(), args.next()) else {
         eprintln!("usage: publish <topic> <message>");
