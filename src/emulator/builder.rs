@@ -342,7 +342,7 @@ impl EmulatorBuilder {
                 path: path.clone(),
                 source,
             })?;
-        log::info!("emulator listening on {}", path.display());
+        log::info!("listening on {}", path.display());
         Ok(Emulator {
             state,
             path,

@@ -218,13 +218,13 @@ pub(crate) fn merge_into(
             match super::auth::Policies::parse(&access, "accessControl", false) {
                 Ok((p, problems)) => {
                     for pr in problems {
-                        log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
+                        log::warn!("{component}: {}: {}", pr.path, pr.problem);
                     }
                     if !c.policies.is_permissive() {
                         c.policies = p;
                     }
                 }
-                Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
+                Err(pr) => log::warn!("{component}: {}: {}", pr.path, pr.problem),
             }
         }
         changed

@@ -145,10 +145,7 @@ impl ServerConn {
         match message.encode(&self.limits, &mut buf) {
             Ok(()) => Some(buf.freeze()),
             Err(e) => {
-                log::warn!(
-                    "emulator: cannot encode a frame for {}: {e}",
-                    self.component
-                );
+                log::warn!("cannot encode a frame for {}: {e}", self.component);
                 None
             }
         }
@@ -291,7 +288,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
         Ok(w) => w,
         Err(e) => {
             log::warn!(
-                "emulator: refused connection #{conn_id} of {}: cannot start its writer \
+                "refused connection #{conn_id} of {}: cannot start its writer \
                  thread: {e}",
                 conn.component
             );
@@ -311,10 +308,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
     )) {
         conn.kill();
     }
-    log::info!(
-        "emulator: {} connected (connection #{conn_id})",
-        conn.component
-    );
+    log::info!("{} connected (connection #{conn_id})", conn.component);
     let mut last_stream = 0i32;
     'outer: loop {
         loop {
@@ -328,7 +322,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
                 },
                 Ok(None) => break,
                 Err(e) => {
-                    log::info!("emulator: invalid frame from {}: {e}", conn.component);
+                    log::info!("invalid frame from {}: {e}", conn.component);
                     break 'outer;
                 }
             };
@@ -373,9 +367,11 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
     let dropped = conn.outbound.dropped();
     if dropped > 0 {
         log::info!(
-            "emulator: {} (connection #{conn_id}) closed; {dropped} events were dropped for it",
+            "{} disconnected (connection #{conn_id}); {dropped} events were dropped for it",
             conn.component
         );
+    } else {
+        log::info!("{} disconnected (connection #{conn_id})", conn.component);
     }
 }
 
@@ -388,7 +384,7 @@ fn write_loop(conn: &ServerConn, write_timeout: Duration) {
     match end {
         Some(e) if e.kind() == io::ErrorKind::TimedOut => {
             log::warn!(
-                "emulator: closing the connection of {} (#{}): a frame was not written \
+                "closing the connection of {} (#{}): a frame was not written \
                  within the write deadline of {write_timeout:?} ({e})",
                 conn.component,
                 conn.id
@@ -398,7 +394,7 @@ fn write_loop(conn: &ServerConn, write_timeout: Duration) {
         Some(e) => {
             if conn.is_alive() {
                 log::info!(
-                    "emulator: dropping the connection of {} (#{}): {e}",
+                    "dropping the connection of {} (#{}): {e}",
                     conn.component,
                     conn.id
                 );
@@ -418,7 +414,7 @@ fn handshake(
     let deadline = Instant::now() + state.settings.handshake_timeout;
     let refuse_frame = |e: &dyn std::fmt::Display| {
         log::warn!(
-            "emulator: refused connection #{conn_id} before CONNECT: {e} (frames before \
+            "refused connection #{conn_id} before CONNECT: {e} (frames before \
              CONNECT are limited to {} bytes)",
             decoder_limit(state)
         );
@@ -428,9 +424,7 @@ fn handshake(
             Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
                 Ok(m) => break m,
                 Err(e) => {
-                    log::info!(
-                        "emulator: refused connection #{conn_id}: invalid first message: {e}"
-                    );
+                    log::info!("refused connection #{conn_id}: invalid first message: {e}");
                     return None;
                 }
             },
@@ -443,7 +437,7 @@ fn handshake(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             log::warn!(
-                "emulator: refused connection #{conn_id}: no whole CONNECT within the \
+                "refused connection #{conn_id}: no whole CONNECT within the \
                  handshake deadline of {:?} ({} bytes received)",
                 state.settings.handshake_timeout,
                 decoder.buffered()
@@ -472,7 +466,7 @@ fn handshake(
     };
     let _ = socket.set_read_timeout(None);
     let reject = |why: &str| {
-        log::info!("emulator: connection #{conn_id} refused: {why}");
+        log::info!("connection #{conn_id} refused: {why}");
         if state.flavor == Flavor::Nucleus {
             let ack = RpcMessage::new(MessageType::ConnectAck, 0, 0);
             let mut buf = BytesMut::new();
@@ -513,8 +507,13 @@ fn handshake(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });
-    let Some(component) = token.and_then(|t| state.component_for_token(&t)) else {
-        return reject("unknown or missing authToken");
+    let component = match token.as_deref() {
+        None => return reject("the CONNECT carries no authToken"),
+        Some("") => return reject("the authToken is empty (is SVCUID set but empty?)"),
+        Some(t) => match state.component_for_token(t) {
+            Some(c) => c,
+            None => return reject("unknown authToken (not the SVCUID of a loaded component)"),
+        },
     };
     if state.stopping.load(Ordering::Acquire) {
         return None;
@@ -617,6 +616,7 @@ fn handle_request(
                 m.content_type = Some("text/plain".into());
                 m.payload = Bytes::from_static(b"InternalServerError");
                 conn.write(&m);
+                log_call(conn, name, &[], "error: unparsable request", None);
                 state.record(CallRecord::new(
                     &conn.component,
                     name,
@@ -625,11 +625,18 @@ fn handle_request(
                 return;
             }
         };
+    let fallback = request_resources(&request);
     let ctx = CallContext {
         state,
         component: &conn.component,
+        resources: parking_lot::Mutex::new(Vec::new()),
     };
-    let Some(outcome) = state.handle(&ctx, name, request) else {
+    let outcome = state.handle(&ctx, name, request);
+    let mut resources = std::mem::take(&mut *ctx.resources.lock());
+    if resources.is_empty() {
+        resources = fallback;
+    }
+    let Some(outcome) = outcome else {
         let body = serde_json::json!({
             "error": "Unsupported Operation",
             "message": format!("{operation} is an unsupported operation."),
@@ -642,6 +649,7 @@ fn handle_request(
             body.to_string().into_bytes(),
         );
         conn.write(&m);
+        log_call(conn, name, &resources, "error: unsupported operation", None);
         state.record(CallRecord::new(
             &conn.component,
             name,
@@ -662,6 +670,7 @@ fn handle_request(
                 payload,
             );
             conn.write(&m);
+            log_call(conn, name, &resources, "ok", None);
             state.record(CallRecord::new(&conn.component, name, "ok"));
         }
         Outcome::Error(e) => {
@@ -675,6 +684,7 @@ fn handle_request(
                 body,
             );
             conn.write(&m);
+            log_call(conn, name, &resources, &outcome, Some(e.message()));
             state.record(CallRecord::new(&conn.component, name, &outcome));
         }
         Outcome::Subscribe {
@@ -689,7 +699,7 @@ fn handle_request(
                     "too many open streams on this connection (at most {max_streams})"
                 ));
                 log::warn!(
-                    "emulator: refused a stream of {} (connection #{}): {max_streams} \
+                    "refused a stream of {} (connection #{}): {max_streams} \
                      streams are open (max_streams_per_connection)",
                     conn.component,
                     conn.id
@@ -702,6 +712,13 @@ fn handle_request(
                     model_type.as_deref(),
                     body,
                 ));
+                log_call(
+                    conn,
+                    name,
+                    &resources,
+                    "error: aws.greengrass#ServiceError",
+                    Some("too many open streams"),
+                );
                 state.record(CallRecord::new(
                     &conn.component,
                     name,
@@ -747,7 +764,56 @@ fn handle_request(
                 }
                 drop(queue);
             }
+            log_call(conn, name, &resources, "ok: stream open", None);
             state.record(CallRecord::new(&conn.component, name, "ok: stream open"));
         }
     }
+}
+
+/// The log line of one call: `<component> <Operation> [<resources>] -> <outcome>`, and
+/// for an error its reason (a denial says which policy is missing).
+fn log_call(
+    conn: &ServerConn,
+    operation: &str,
+    resources: &[String],
+    outcome: &str,
+    reason: Option<&str>,
+) {
+    let resources = if resources.is_empty() {
+        String::new()
+    } else {
+        format!(" {resources:?}")
+    };
+    match reason {
+        Some(reason) if !reason.is_empty() => log::info!(
+            "{} {operation}{resources} -> {outcome}: {reason}",
+            conn.component
+        ),
+        _ => log::info!("{} {operation}{resources} -> {outcome}", conn.component),
+    }
+}
+
+/// What a call is about when it was not authorized against resources: the request's
+/// topic, secret, thing, shadow, component or configuration key, whichever it names.
+fn request_resources(request: &Value) -> Vec<String> {
+    const KEYS: [&str; 7] = [
+        "topic",
+        "topicName",
+        "secretId",
+        "thingName",
+        "shadowName",
+        "componentName",
+        "deploymentId",
+    ];
+    let mut out: Vec<String> = KEYS
+        .iter()
+        .filter_map(|k| request.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if let Some(path) = request.get("keyPath").and_then(Value::as_array) {
+        let path: Vec<&str> = path.iter().filter_map(Value::as_str).collect();
+        out.push(path.join("."));
+    }
+    out.truncate(4);
+    out
 }
