@@ -99,6 +99,7 @@ impl StreamQueue {
         if st.items.len() >= self.max_events || st.queued_bytes.saturating_add(len) > self.max_bytes
         {
             st.dropped_unreported += 1;
+            // `total` only paces the warning below (mutating `+ 1` changes a log line only).
             let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             drop(st);
             if total.is_power_of_two() {
@@ -206,6 +207,8 @@ impl StreamQueue {
     }
 
     fn schedule(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, QueueState>) {
+        // `scheduled` only saves redundant wake-ups: the sink, taken by `run`, is what keeps
+        // one queue on one worker at a time (mutating `&&` to `||` adds wake-ups only).
         if !st.scheduled && st.sink.is_some() {
             st.scheduled = true;
             drop(st);
@@ -403,6 +406,7 @@ impl Dispatcher {
                 Err(_) => break,
             }
         }
+        // Only a log line depends on this test (the count is returned either way).
         if !waiting.is_empty() {
             log::warn!(
                 "{} handler thread(s) still busy at shutdown; left to finish on their own",
@@ -436,5 +440,401 @@ fn worker(rx: Receiver<Task>, tx: Sender<Task>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool's bookkeeping, observed through a recording handler. Every wait is bounded.
+
+    use std::time::Duration;
+
+    use crossbeam_channel::{bounded, Receiver, Sender};
+
+    use super::*;
+    use crate::error::TimeoutKind;
+    use crate::rpc::MessageType;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Event(usize),
+        Error,
+        Closed,
+        Dropped(u64),
+        Interrupted,
+        Resumed,
+    }
+
+    /// An event of this length makes the handler panic (after recording it).
+    const PANIC: usize = 13;
+    /// An event of this length makes the handler ask to close the stream.
+    const CLOSE: usize = 99;
+
+    /// Records every callback; each event first waits (bounded) for a token on `gate`, if any.
+    struct Recorder {
+        seen: Sender<Seen>,
+        gate: Option<Receiver<()>>,
+    }
+
+    impl EventSink for Recorder {
+        fn event(&mut self, message: RpcMessage) -> bool {
+            let len = message.payload.len();
+            let _ = self.seen.send(Seen::Event(len));
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv_timeout(WAIT);
+            }
+            assert_ne!(len, PANIC, "the handler panics");
+            len == CLOSE
+        }
+        fn error(&mut self, _error: Error) -> bool {
+            let _ = self.seen.send(Seen::Error);
+            false
+        }
+        fn closed(&mut self) {
+            let _ = self.seen.send(Seen::Closed);
+        }
+        fn dropped(&mut self, count: u64) {
+            let _ = self.seen.send(Seen::Dropped(count));
+        }
+        fn interrupted(&mut self, _reason: &Error) {
+            let _ = self.seen.send(Seen::Interrupted);
+        }
+        fn resumed(&mut self) {
+            let _ = self.seen.send(Seen::Resumed);
+        }
+    }
+
+    /// A pool of one worker and a queue whose handler never waits.
+    fn ungated() -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>) {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(64);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: None,
+            }),
+            100,
+            1 << 20,
+            "test-queue".into(),
+        );
+        (pool, queue, seen)
+    }
+
+    fn event(len: usize) -> RpcMessage {
+        let mut m = RpcMessage::new(MessageType::ApplicationMessage, 0, 1);
+        m.payload = vec![b'x'; len].into();
+        m
+    }
+
+    fn next(seen: &Receiver<Seen>, what: &str) -> Seen {
+        seen.recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
+    }
+
+    /// A pool of one worker and a queue whose handler blocks on each event until released.
+    fn gated(
+        max_events: usize,
+        max_bytes: usize,
+    ) -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>, Sender<()>) {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(64);
+        let (gate_tx, gate) = bounded(64);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: Some(gate),
+            }),
+            max_events,
+            max_bytes,
+            "test".into(),
+        );
+        (pool, queue, seen, gate_tx)
+    }
+
+    #[test]
+    fn a_delivered_event_releases_its_bytes_and_an_event_of_exactly_the_byte_bound_fits() {
+        let (pool, queue, seen, gate) = gated(100, 10);
+        assert!(queue.push_event(event(6)));
+        assert_eq!(next(&seen, "the first event"), Seen::Event(6));
+        gate.send(()).unwrap();
+        // The first event's bytes were released when it was taken off the queue, so an
+        // event of exactly the bound is accepted into the (empty) queue.
+        assert!(queue.push_event(event(10)), "an event of exactly max_bytes");
+        assert_eq!(next(&seen, "the second event"), Seen::Event(10));
+        // While it runs, the queue is empty again: one more byte-bound event fits, and
+        // then nothing more (its bytes are held until it is taken).
+        assert!(queue.push_event(event(10)));
+        assert!(!queue.push_event(event(1)), "one byte over the bound");
+        gate.send(()).unwrap();
+        // The drop is reported before the next item runs.
+        assert_eq!(next(&seen, "the drop report"), Seen::Dropped(1));
+        assert_eq!(next(&seen, "the third event"), Seen::Event(10));
+        gate.send(()).unwrap();
+        assert_eq!(queue.counters().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 3);
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn the_event_bound_counts_queued_events_not_the_one_running() {
+        let (pool, queue, seen, gate) = gated(2, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(2)));
+        assert!(queue.push_event(event(3)));
+        assert!(!queue.push_event(event(4)), "a third queued event");
+        for _ in 0..3 {
+            gate.send(()).unwrap();
+        }
+        assert_eq!(next(&seen, "the drop report"), Seen::Dropped(1));
+        assert_eq!(next(&seen, "event 2"), Seen::Event(2));
+        assert_eq!(next(&seen, "event 3"), Seen::Event(3));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn no_drop_report_is_made_when_nothing_was_dropped() {
+        let (pool, queue, seen) = ungated();
+        for len in 1..=3 {
+            assert!(queue.push_event(event(len)));
+        }
+        queue.finish(None);
+        let all: Vec<Seen> = (0..4).map(|_| next(&seen, "a callback")).collect();
+        assert_eq!(
+            all,
+            [Seen::Event(1), Seen::Event(2), Seen::Event(3), Seen::Closed]
+        );
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "no further callback");
+    }
+
+    #[test]
+    fn close_now_discards_queued_events_but_keeps_queued_errors() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(2)));
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        queue.close_now();
+        assert!(!queue.is_accepting());
+        assert!(
+            !queue.push_event(event(3)),
+            "closed: nothing more is queued"
+        );
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the queued error"), Seen::Error);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "the queued event was discarded");
+    }
+
+    #[test]
+    fn close_now_releases_the_bytes_of_the_events_it_discards() {
+        let (pool, queue, seen, gate) = gated(100, 10);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        assert!(queue.push_event(event(10)));
+        queue.close_now();
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert_eq!(queue.state.lock().queued_bytes, 0);
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn shutdown_waits_for_a_busy_worker_to_finish_what_is_queued() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        queue.finish(None);
+        let release = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            gate.send(()).unwrap();
+        });
+        let left = pool.shutdown(Instant::now() + WAIT);
+        assert_eq!(left, 0, "every worker stopped before the deadline");
+        // shutdown returned only after the worker ran the closed callback.
+        assert_eq!(seen.try_recv(), Ok(Seen::Closed));
+        release.join().unwrap();
+    }
+
+    #[test]
+    fn shutdown_gives_up_at_its_deadline_and_counts_the_busy_worker() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        assert!(queue.push_event(event(1)));
+        assert_eq!(next(&seen, "the running event"), Seen::Event(1));
+        let left = pool.shutdown(Instant::now() + Duration::from_millis(50));
+        assert_eq!(left, 1, "the worker is still in the handler");
+        gate.send(()).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_handler_is_counted_and_keeps_receiving() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.push_event(event(PANIC)));
+        assert!(queue.push_event(event(PANIC)));
+        assert!(queue.push_event(event(2)));
+        assert_eq!(next(&seen, "the panicking event"), Seen::Event(PANIC));
+        assert_eq!(next(&seen, "the panicking event"), Seen::Event(PANIC));
+        assert_eq!(next(&seen, "the next event"), Seen::Event(2));
+        assert_eq!(queue.counters().panicked.load(Ordering::Relaxed), 2);
+        assert_eq!(queue.counters().delivered.load(Ordering::Relaxed), 3);
+        assert_eq!(pool.panics(), 2);
+        assert!(queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn a_handler_asking_to_close_runs_the_close_request_once_and_ends_the_stream() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        assert!(queue.push_event(event(CLOSE)));
+        assert_eq!(next(&seen, "the closing event"), Seen::Event(CLOSE));
+        assert!(
+            queue.push_event(event(2)),
+            "queued before the handler returned"
+        );
+        gate.send(()).unwrap();
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert!(asked.recv_timeout(WAIT).is_ok(), "the close request ran");
+        assert!(!queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(asked.try_recv().is_err(), "once");
+        assert!(seen.try_recv().is_err(), "the queued event was discarded");
+    }
+
+    #[test]
+    fn a_finished_stream_does_not_run_its_close_request() {
+        let (pool, queue, seen) = ungated();
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        queue.finish(None);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(asked.try_recv().is_err());
+    }
+
+    #[test]
+    fn interruptions_errors_and_resumptions_run_in_order_and_stop_after_the_end() {
+        let (pool, queue, seen) = ungated();
+        queue.interrupt(Error::Timeout(TimeoutKind::Connect));
+        queue.resumed();
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        assert!(queue.push_event(event(1)));
+        queue.finish(Some(Error::Timeout(TimeoutKind::Write)));
+        // After the end nothing more is queued.
+        queue.finish(None);
+        queue.close_now();
+        queue.interrupt(Error::Timeout(TimeoutKind::Connect));
+        queue.resumed();
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        assert!(!queue.push_event(event(2)));
+        let all: Vec<Seen> = (0..6).map(|_| next(&seen, "a callback")).collect();
+        assert_eq!(
+            all,
+            [
+                Seen::Interrupted,
+                Seen::Resumed,
+                Seen::Error,
+                Seen::Event(1),
+                Seen::Error,
+                Seen::Closed
+            ]
+        );
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err(), "no callback after the end");
+    }
+
+    #[test]
+    fn an_abandoned_queue_never_calls_its_handler() {
+        let (pool, queue, seen, gate) = gated(100, 1 << 20);
+        let (asked_tx, asked) = bounded(4);
+        queue.set_close_request(Box::new(move || {
+            let _ = asked_tx.send(());
+        }));
+        queue.abandon();
+        assert!(!queue.is_accepting());
+        assert!(!queue.push_event(event(1)));
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        queue.finish(None);
+        drop(gate);
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(seen.try_recv().is_err());
+        assert!(asked.try_recv().is_err());
+    }
+
+    #[test]
+    fn debug_names_the_queue_and_counts_the_workers() {
+        let (pool, queue, _seen) = ungated();
+        assert!(format!("{queue:?}").contains("test-queue"));
+        let pool_text = format!("{pool:?}");
+        assert!(pool_text.contains("workers: 1"), "{pool_text}");
+        pool.shutdown(Instant::now() + WAIT);
+        assert!(format!("{pool:?}").contains("workers: 0"));
+    }
+
+    #[test]
+    fn one_busy_subscription_does_not_hold_up_another() {
+        // Two workers, two queues: while the first handler blocks, the second runs.
+        let pool = Dispatcher::start(2).unwrap();
+        let (seen_a_tx, seen_a) = bounded(64);
+        let (gate_tx, gate) = bounded(64);
+        let a = pool.queue(
+            Box::new(Recorder {
+                seen: seen_a_tx,
+                gate: Some(gate),
+            }),
+            100,
+            1 << 20,
+            "a".into(),
+        );
+        let (seen_b_tx, seen_b) = bounded(64);
+        let b = pool.queue(
+            Box::new(Recorder {
+                seen: seen_b_tx,
+                gate: None,
+            }),
+            100,
+            1 << 20,
+            "b".into(),
+        );
+        assert!(a.push_event(event(1)));
+        assert_eq!(next(&seen_a, "a blocks"), Seen::Event(1));
+        assert!(b.push_event(event(2)));
+        assert_eq!(next(&seen_b, "b runs meanwhile"), Seen::Event(2));
+        gate_tx.send(()).unwrap();
+        assert_eq!(pool.shutdown(Instant::now() + WAIT), 0);
+    }
+
+    #[test]
+    fn a_queue_longer_than_a_batch_is_delivered_whole_and_in_order() {
+        let pool = Dispatcher::start(1).unwrap();
+        let (seen_tx, seen) = bounded(1024);
+        let queue = pool.queue(
+            Box::new(Recorder {
+                seen: seen_tx,
+                gate: None,
+            }),
+            1000,
+            1 << 20,
+            "long".into(),
+        );
+        let n = BATCH * 3 + 5;
+        for i in 1..=n {
+            assert!(queue.push_event(event(i)));
+        }
+        queue.finish(None);
+        for i in 1..=n {
+            assert_eq!(next(&seen, "an event"), Seen::Event(i));
+        }
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
     }
 }

@@ -6,6 +6,8 @@
 //! * our Greengrass IPC example frames in `tests/data/eventstream-rpc/`;
 //! * frames written by the AWS C library (awscrt) in `tests/data/awscrt/`.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,27 +21,25 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 /// The shared `vectors` folder, or `None` when skipping is explicitly allowed.
 fn shared_vectors() -> Option<PathBuf> {
-    let configured = std::env::var_os("GGIPC_SHARED_DIR").map(PathBuf::from);
-    let base = configured.clone().unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors"))
-    });
-    // Accept either the `vectors` folder itself or the `shared` folder holding it.
-    for dir in [base.clone(), base.join("vectors")] {
-        if dir.join("eventstream/encoded/positive").is_dir() {
-            return Some(dir);
-        }
+    let found = common::shared_dir().map(|dir| dir.join("vectors"));
+    if let Some(dir) = found
+        .as_ref()
+        .filter(|d| d.join("eventstream/encoded/positive").is_dir())
+    {
+        return Some(dir.clone());
     }
+    let looked = found.map_or_else(
+        || "$GGIPC_SHARED_DIR or a `shared` folder beside the clone".to_owned(),
+        |d| d.display().to_string(),
+    );
     if std::env::var("GGIPC_SKIP_SHARED_VECTORS").as_deref() == Ok("1") {
-        eprintln!(
-            "shared vectors not found at {}; skipped (GGIPC_SKIP_SHARED_VECTORS=1)",
-            base.display()
-        );
+        eprintln!("shared vectors not found at {looked}; skipped (GGIPC_SKIP_SHARED_VECTORS=1)");
         return None;
     }
     panic!(
-        "shared test vectors not found at {} (expected eventstream/encoded/positive inside). \
-         Set GGIPC_SHARED_DIR to the shared vectors folder, or GGIPC_SKIP_SHARED_VECTORS=1 to skip.",
-        base.display()
+        "shared test vectors not found at {looked} (expected eventstream/encoded/positive inside). \
+         Put the shared folder beside the clone (../shared), set GGIPC_SHARED_DIR to it, \
+         or GGIPC_SKIP_SHARED_VECTORS=1 to skip."
     );
 }
 

@@ -809,3 +809,122 @@ fn malformed_recipes_name_file_path_and_problem() {
         "{text}"
     );
 }
+
+fn publish_allowed(client: &ggipc::Client, topic: &str) -> bool {
+    match client.publish_to_topic(PublishToTopicRequest::json(topic, json!(1))) {
+        Ok(_) => true,
+        Err(e) if matches!(e.as_service_error(), Some(IpcError::Unauthorized(_))) => false,
+        Err(e) => panic!("publish to {topic}: {e:?}"),
+    }
+}
+
+fn deploy(emu: &Emulator, deployment: ggipc::emulator::SimulatedDeployment) {
+    let done = emu
+        .simulate_deployment(deployment)
+        .wait(std::time::Duration::from_secs(10))
+        .expect("the deployment finishes within 10 s");
+    assert_eq!(done.status, ggipc::model::DeploymentStatus::Succeeded);
+}
+
+#[test]
+fn an_access_control_change_at_runtime_takes_effect_and_a_reset_restores_the_recipe() {
+    let emu = Emulator::builder()
+        .socket_path(common::unique_socket_path("auth-runtime"))
+        .recipe_str(RECIPE, RecipeFormat::Yaml)
+        .start()
+        .unwrap();
+    let client = emu.connect().unwrap();
+    assert!(publish_allowed(&client, "sensors/t"));
+    assert!(!publish_allowed(&client, "actuators/t"));
+    let grant = json!({"accessControl": {"aws.greengrass.ipc.pubsub": {
+        "com.example.Publisher:pubsub:2": {
+            "operations": ["aws.greengrass#PublishToTopic"],
+            "resources": ["actuators/*"]
+        }
+    }}});
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .merge_configuration("com.example.Publisher", grant),
+    );
+    assert!(publish_allowed(&client, "actuators/t"), "the new policy");
+    assert!(publish_allowed(&client, "sensors/t"), "the recipe's policy");
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .reset_configuration("com.example.Publisher", "/accessControl"),
+    );
+    assert!(
+        !publish_allowed(&client, "actuators/t"),
+        "reset to the recipe"
+    );
+    assert!(publish_allowed(&client, "sensors/t"));
+}
+
+#[test]
+fn a_permissive_component_stays_permissive_when_its_access_control_changes() {
+    let emu = Emulator::builder()
+        .socket_path(common::unique_socket_path("auth-permissive"))
+        .permissive_component("com.example.Open", "open-token")
+        .start()
+        .unwrap();
+    let client = emu.connect().unwrap();
+    assert!(publish_allowed(&client, "anything/t"));
+    let narrow = json!({"accessControl": {"aws.greengrass.ipc.pubsub": {
+        "com.example.Open:pubsub:1": {
+            "operations": ["aws.greengrass#PublishToTopic"],
+            "resources": ["sensors/*"]
+        }
+    }}});
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new().merge_configuration("com.example.Open", narrow),
+    );
+    assert!(publish_allowed(&client, "anything/t"));
+    deploy(
+        &emu,
+        ggipc::emulator::SimulatedDeployment::new()
+            .reset_configuration("com.example.Open", "/accessControl"),
+    );
+    assert!(publish_allowed(&client, "anything/t"));
+}
+
+#[test]
+fn policies_count_and_keep_their_resources_as_written() {
+    let (none, problems) = Policies::parse(&Value::Null, "accessControl", false).unwrap();
+    assert!(problems.is_empty());
+    assert_eq!(none.len(), 0);
+    assert!(none.is_empty(), "no accessControl: no policy");
+    assert!(!Policies::permissive().is_empty(), "permissive allows all");
+    let access = json!({
+        "aws.greengrass.ipc.pubsub": {
+            "p1": {"operations": [PUB], "resources": ["a/*"]},
+            "p2": {"operations": ["*"], "resources": ["b/+/c"]},
+        },
+        "aws.greengrass.ipc.mqttproxy": {
+            "p3": {"operations": ["*"], "resources": ["x"]},
+        }
+    });
+    let (p, problems) = Policies::parse(&access, "accessControl", false).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(p.len(), 3);
+    assert!(!p.is_empty());
+    let pubsub = p.for_service("aws.greengrass.ipc.pubsub");
+    let mut written: Vec<&str> = pubsub
+        .iter()
+        .flat_map(|pol| pol.resources.iter().map(|r| r.as_str()))
+        .collect();
+    written.sort_unstable();
+    assert_eq!(written, ["a/*", "b/+/c"]);
+    // A policy listing no operation is reported (leniently: skipped with a problem).
+    let empty_ops =
+        json!({"aws.greengrass.ipc.pubsub": {"p": {"operations": [], "resources": ["a"]}}});
+    let (p, problems) = Policies::parse(&empty_ops, "accessControl", false).unwrap();
+    assert_eq!(p.len(), 0);
+    assert!(
+        problems
+            .iter()
+            .any(|pr| pr.problem.contains("at least one operation")),
+        "{problems:?}"
+    );
+}

@@ -187,8 +187,9 @@ fn lite_refuses_operations_it_does_not_serve_with_service_error() {
             CallOptions::default(),
         )
         .unwrap_err();
+    // An unknown secret name is ResourceNotFoundError, checked before authorization.
     assert!(
-        matches!(err.as_service_error(), Some(IpcError::Unauthorized(_))),
+        matches!(err.as_service_error(), Some(IpcError::ResourceNotFound(_))),
         "{err:?}"
     );
 }
@@ -309,4 +310,248 @@ fn a_refused_connect_closes_without_an_ack_on_lite() {
         .connect()
         .unwrap_err();
     assert!(!err.to_string().is_empty());
+}
+
+// ===== Nucleus lite 2.6.0 against the Java nucleus (issue 10, items 5-9) =================
+
+/// A PublishToTopic frame of exactly `total` bytes on stream `stream`.
+fn publish_frame_of(total: usize, stream: i32) -> Vec<u8> {
+    let frame_with = |pad: usize| {
+        let mut m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            stream,
+            Some("aws.greengrass#PublishToTopicRequest"),
+            json!({"topic": "flavor/big", "publishMessage": {"jsonMessage": {"message": "x".repeat(pad)}}})
+                .to_string()
+                .into_bytes(),
+        );
+        m.operation = Some("aws.greengrass#PublishToTopic".into());
+        m.to_frame().to_bytes(&Limits::default()).unwrap()
+    };
+    let base = frame_with(0).len();
+    let bytes = frame_with(total - base);
+    assert_eq!(bytes.len(), total);
+    bytes.to_vec()
+}
+
+fn lite_with_recipe(name: &str) -> Emulator {
+    Emulator::builder()
+        .socket_path(unique_socket_path(name))
+        .flavor(Flavor::Lite)
+        .recipe_str(RECIPE, RecipeFormat::Json)
+        .start()
+        .unwrap()
+}
+
+#[test]
+fn lite_accepts_a_whole_frame_of_10012_bytes_and_closes_at_10013() {
+    use std::io::Write as _;
+    let lite = lite_with_recipe("lite-frame-limit");
+    let (mut socket, mut decoder) = raw_connect(&lite);
+    socket.write_all(&publish_frame_of(10_012, 1)).unwrap();
+    let reply = read_message(&mut socket, &mut decoder).expect("answered, not closed");
+    assert_eq!(
+        reply.message_type,
+        MessageType::ApplicationMessage,
+        "{reply:?}"
+    );
+    socket.write_all(&publish_frame_of(10_013, 2)).unwrap();
+    assert!(
+        read_message(&mut socket, &mut decoder).is_none(),
+        "lite must close past 10,000 bytes after the prelude"
+    );
+}
+
+#[test]
+fn lite_ignores_receive_mode_and_the_nucleus_honours_it() {
+    for flavor in [Flavor::Lite, Flavor::Nucleus] {
+        let (emu, client) = start(flavor, &format!("receive-mode-{flavor:?}"));
+        let (tx, rx) = unbounded();
+        let _sub = client
+            .subscribe_to_topic(
+                SubscribeToTopicRequest::new("flavor/own")
+                    .with_receive_mode(ggipc::model::ReceiveMode::ReceiveMessagesFromOthers),
+                move |e: SubscriptionResponseMessage| {
+                    tx.send(e.json().cloned()).unwrap();
+                },
+            )
+            .unwrap();
+        client
+            .publish_to_topic(PublishToTopicRequest::json("flavor/own", json!("mine")))
+            .unwrap();
+        emu.publish(
+            "someone.Else",
+            "flavor/own",
+            &ggipc::model::PublishMessage::json(json!("theirs")),
+        );
+        let first = expect_within(&rx, WAIT, "first message");
+        let expected = if flavor == Flavor::Lite {
+            "mine"
+        } else {
+            "theirs"
+        };
+        assert_eq!(first, Some(json!(expected)), "{flavor:?}");
+    }
+}
+
+#[test]
+fn a_stale_update_configuration_succeeds_on_lite_and_keeps_the_value() {
+    for flavor in [Flavor::Lite, Flavor::Nucleus] {
+        let (emu, client) = start(flavor, &format!("stale-{flavor:?}"));
+        let now = Timestamp::now();
+        client
+            .update_configuration(UpdateConfigurationRequest::new(
+                now,
+                json!({"threshold": 7}),
+            ))
+            .unwrap();
+        let stale = Timestamp::from_millis(now.as_millis() - 60_000);
+        let result = client.update_configuration(UpdateConfigurationRequest::new(
+            stale,
+            json!({"threshold": 9}),
+        ));
+        let value = emu.configuration("com.example.Flavored").unwrap()["threshold"].clone();
+        assert_eq!(
+            value,
+            json!(7),
+            "{flavor:?}: the stale value must not be written"
+        );
+        match flavor {
+            Flavor::Lite => assert!(result.is_ok(), "{result:?}"),
+            _ => {
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(
+                        err.as_service_error(),
+                        Some(IpcError::FailedUpdateConditionCheck(_))
+                    ),
+                    "{err:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lite_accepts_wildcards_in_a_publish_topic_and_the_nucleus_refuses_them() {
+    for flavor in [Flavor::Lite, Flavor::Nucleus] {
+        let (_emu, client) = start(flavor, &format!("publish-wildcard-{flavor:?}"));
+        for topic in ["flavor/+", "flavor/#"] {
+            let result =
+                client.publish_to_topic(PublishToTopicRequest::json(topic, json!({"n": 1})));
+            match flavor {
+                Flavor::Lite => assert!(result.is_ok(), "{topic}: {result:?}"),
+                _ => {
+                    let err = result.unwrap_err();
+                    let e = err.as_service_error().expect("service error");
+                    assert!(matches!(e, IpcError::InvalidArguments(_)), "{e:?}");
+                    assert!(
+                        e.message()
+                            .starts_with("Publish topic must not contain a wildcard."),
+                        "{}",
+                        e.message()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lite_svcuids_are_16_base64_characters_and_the_nucleus_keeps_32_hex() {
+    let lite = lite_with_recipe("lite-svcuid");
+    let token = lite.auth_token();
+    assert_eq!(token.len(), 16, "{token}");
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap()
+            .len(),
+        12
+    );
+    let client = lite
+        .client_builder()
+        .max_frame_size(10_000)
+        .connect()
+        .unwrap();
+    assert!(client.is_connected());
+    let (nucleus, _client) = start(Flavor::Nucleus, "nucleus-svcuid");
+    let token = nucleus.auth_token();
+    assert!(
+        token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+}
+
+#[test]
+fn lite_configuration_keys_are_case_sensitive_and_its_texts_are_its_own() {
+    // Observed on a running nucleus lite 2.6.0 (tests/tools/lite_probe.py) and read in its
+    // sources: keys COLLATE BINARY, no `_` hiding, "Key not found.", singular "field".
+    let (emu, client) = start(Flavor::Lite, "lite-config-case");
+    let call =
+        |op: &str, body: serde_json::Value| client.call_json(op, &body, CallOptions::default());
+    call(
+        "UpdateConfiguration",
+        json!({"keyPath": ["Probe"], "valueToMerge": {"A": 1, "_h": 2}, "timestamp": 2e9}),
+    )
+    .unwrap();
+    let err = call("GetConfiguration", json!({"keyPath": ["probe", "a"]})).unwrap_err();
+    let e = err.as_service_error().expect("service error");
+    assert!(matches!(e, IpcError::ResourceNotFound(_)), "{e:?}");
+    assert!(e.message().starts_with("Key not found."), "{}", e.message());
+    let v = call("GetConfiguration", json!({"keyPath": ["Probe"]})).unwrap();
+    assert_eq!(v["value"], json!({"A": 1, "_h": 2}));
+    let err = call(
+        "UpdateConfiguration",
+        json!({"keyPath": ["accessControl"], "valueToMerge": {"x": 1}, "timestamp": 1.0}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.as_service_error().unwrap().message(),
+        "Config update is not allowed for following field [accessControl]"
+    );
+    assert_eq!(
+        emu.configuration("com.example.Flavored").unwrap()["Probe"]["A"],
+        1
+    );
+}
+
+#[test]
+fn lite_token_validation_uses_its_texts() {
+    let lite = Emulator::builder()
+        .socket_path(unique_socket_path("lite-token-texts"))
+        .flavor(Flavor::Lite)
+        .permissive_component("com.example.Other", "AAAAAAAAAAAAAAAA")
+        .permissive_component("aws.greengrass.StreamManager", "BBBBBBBBBBBBBBBB")
+        .start()
+        .unwrap();
+    let other = lite.connect_as("com.example.Other").unwrap();
+    let err = other
+        .call_json(
+            "ValidateAuthorizationToken",
+            &json!({"token": "x"}),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+    let e = err.as_service_error().unwrap();
+    assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+    assert_eq!(
+        e.message(),
+        "Component does not have access to token verification IPC command."
+    );
+    let sm = lite.connect_as("aws.greengrass.StreamManager").unwrap();
+    let err = sm
+        .call_json(
+            "ValidateAuthorizationToken",
+            &json!({"token": "CCCCCCCCCCCCCCCC"}),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+    let e = err.as_service_error().unwrap();
+    assert!(matches!(e, IpcError::InvalidToken(_)), "{e:?}");
+    assert!(e
+        .message()
+        .starts_with("Invalid token used by stream manager when trying to authorize."));
 }

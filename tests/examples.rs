@@ -1,4 +1,6 @@
-//! The examples work as their docs say (cargo builds them before running tests).
+//! The examples work as their docs say (cargo builds them before running tests). Each runs
+//! through the cargo target runner when one is set (`common::target_command`), so these tests
+//! also pass when cross-testing under qemu-user.
 
 mod common;
 
@@ -43,7 +45,7 @@ fn run_with_timeout(cmd: &mut Command, within: Duration) -> std::process::Output
 #[test]
 fn quickstart_runs_and_exits_zero() {
     let out = run_with_timeout(
-        &mut Command::new(example("quickstart")),
+        &mut target_command(example("quickstart")),
         Duration::from_secs(20),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -65,7 +67,7 @@ fn publish_and_subscribe_examples_talk_through_the_emulator() {
         cmd.env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
             .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
     };
-    let mut sub = Command::new(example("subscribe"));
+    let mut sub = target_command(example("subscribe"));
     sub.args(["demo/t", "--count", "2"]);
     env(&mut sub);
     let child = sub
@@ -79,7 +81,7 @@ fn publish_and_subscribe_examples_talk_through_the_emulator() {
         || emu.subscription_count() == 1,
     );
     for message in [r#"{"a": [1, 2]}"#, "plain text"] {
-        let mut publish = Command::new(example("publish"));
+        let mut publish = target_command(example("publish"));
         publish.args(["demo/t", message]);
         env(&mut publish);
         let out = run_with_timeout(&mut publish, Duration::from_secs(10));
@@ -108,7 +110,7 @@ fn publish_and_subscribe_examples_talk_through_the_emulator() {
 #[test]
 fn publish_example_reports_errors_and_exits_non_zero() {
     let emu = Emulator::start().unwrap();
-    let mut publish = Command::new(example("publish"));
+    let mut publish = target_command(example("publish"));
     publish
         .args(["bad/+", "x"])
         .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
@@ -116,7 +118,7 @@ fn publish_example_reports_errors_and_exits_non_zero() {
     let out = run_with_timeout(&mut publish, Duration::from_secs(10));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgumentsError"));
-    let mut no_env = Command::new(example("publish"));
+    let mut no_env = target_command(example("publish"));
     no_env
         .args(["t", "x"])
         .env_remove(ggipc::SOCKET_PATH_ENV)
@@ -130,7 +132,7 @@ fn publish_example_reports_errors_and_exits_non_zero() {
 #[test]
 fn subscribe_example_exits_non_zero_when_the_connection_is_lost() {
     let emu = Emulator::start().unwrap();
-    let mut sub = Command::new(example("subscribe"));
+    let mut sub = target_command(example("subscribe"));
     sub.args(["t"])
         .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
         .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
@@ -161,7 +163,7 @@ fn the_service_area_examples_run_against_the_embedded_emulator() {
         "secrets",
         "shadows",
     ] {
-        let mut cmd = Command::new(example(name));
+        let mut cmd = target_command(example(name));
         cmd.env_remove(ggipc::SOCKET_PATH_ENV)
             .env_remove(ggipc::AUTH_TOKEN_ENV);
         let out = run_with_timeout(&mut cmd, Duration::from_secs(30));

@@ -2,6 +2,8 @@
 //! serialization (tests/data/golden, made by tests/tools/golden/gen_golden.py) and re-encode it
 //! to the same JSON value.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -219,8 +221,7 @@ fn golden_samples_round_trip() {
 }
 
 fn shared_model() -> Option<Value> {
-    let dir = std::env::var_os("GGIPC_SHARED_DIR")
-        .map(PathBuf::from)
+    let dir = common::shared_dir()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     let path = dir.join("spec/greengrass-ipc-model.json");
     match std::fs::read_to_string(&path) {

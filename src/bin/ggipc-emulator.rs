@@ -245,8 +245,11 @@ fn main() -> ExitCode {
     }
     let permissive = options.recipes.is_empty();
     if permissive {
-        let token = options.svcuid.clone().unwrap_or_else(random_token);
-        builder = builder.permissive_component("com.example.Component", token);
+        // Without --svcuid the builder's default component (com.example.Component,
+        // permissive) gets a token in the flavour's format.
+        if let Some(token) = options.svcuid.clone() {
+            builder = builder.permissive_component("com.example.Component", token);
+        }
     } else {
         for recipe in &options.recipes {
             builder = builder.recipe_file(recipe);
@@ -356,20 +359,4 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
         let _ = std::fs::remove_file(&temp);
     }
     result
-}
-
-fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u32 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id() ^ i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }

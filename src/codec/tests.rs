@@ -462,6 +462,15 @@ fn encode_enforces_limits() {
         }
     );
     assert!(msg.to_bytes(&Limits::with_max_frame_size(36)).is_ok());
+    // Both bounds are inclusive: a headers block of exactly the limit is encoded.
+    let exact = Limits {
+        max_headers_size: 18,
+        ..Limits::default()
+    };
+    let bytes = msg
+        .to_bytes(&exact)
+        .expect("18-byte headers at an 18-byte limit");
+    assert_eq!(Message::decode(&bytes, &exact).unwrap(), msg);
     let big = Message {
         headers: vec![],
         payload: Bytes::from(vec![0; 1 << 20]),
@@ -621,4 +630,101 @@ fn frame_decoder_read_from_rejects_bad_prelude_without_reading_body() {
         Err(CodecError::FrameTooLarge { .. })
     ));
     assert_eq!(reader.data.len(), 100);
+}
+
+#[test]
+fn header_value_accessors_answer_only_for_their_own_type() {
+    assert_eq!(HeaderValue::Bool(false).as_bool(), Some(false));
+    assert_eq!(HeaderValue::Bool(true).as_bool(), Some(true));
+    assert_eq!(HeaderValue::Int32(1).as_bool(), None);
+    let b = Bytes::from_static(b"ab");
+    assert_eq!(HeaderValue::ByteBuf(b.clone()).as_bytes(), Some(&b));
+    assert_eq!(HeaderValue::String("ab".into()).as_bytes(), None);
+}
+
+#[test]
+fn reseal_makes_a_corrupted_frame_check_again_and_leaves_short_buffers_alone() {
+    let mut bytes = worked_message()
+        .to_bytes(&Limits::default())
+        .unwrap()
+        .to_vec();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0xFF; // a payload byte: the message CRC no longer matches
+    assert!(Message::decode(&bytes, &Limits::default()).is_err());
+    reseal(&mut bytes);
+    assert!(Message::decode(&bytes, &Limits::default()).is_ok());
+    let mut short = [7u8; 15];
+    reseal(&mut short);
+    assert_eq!(short, [7u8; 15]);
+}
+
+/// A reader that hands out its bytes in the given chunk sizes (cycling), with an
+/// `Interrupted` error before every third chunk.
+struct Stuttering {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    calls: usize,
+    largest_request: usize,
+}
+
+impl std::io::Read for Stuttering {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        self.largest_request = self.largest_request.max(buf.len());
+        if self.calls % 3 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let size = self.sizes[self.calls % self.sizes.len()];
+        let n = size.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_from_reassembles_frames_of_every_size_from_any_chunking() {
+    let sizes_of_payloads = [0usize, 1, 100, 9_000, 70_000, 200_000, 3];
+    let messages: Vec<Message> = sizes_of_payloads
+        .iter()
+        .map(|&n| Message {
+            headers: worked_message().headers,
+            payload: Bytes::from((0..n).map(|i| (i % 251) as u8).collect::<Vec<u8>>()),
+        })
+        .collect();
+    let mut data = Vec::new();
+    for m in &messages {
+        data.extend_from_slice(&m.to_bytes(&Limits::default()).unwrap());
+    }
+    for sizes in [vec![1, 7, 13], vec![100_000], vec![12, 4, 65_536, 3]] {
+        let mut reader = Stuttering {
+            data: data.clone(),
+            at: 0,
+            sizes,
+            calls: 0,
+            largest_request: 0,
+        };
+        let mut decoder = FrameDecoder::new(Limits::default());
+        let mut got = Vec::new();
+        loop {
+            while let Some(m) = decoder.next_message().unwrap() {
+                got.push(m);
+            }
+            let n = decoder.read_from(&mut reader).unwrap();
+            assert!(n <= 64 * 1024);
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(decoder.finish(), Ok(()));
+        assert_eq!(got, messages);
+        assert_eq!(decoder.buffered(), 0);
+        assert!(
+            reader.largest_request <= 64 * 1024,
+            "{}",
+            reader.largest_request
+        );
+        assert_eq!(decoder.limits(), &Limits::default());
+    }
 }

@@ -544,6 +544,19 @@ pub fn authorize(
     operation: &str,
     resources: &[String],
 ) -> Result<(), Denied> {
+    authorize_as(caller, policies, operation, resources, true)
+}
+
+/// [`authorize`], where `empty_denied` = an empty resource is refused before any policy
+/// lookup (the Java nucleus). Nucleus lite has no such rule: a running lite 2.6.0 accepted
+/// a PublishToTopic on `""` under a `*` policy (`tests/tools/lite_probe.py`).
+pub(crate) fn authorize_as(
+    caller: &str,
+    policies: &Policies,
+    operation: &str,
+    resources: &[String],
+    empty_denied: bool,
+) -> Result<(), Denied> {
     if UNCHECKED_OPERATIONS.contains(&operation) {
         return Ok(());
     }
@@ -553,16 +566,21 @@ pub fn authorize(
             if caller == STREAM_MANAGER {
                 return Ok(());
             }
-            return deny(format!(
-                "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken: \
-                 only {STREAM_MANAGER} may call it"
+            return deny(super::texts::nucleus_text(
+                &format!(
+                    "{caller} is not authorized to perform aws.greengrass#ValidateAuthorizationToken"
+                ),
+                &format!("only {STREAM_MANAGER} may call it"),
             ));
         }
         "PutComponentMetric" => {
             if !caller.starts_with("aws.") {
-                return deny(format!(
-                    "{caller} is not authorized to perform aws.greengrass#PutComponentMetric: \
-                     the component name must start with \"aws.\""
+                return deny(super::texts::nucleus_text(
+                    &format!(
+                        "Principal {caller} is not authorized to perform \
+                         aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric "
+                    ),
+                    "the component name must start with \"aws.\"",
                 ));
             }
             if caller == STREAM_MANAGER {
@@ -590,10 +608,13 @@ pub fn authorize(
     // The nucleus refuses an empty resource string before any policy lookup ("Resource
     // cannot be empty", AuthorizationModule.isPresent in aws-greengrass-nucleus), so not
     // even a '*' policy grants it.
-    if let Some(empty) = resources.iter().find(|r| r.is_empty()) {
-        return deny(format!(
-            "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
-             {empty:?}: {service} never grants an empty resource"
+    if let Some(empty) = resources.iter().find(|r| empty_denied && r.is_empty()) {
+        return deny(super::texts::nucleus_text(
+            "Resource cannot be empty",
+            &format!(
+                "{caller} may not perform aws.greengrass#{operation} on resource {empty:?}: \
+                 {service} never grants an empty resource"
+            ),
         ));
     }
     if policies.permissive {
@@ -604,9 +625,25 @@ pub fn authorize(
             p.allows_operation(operation) && p.resources.iter().any(|r| r.matches(resource))
         });
         if !allowed {
-            return deny(format!(
-                "{caller} is not authorized to perform aws.greengrass#{operation} on resource \
-                 {resource:?}: no policy under {service} in its accessControl grants it"
+            // The nucleus's text (AuthorizationHandler.isAuthorized,
+            // aws-greengrass-nucleus src/main/java/com/aws/greengrass/authorization/
+            // AuthorizationHandler.java:246-251), then ggipc's explanation.
+            // PutComponentMetric words it its own way (ComponentMetricIPCEventStreamAgent
+            // .java:209-211).
+            let nucleus = if operation == "PutComponentMetric" {
+                format!(
+                    "Principal {caller} is not authorized to perform \
+                     {service}:aws.greengrass#{operation} with metric name {resource}"
+                )
+            } else {
+                format!(
+                    "Principal {caller} is not authorized to perform \
+                     {service}:aws.greengrass#{operation} on resource {resource}"
+                )
+            };
+            return deny(super::texts::nucleus_text(
+                &nucleus,
+                &format!("no policy under {service} in its accessControl grants it"),
             ));
         }
     }

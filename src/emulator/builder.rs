@@ -10,8 +10,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::listener::{accept_loop, bind, fresh_socket_path, random_token, ConnectionSettings};
+use super::listener::{accept_loop, bind, fresh_socket_path, ConnectionSettings};
 use super::state::{Component, State};
+use super::tokens::new_svcuid;
 use super::{
     auth, clientdevices, configuration, deployment, iotcore, lifecycle, pubsub, recipe, secrets,
     shadows, Emulator, EmulatorError, Flavor, LoadError, RecipeFormat, Secret,
@@ -203,7 +204,7 @@ impl EmulatorBuilder {
         let mut recipe_names = std::collections::HashSet::new();
         if self.declared.is_empty() {
             order.push("com.example.Component".into());
-            tokens_by_name.insert("com.example.Component".into(), random_token());
+            tokens_by_name.insert("com.example.Component".into(), new_svcuid(self.flavor));
             table.insert(
                 "com.example.Component".into(),
                 Component::new("1.0.0", json_object(), auth::Policies::permissive()),
@@ -262,7 +263,7 @@ impl EmulatorBuilder {
                 let token = tokens_by_name
                     .get(name)
                     .cloned()
-                    .unwrap_or_else(random_token);
+                    .unwrap_or_else(|| new_svcuid(self.flavor));
                 (name.clone(), token)
             })
             .collect();

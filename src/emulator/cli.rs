@@ -1,6 +1,28 @@
 //! Local deployments and components (the Greengrass CLI operations): CreateLocalDeployment,
 //! CancelLocalDeployment, GetLocalDeploymentStatus, ListLocalDeployments, ListComponents,
 //! GetComponentDetails, RestartComponent, StopComponent and CreateDebugPassword.
+//!
+//! # Rules (`nucleus` flavour, the Greengrass CLI component)
+//!
+//! From aws-greengrass/aws-greengrass-cli at 670ced8; `CA` is
+//! `server/src/main/java/com/aws/greengrass/cli/CLIEventStreamAgent.java`. `IAE` =
+//! InvalidArgumentsError. Tests: `tests/emulator_fidelity.rs` (`cli_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | The request is validated before authorization. | `CA:227-232,572-577,666-671` |
+//! | GetComponentDetails/RestartComponent/StopComponent with an empty `componentName` → IAE `Component name cannot be empty`; an unknown component → `ResourceNotFoundError` `Component with name <n> not found in Greengrass`. | `CA:236-241,369-372,847-851` |
+//! | CancelLocalDeployment/GetLocalDeploymentStatus with a `deploymentId` that is not a UUID → IAE `Invalid deploymentId format received. DeploymentId is a UUID`. | `CA:638-644,728-734` |
+//! | GetLocalDeploymentStatus of an unknown deployment → `ResourceNotFoundError` `Cannot find deployment`, resource type `LocalDeployment`. | `CA:674-679` |
+//! | CancelLocalDeployment of an unknown deployment → `ResourceNotFoundError` `Cannot find the deployment id provided <id>`; of a finished one → a response with `Cancellation request is not processed because deployment is already finished`; else `Cancel request submitted. Deployment ID: <id>`. | `CA:583-598,617` |
+//! | The CLI itself and `aws.greengrass.cli.client.*` callers pass authorization. | `CA:260-277` |
+//!
+//! `lite` flavour: RestartComponent of an unknown component → `ResourceNotFoundError`
+//! `Component not found.` (`modules/ggipcd/src/services/cli/restart_component.c:78-82`,
+//! aws-greengrass-lite tag v2.6.0).
+//!
+//! Deliberate differences: deployments are simulated (no artifacts, recipes or
+//! dependencies); restart/stop change the recorded state and run nothing.
 
 use serde_json::{json, Value};
 
@@ -103,30 +125,45 @@ pub(crate) fn cancel_local_deployment(ctx: &CallContext<'_>, request: Value) -> 
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
+    let id = r.deployment_id.unwrap_or_default();
+    if !is_uuid(&id) {
+        return Outcome::Error(invalid_arguments(NOT_A_UUID));
+    }
     if let Err(e) = ctx
         .state
         .authorize(ctx, "CancelLocalDeployment", &["*".to_owned()])
     {
         return Outcome::Error(e);
     }
-    let id = r.deployment_id.unwrap_or_default();
-    if !is_uuid(&id) {
-        return Outcome::Error(invalid_arguments("deploymentId must be a UUID"));
-    }
     let message = match ctx.state.deployments.cancel(&id) {
-        Some(true) => "Cancel request submitted",
-        Some(false) => "Deployment has already finished",
+        Some(true) => format!("Cancel request submitted. Deployment ID: {id}"),
+        Some(false) => {
+            "Cancellation request is not processed because deployment is already finished"
+                .to_owned()
+        }
         None => {
             return Outcome::Error(resource_not_found(
-                &format!("deployment {id} not found"),
+                &format!("Cannot find the deployment id provided {id}"),
                 "LocalDeployment",
                 &id,
             ))
         }
     };
     Outcome::response(&CancelLocalDeploymentResponse {
-        message: Some(message.to_owned()),
+        message: Some(message),
     })
+}
+
+/// CLIEventStreamAgent.java:642,732.
+const NOT_A_UUID: &str = "Invalid deploymentId format received. DeploymentId is a UUID";
+
+fn component_not_found(ctx: &CallContext<'_>, name: &str) -> crate::model::IpcError {
+    let text = if ctx.state.flavor == super::Flavor::Lite {
+        "Component not found.".to_owned()
+    } else {
+        format!("Component with name {name} not found in Greengrass")
+    };
+    resource_not_found(&text, "Component", name)
 }
 
 pub(crate) fn get_local_deployment_status(ctx: &CallContext<'_>, request: Value) -> Outcome {
@@ -135,6 +172,9 @@ pub(crate) fn get_local_deployment_status(ctx: &CallContext<'_>, request: Value)
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
+    if !is_uuid(&r.deployment_id) {
+        return Outcome::Error(invalid_arguments(NOT_A_UUID));
+    }
     if let Err(e) = ctx.state.authorize(
         ctx,
         "GetLocalDeploymentStatus",
@@ -145,7 +185,7 @@ pub(crate) fn get_local_deployment_status(ctx: &CallContext<'_>, request: Value)
     match ctx.state.deployments.get(&r.deployment_id) {
         Some(deployment) => Outcome::response(&GetLocalDeploymentStatusResponse { deployment }),
         None => Outcome::Error(resource_not_found(
-            &format!("deployment {} not found", r.deployment_id),
+            "Cannot find deployment",
             "LocalDeployment",
             &r.deployment_id,
         )),
@@ -195,7 +235,7 @@ pub(crate) fn get_component_details(ctx: &CallContext<'_>, request: Value) -> Ou
         Err(e) => return Outcome::Error(e),
     };
     if r.component_name.is_empty() {
-        return Outcome::Error(invalid_arguments("componentName is required"));
+        return Outcome::Error(invalid_arguments("Component name cannot be empty"));
     }
     if let Err(e) = ctx.state.authorize(
         ctx,
@@ -211,18 +251,14 @@ pub(crate) fn get_component_details(ctx: &CallContext<'_>, request: Value) -> Ou
             drop(components);
             Outcome::response(&GetComponentDetailsResponse { component_details })
         }
-        None => Outcome::Error(resource_not_found(
-            &format!("component {} not found", r.component_name),
-            "Component",
-            &r.component_name,
-        )),
+        None => Outcome::Error(component_not_found(ctx, &r.component_name)),
     }
 }
 
 pub(crate) fn restart_or_stop(ctx: &CallContext<'_>, operation: &str, request: Value) -> Outcome {
     let name = match request.get("componentName").and_then(Value::as_str) {
         Some(n) if !n.is_empty() => n.to_owned(),
-        _ => return Outcome::Error(invalid_arguments("componentName is required")),
+        _ => return Outcome::Error(invalid_arguments("Component name cannot be empty")),
     };
     if let Err(e) = ctx
         .state
@@ -233,10 +269,7 @@ pub(crate) fn restart_or_stop(ctx: &CallContext<'_>, operation: &str, request: V
     {
         let mut components = ctx.state.components.lock();
         let Some(c) = components.get_mut(&name).filter(|c| !c.removed) else {
-            return Outcome::Error(modeled_error(
-                "ComponentNotFoundError",
-                &format!("component {name} not found"),
-            ));
+            return Outcome::Error(component_not_found(ctx, &name));
         };
         c.state = if operation == "RestartComponent" {
             LifecycleState::Running

@@ -1,6 +1,15 @@
 //! Client device auth: VerifyClientDeviceIdentity, GetClientDeviceAuthToken,
 //! AuthorizeClientDeviceAction and SubscribeToCertificateUpdates, with answers the test
 //! sets through [`ClientDeviceAnswers`].
+//!
+//! # Rules
+//!
+//! Not yet read against its source (the client device auth component,
+//! aws-greengrass/aws-greengrass-client-device-auth, is a separate repository): the
+//! emulator answers what the test configured, checks the caller's
+//! `aws.greengrass.clientdevices.Auth` policies and rejects requests missing their
+//! required members with InvalidArgumentsError. Certificates, sessions and the
+//! component's device-group policies are not modelled.
 
 use serde_json::{json, Value};
 

@@ -1,6 +1,41 @@
 //! Component configuration: GetConfiguration, UpdateConfiguration,
 //! SubscribeToConfigurationUpdate, SubscribeToValidateConfigurationUpdates and
 //! SendConfigurationValidityReport.
+//!
+//! # Rules (`nucleus` flavour)
+//!
+//! From aws-greengrass/aws-greengrass-nucleus at a28341c; `N/` is
+//! `src/main/java/com/aws/greengrass/`, `CS` is
+//! `N/builtin/services/configstore/ConfigStoreIPCEventStreamAgent.java`. `IAE` =
+//! InvalidArgumentsError. Tests: `tests/emulator_fidelity.rs` (`config_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | Keys are case-insensitive: lookup, merge and subscription paths; a merged key keeps the stored spelling. | `N/config/Topics.java:29,91,309-363` (`CaseInsensitiveString` children) |
+//! | Reading a container hides keys starting with `_`, at every depth; a `_` key read by its own path is returned. | `N/config/Topics.java:517-522` (`toPOJO`), `CS:203-222` |
+//! | A leaf is returned as `{<stored name>: value}`, a container as its map, an empty `keyPath` as the whole configuration. | `CS:204-222` |
+//! | Unknown component or key → `ResourceNotFoundError` with the fixed text `Key not found`. | `CS:72,194-212,377-393` |
+//! | No `timestamp` → IAE `Timestamp is required`; no `valueToMerge` → IAE `ValueToMerge is required`. | `CS:313-318` |
+//! | A `keyPath` starting with `accessControl`, or an empty `keyPath` whose value holds `accessControl` → IAE `Config update is not allowed for following fields [accessControl]`. | `CS:240,323-328` |
+//! | Stale timestamp: each leaf older than the request is written; a leaf modified after it is skipped; then, if anything under `keyPath` is newer than the request, `FailedUpdateConditionCheckError` `Proposed timestamp is older than the config's latest modified timestamp` — the rest of the request has been applied. | `N/config/Topic.java:223-262`, `N/config/Topics.java:484-491`, `CS:276-302` |
+//! | A `keyPath` that does not exist yet is created with the current time, so the request cannot be stale. | `CS:277-283` |
+//! | A leaf written with its current value and a newer timestamp only moves the timestamp (no update event). | `N/config/Topic.java:228-245` |
+//! | SendConfigurationValidityReport with no validation pending → IAE `Validation request either timed out or was never made`. | `CS:144-150` |
+//!
+//! # `lite` flavour
+//!
+//! Nucleus lite 2.6.0 (aws-greengrass/aws-greengrass-lite tag v2.6.0; checked against a
+//! running one with `tests/tools/lite_probe.py`):
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | A leaf whose stored timestamp is newer than the request's is left as it is and the request still succeeds. | `modules/ggconfigd/src/db_interface.c:832-842` (ends the transaction with `GG_ERR_OK`) |
+//! | Keys are case-sensitive; `_` keys are not hidden. | `modules/ggconfigd/src/sql/create_db.sql:3` (`COLLATE BINARY`) |
+//! | Texts: `Key not found.` (GetConfiguration), `Key not found` (SubscribeToConfigurationUpdate), `Config update is not allowed for following field [accessControl]`. | `modules/ggipcd/src/services/config/get_configuration.c:87`, `subscribe_to_configuration_update.c:165`, `update_configuration.c:77,92` |
+//!
+//! Deliberate differences: values keep their JSON types (the nucleus coerces some through
+//! Java types); the `_` rule also hides keys in events' values; the texts after the fixed
+//! words are ggipc's.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,6 +44,7 @@ use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Map, Value};
 
 use super::server::{Outcome, StreamRef};
+use super::texts::nucleus_text;
 use super::{
     invalid_arguments, json_response, modeled_error, parse_request, resource_not_found,
     CallContext, State,
@@ -101,12 +137,55 @@ impl Area {
     }
 }
 
-fn get_path<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
-    let mut node = root;
-    for key in path {
-        node = node.as_object()?.get(key)?;
+/// The stored spelling of `key` in `m`; `ci` = keys are case-insensitive (the Java
+/// nucleus; nucleus lite stores them `COLLATE BINARY`, `modules/ggconfigd/src/sql/create_db.sql:3`).
+fn find_key(m: &Map<String, Value>, key: &str, ci: bool) -> Option<String> {
+    if m.contains_key(key) {
+        return Some(key.to_owned());
     }
-    Some(node)
+    if !ci {
+        return None;
+    }
+    let key = key.to_lowercase();
+    m.keys().find(|k| k.to_lowercase() == key).cloned()
+}
+
+/// The node at `path` and the path in its stored spelling.
+fn get_path<'a>(root: &'a Value, path: &[String], ci: bool) -> Option<(&'a Value, Vec<String>)> {
+    let mut node = root;
+    let mut stored = Vec::with_capacity(path.len());
+    for key in path {
+        let m = node.as_object()?;
+        let k = find_key(m, key, ci)?;
+        node = m.get(&k)?;
+        stored.push(k);
+    }
+    Some((node, stored))
+}
+
+/// The key of the modification times: lower-cased when keys are case-insensitive.
+fn folded(path: &[String], ci: bool) -> Vec<String> {
+    path.iter()
+        .map(|k| if ci { k.to_lowercase() } else { k.clone() })
+        .collect()
+}
+
+/// Whether configuration keys are case-insensitive in this flavour.
+fn case_insensitive(state: &State) -> bool {
+    state.flavor == super::Flavor::Nucleus
+}
+
+/// The value with every key starting with `_` removed, at every depth (`Topics.toPOJO`).
+fn without_hidden(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), without_hidden(v)))
+                .collect(),
+        ),
+        v => v.clone(),
+    }
 }
 
 /// Leaves of `value` placed under `prefix` (an empty object counts as a leaf).
@@ -123,8 +202,25 @@ fn leaves(prefix: &[String], value: &Value, out: &mut Vec<(Vec<String>, Value)>)
     }
 }
 
-/// Sets `value` at `path`, creating maps on the way (replacing non-map nodes). Returns
-/// whether anything changed.
+/// The path in stored spelling where `path` lands (existing keys matched
+/// case-insensitively, new ones as given).
+fn resolve(root: &Value, path: &[String], ci: bool) -> Vec<String> {
+    let mut node = Some(root);
+    path.iter()
+        .map(|key| {
+            let found = node
+                .and_then(Value::as_object)
+                .and_then(|m| find_key(m, key, ci));
+            node = found
+                .as_ref()
+                .and_then(|k| node.and_then(|n| n.get(k.as_str())));
+            found.unwrap_or_else(|| key.clone())
+        })
+        .collect()
+}
+
+/// Sets `value` at the stored-spelling `path`, creating maps on the way (replacing
+/// non-map nodes). Returns whether anything changed.
 fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
     let Some((last, parents)) = path.split_last() else {
         if *root == value {
@@ -162,7 +258,11 @@ fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
 
 /// Merges `value` into the configuration of `component` at `key_path` with modification
 /// time `millis`, like a deployment or UpdateConfiguration; returns the changed key paths.
-/// `check` = reject (FailedUpdateConditionCheck) when a node is newer than `millis`.
+///
+/// `check` = an UpdateConfiguration: leaves modified after `millis` are skipped, and (in
+/// the `nucleus` flavour) the call then fails with FailedUpdateConditionCheckError when
+/// anything under `key_path` is newer than `millis`, after the rest was applied and
+/// notified — as the nucleus does.
 pub(crate) fn merge_into(
     state: &State,
     component: &str,
@@ -171,42 +271,56 @@ pub(crate) fn merge_into(
     millis: i64,
     check: bool,
 ) -> Result<Vec<Vec<String>>, crate::model::IpcError> {
-    let mut new_leaves = Vec::new();
-    leaves(key_path, value, &mut new_leaves);
+    let mut stale = false;
     let changed = {
         let mut components = state.components.lock();
         let Some(c) = components.get_mut(component) else {
             return Err(resource_not_found(
-                &format!("component {component} not found"),
+                &nucleus_text(
+                    key_not_found_text(state, false),
+                    &format!("component {component} not found"),
+                ),
                 "Component",
                 component,
             ));
         };
-        if check {
-            for (path, _) in &new_leaves {
-                let newer = c
-                    .modified
-                    .iter()
-                    .any(|(p, t)| *t > millis && (p.starts_with(path) || path.starts_with(p)));
-                if newer {
-                    return Err(modeled_error(
-                        "FailedUpdateConditionCheckError",
-                        &format!(
-                            "the value at {} was modified after the request's timestamp",
-                            path.join(".")
-                        ),
-                    ));
-                }
-            }
-        }
+        // A key path that does not exist yet is created "now" (CS:277-283).
+        let ci = case_insensitive(state);
+        let millis = if check && get_path(&c.config, key_path, ci).is_none() {
+            super::now_millis()
+        } else {
+            millis
+        };
+        let mut new_leaves = Vec::new();
+        leaves(key_path, value, &mut new_leaves);
         let mut changed = Vec::new();
         for (path, v) in new_leaves {
+            let path = resolve(&c.config, &path, ci);
+            let key = folded(&path, ci);
+            let current = c.modified.get(&key).copied().unwrap_or(0);
+            if check && millis < current {
+                continue;
+            }
             if set_path(&mut c.config, &path, v) {
-                c.modified.insert(path.clone(), millis);
+                // A subtree replaced by a leaf (or the reverse) loses its times.
+                c.modified
+                    .retain(|p, _| !(p.starts_with(&key) && p.len() > key.len()));
+                c.modified.insert(key, millis);
                 changed.push(path);
+            } else if millis > current {
+                c.modified.insert(key, millis);
             }
         }
-        if key_path.first().is_some_and(|k| k == "accessControl")
+        if check && state.flavor == super::Flavor::Nucleus {
+            let kp = folded(&resolve(&c.config, key_path, ci), ci);
+            stale = c
+                .modified
+                .iter()
+                .any(|(p, t)| *t > millis && p.starts_with(&kp));
+        }
+        if key_path
+            .first()
+            .is_some_and(|k| k.eq_ignore_ascii_case("accessControl"))
             || (key_path.is_empty() && value.get("accessControl").is_some())
         {
             // Runtime policy changes, parsed leniently like the nucleus.
@@ -230,6 +344,23 @@ pub(crate) fn merge_into(
         changed
     };
     notify(state, component, &changed);
+    if stale {
+        return Err(modeled_error(
+            "FailedUpdateConditionCheckError",
+            &nucleus_text(
+                "Proposed timestamp is older than the config's latest modified timestamp",
+                &format!(
+                    "a value under {} was modified after the request's timestamp; the other \
+                     values of the request were applied",
+                    if key_path.is_empty() {
+                        "the root".to_owned()
+                    } else {
+                        key_path.join(".")
+                    }
+                ),
+            ),
+        ));
+    }
     Ok(changed)
 }
 
@@ -237,17 +368,19 @@ fn notify(state: &State, component: &str, changed: &[Vec<String>]) {
     if changed.is_empty() {
         return;
     }
+    let ci = case_insensitive(state);
     let targets: Vec<(Vec<String>, StreamRef)> = state
         .configuration
         .update_subscribers
         .lock()
         .iter()
         .filter(|s| s.component == component)
-        .map(|s| (s.key_path.clone(), s.stream.clone()))
+        .map(|s| (folded(&s.key_path, ci), s.stream.clone()))
         .collect();
     for (sub_path, stream) in targets {
         for path in changed {
-            if path.starts_with(&sub_path) || sub_path.starts_with(path) {
+            let p = folded(path, ci);
+            if p.starts_with(&sub_path) || sub_path.starts_with(&p) {
                 let event = json!({"configurationUpdateEvent": {
                     "componentName": component, "keyPath": path }});
                 stream.send_event(
@@ -257,6 +390,36 @@ fn notify(state: &State, component: &str, changed: &[Vec<String>]) {
             }
         }
     }
+}
+
+/// `Key not found` (Java nucleus, CS:72); nucleus lite says `Key not found.` in
+/// GetConfiguration (`modules/ggipcd/src/services/config/get_configuration.c:87`) and `Key
+/// not found` in SubscribeToConfigurationUpdate (`subscribe_to_configuration_update.c:165`).
+fn key_not_found_text(state: &State, subscribe: bool) -> &'static str {
+    if state.flavor == super::Flavor::Lite && !subscribe {
+        "Key not found."
+    } else {
+        "Key not found"
+    }
+}
+
+fn key_not_found(
+    state: &State,
+    subscribe: bool,
+    name: &str,
+    key_path: &[String],
+) -> crate::model::IpcError {
+    resource_not_found(
+        &nucleus_text(
+            key_not_found_text(state, subscribe),
+            &format!(
+                "key {} not found in the configuration of {name}",
+                key_path.join(".")
+            ),
+        ),
+        "Configuration",
+        &key_path.join("."),
+    )
 }
 
 pub(crate) fn get_configuration(ctx: &CallContext<'_>, request: Value) -> Outcome {
@@ -271,22 +434,21 @@ pub(crate) fn get_configuration(ctx: &CallContext<'_>, request: Value) -> Outcom
     let components = ctx.state.components.lock();
     let Some(c) = components.get(&name).filter(|c| !c.removed) else {
         return Outcome::Error(resource_not_found(
-            &format!("component {name} not found"),
+            &nucleus_text(
+                key_not_found_text(ctx.state, false),
+                &format!("component {name} not found"),
+            ),
             "Component",
             &name,
         ));
     };
-    let Some(node) = get_path(&c.config, &request.key_path) else {
-        return Outcome::Error(resource_not_found(
-            &format!(
-                "key {} not found in the configuration of {name}",
-                request.key_path.join(".")
-            ),
-            "Configuration",
-            &request.key_path.join("."),
-        ));
+    let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+    let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
+        return Outcome::Error(key_not_found(ctx.state, false, &name, &request.key_path));
     };
-    let value = match (node, request.key_path.last()) {
+    let value = match (node, stored.last()) {
+        // Only the Java nucleus hides `_` keys (Topics.toPOJO).
+        (Value::Object(_), _) | (_, None) if nucleus => without_hidden(node),
         (Value::Object(_), _) | (_, None) => node.clone(),
         (leaf, Some(key)) => json!({ key: leaf }),
     };
@@ -297,6 +459,15 @@ pub(crate) fn get_configuration(ctx: &CallContext<'_>, request: Value) -> Outcom
 }
 
 pub(crate) fn update_configuration(ctx: &CallContext<'_>, request: Value) -> Outcome {
+    if ctx.state.flavor == super::Flavor::Nucleus {
+        // CS:313-318, on the raw request (the typed one cannot lack them).
+        if request.get("timestamp").map_or(true, Value::is_null) {
+            return Outcome::Error(invalid_arguments("Timestamp is required"));
+        }
+        if request.get("valueToMerge").map_or(true, Value::is_null) {
+            return Outcome::Error(invalid_arguments("ValueToMerge is required"));
+        }
+    }
     let request: UpdateConfigurationRequest =
         match parse_request(request, "UpdateConfigurationRequest") {
             Ok(r) => r,
@@ -310,8 +481,13 @@ pub(crate) fn update_configuration(ctx: &CallContext<'_>, request: Value) -> Out
                 .as_object()
                 .is_some_and(|m| m.contains_key("accessControl")));
     if touches_acl {
+        // Nucleus lite words it in the singular (update_configuration.c:77,92).
         return Outcome::Error(invalid_arguments(
-            "accessControl cannot be changed with UpdateConfiguration",
+            if ctx.state.flavor == super::Flavor::Lite {
+                "Config update is not allowed for following field [accessControl]"
+            } else {
+                "Config update is not allowed for following fields [accessControl]"
+            },
         ));
     }
     if key_path.is_empty() && !request.value_to_merge.is_object() {
@@ -346,20 +522,17 @@ pub(crate) fn subscribe_to_configuration_update(ctx: &CallContext<'_>, request: 
         let components = ctx.state.components.lock();
         let Some(c) = components.get(&name).filter(|c| !c.removed) else {
             return Outcome::Error(resource_not_found(
-                &format!("component {name} not found"),
+                &nucleus_text(
+                    key_not_found_text(ctx.state, true),
+                    &format!("component {name} not found"),
+                ),
                 "Component",
                 &name,
             ));
         };
-        if get_path(&c.config, &request.key_path).is_none() {
-            return Outcome::Error(resource_not_found(
-                &format!(
-                    "key {} not found in the configuration of {name}",
-                    request.key_path.join(".")
-                ),
-                "Configuration",
-                &request.key_path.join("."),
-            ));
+        let ci = case_insensitive(ctx.state);
+        if get_path(&c.config, &request.key_path, ci).is_none() {
+            return Outcome::Error(key_not_found(ctx.state, true, &name, &request.key_path));
         }
     }
     let state = ctx.state.clone();
@@ -426,9 +599,12 @@ pub(crate) fn send_configuration_validity_report(ctx: &CallContext<'_>, request:
             drop(reports);
             Outcome::response(&SendConfigurationValidityReportResponse::default())
         }
-        _ => Outcome::Error(invalid_arguments(&format!(
-            "no configuration validation is pending for deployment {:?}: the request timed out or was never made",
-            key.0
+        _ => Outcome::Error(invalid_arguments(&nucleus_text(
+            "Validation request either timed out or was never made",
+            &format!(
+                "no configuration validation is pending for deployment {:?}",
+                key.0
+            ),
         ))),
     }
 }

@@ -3,6 +3,11 @@
 //! configuration, notifies every update subscriber before the update and honours its
 //! deferrals, merges the configuration, and notifies after the update.
 //!
+//! Not modelled: artifacts, recipes' dependencies and lifecycle scripts, rollback, and the
+//! deployment's own timeouts (validation and update-policy waits are the simulation's
+//! settings). The IPC rules of the operations that start and query deployments are in
+//! `cli.rs`, of the update notifications in `lifecycle.rs`.
+//!
 //! [`Emulator::simulate_deployment`]: super::Emulator::simulate_deployment
 
 use std::collections::BTreeMap;

@@ -1,5 +1,23 @@
 //! Component lifecycle: UpdateState, SubscribeToComponentUpdates, DeferComponentUpdate,
 //! PauseComponent and ResumeComponent.
+//!
+//! # Rules
+//!
+//! From aws-greengrass/aws-greengrass-nucleus at a28341c; `LC` is
+//! `src/main/java/com/aws/greengrass/builtin/services/lifecycle/LifecycleIPCEventStreamAgent.java`.
+//! `IAE` = InvalidArgumentsError. Tests: `tests/emulator_fidelity.rs` (`lifecycle_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | DeferComponentUpdate from a component with no SubscribeToComponentUpdates stream → IAE `Component is not subscribed to component update events`. | `LC:276-279` |
+//! | DeferComponentUpdate for no update awaiting this component's answer (unknown deployment, timed out, already answered) → ServiceError `Time limit to respond to PreComponentUpdateEvent exceeded`. | `LC:284-288` |
+//! | `recheckAfterMs` is not validated: a negative value is accepted (and defers nothing). | `LC:275-294` |
+//! | PauseComponent/ResumeComponent without `componentName` → IAE `Component name is required.`; authorization; an unknown component → `ResourceNotFoundError` (no message). | `LC:453-471,523-540` |
+//!
+//! Deliberate differences: pause/resume do not check that the target is a running (or
+//! paused) generic component — the emulator runs no processes, so it records the request;
+//! the ServiceError and ResourceNotFoundError texts carry ggipc's explanation after the
+//! nucleus's words.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -141,7 +159,7 @@ pub(crate) fn update_state(ctx: &CallContext<'_>, request: Value) -> Outcome {
     let mut components = ctx.state.components.lock();
     let Some(c) = components.get_mut(ctx.component) else {
         return Outcome::Error(resource_not_found(
-            "component not found",
+            "Component with given name not found",
             "Component",
             ctx.component,
         ));
@@ -184,15 +202,16 @@ pub(crate) fn defer_component_update(ctx: &CallContext<'_>, request: Value) -> O
     // (unknown deployment, timed out, or already answered) = ServiceError.
     let area = &ctx.state.lifecycle;
     if !area.is_subscribed(ctx.component) {
-        return Outcome::Error(invalid_arguments(&format!(
-            "{} is not subscribed to component update events",
-            ctx.component
+        return Outcome::Error(invalid_arguments(&super::texts::nucleus_text(
+            "Component is not subscribed to component update events",
+            &format!(
+                "{} has no SubscribeToComponentUpdates stream",
+                ctx.component
+            ),
         )));
     }
+    // Not validated by the nucleus: a negative value is accepted.
     let recheck = request.recheck_after_ms.unwrap_or(0);
-    if recheck < 0 {
-        return Outcome::Error(invalid_arguments("recheckAfterMs must not be negative"));
-    }
     let mut pending = area.pending.lock();
     let Some(slot) = pending
         .get_mut(&request.deployment_id)
@@ -220,7 +239,7 @@ pub(crate) fn defer_component_update(ctx: &CallContext<'_>, request: Value) -> O
 pub(crate) fn pause_or_resume(ctx: &CallContext<'_>, operation: &str, request: Value) -> Outcome {
     let target = match request.get("componentName").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => t.to_owned(),
-        _ => return Outcome::Error(invalid_arguments("componentName is required")),
+        _ => return Outcome::Error(invalid_arguments("Component name is required.")),
     };
     if let Err(e) = ctx
         .state

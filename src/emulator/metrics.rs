@@ -1,8 +1,26 @@
 //! Component metrics: PutComponentMetric (recorded, see `Emulator::metrics`).
+//!
+//! # Rules
+//!
+//! From aws-greengrass/aws-greengrass-nucleus at a28341c; `CM` is
+//! `src/main/java/com/aws/greengrass/builtin/services/telemetry/ComponentMetricIPCEventStreamAgent.java`.
+//! `IAE` = InvalidArgumentsError. Tests: `tests/emulator_fidelity.rs` (`metrics_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | A caller whose name does not start with `aws.` → `UnauthorizedError` `Principal <c> is not authorized to perform aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric ` (checked first). | `CM:47,85-93,216-222` |
+//! | An empty metric list → IAE `Null or Empty list of metrics found in PutComponentMetricRequest`. | `CM:186-189` |
+//! | A metric with an empty name, a name over 32 UTF-8 bytes, no unit or a negative value → IAE `Invalid argument found in PutComponentMetricRequest`. | `CM:190-195` |
+//! | Each metric's name is then authorized (`aws.greengrass.StreamManager` always passes): `UnauthorizedError` `Principal <c> is not authorized to perform aws.greengrass.ipc.componentmetric:aws.greengrass#PutComponentMetric with metric name <n>`. | `CM:196,202-212` |
+//! | An unknown unit (after removing non-alphanumerics, case-insensitive) → IAE `Invalid telemetry unit: No matching TelemetryUnit type found`, after all metrics were validated. | `CM:113-117,165-177` |
+//!
+//! Deliberate differences: metrics are recorded, not emitted to the telemetry agent; units
+//! are matched by the model's wire values only.
 
 use serde_json::Value;
 
 use super::server::Outcome;
+use super::texts::nucleus_text;
 use super::{invalid_arguments, parse_request, CallContext};
 use crate::model::{PutComponentMetricRequest, PutComponentMetricResponse};
 
@@ -18,16 +36,16 @@ pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Out
         return Outcome::Error(e);
     }
     if r.metrics.is_empty() {
-        return Outcome::Error(invalid_arguments("metrics must not be empty"));
+        return Outcome::Error(invalid_arguments(
+            "Null or Empty list of metrics found in PutComponentMetricRequest",
+        ));
     }
     for m in &r.metrics {
-        if m.name.is_empty() || m.name.len() > 32 {
-            return Outcome::Error(invalid_arguments("a metric name must be 1 to 32 bytes"));
-        }
-        if !m.value.is_finite() || m.value < 0.0 {
-            return Outcome::Error(invalid_arguments(
-                "a metric value must be a finite number >= 0",
-            ));
+        if m.name.is_empty() || m.name.len() > 32 || !m.value.is_finite() || m.value < 0.0 {
+            return Outcome::Error(invalid_arguments(&nucleus_text(
+                "Invalid argument found in PutComponentMetricRequest",
+                "a metric needs a name of 1 to 32 bytes, a unit and a finite value >= 0",
+            )));
         }
         if let Err(e) =
             ctx.state
@@ -38,9 +56,9 @@ pub(crate) fn put_component_metric(ctx: &CallContext<'_>, request: Value) -> Out
     }
     for m in &r.metrics {
         if !m.unit.is_known() {
-            return Outcome::Error(invalid_arguments(&format!(
-                "unknown metric unit {:?}",
-                m.unit.as_str()
+            return Outcome::Error(invalid_arguments(&nucleus_text(
+                "Invalid telemetry unit: No matching TelemetryUnit type found",
+                &format!("unknown metric unit {:?}", m.unit.as_str()),
             )));
         }
     }

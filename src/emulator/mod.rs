@@ -25,7 +25,7 @@
 //! - **Writes**: each frame has one total write deadline (default 5 s), not restarted by
 //!   partial writes; a client that does not take a frame within it is disconnected.
 //! - **Memory per connection** is bounded by: the inbound buffer (at most the flavour's
-//!   frame limit, 16 MiB for the nucleus and 10,000 bytes for lite; 16 KiB before the
+//!   frame limit, 16 MiB for the nucleus and 10,012 bytes for lite; 16 KiB before the
 //!   CONNECT), the outbound queue's byte bound plus one frame, the frame being written,
 //!   its streams (at most `max_streams_per_connection`, default 65,536, a few hundred
 //!   bytes each) and two thread stacks (reader and writer); one descriptor.
@@ -59,6 +59,7 @@ mod secrets;
 mod server;
 mod shadows;
 mod state;
+mod texts;
 mod tokens;
 mod topic;
 
@@ -97,18 +98,33 @@ pub enum Flavor {
     /// The Java Greengrass nucleus (the default).
     #[default]
     Nucleus,
-    /// Greengrass nucleus lite: 10 000-byte frames, no TERMINATE on responses,
-    /// `_message`/`_errorCode` error bodies, a refused connect closes without an ack, a
-    /// PING closes the connection.
+    /// Greengrass nucleus lite 2.6.0: frames of at most 10,012 bytes in (10,000 after the
+    /// prelude) and 10,000 out, no TERMINATE on responses, `_message`/`_errorCode` error
+    /// bodies, a refused connect closes without an ack, a PING closes the connection,
+    /// `receiveMode` ignored, `+`/`#` accepted in a PublishToTopic topic, a stale
+    /// UpdateConfiguration timestamp answered with success (the value kept), 16-character
+    /// base64 SVCUIDs, and only the operations in [`LITE_OPERATIONS`].
     Lite,
 }
 
 impl Flavor {
-    /// The frame limits this flavour enforces.
+    /// The frame limits this flavour enforces on the frames it sends.
     pub fn limits(self) -> Limits {
         match self {
             Flavor::Nucleus => Limits::default(),
             Flavor::Lite => Limits::with_max_frame_size(10_000),
+        }
+    }
+
+    /// The frame limits this flavour enforces on the frames it receives. Nucleus lite reads
+    /// the 12-byte prelude, then the rest of the frame into its 10,000-byte IPC buffer, so
+    /// it accepts a whole frame of up to 10,012 bytes (`ipc_server.c:461-481` and
+    /// `GGL_IPC_MAX_MSG_LEN` in `ipc_server.h:13-15`, aws-greengrass-lite tag v2.6.0),
+    /// while its responses fit in a 10,000-byte buffer (`ipc_server.c:47`).
+    pub fn inbound_limits(self) -> Limits {
+        match self {
+            Flavor::Nucleus => Limits::default(),
+            Flavor::Lite => Limits::with_max_frame_size(10_000 + 12),
         }
     }
 }

@@ -1,4 +1,28 @@
 //! Local publish/subscribe: the broker behind PublishToTopic and SubscribeToTopic.
+//!
+//! # Rules
+//!
+//! `nucleus` flavour, from aws-greengrass/aws-greengrass-nucleus at a28341c; `PS` is
+//! `src/main/java/com/aws/greengrass/builtin/services/pubsub/PubSubIPCEventStreamAgent.java`.
+//! `IAE` = InvalidArgumentsError. Tests: `tests/emulator_fidelity.rs` (`pubsub_*`),
+//! `tests/emulator_flavors.rs` (lite).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | Authorization first (an empty topic is always denied: `Resource cannot be empty`), then the topic checks. | `PS:234-251,282-296`, `AuthorizationModule.java:68-71` |
+//! | A publish topic holding `+`, `#` or `*` → IAE `Publish topic must not contain a wildcard.` | `PS:137-140` |
+//! | An empty subscribe topic → IAE `Subscribe topic must not be empty`. | `PS:304-308` |
+//! | Topics and filters are split on `/` as Java's `String.split` does: trailing empty levels are dropped, so `a/b/` is `a/b`. | `SubscriptionTrie.java:37,146,177,205` |
+//! | `+` is one level; `#` matches one level, except a final `#`, which takes one or more. | `SubscriptionTrie.java` (`get`) |
+//! | No `receiveMode`: `RECEIVE_MESSAGES_FROM_OTHERS` for a wildcard filter, else `RECEIVE_ALL_MESSAGES`. | `PS:310-321` |
+//!
+//! `lite` flavour (nucleus lite 2.6.0; aws-greengrass/aws-greengrass-lite tag v2.6.0, `GI`
+//! = `modules/ggipcd/src/services/pubsub/`):
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | `receiveMode` is ignored: the SubscribeToTopic handler reads only `topic`, so a component receives its own messages whatever it asked for. | `GI/subscribe_to_topic.c:95-130` |
+//! | `+` and `#` are accepted in a PublishToTopic topic (the handler checks only authorization). | `GI/publish_to_topic.c:33-52,105-115` |
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -101,10 +125,15 @@ pub(crate) fn publish_to_topic(ctx: &CallContext<'_>, request: Value) -> Outcome
     {
         return Outcome::Error(e);
     }
-    if request.topic.is_empty() || has_wildcard(&request.topic) || request.topic.contains('*') {
-        return Outcome::Error(invalid_arguments(
-            "the publish topic must be non-empty and hold no wildcard",
-        ));
+    let lite = ctx.state.flavor == super::Flavor::Lite;
+    if request.topic.is_empty() {
+        return Outcome::Error(invalid_arguments("the publish topic must be non-empty"));
+    }
+    if !lite && (has_wildcard(&request.topic) || request.topic.contains('*')) {
+        return Outcome::Error(invalid_arguments(&super::texts::nucleus_text(
+            "Publish topic must not contain a wildcard.",
+            &format!("{:?} holds '+', '#' or '*'", request.topic),
+        )));
     }
     ctx.state
         .pubsub
@@ -129,9 +158,11 @@ pub(crate) fn subscribe_to_topic(ctx: &CallContext<'_>, request: Value) -> Outco
         return Outcome::Error(e);
     }
     if request.topic.is_empty() {
-        return Outcome::Error(invalid_arguments("the topic must be non-empty"));
+        return Outcome::Error(invalid_arguments("Subscribe topic must not be empty"));
     }
     let from_others_only = match &request.receive_mode {
+        // Nucleus lite ignores receiveMode (subscribe_to_topic.c reads only `topic`).
+        _ if ctx.state.flavor == super::Flavor::Lite => false,
         Some(ReceiveMode::ReceiveMessagesFromOthers) => true,
         Some(ReceiveMode::ReceiveAllMessages) => false,
         // The nucleus default: wildcard filters skip the subscriber's own messages.

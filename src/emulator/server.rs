@@ -9,7 +9,7 @@
 //! Before the CONNECT is accepted, frames are limited to [`CONNECT_MAX_FRAME`] bytes and
 //! the whole CONNECT must arrive within the handshake deadline. Memory per connection is
 //! bounded by: the inbound frame buffer (at most the flavour's frame limit: 16 MiB for
-//! the nucleus, 10,000 bytes for lite; 16 KiB before authentication), the outbound
+//! the nucleus, 10,012 bytes for lite; 16 KiB before authentication), the outbound
 //! queue (at most its byte bound plus one frame, since an event always fits an empty
 //! queue and a reply is queued once the queue is below its bound), the frame being
 //! written (one frame), the stream table (at most
@@ -255,14 +255,16 @@ impl StreamRef {
 /// Serves one accepted socket until it closes; `_slot` holds its place under the cap.
 pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _slot: Slot) {
     let limits = state.flavor.limits();
-    let connect_limits = Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(limits.max_frame_size));
+    let inbound = state.flavor.inbound_limits();
+    let connect_limits =
+        Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
     let mut decoder = FrameDecoder::new(connect_limits);
     let Some(component) = handshake(&state, &socket, &mut decoder, conn_id) else {
         let _ = socket.shutdown(std::net::Shutdown::Both);
         return;
     };
     state.admission.authenticated(conn_id);
-    decoder.set_limits(limits);
+    decoder.set_limits(inbound);
     let settings = state.settings;
     let conn = Arc::new(ServerConn {
         id: conn_id,
@@ -523,7 +525,7 @@ fn handshake(
 }
 
 fn decoder_limit(state: &State) -> u32 {
-    CONNECT_MAX_FRAME.min(state.flavor.limits().max_frame_size)
+    CONNECT_MAX_FRAME.min(state.flavor.inbound_limits().max_frame_size)
 }
 
 fn protocol_error(conn: &ServerConn, text: &str) {

@@ -1,7 +1,41 @@
 //! Local shadows: GetThingShadow, UpdateThingShadow, DeleteThingShadow and
-//! ListNamedShadowsForThing, with the shadow document semantics of AWS IoT (versions,
-//! `state.desired` / `state.reported` / `delta`, `null` deletes a key). Documents carry no
-//! `metadata`.
+//! ListNamedShadowsForThing, as the shadow manager (`aws.greengrass.ShadowManager`) answers
+//! them.
+//!
+//! # Rules
+//!
+//! From aws-greengrass/aws-greengrass-shadow-manager at 17fb54e; `SM/` is
+//! `src/main/java/com/aws/greengrass/shadowmanager/`. Errors are InvalidArgumentsError
+//! (IAE) unless said otherwise. Tests: `tests/emulator_fidelity.rs` (`shadow_*`).
+//!
+//! | Rule | Source |
+//! |---|---|
+//! | Thing name: empty → IAE `ThingName is missing`; over 128 characters → IAE `ThingName has a maximum length of 128`; not `[a-zA-Z0-9:_-]+` → IAE `ThingName must match pattern [a-zA-Z0-9:_-]+`. Checked before authorization. | `SM/util/Validator.java:73-89`, `SM/model/Constants.java:50-52` |
+//! | Shadow name (absent or empty = classic): over 64 characters → IAE `ShadowName has a maximum length of 64`; pattern as above → IAE `ShadowName must match pattern …`. | `SM/util/Validator.java:50-65`, `Constants.java:51` |
+//! | Update with an empty payload → IAE `Missing update payload` (before authorization). | `SM/ipc/UpdateThingShadowRequestHandler.java:116-117`, `SM/model/ErrorMessage.java:43-44` |
+//! | Authorization is on `$aws/things/<thing>/shadow` or `…/shadow/name/<shadow>`; a denial is `UnauthorizedError` with the nucleus's `Principal … is not authorized …` text. | `UpdateThingShadowRequestHandler.java:119,150-159`, `GetThingShadowRequestHandler.java:88,122-131` |
+//! | A payload that is not JSON → **ServiceError** (the JSON parser's IOException). `null` or `{}` → IAE `Invalid JSON: `. | `UpdateThingShadowRequestHandler.java:130-134,174-175` |
+//! | `state.delta` in an update is dropped, not rejected. | `UpdateThingShadowRequestHandler.java:136-142` |
+//! | Schema: the document is an object with `state` (object or null); `desired`/`reported` objects or null; a `state` with neither holds nothing else; `clientToken` a string of at most 64 characters; `version` a number ≥ 0. Else IAE `Invalid JSON: <what>`. | `src/main/resources/json/schema/update_payload_schema.json`, `SM/util/JsonUtil.java:72-84` |
+//! | `desired` or `reported` nested deeper than 6 levels (counting containers only) → IAE `JSON contains too many levels of nesting; maximum is 6`. Checked before the version. | `SM/util/JsonUtil.java:146-172,188-190`, `ErrorMessage.java:30-32`, `Constants.java:37` |
+//! | Version on a new shadow: absent or exactly 1, else IAE `Invalid version`. On an existing shadow: absent or equal to the current version, else `ConflictError` `Version conflict`. | `SM/util/JsonUtil.java:192-207`, `ErrorMessage.java:27-28,49-50` |
+//! | The merged `desired` + `reported` (compact JSON bytes) over 8 KiB → IAE `The payload exceeds the maximum size allowed`. | `UpdateThingShadowRequestHandler.java:183-214`, `SM/util/Validator.java:138-142`, `Constants.java:38` |
+//! | A rejected update stores nothing (the update runs on a copy). | `UpdateThingShadowRequestHandler.java:180,216-219` |
+//! | Merge: `state: null` clears both; `state: {}` changes nothing; `desired`/`reported` `null` or `{}` clears that part; inside, a `null` or `{}` member deletes the key, arrays replace, objects merge. | `SM/model/ShadowState.java:62-98`, `SM/util/JsonMerger.java` |
+//! | Metadata: every leaf of `desired`/`reported` has `{"timestamp": <epoch s>}` of its last update, arrays per element; removed keys lose theirs. | `SM/model/ShadowStateMetadata.java:72-204` |
+//! | Update response: `version`, `clientToken` (if sent), `timestamp`, `state` (as sent, less `delta`), `metadata` of the patch. | `UpdateThingShadowRequestHandler.java:243-249`, `SM/model/ResponseMessageBuilder.java` |
+//! | Get response: `state` with `delta`, `metadata`, `version`, `timestamp` (now). No shadow → `ResourceNotFoundError` `No shadow found`, resource type `shadow`. | `SM/ipc/GetThingShadowRequestHandler.java:90-110` |
+//! | Delta: members of `desired` that differ from `reported` (numbers compare by value). | `SM/model/ShadowState.java:135-144`, `SM/util/JsonUtil.java:246-303` |
+//! | Delete answers an empty payload; no shadow → `ResourceNotFoundError` `No shadow found`. An update after a delete starts again at version 1 (the IPC path reads only undeleted shadows). | `SM/ipc/DeleteThingShadowRequestHandler.java:105-141`, `SM/ShadowManagerDAOImpl.java:56,92-113` |
+//! | List: thing name validated as above; `pageSize` default 25, outside 1..=100 → IAE `pageSize argument must be between 1 and 100`; `nextToken` is set whenever a page is full (so a last full page is followed by an empty one). | `SM/ipc/ListNamedShadowsForThingIPCHandler.java:117-146`, `Constants.java:53-55` |
+//!
+//! Deliberate differences: the shadow manager's request rate limits (`ServiceError` `Too
+//! Many Requests` past 20 per thing or 200 in total per second) are not modelled, so tests
+//! do not fail by timing; `nextToken` is the offset in plain text, not the shadow manager's
+//! encrypted token; the text after `Invalid JSON: ` is ggipc's, where the shadow manager
+//! gives the json-schema library's; the first `desired`/`reported` of a shadow drops `null`
+//! members (the shadow manager stores them as sent); no `/accepted`, `/rejected`, `/delta`
+//! or `/documents` messages are published on local pub/sub, and nothing syncs with the cloud.
 
 use std::collections::BTreeMap;
 
@@ -9,25 +43,38 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use super::server::Outcome;
+use super::texts::nucleus_text;
 use super::{
-    invalid_arguments, json_response, modeled_error, parse_request, resource_not_found, CallContext,
+    invalid_arguments, json_response, modeled_error, parse_request, resource_not_found,
+    service_error, CallContext,
 };
 use crate::model::{
     DeleteThingShadowRequest, DeleteThingShadowResponse, GetThingShadowRequest,
-    GetThingShadowResponse, ListNamedShadowsForThingRequest, ListNamedShadowsForThingResponse,
-    Shape, UpdateThingShadowRequest, UpdateThingShadowResponse,
+    GetThingShadowResponse, IpcError, ListNamedShadowsForThingRequest,
+    ListNamedShadowsForThingResponse, Shape, UpdateThingShadowRequest, UpdateThingShadowResponse,
 };
 
-#[derive(Default)]
+/// `MAX_THING_NAME_LENGTH` (Constants.java:50).
+pub(crate) const MAX_THING_NAME_LENGTH: usize = 128;
+/// `MAX_SHADOW_NAME_LENGTH` (Constants.java:51).
+pub(crate) const MAX_SHADOW_NAME_LENGTH: usize = 64;
+/// `DEFAULT_DOCUMENT_SIZE` (Constants.java:38): `desired` + `reported` bytes.
+pub(crate) const MAX_DOCUMENT_SIZE: usize = 8 * 1024;
+/// `DEFAULT_DOCUMENT_STATE_DEPTH` (Constants.java:37).
+pub(crate) const MAX_STATE_DEPTH: usize = 6;
+/// `clientToken` maxLength in update_payload_schema.json.
+pub(crate) const MAX_CLIENT_TOKEN_LENGTH: usize = 64;
+
+#[derive(Clone, Default)]
 struct Shadow {
     desired: Option<Value>,
     reported: Option<Value>,
+    meta_desired: Option<Value>,
+    meta_reported: Option<Value>,
     version: i64,
-    timestamp: i64,
-    deleted: bool,
 }
 
-/// Every shadow, by (thing, shadow name; `""` = classic).
+/// Every live shadow, by (thing, shadow name; `""` = classic). Deleted shadows are gone.
 #[derive(Default)]
 pub(crate) struct Store {
     shadows: Mutex<BTreeMap<(String, String), Shadow>>,
@@ -37,47 +84,157 @@ fn now_secs() -> i64 {
     super::now_millis() / 1000
 }
 
-/// Merges `patch` into `target`; `null` members delete keys.
+/// `isNullOrMissing` of JsonUtil.java:104-110: null, or an empty object.
+fn is_null_or_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(m)) => m.is_empty(),
+        _ => false,
+    }
+}
+
+fn null_if_empty(v: Value) -> Option<Value> {
+    (!is_null_or_empty(Some(&v))).then_some(v)
+}
+
+/// JsonMerger.merge of two objects: `null`/`{}` members delete, objects merge, the rest
+/// replaces.
 fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
-    for (k, v) in patch {
-        match v {
-            Value::Null => {
-                target.remove(k);
-            }
-            Value::Object(p) => match target.get_mut(k) {
-                Some(Value::Object(t)) => merge(t, p),
-                _ => {
-                    let mut t = Map::new();
-                    merge(&mut t, p);
+    for (k, p) in patch {
+        if is_null_or_empty(Some(p)) {
+            target.remove(k);
+            continue;
+        }
+        match (target.get_mut(k), p) {
+            (Some(Value::Object(t)), Value::Object(p)) => merge(t, p),
+            (_, Value::Object(p)) => {
+                let mut t = Map::new();
+                merge(&mut t, p);
+                if !t.is_empty() {
                     target.insert(k.clone(), Value::Object(t));
+                } else {
+                    target.remove(k);
                 }
-            },
-            v => {
-                target.insert(k.clone(), v.clone());
+            }
+            (_, p) => {
+                target.insert(k.clone(), p.clone());
             }
         }
     }
 }
 
-/// The part of `desired` that differs from `reported`.
-fn delta(desired: &Value, reported: Option<&Value>) -> Option<Value> {
-    match (desired, reported) {
-        (Value::Object(d), Some(Value::Object(r))) => {
+/// Numbers compare by value (JsonUtil.calculateDelta: `asLong` and `asDouble` both equal).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// JsonUtil.calculateDelta(reported, desired).
+fn delta(reported: &Value, desired: &Value) -> Option<Value> {
+    match (reported, desired) {
+        (Value::Object(r), Value::Object(d)) => {
             let mut out = Map::new();
             for (k, dv) in d {
-                if let Some(sub) = delta(dv, r.get(k)) {
-                    out.insert(k.clone(), sub);
+                let rv = r.get(k);
+                if is_null_or_empty(Some(dv)) {
+                    if !is_null_or_empty(rv) {
+                        out.insert(k.clone(), Value::Null);
+                    }
+                    continue;
+                }
+                match rv {
+                    _ if is_null_or_empty(rv) => {
+                        out.insert(k.clone(), dv.clone());
+                    }
+                    Some(rv) => {
+                        if let Some(sub) = delta(rv, dv) {
+                            out.insert(k.clone(), sub);
+                        }
+                    }
+                    None => {}
                 }
             }
             (!out.is_empty()).then_some(Value::Object(out))
         }
-        (d, Some(r)) if d == r => None,
-        (d, _) => Some(d.clone()),
+        (r, d) if same_value(r, d) => None,
+        (_, d) => Some(d.clone()),
     }
 }
 
+/// ShadowStateMetadata.createMetadataPatch: every value becomes `{"timestamp": now}`.
+fn metadata_patch(source: &Value, now: i64) -> Value {
+    match source {
+        Value::Array(items) => Value::Array(items.iter().map(|v| metadata_patch(v, now)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), metadata_patch(v, now)))
+                .collect(),
+        ),
+        _ => json!({ "timestamp": now }),
+    }
+}
+
+/// ShadowStateMetadata.isMetadataNode: an object holding only an integral `timestamp`.
+fn is_metadata_node(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if m.len() == 1
+        && m.get("timestamp").is_some_and(|t| t.is_i64() || t.is_u64()))
+}
+
+fn same_kind(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// ShadowStateMetadata.merge(state, metadata, patch) for objects.
+fn merge_metadata(
+    state: &Map<String, Value>,
+    metadata: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+) {
+    for (k, p) in patch {
+        let Some(s) = state.get(k).filter(|s| !is_null_or_empty(Some(s))) else {
+            metadata.remove(k);
+            continue;
+        };
+        if p.is_array() {
+            metadata.insert(k.clone(), p.clone());
+            continue;
+        }
+        let replace = match metadata.get(k) {
+            None => true,
+            Some(m) => is_null_or_empty(Some(m)) || !same_kind(m, p) || is_metadata_node(m),
+        };
+        if is_metadata_node(p) || replace {
+            metadata.insert(k.clone(), p.clone());
+            if is_metadata_node(p) {
+                continue;
+            }
+        }
+        if let (Value::Object(s), Value::Object(p), Some(Value::Object(m))) =
+            (s, p, metadata.get_mut(k))
+        {
+            merge_metadata(s, m, p);
+        }
+    }
+}
+
+fn merged_metadata(state: Option<&Value>, metadata: Option<Value>, patch: &Value) -> Option<Value> {
+    let Some(Value::Object(state)) = state else {
+        return None;
+    };
+    let mut m = match metadata {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(p) = patch {
+        merge_metadata(state, &mut m, p);
+    }
+    null_if_empty(Value::Object(m))
+}
+
 impl Shadow {
-    fn state(&self) -> Value {
+    fn state_with_delta(&self) -> Value {
         let mut state = Map::new();
         if let Some(d) = &self.desired {
             state.insert("desired".into(), d.clone());
@@ -85,16 +242,97 @@ impl Shadow {
         if let Some(r) = &self.reported {
             state.insert("reported".into(), r.clone());
         }
-        if let Some(d) = &self.desired {
-            if let Some(delta) = delta(d, self.reported.as_ref()) {
-                state.insert("delta".into(), delta);
-            }
+        let delta = match (&self.desired, &self.reported) {
+            (None, _) => None,
+            (Some(d), None) => Some(d.clone()),
+            (Some(d), Some(r)) => delta(r, d),
+        };
+        if let Some(delta) = delta {
+            state.insert("delta".into(), delta);
         }
         Value::Object(state)
     }
 
+    fn metadata(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(d) = &self.meta_desired {
+            m.insert("desired".into(), d.clone());
+        }
+        if let Some(r) = &self.meta_reported {
+            m.insert("reported".into(), r.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// The GetThingShadow document.
     fn document(&self) -> Value {
-        json!({"state": self.state(), "version": self.version, "timestamp": self.timestamp})
+        json!({
+            "state": self.state_with_delta(),
+            "metadata": self.metadata(),
+            "version": self.version,
+            "timestamp": now_secs(),
+        })
+    }
+
+    /// ShadowState.update then ShadowStateMetadata.update; returns the patch metadata.
+    fn apply(&mut self, state: &Value, now: i64) -> Value {
+        let patch_meta = metadata_patch(state, now);
+        match state {
+            Value::Null => {
+                self.desired = None;
+                self.reported = None;
+            }
+            Value::Object(m) if m.is_empty() => {}
+            Value::Object(m) => {
+                for (key, slot) in [
+                    ("desired", &mut self.desired),
+                    ("reported", &mut self.reported),
+                ] {
+                    let Some(value) = m.get(key) else { continue };
+                    if is_null_or_empty(Some(value)) {
+                        *slot = None;
+                        continue;
+                    }
+                    let Value::Object(patch) = value else {
+                        continue;
+                    };
+                    let mut target = match slot.take() {
+                        Some(Value::Object(t)) => t,
+                        _ => Map::new(),
+                    };
+                    merge(&mut target, patch);
+                    *slot = null_if_empty(Value::Object(target));
+                }
+            }
+            _ => {}
+        }
+        if self.desired.is_none() && self.reported.is_none() {
+            self.meta_desired = None;
+            self.meta_reported = None;
+            return patch_meta;
+        }
+        if let Some(p) = patch_meta
+            .get("desired")
+            .filter(|p| !is_null_or_empty(Some(p)))
+        {
+            self.meta_desired = merged_metadata(self.desired.as_ref(), self.meta_desired.take(), p);
+        }
+        if let Some(p) = patch_meta
+            .get("reported")
+            .filter(|p| !is_null_or_empty(Some(p)))
+        {
+            self.meta_reported =
+                merged_metadata(self.reported.as_ref(), self.meta_reported.take(), p);
+        }
+        patch_meta
+    }
+
+    fn size(&self) -> usize {
+        [&self.desired, &self.reported]
+            .into_iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .sum()
     }
 }
 
@@ -103,7 +341,6 @@ impl Store {
         self.shadows
             .lock()
             .get(&(thing.to_owned(), shadow.to_owned()))
-            .filter(|s| !s.deleted)
             .map(Shadow::document)
     }
 }
@@ -116,31 +353,133 @@ fn resource(thing: &str, shadow: &str) -> String {
     }
 }
 
-fn check(
-    ctx: &CallContext<'_>,
-    op: &str,
-    thing: &str,
-    shadow: &str,
-) -> Result<(), crate::model::IpcError> {
-    if thing.is_empty() {
-        return Err(invalid_arguments("thingName is required"));
-    }
-    ctx.state.authorize(ctx, op, &[resource(thing, shadow)])
+/// `[a-zA-Z0-9:_-]+` (Constants.SHADOW_PATTERN).
+fn matches_shadow_pattern(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
 }
 
-fn not_found(thing: &str, shadow: &str) -> crate::model::IpcError {
+/// Validator.validateThingName.
+fn validate_thing_name(thing: &str) -> Result<(), IpcError> {
+    if thing.is_empty() {
+        return Err(invalid_arguments("ThingName is missing"));
+    }
+    if thing.chars().count() > MAX_THING_NAME_LENGTH {
+        return Err(invalid_arguments(&format!(
+            "ThingName has a maximum length of {MAX_THING_NAME_LENGTH}"
+        )));
+    }
+    if !matches_shadow_pattern(thing) {
+        return Err(invalid_arguments(
+            "ThingName must match pattern [a-zA-Z0-9:_-]+",
+        ));
+    }
+    Ok(())
+}
+
+/// Validator.validateShadowName (empty = classic, valid).
+fn validate_shadow_name(shadow: &str) -> Result<(), IpcError> {
+    if shadow.is_empty() {
+        return Ok(());
+    }
+    if shadow.chars().count() > MAX_SHADOW_NAME_LENGTH {
+        return Err(invalid_arguments(&format!(
+            "ShadowName has a maximum length of {MAX_SHADOW_NAME_LENGTH}"
+        )));
+    }
+    if !matches_shadow_pattern(shadow) {
+        return Err(invalid_arguments(
+            "ShadowName must match pattern [a-zA-Z0-9:_-]+",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_names(thing: &str, shadow: &str) -> Result<(), IpcError> {
+    validate_thing_name(thing)?;
+    validate_shadow_name(shadow)
+}
+
+fn not_found(thing: &str, shadow: &str) -> IpcError {
     let name = if shadow.is_empty() { "Classic" } else { shadow };
     resource_not_found(
-        &format!("No shadow exists with name: {thing}/{name}"),
-        "Shadow",
+        &nucleus_text("No shadow found", &format!("no shadow {thing}/{name}")),
+        "shadow",
         &resource(thing, shadow),
     )
 }
 
-fn blob_response(model_type: &'static str, document: &Value) -> Outcome {
+fn invalid_json(what: &str) -> IpcError {
+    invalid_arguments(&format!("Invalid JSON: {what}"))
+}
+
+fn blob_response(model_type: &'static str, payload: &[u8]) -> Outcome {
     use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD.encode(document.to_string());
+    let payload = base64::engine::general_purpose::STANDARD.encode(payload);
     json_response(model_type, &json!({ "payload": payload }))
+}
+
+/// The container depth JsonUtil.calculateDepth counts: value nodes and empty containers
+/// count 0; a non-empty container at depth `d` counts `d` and its children `d + 1`.
+fn too_deep(node: &Value, depth: usize) -> bool {
+    let children: Vec<&Value> = match node {
+        Value::Object(m) if !m.is_empty() => m.values().collect(),
+        Value::Array(a) if !a.is_empty() => a.iter().collect(),
+        _ => return false,
+    };
+    depth > MAX_STATE_DEPTH || children.iter().any(|c| too_deep(c, depth + 1))
+}
+
+/// update_payload_schema.json, in ggipc's words.
+fn validate_schema(doc: &Value) -> Result<(), IpcError> {
+    let Value::Object(doc) = doc else {
+        return Err(invalid_json("the document must be an object"));
+    };
+    match doc.get("state") {
+        None => return Err(invalid_json("state: is missing but it is required")),
+        Some(Value::Null) => {}
+        Some(Value::Object(state)) => {
+            for key in ["desired", "reported", "delta"] {
+                if let Some(v) = state.get(key) {
+                    if !v.is_object() && !v.is_null() {
+                        return Err(invalid_json(&format!(
+                            "state.{key}: must be an object or null"
+                        )));
+                    }
+                }
+            }
+            let has_part = state.contains_key("desired") || state.contains_key("reported");
+            if !has_part {
+                if let Some(extra) = state.keys().find(|k| *k != "delta") {
+                    return Err(invalid_json(&format!(
+                        "state.{extra}: is not defined in the schema and the schema does not allow additional properties"
+                    )));
+                }
+            }
+        }
+        Some(_) => return Err(invalid_json("state: must be an object or null")),
+    }
+    if let Some(token) = doc.get("clientToken") {
+        match token {
+            Value::String(t) if t.chars().count() <= MAX_CLIENT_TOKEN_LENGTH => {}
+            Value::String(_) => {
+                return Err(invalid_json(&format!(
+                    "clientToken: may only be {MAX_CLIENT_TOKEN_LENGTH} characters long"
+                )))
+            }
+            _ => return Err(invalid_json("clientToken: must be a string")),
+        }
+    }
+    if let Some(version) = doc.get("version") {
+        match version.as_f64() {
+            Some(v) if v >= 0.0 => {}
+            Some(_) => return Err(invalid_json("version: must have a minimum value of 0")),
+            None => return Err(invalid_json("version: must be a number")),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn get_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
@@ -149,92 +488,116 @@ pub(crate) fn get_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome
         Err(e) => return Outcome::Error(e),
     };
     let shadow = r.shadow_name.unwrap_or_default();
-    if let Err(e) = check(ctx, "GetThingShadow", &r.thing_name, &shadow) {
+    if let Err(e) = validate_names(&r.thing_name, &shadow) {
+        return Outcome::Error(e);
+    }
+    if let Err(e) = ctx
+        .state
+        .authorize(ctx, "GetThingShadow", &[resource(&r.thing_name, &shadow)])
+    {
         return Outcome::Error(e);
     }
     match ctx.state.shadows.document(&r.thing_name, &shadow) {
-        Some(doc) => blob_response(GetThingShadowResponse::MODEL_TYPE, &doc),
+        Some(doc) => blob_response(
+            GetThingShadowResponse::MODEL_TYPE,
+            doc.to_string().as_bytes(),
+        ),
         None => Outcome::Error(not_found(&r.thing_name, &shadow)),
     }
 }
 
 pub(crate) fn update_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    let r: UpdateThingShadowRequest = match parse_request(request, "UpdateThingShadowRequest") {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(e),
-    };
+    match update(ctx, request) {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Error(e),
+    }
+}
+
+fn update(ctx: &CallContext<'_>, request: Value) -> Result<Outcome, IpcError> {
+    let r: UpdateThingShadowRequest = parse_request(request, "UpdateThingShadowRequest")?;
     let shadow_name = r.shadow_name.unwrap_or_default();
-    if let Err(e) = check(ctx, "UpdateThingShadow", &r.thing_name, &shadow_name) {
-        return Outcome::Error(e);
+    validate_names(&r.thing_name, &shadow_name)?;
+    if r.payload.is_empty() {
+        return Err(invalid_arguments("Missing update payload"));
     }
-    let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(&r.payload) else {
-        return Outcome::Error(invalid_arguments(
-            "the shadow document must be a JSON object",
-        ));
-    };
-    let Some(Value::Object(state)) = doc.get("state") else {
-        return Outcome::Error(invalid_arguments("Missing required node: state"));
-    };
-    let version = match doc.get("version") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64() {
-            Some(v) => Some(v),
-            None => return Outcome::Error(invalid_arguments("version must be an integer")),
-        },
-    };
-    for key in state.keys() {
-        if key != "desired" && key != "reported" {
-            return Outcome::Error(invalid_arguments(&format!(
-                "State contains an invalid node: {key:?}"
-            )));
-        }
+    ctx.state.authorize(
+        ctx,
+        "UpdateThingShadow",
+        &[resource(&r.thing_name, &shadow_name)],
+    )?;
+    let mut doc: Value = serde_json::from_slice(&r.payload)
+        .map_err(|e| service_error(&format!("the update payload is not JSON: {e}")))?;
+    if is_null_or_empty(Some(&doc)) {
+        return Err(invalid_json(""));
     }
-    let mut shadows = ctx.state.shadows.shadows.lock();
-    let s = shadows
-        .entry((r.thing_name.clone(), shadow_name.clone()))
-        .or_default();
-    if s.deleted {
-        s.desired = None;
-        s.reported = None;
-        s.deleted = false;
+    if let Some(Value::Object(state)) = doc.get_mut("state") {
+        state.remove("delta");
     }
-    let current = s.version;
-    if let Some(v) = version {
-        if v != current {
-            return Outcome::Error(modeled_error("ConflictError", "Version conflict"));
-        }
-    }
-    for (key, slot) in [("desired", &mut s.desired), ("reported", &mut s.reported)] {
-        match state.get(key) {
-            None => {}
-            Some(Value::Null) => *slot = None,
-            Some(Value::Object(patch)) => {
-                let mut target = match slot.take() {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                };
-                merge(&mut target, patch);
-                *slot = (!target.is_empty()).then_some(Value::Object(target));
+    validate_schema(&doc)?;
+    let state = doc.get("state").cloned().unwrap_or(Value::Null);
+    for key in ["desired", "reported"] {
+        if let Some(part) = state.get(key) {
+            if too_deep(part, 1) {
+                return Err(invalid_arguments(
+                    "JSON contains too many levels of nesting; maximum is 6",
+                ));
             }
-            Some(_) => {
-                return Outcome::Error(invalid_arguments(&format!(
-                    "state.{key} must be an object or null"
+        }
+    }
+    let key = (r.thing_name.clone(), shadow_name.clone());
+    let mut shadows = ctx.state.shadows.shadows.lock();
+    let current = shadows.get(&key);
+    if let Some(v) = doc.get("version").filter(|v| !v.is_null()) {
+        // `asInt()`: a fractional version is truncated.
+        let v = v.as_f64().unwrap_or(-1.0).trunc() as i64;
+        match current {
+            None if v != 1 => {
+                return Err(invalid_arguments(&nucleus_text(
+                    "Invalid version",
+                    "a new shadow takes version 1 or none",
                 )))
             }
+            Some(s) if s.version != v => {
+                return Err(modeled_error(
+                    "ConflictError",
+                    &nucleus_text(
+                        "Version conflict",
+                        &format!(
+                            "the shadow is at version {}, the update names {v}",
+                            s.version
+                        ),
+                    ),
+                ))
+            }
+            _ => {}
         }
     }
-    s.version += 1;
-    s.timestamp = now_secs();
-    let mut response = json!({
-        "state": Value::Object(state.clone()),
-        "version": s.version,
-        "timestamp": s.timestamp,
-    });
-    if let Some(token) = doc.get("clientToken") {
-        response["clientToken"] = token.clone();
+    let mut updated = current.cloned().unwrap_or_default();
+    let now = now_secs();
+    let patch_meta = updated.apply(&state, now);
+    updated.version = current.map_or(1, |s| s.version + 1);
+    let size = updated.size();
+    if size > MAX_DOCUMENT_SIZE {
+        return Err(invalid_arguments(&nucleus_text(
+            "The payload exceeds the maximum size allowed",
+            &format!("desired + reported would be {size} bytes, over {MAX_DOCUMENT_SIZE}"),
+        )));
     }
+    let version = updated.version;
+    shadows.insert(key, updated);
     drop(shadows);
-    blob_response(UpdateThingShadowResponse::MODEL_TYPE, &response)
+    let mut response = Map::new();
+    response.insert("version".into(), Value::from(version));
+    if let Some(token) = doc.get("clientToken").and_then(Value::as_str) {
+        response.insert("clientToken".into(), Value::String(token.to_owned()));
+    }
+    response.insert("timestamp".into(), Value::from(now));
+    response.insert("state".into(), state);
+    response.insert("metadata".into(), patch_meta);
+    Ok(blob_response(
+        UpdateThingShadowResponse::MODEL_TYPE,
+        Value::Object(response).to_string().as_bytes(),
+    ))
 }
 
 pub(crate) fn delete_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outcome {
@@ -243,19 +606,26 @@ pub(crate) fn delete_thing_shadow(ctx: &CallContext<'_>, request: Value) -> Outc
         Err(e) => return Outcome::Error(e),
     };
     let shadow = r.shadow_name.unwrap_or_default();
-    if let Err(e) = check(ctx, "DeleteThingShadow", &r.thing_name, &shadow) {
+    if let Err(e) = validate_names(&r.thing_name, &shadow) {
         return Outcome::Error(e);
     }
-    let mut shadows = ctx.state.shadows.shadows.lock();
-    match shadows.get_mut(&(r.thing_name.clone(), shadow.clone())) {
-        Some(s) if !s.deleted => {
-            s.deleted = true;
-            s.timestamp = now_secs();
-            let doc = json!({"version": s.version, "timestamp": s.timestamp});
-            drop(shadows);
-            blob_response(DeleteThingShadowResponse::MODEL_TYPE, &doc)
-        }
-        _ => Outcome::Error(not_found(&r.thing_name, &shadow)),
+    if let Err(e) = ctx.state.authorize(
+        ctx,
+        "DeleteThingShadow",
+        &[resource(&r.thing_name, &shadow)],
+    ) {
+        return Outcome::Error(e);
+    }
+    let removed = ctx
+        .state
+        .shadows
+        .shadows
+        .lock()
+        .remove(&(r.thing_name.clone(), shadow.clone()));
+    match removed {
+        // "After a successful delete, the payload ... is an empty response".
+        Some(_) => blob_response(DeleteThingShadowResponse::MODEL_TYPE, b""),
+        None => Outcome::Error(not_found(&r.thing_name, &shadow)),
     }
 }
 
@@ -265,8 +635,8 @@ pub(crate) fn list_named_shadows_for_thing(ctx: &CallContext<'_>, request: Value
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
-    if r.thing_name.is_empty() {
-        return Outcome::Error(invalid_arguments("thingName is required"));
+    if let Err(e) = validate_thing_name(&r.thing_name) {
+        return Outcome::Error(e);
     }
     if let Err(e) = ctx.state.authorize(
         ctx,
@@ -277,7 +647,9 @@ pub(crate) fn list_named_shadows_for_thing(ctx: &CallContext<'_>, request: Value
     }
     let page_size = r.page_size.unwrap_or(25);
     if !(1..=100).contains(&page_size) {
-        return Outcome::Error(invalid_arguments("pageSize must be between 1 and 100"));
+        return Outcome::Error(invalid_arguments(
+            "pageSize argument must be between 1 and 100",
+        ));
     }
     let offset = match r.next_token.as_deref() {
         None | Some("") => 0,
@@ -286,23 +658,20 @@ pub(crate) fn list_named_shadows_for_thing(ctx: &CallContext<'_>, request: Value
             Err(_) => return Outcome::Error(invalid_arguments("invalid nextToken")),
         },
     };
-    let names: Vec<String> = ctx
+    let page: Vec<String> = ctx
         .state
         .shadows
         .shadows
         .lock()
-        .iter()
-        .filter(|((thing, name), s)| thing == &r.thing_name && !name.is_empty() && !s.deleted)
-        .map(|((_, name), _)| name.clone())
-        .collect();
-    let page: Vec<String> = names
-        .iter()
+        .keys()
+        .filter(|(thing, name)| thing == &r.thing_name && !name.is_empty())
+        .map(|(_, name)| name.clone())
         .skip(offset)
         .take(page_size as usize)
-        .cloned()
         .collect();
+    let full = page.len() == page_size as usize;
     let mut body = json!({"results": page, "timestamp": now_secs()});
-    if offset + (page_size as usize) < names.len() {
+    if full {
         body["nextToken"] = Value::String((offset + page_size as usize).to_string());
     }
     json_response(ListNamedShadowsForThingResponse::MODEL_TYPE, &body)
@@ -315,9 +684,45 @@ mod tests {
     #[test]
     fn delta_is_what_desired_differs_in() {
         let d = json!({"color": "red", "n": {"a": 1, "b": 2}});
-        let r = json!({"color": "red", "n": {"a": 1, "b": 3}});
-        assert_eq!(delta(&d, Some(&r)), Some(json!({"n": {"b": 2}})));
-        assert_eq!(delta(&d, Some(&d)), None);
-        assert_eq!(delta(&d, None), Some(d.clone()));
+        let r = json!({"color": "red", "n": {"a": 1.0, "b": 3}});
+        assert_eq!(delta(&r, &d), Some(json!({"n": {"b": 2}})));
+        assert_eq!(delta(&d, &d), None);
+    }
+
+    #[test]
+    fn depth_counts_containers_only() {
+        // desired(1) a(2) b(3) c(4) d(5) e(6): six levels, the leaf does not count.
+        let six = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
+        assert!(!too_deep(&six, 1));
+        let seven = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}});
+        assert!(too_deep(&seven, 1));
+        assert!(!too_deep(
+            &json!({"a": {"b": {"c": {"d": {"e": {"f": {}}}}}}}),
+            1
+        ));
+    }
+
+    #[test]
+    fn metadata_follows_the_state() {
+        let mut s = Shadow::default();
+        s.apply(
+            &json!({"desired": {"a": 1, "b": [1, 2], "c": {"d": true}}}),
+            100,
+        );
+        assert_eq!(
+            s.meta_desired,
+            Some(
+                json!({"a": {"timestamp": 100}, "b": [{"timestamp": 100}, {"timestamp": 100}],
+                        "c": {"d": {"timestamp": 100}}})
+            )
+        );
+        s.apply(&json!({"desired": {"a": null, "c": {"e": 2}}}), 200);
+        assert_eq!(
+            s.meta_desired,
+            Some(json!({"b": [{"timestamp": 100}, {"timestamp": 100}],
+                        "c": {"d": {"timestamp": 100}, "e": {"timestamp": 200}}}))
+        );
+        s.apply(&json!(null), 300);
+        assert_eq!((s.meta_desired.clone(), s.desired.clone()), (None, None));
     }
 }

@@ -150,7 +150,8 @@ impl State {
             .map(|c| c.policies.clone())
             .unwrap_or_default();
         ctx.resources.lock().extend(resources.iter().cloned());
-        auth::authorize(ctx.component, &policies, operation, resources)
+        let empty_denied = self.flavor == Flavor::Nucleus;
+        auth::authorize_as(ctx.component, &policies, operation, resources, empty_denied)
             .map_err(|d| modeled_error("UnauthorizedError", &d.message))
     }
 

@@ -36,9 +36,20 @@ pub(crate) fn local_filter_matches(filter: &str, topic: &str) -> bool {
             _ => false,
         }
     }
-    let f: Vec<&str> = filter.split('/').collect();
-    let t: Vec<&str> = topic.split('/').collect();
-    go(&f, &t)
+    go(&java_split(filter), &java_split(topic))
+}
+
+/// `s.split("/")` as Java does it: trailing empty levels are dropped (`"a/b/"` is
+/// `["a", "b"]`, `"/"` is `[]`), except that `""` is `[""]`.
+pub(crate) fn java_split(s: &str) -> Vec<&str> {
+    if s.is_empty() {
+        return vec![""];
+    }
+    let mut levels: Vec<&str> = s.split('/').collect();
+    while levels.last() == Some(&"") {
+        levels.pop();
+    }
+    levels
 }
 
 /// Whether a local filter is a wildcard for the receive-mode default: a whole `+` level or
@@ -67,6 +78,11 @@ mod tests {
             ("a/+", "a/b", true),
             ("a/+", "a/b/c", false),
             ("a/b", "a/b", true),
+            // Java's split drops trailing empty levels.
+            ("a/b", "a/b/", true),
+            ("a/b/", "a/b", true),
+            ("a/+", "a/b//", true),
+            ("a//b", "a/b", false),
         ];
         for (filter, topic, expected) in cases {
             assert_eq!(

@@ -120,6 +120,13 @@ pub struct SubscribeToTopicRequest {
     #[serde(rename = "topic")]
     pub topic: String,
     /// `receiveMode`: [`ReceiveMode`]. Optional.
+    ///
+    /// What each server does with it: the Java nucleus honours it, and when it is unset uses
+    /// `RECEIVE_MESSAGES_FROM_OTHERS` for a filter with a `+` or final `#` level and
+    /// `RECEIVE_ALL_MESSAGES` otherwise (`PubSubIPCEventStreamAgent.validateReceiveMode`).
+    /// Nucleus lite (2.6.0) ignores it: a component always receives its own messages on a
+    /// matching topic (its SubscribeToTopic handler reads only `topic`). The emulator does
+    /// the same in each flavour.
     #[serde(
         rename = "receiveMode",
         default,

@@ -144,3 +144,93 @@ pub fn ggipc_threads() -> usize {
         .filter(|n| n.starts_with("ggipc-") && !n.starts_with("ggipc-emu"))
         .count()
 }
+
+/// The target triples this test binary may have been built for, among the Linux targets
+/// ggipc is tested on (stable `cfg` cannot tell armv7 from armv6, so both are listed).
+pub fn target_triples() -> &'static [&'static str] {
+    let gnu = cfg!(all(target_os = "linux", target_env = "gnu"));
+    let musl = cfg!(all(target_os = "linux", target_env = "musl"));
+    let hf = cfg!(target_abi = "eabihf");
+    if cfg!(target_arch = "x86_64") && gnu {
+        &["x86_64-unknown-linux-gnu"]
+    } else if cfg!(target_arch = "x86_64") && musl {
+        &["x86_64-unknown-linux-musl"]
+    } else if cfg!(target_arch = "aarch64") && gnu {
+        &["aarch64-unknown-linux-gnu"]
+    } else if cfg!(target_arch = "aarch64") && musl {
+        &["aarch64-unknown-linux-musl"]
+    } else if cfg!(target_arch = "arm") && gnu && hf {
+        &[
+            "armv7-unknown-linux-gnueabihf",
+            "arm-unknown-linux-gnueabihf",
+        ]
+    } else if cfg!(target_arch = "arm") && gnu {
+        &["armv7-unknown-linux-gnueabi", "arm-unknown-linux-gnueabi"]
+    } else if cfg!(target_arch = "arm") && musl && hf {
+        &[
+            "armv7-unknown-linux-musleabihf",
+            "arm-unknown-linux-musleabihf",
+        ]
+    } else {
+        &[]
+    }
+}
+
+/// The cargo target runner for this test binary's target, from
+/// `CARGO_TARGET_<TRIPLE>_RUNNER` (split on whitespace, as cargo does), e.g.
+/// `qemu-arm -L /usr/arm-linux-gnueabihf` when cross-testing under qemu-user.
+///
+/// Cargo runs the test binary through the runner but does not tell it; the environment
+/// variable is inherited, so it is read here. A runner set only in a `.cargo/config.toml`
+/// is not visible to the test process: set it in the environment (as `.ci/cross` does).
+pub fn target_runner() -> Option<Vec<String>> {
+    target_triples().iter().find_map(|triple| {
+        let key = format!(
+            "CARGO_TARGET_{}_RUNNER",
+            triple.to_uppercase().replace('-', "_")
+        );
+        let words: Vec<String> = std::env::var(key)
+            .ok()?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        (!words.is_empty()).then_some(words)
+    })
+}
+
+/// A command that runs `program`, a binary built for this test's target (an example, the
+/// emulator), through the cargo target runner when one is set, else directly. Without it,
+/// a test running under qemu-user could not start an ARM binary (the kernel refuses the
+/// `execve` with ENOEXEC unless binfmt_misc is set up).
+pub fn target_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    match target_runner() {
+        Some(runner) => {
+            let mut cmd = std::process::Command::new(&runner[0]);
+            cmd.args(&runner[1..]).arg(program);
+            cmd
+        }
+        None => std::process::Command::new(program),
+    }
+}
+
+/// The project's shared folder (`spec/`, `vectors/`): `$GGIPC_SHARED_DIR` when set (the
+/// `shared` folder itself or its `vectors` subfolder), else `shared` beside the clone, i.e.
+/// `../shared` from the crate root (looked up in each ancestor of the crate root, so a
+/// checkout nested one level deeper also finds it). `None` when nothing is found.
+pub fn shared_dir() -> Option<PathBuf> {
+    let is_shared =
+        |dir: &std::path::Path| dir.join("spec").is_dir() || dir.join("vectors").is_dir();
+    if let Some(configured) = std::env::var_os("GGIPC_SHARED_DIR").map(PathBuf::from) {
+        if configured.join("eventstream").is_dir() && !is_shared(&configured) {
+            // GGIPC_SHARED_DIR named the `vectors` folder.
+            return configured.parent().map(|p| p.to_path_buf());
+        }
+        return is_shared(&configured).then_some(configured);
+    }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared"))
+        .find(|dir| is_shared(dir))
+}

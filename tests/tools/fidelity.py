@@ -12,14 +12,19 @@ import traceback
 
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 from awsiot.greengrasscoreipc.model import (
+    QOS,
     BinaryMessage,
     ConfigurationValidityReport,
     ConfigurationValidityStatus,
+    ConflictError,
+    FailedUpdateConditionCheckError,
+    InvalidArgumentsError,
     JsonMessage,
     PublishMessage,
     ReceiveMode,
     ReportedLifecycleState,
     ResourceNotFoundError,
+    ServiceError,
     UnauthorizedError,
 )
 
@@ -197,6 +202,85 @@ def shadow_update_and_get():
 
 
 check("UpdateThingShadow then GetThingShadow (delta)", shadow_update_and_get)
+
+# --- the nucleus's rules, one case per family (see the tables in src/emulator/*.rs) ------
+
+
+def expect_raises(kind, text, fn):
+    try:
+        fn()
+    except kind as e:
+        message = e.message or ""
+        expect(message.startswith(text), f"{kind.__name__} message {message!r}")
+        return
+    raise AssertionError(f"no {kind.__name__}")
+
+
+def rule_limits():
+    # Shadow: desired + reported over 8 KiB; IoT Core: more than 7 '/' in a topic.
+    big = {"state": {"reported": {"big": "x" * 8192}}}
+    expect_raises(
+        InvalidArgumentsError,
+        "The payload exceeds the maximum size allowed",
+        lambda: ipc.update_thing_shadow(thing_name="fidelity-thing", payload=json.dumps(big).encode()),
+    )
+    expect_raises(
+        ServiceError,
+        "Publish to topic fidelity/1/2/3/4/5/6/7/8 failed: The request topic must have no more than 7",
+        lambda: ipc.publish_to_iot_core(topic_name="fidelity/1/2/3/4/5/6/7/8", qos=QOS.AT_LEAST_ONCE, payload=b"x"),
+    )
+    ipc.publish_to_iot_core(topic_name="fidelity/1/2/3/4/5/6/7", qos=QOS.AT_LEAST_ONCE, payload=b"x")
+
+
+def rule_versions():
+    current = json.loads(ipc.get_thing_shadow(thing_name="fidelity-thing").payload)
+    expect("metadata" in current, f"no metadata in {current}")
+    stale = {"state": {"desired": {"color": "green"}}, "version": current["version"] + 5}
+    expect_raises(
+        ConflictError,
+        "Version conflict",
+        lambda: ipc.update_thing_shadow(thing_name="fidelity-thing", payload=json.dumps(stale).encode()),
+    )
+    after = json.loads(ipc.get_thing_shadow(thing_name="fidelity-thing").payload)
+    expect(after["version"] == current["version"], "a rejected update changed the version")
+    expect(after["state"]["desired"] == current["state"]["desired"], "a rejected update stored")
+
+
+def rule_case_insensitivity():
+    leaf = ipc.get_configuration(key_path=["MQTT", "Port"]).value
+    expect(leaf == {"port": 8883}, f"leaf {leaf}")
+    ipc.update_configuration(
+        key_path=["Mqtt"],
+        timestamp=datetime.datetime.now(datetime.timezone.utc),
+        value_to_merge={"HOST": "example"},
+    )
+    mqtt = ipc.get_configuration(key_path=["mqtt"]).value
+    expect(mqtt == {"port": 8883, "host": "example"}, f"mqtt {mqtt}")
+
+
+def rule_error_types():
+    expect_raises(ResourceNotFoundError, "Secret not configured no-such-secret",
+                  lambda: ipc.get_secret_value(secret_id="no-such-secret"))
+    expect_raises(ServiceError, "SecretId absent in the request", lambda: ipc.get_secret_value(secret_id=""))
+    expect_raises(UnauthorizedError, "Not Authorized",
+                  lambda: ipc.publish_to_iot_core(topic_name="denied/x", qos=QOS.AT_LEAST_ONCE, payload=b"x"))
+    expect_raises(ServiceError, "Publish to topic fidelity/+ failed",
+                  lambda: ipc.publish_to_iot_core(topic_name="fidelity/+", qos=QOS.AT_LEAST_ONCE, payload=b"x"))
+    expect_raises(ResourceNotFoundError, "Key not found", lambda: ipc.get_configuration(key_path=["nope"]))
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    expect_raises(
+        FailedUpdateConditionCheckError,
+        "Proposed timestamp is older than the config's latest modified timestamp",
+        lambda: ipc.update_configuration(key_path=["mqtt"], timestamp=old, value_to_merge={"port": 1, "extra": 2}),
+    )
+    mqtt = ipc.get_configuration(key_path=["mqtt"]).value
+    expect(mqtt.get("port") == 8883 and mqtt.get("extra") == 2, f"partial stale update {mqtt}")
+
+
+check("rules: limits (shadow 8 KiB, IoT Core topic slashes)", rule_limits)
+check("rules: versions (conflict stores nothing, metadata)", rule_versions)
+check("rules: configuration keys are case-insensitive", rule_case_insensitivity)
+check("rules: error types and the nucleus's texts", rule_error_types)
 
 # --- deployment: validation, deferral ---------------------------------------------------
 validations = queue.Queue()

@@ -107,6 +107,19 @@ SENSITIVE = {
     "ValidateAuthorizationTokenRequest": {"token"},
 }
 
+# Hand-written notes on members, where the servers differ: (shape, wire name) -> lines.
+MEMBER_NOTES = {
+    ("SubscribeToTopicRequest", "receiveMode"): [
+        "",
+        "What each server does with it: the Java nucleus honours it, and when it is unset uses",
+        "`RECEIVE_MESSAGES_FROM_OTHERS` for a filter with a `+` or final `#` level and",
+        "`RECEIVE_ALL_MESSAGES` otherwise (`PubSubIPCEventStreamAgent.validateReceiveMode`).",
+        "Nucleus lite (2.6.0) ignores it: a component always receives its own messages on a",
+        "matching topic (its SubscribeToTopic handler reads only `topic`). The emulator does",
+        "the same in each flavour.",
+    ],
+}
+
 RUST_KEYWORDS = {"type", "match", "ref", "move", "self", "fn", "mod", "use", "impl", "loop"}
 
 
@@ -306,6 +319,7 @@ class Gen:
             lines.append("Deprecated: servers normally omit it.")
         if mm["wire"] in SENSITIVE.get(shape, ()):
             lines.append("Secret: redacted in `Debug` output.")
+        lines += MEMBER_NOTES.get((shape, mm["wire"]), [])
         return lines
 
     @staticmethod
