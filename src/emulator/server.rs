@@ -256,8 +256,7 @@ impl StreamRef {
 pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _slot: Slot) {
     let limits = state.flavor.limits();
     let inbound = state.flavor.inbound_limits();
-    let connect_limits =
-        Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
+    let connect_limits = Limits::with_max_frame_size(CONNECT_MAX_FRAME.min(inbound.max_frame_size));
     let mut decoder = FrameDecoder::new(connect_limits);
     let Some(component) = handshake(&state, &socket, &mut decoder, conn_id) else {
         let _ = socket.shutdown(std::net::Shutdown::Both);
