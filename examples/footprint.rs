@@ -50,5 +50,6 @@ fn main() -> Result<(), ggipc::Error> {
         "rss_before_kib={rss_before} rss_after_kib={rss_after} threads_before={threads_before} threads_after={threads_after}"
     );
     drop(subscription);
-    client.close()
+    client.close();
+    Ok(())
 }

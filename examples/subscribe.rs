@@ -30,9 +30,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Printer {
         let _ = self.0.send(Note::Line(line));
     }
 
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         let _ = self.0.send(Note::Failed(error.to_string()));
-        true
+        ggipc::StreamControl::Close
     }
 
     fn on_stream_closed(&mut self) {

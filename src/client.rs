@@ -1,26 +1,20 @@
-//! The public blocking client.
+//! The public blocking client: the typed and generic calls. Connection management lives
+//! in the link ([`crate::link`]); this file only turns requests into calls on the current
+//! connection and replies into typed results.
 
-use std::collections::HashMap;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{bounded, Receiver, Sender};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
-use crate::config::{deadline_after, CallOptions, ClientBuilder, Config};
-use crate::connection::reconnect::{self, Notice};
-use crate::connection::{self, reader, Connection, Established};
-use crate::dispatch::Dispatcher;
-use crate::error::{CloseReason, Error, Result, TimeoutKind};
+use crate::config::{CallOptions, ClientBuilder};
+use crate::deadline::deadline_after;
+use crate::error::{stream_error, CloseReason, Error, Result};
+use crate::link::{Binding, Link, Resubscribe, SubEntry};
 use crate::model::{Operation, Shape, StreamingOperation};
-use crate::rpc::MessageType;
-use crate::subscription::{
-    decode_reply, Binding, Resubscribe, StreamHandler, SubEntry, Subscription, TypedSink,
-};
+use crate::rpc::{json_body, MessageType};
+use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 
 /// A connection to the Greengrass IPC service.
 ///
@@ -37,83 +31,32 @@ pub struct Client {
 
 /// Owned by the user's handles only: dropping the last one closes the client.
 struct Inner {
-    core: Arc<Core>,
-}
-
-/// A running I/O thread and the channel it signals its end on.
-pub(crate) struct IoThread {
-    id: ThreadId,
-    handle: JoinHandle<()>,
-    done: Receiver<()>,
-}
-
-impl IoThread {
-    /// Joins the thread if it ends before `deadline` (never the current thread).
-    fn join_until(self, deadline: Instant) {
-        if self.id != thread::current().id() && self.done.recv_deadline(deadline).is_ok() {
-            let _ = self.handle.join();
-        }
-    }
-}
-
-/// The current connection.
-pub(crate) struct Slot {
-    pub(crate) connection: Arc<Connection>,
-    io: Option<IoThread>,
-    /// Reconnecting gave up for this reason: the client stays closed.
-    gave_up: bool,
-}
-
-/// The client's state, shared by the handles, the subscriptions and the reconnect
-/// supervisor.
-pub(crate) struct Core {
-    pub(crate) config: Config,
-    dispatcher: Dispatcher,
-    pub(crate) slot: Mutex<Slot>,
-    /// Signalled when the slot gets a new connection, the client closes or gives up.
-    changed: Condvar,
-    /// Live subscriptions (for re-subscribing and for ending them at close).
-    subs: Mutex<HashMap<u64, Arc<SubEntry>>>,
-    next_sub: AtomicU64,
-    closed: AtomicBool,
-    /// The socket of a reconnect attempt under way, so that `close()` can abort it.
-    pub(crate) connecting: Mutex<Option<UnixStream>>,
-    /// Tells the supervisor about lost connections and new subscriptions to resume.
-    notices: Option<Sender<Notice>>,
-    supervisor: Mutex<Option<IoThread>>,
+    link: Arc<Link>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("socket_path", &self.inner.core.config.socket_path)
+            .field("socket_path", &self.inner.link.config().socket_path)
             .field("closed", &self.close_reason())
-            .field("reconnect", &self.inner.core.config.reconnect)
+            .field("reconnect", &self.inner.link.config().reconnect)
             .finish_non_exhaustive()
     }
 }
 
-/// Starts the I/O thread of `established`; it tells the supervisor (if any) when it ends.
-pub(crate) fn spawn_io(
-    established: Established,
-    notices: Option<Sender<Notice>>,
-) -> std::io::Result<IoThread> {
-    let (done_tx, done) = bounded(1);
-    let connection = established.connection;
-    let handle = thread::Builder::new()
-        .name("ggipc-io".into())
-        .spawn(move || {
-            reader::run(connection, established.read_half, established.decoder);
-            let _ = done_tx.send(());
-            if let Some(notices) = notices {
-                let _ = notices.send(Notice::Lost);
-            }
-        })?;
-    Ok(IoThread {
-        id: handle.thread().id(),
-        handle,
-        done,
-    })
+impl ClientBuilder {
+    /// Connects and performs the handshake.
+    ///
+    /// # Errors
+    /// [`Error::MissingEnvVar`] naming an unset variable, [`Error::InvalidArgument`] for a
+    /// bad setting, [`Error::Io`] when the socket cannot be opened,
+    /// [`Error::ConnectRejected`], [`Error::Timeout`] (`Handshake`).
+    pub fn connect(self) -> Result<Client> {
+        let link = crate::link::start(self.build()?)?;
+        Ok(Client {
+            inner: Arc::new(Inner { link }),
+        })
+    }
 }
 
 impl Client {
@@ -132,79 +75,6 @@ impl Client {
     /// A builder for explicit settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::new()
-    }
-
-    pub(crate) fn connect_with(config: Config) -> Result<Client> {
-        let established = connection::connect(&config, &config.auth_token, &|_| {})?;
-        let connection = established.connection.clone();
-        let dispatcher = match Dispatcher::start(config.handler_threads) {
-            Ok(d) => d,
-            Err(e) => {
-                connection.shutdown(CloseReason::ByUser);
-                return Err(e.into());
-            }
-        };
-        let (notices, notices_rx) = match config.reconnect {
-            Some(_) => {
-                let (tx, rx) = crossbeam_channel::unbounded();
-                (Some(tx), Some(rx))
-            }
-            None => (None, None),
-        };
-        let io = match spawn_io(established, notices.clone()) {
-            Ok(io) => io,
-            Err(e) => {
-                connection.shutdown(CloseReason::ByUser);
-                dispatcher.shutdown(deadline_after(config.shutdown_timeout));
-                return Err(e.into());
-            }
-        };
-        log::info!(
-            "connected to the IPC socket {}",
-            config.socket_path.display()
-        );
-        let core = Arc::new(Core {
-            config,
-            dispatcher,
-            slot: Mutex::new(Slot {
-                connection,
-                io: Some(io),
-                gave_up: false,
-            }),
-            changed: Condvar::new(),
-            subs: Mutex::new(HashMap::new()),
-            next_sub: AtomicU64::new(1),
-            closed: AtomicBool::new(false),
-            connecting: Mutex::new(None),
-            notices,
-            supervisor: Mutex::new(None),
-        });
-        if let Some(rx) = notices_rx {
-            let (done_tx, done) = bounded(1);
-            let supervisor_core = core.clone();
-            let spawned = thread::Builder::new()
-                .name("ggipc-reconnect".into())
-                .spawn(move || {
-                    reconnect::run(&supervisor_core, &rx);
-                    let _ = done_tx.send(());
-                });
-            match spawned {
-                Ok(handle) => {
-                    *core.supervisor.lock() = Some(IoThread {
-                        id: handle.thread().id(),
-                        handle,
-                        done,
-                    })
-                }
-                Err(e) => {
-                    core.shutdown();
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(Client {
-            inner: Arc::new(Inner { core }),
-        })
     }
 
     /// Calls a request/response operation by its model type: the generic form behind
@@ -231,8 +101,8 @@ impl Client {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let deadline = self.deadline(options);
-        let core = &self.inner.core;
-        let (_, reply) = core
+        let link = &self.inner.link;
+        let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
             .call(
                 O::OPERATION,
@@ -241,7 +111,7 @@ impl Client {
                 deadline,
                 None,
             )
-            .map_err(|e| core.map_err(e))?;
+            .map_err(|e| link.map_err(e))?;
         decode_reply::<O::Response>(&reply)
     }
 
@@ -265,15 +135,19 @@ impl Client {
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let payload = Bytes::from(payload);
         let deadline = self.deadline(options);
-        let core = &self.inner.core;
-        let config = &core.config;
-        let connection = core.current(deadline, options.wait_for_reconnect)?;
-        let queue = core.dispatcher.queue(
+        let link = &self.inner.link;
+        let config = link.config();
+        let connection = link.current(deadline, options.wait_for_reconnect)?;
+        let queue = link.dispatcher().queue(
             Box::new(TypedSink::<O::Event, H>::new(handler)),
             config.event_queue_capacity,
             config.event_queue_bytes,
             O::NAME.to_owned(),
         );
+        // Nothing reaches the handler before the response is accepted below: messages that
+        // arrive meanwhile wait in the queue, and are dropped with the handler if the
+        // subscribe fails (whatever the order of the server's frames).
+        queue.hold();
         let (id, reply) = match connection.call(
             O::OPERATION,
             O::Request::MODEL_TYPE,
@@ -284,44 +158,43 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 queue.abandon();
-                return Err(core.map_err(e));
+                return Err(link.map_err(e));
             }
         };
-        let response = decode_reply::<O::Response>(&reply);
-        match response {
-            Ok(response) => {
-                let entry = Arc::new(SubEntry {
-                    request: Resubscribe {
-                        operation: O::OPERATION,
-                        model_type: O::Request::MODEL_TYPE,
-                        payload,
-                    },
-                    queue,
-                    binding: Mutex::new(Binding {
-                        connection: connection.clone(),
-                        stream_id: id,
-                    }),
-                    closed: AtomicBool::new(false),
-                });
-                let key = core.register(entry.clone(), &connection);
-                if reply.is_terminate() {
-                    // Accepted, then ended at once: the handler sees the close.
-                    entry.queue.finish(None);
-                }
-                Ok(Subscription::new(
-                    response,
-                    entry,
-                    key,
-                    Arc::downgrade(core),
-                    config.request_timeout,
-                ))
-            }
+        let response = match decode_reply::<O::Response>(&reply) {
+            Ok(response) => response,
             Err(e) => {
                 queue.abandon();
                 let _ = connection.end_stream(id, deadline.max(Instant::now()));
-                Err(e)
+                return Err(e);
             }
+        };
+        let entry = Arc::new(SubEntry {
+            request: Resubscribe {
+                operation: O::OPERATION,
+                model_type: O::Request::MODEL_TYPE,
+                payload,
+            },
+            queue,
+            binding: Mutex::new(Binding {
+                connection: connection.clone(),
+                stream_id: id,
+            }),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let key = link.register(entry.clone(), &connection);
+        if reply.is_terminate() {
+            // Accepted, then ended at once: the handler sees the close.
+            entry.queue.finish(None);
         }
+        entry.queue.release();
+        Ok(Subscription::new(
+            response,
+            entry,
+            key,
+            Arc::downgrade(link),
+            config.request_timeout,
+        ))
     }
 
     /// Calls an operation this crate does not model yet (for servers newer than the
@@ -351,8 +224,8 @@ impl Client {
         }
         let payload = serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?;
         let deadline = self.deadline(options);
-        let core = &self.inner.core;
-        let (_, reply) = core
+        let link = &self.inner.link;
+        let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
             .call(
                 &format!("aws.greengrass#{operation}"),
@@ -361,16 +234,11 @@ impl Client {
                 deadline,
                 None,
             )
-            .map_err(|e| core.map_err(e))?;
+            .map_err(|e| link.map_err(e))?;
         if reply.message_type == MessageType::ApplicationError {
-            return Err(connection::stream_error(&reply));
+            return Err(stream_error(&reply));
         }
-        let bytes: &[u8] = if reply.payload.is_empty() {
-            b"{}"
-        } else {
-            &reply.payload
-        };
-        serde_json::from_slice(bytes).map_err(|e| Error::json(operation, e))
+        serde_json::from_slice(json_body(&reply.payload)).map_err(|e| Error::json(operation, e))
     }
 
     /// Whether the connection is open now (with reconnect, `false` while reconnecting).
@@ -381,12 +249,12 @@ impl Client {
     /// Why the current connection closed, if it has (with reconnect, why the last one
     /// was lost while a new one is being made).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.inner.core.slot.lock().connection.close_reason()
+        self.inner.link.close_reason()
     }
 
     /// Subscription handler panics caught so far (each was logged at error).
     pub fn handler_panics(&self) -> u64 {
-        self.inner.core.dispatcher.panics()
+        self.inner.link.dispatcher().panics()
     }
 
     /// Closes the connection for every handle: pending calls fail with
@@ -395,166 +263,21 @@ impl Client {
     /// timeout, also when called from inside a handler. Idempotent. A handler that is
     /// still blocked then is left to finish on its own thread (logged at warn); every
     /// other background thread has ended when this returns.
-    ///
-    /// # Errors
-    /// None today; the `Result` leaves room for reporting a failed flush.
-    pub fn close(&self) -> Result<()> {
-        self.inner.core.shutdown();
-        Ok(())
+    pub fn close(&self) {
+        self.inner.link.shutdown();
     }
 
     fn deadline(&self, options: CallOptions) -> Instant {
         deadline_after(
             options
                 .timeout
-                .unwrap_or(self.inner.core.config.request_timeout),
+                .unwrap_or(self.inner.link.config().request_timeout),
         )
-    }
-}
-
-impl Core {
-    /// The connection to call on. While reconnecting: [`Error::Disconnected`] at once, or
-    /// (with `wait`) the new connection once it is up, or a timeout at `deadline`. Without
-    /// reconnect, after `close()` or after giving up: the closed connection (whose calls
-    /// fail with [`Error::Closed`]).
-    fn current(&self, deadline: Instant, wait: bool) -> Result<Arc<Connection>> {
-        let mut slot = self.slot.lock();
-        loop {
-            if self.is_closed() {
-                return Err(Error::Closed(CloseReason::ByUser));
-            }
-            let connection = slot.connection.clone();
-            let Some(reason) = connection.close_reason() else {
-                return Ok(connection);
-            };
-            if self.config.reconnect.is_none() || slot.gave_up || self.is_closed() {
-                return Ok(connection);
-            }
-            if !wait {
-                return Err(Error::Disconnected(reason));
-            }
-            if self.changed.wait_until(&mut slot, deadline).timed_out()
-                && slot.connection.close_reason().is_some()
-            {
-                return Err(Error::Timeout(TimeoutKind::Connect));
-            }
-        }
-    }
-
-    /// With reconnect under way, a call that failed because its connection was lost
-    /// reports [`Error::Disconnected`].
-    fn map_err(&self, e: Error) -> Error {
-        match e {
-            Error::Closed(reason)
-                if reason != CloseReason::ByUser
-                    && self.config.reconnect.is_some()
-                    && !self.is_closed()
-                    && !self.slot.lock().gave_up =>
-            {
-                Error::Disconnected(reason)
-            }
-            other => other,
-        }
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Registers a new subscription; returns its key. If the connection it was made on
-    /// was lost meanwhile, the supervisor is asked to resume it.
-    fn register(&self, entry: Arc<SubEntry>, connection: &Arc<Connection>) -> u64 {
-        let key = self.next_sub.fetch_add(1, Ordering::Relaxed);
-        self.subs.lock().insert(key, entry.clone());
-        if self.is_closed() {
-            entry.queue.finish(None);
-        } else if connection.close_reason().is_some() {
-            if let Some(notices) = &self.notices {
-                let _ = notices.send(Notice::Resync);
-            }
-        }
-        key
-    }
-
-    pub(crate) fn forget_subscription(&self, key: u64) {
-        self.subs.lock().remove(&key);
-    }
-
-    /// The live subscriptions.
-    pub(crate) fn subscriptions(&self) -> Vec<Arc<SubEntry>> {
-        self.subs.lock().values().cloned().collect()
-    }
-
-    /// Installs a new connection (from the supervisor). Fails if the client was closed
-    /// meanwhile (the new connection is then shut down).
-    pub(crate) fn install(&self, connection: Arc<Connection>, io: IoThread) -> bool {
-        let old = {
-            let mut slot = self.slot.lock();
-            if self.is_closed() {
-                drop(slot);
-                connection.shutdown(CloseReason::ByUser);
-                io.join_until(deadline_after(self.config.shutdown_timeout));
-                return false;
-            }
-            slot.connection = connection;
-            slot.io.replace(io)
-        };
-        self.changed.notify_all();
-        if let Some(old) = old {
-            // It has ended (that is why we reconnected).
-            old.join_until(deadline_after(self.config.shutdown_timeout));
-        }
-        true
-    }
-
-    /// Reconnecting gave up: calls now fail with `Closed`, subscriptions end.
-    pub(crate) fn give_up(&self, reason: &CloseReason) {
-        self.slot.lock().gave_up = true;
-        self.changed.notify_all();
-        for entry in std::mem::take(&mut *self.subs.lock()).into_values() {
-            entry.queue.finish(Some(Error::Closed(reason.clone())));
-        }
-    }
-
-    /// Notices for the supervisor (I/O threads it starts report to it).
-    pub(crate) fn notices(&self) -> Option<Sender<Notice>> {
-        self.notices.clone()
-    }
-
-    /// Closes for good: see [`Client::close`].
-    pub(crate) fn shutdown(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let deadline = deadline_after(self.config.shutdown_timeout);
-        let (connection, io) = {
-            let mut slot = self.slot.lock();
-            slot.connection.shutdown(CloseReason::ByUser);
-            (slot.connection.clone(), slot.io.take())
-        };
-        if let Some(socket) = self.connecting.lock().take() {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-        self.changed.notify_all();
-        if let Some(notices) = &self.notices {
-            let _ = notices.send(Notice::Stop);
-        }
-        if let Some(io) = io {
-            io.join_until(deadline);
-        }
-        if let Some(supervisor) = self.supervisor.lock().take() {
-            supervisor.join_until(deadline);
-        }
-        connection.fail_all(CloseReason::ByUser);
-        for entry in std::mem::take(&mut *self.subs.lock()).into_values() {
-            entry.queue.finish(None);
-        }
-        self.dispatcher.shutdown(deadline);
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.core.shutdown();
+        self.link.shutdown();
     }
 }

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::codec::{Limits, DEFAULT_MAX_FRAME_SIZE};
 use crate::error::{Error, Result};
-use crate::Client;
 
 /// Environment variable holding the nucleus socket path.
 pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT";
@@ -14,27 +13,17 @@ pub const SOCKET_PATH_ENV: &str = "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COM
 pub const AUTH_TOKEN_ENV: &str = "SVCUID";
 
 /// Default deadline of the CONNECT handshake (writing CONNECT, waiting for CONNECT_ACK).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default deadline of a call (write plus response).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of threads running subscription handlers.
-pub const DEFAULT_HANDLER_THREADS: usize = 2;
+pub(crate) const DEFAULT_HANDLER_THREADS: usize = 2;
 /// Default number of events one subscription may have queued before new ones are dropped.
-pub const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
+pub(crate) const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
 /// Default payload bytes one subscription may have queued before new events are dropped.
-pub const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The instant `timeout` from now. A timeout too large to represent (such as
-/// `Duration::MAX`, "no deadline") is capped at about a century instead of panicking.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(FAR))
-        .unwrap_or(now)
-}
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A user-supplied source of the auth token, asked at every (re)connect.
 pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
@@ -108,7 +97,7 @@ impl ReconnectPolicy {
     }
 }
 
-/// Everything a [`Client`] is configured with. Built by [`ClientBuilder`].
+/// Everything a [`Client`](crate::Client) is configured with. Built by [`ClientBuilder`].
 #[derive(Clone)]
 pub(crate) struct Config {
     pub socket_path: PathBuf,
@@ -126,7 +115,7 @@ pub(crate) struct Config {
     pub shutdown_timeout: Duration,
 }
 
-/// Builds a [`Client`]: where to connect, with which token, and the limits.
+/// Builds a [`Client`](crate::Client): where to connect, with which token, and the limits.
 ///
 /// Values not set explicitly come from the Greengrass environment variables
 /// ([`SOCKET_PATH_ENV`], [`AUTH_TOKEN_ENV`]) at [`connect`](ClientBuilder::connect) time.
@@ -161,21 +150,28 @@ impl Config {
     /// The token for a reconnect: the token source's, else `$SVCUID` when the first
     /// token came from there, else the first token.
     pub(crate) fn current_token(&self) -> String {
-        if let Some(token) = self
-            .token_source
-            .as_ref()
-            .and_then(|source| source())
-            .filter(|t| !t.is_empty())
-        {
-            return token;
-        }
-        if self.token_from_env {
-            if let Some(token) = std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
-                return token;
-            }
-        }
-        self.auth_token.clone()
+        ask_source(self.token_source.as_ref())
+            .or_else(|| self.token_from_env.then(env_token).flatten())
+            .unwrap_or_else(|| self.auth_token.clone())
     }
+}
+
+/// The token `source` gives, if any and not empty. A panic in the source is caught and
+/// logged (it runs on the reconnect thread, which must go on): it counts as no token.
+fn ask_source(source: Option<&TokenSource>) -> Option<String> {
+    let source = source?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source())) {
+        Ok(token) => token.filter(|t| !t.is_empty()),
+        Err(_) => {
+            log::error!("the auth token source panicked; using the previous token");
+            None
+        }
+    }
+}
+
+/// `$SVCUID`, if set and not empty.
+fn env_token() -> Option<String> {
+    std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty())
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -258,7 +254,10 @@ impl ClientBuilder {
     }
 
     /// Largest frame sent or accepted, in bytes. Default 16 MiB. Use 10 000 for
-    /// nucleus lite, which closes the connection on larger frames.
+    /// nucleus lite, which closes the connection on larger frames. It also bounds the
+    /// largest single event a subscription can receive: such an event is always
+    /// deliverable to an empty event queue, whatever [`event_queue`](Self::event_queue)'s
+    /// byte cap (which may be smaller).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.max_frame_size = bytes;
         self
@@ -275,6 +274,14 @@ impl ClientBuilder {
     /// Defaults 1024 events and 4 MiB. Beyond either, new events are dropped, counted,
     /// logged at warn and reported to the handler's
     /// [`on_events_dropped`](crate::StreamHandler::on_events_dropped).
+    ///
+    /// How the two limits relate: the byte cap bounds what waits *behind* an event, never
+    /// one event. An event enters an empty queue whatever its size (the frame limit,
+    /// [`max_frame_size`](Self::max_frame_size), already bounds it), and is dropped only
+    /// when events are already queued and it would take their bytes past `max_bytes`. So
+    /// the payload bytes queued per subscription are at most
+    /// `max(max_bytes, max_frame_size)`, and an event larger than `max_bytes` is delivered
+    /// when it finds the queue empty (an idle handler) rather than never.
     pub fn event_queue(mut self, max_events: usize, max_bytes: usize) -> Self {
         self.event_queue_capacity = max_events;
         self.event_queue_bytes = max_bytes;
@@ -292,7 +299,7 @@ impl ClientBuilder {
     /// connection stays closed, which is the default).
     ///
     /// With a policy, when the connection drops for any reason other than
-    /// [`Client::close`]:
+    /// [`Client::close`](crate::Client::close):
     /// * the client reconnects in the background with the policy's jittered
     ///   exponential backoff, taking a fresh token (see
     ///   [`auth_token_source`](ClientBuilder::auth_token_source));
@@ -329,16 +336,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects and performs the handshake.
-    ///
-    /// # Errors
-    /// [`Error::MissingEnvVar`] naming an unset variable, [`Error::InvalidArgument`] for a
-    /// bad setting, [`Error::Io`] when the socket cannot be opened,
-    /// [`Error::ConnectRejected`], [`Error::Timeout`] (`Handshake`).
-    pub fn connect(self) -> Result<Client> {
-        Client::connect_with(self.build()?)
-    }
-
     pub(crate) fn build(self) -> Result<Config> {
         let socket_path = match self.socket_path {
             Some(p) => p,
@@ -349,21 +346,18 @@ impl ClientBuilder {
                     name: SOCKET_PATH_ENV,
                 })?,
         };
-        let from_source = || {
-            self.token_source
-                .as_ref()
-                .and_then(|source| source())
-                .filter(|t| !t.is_empty())
-        };
-        let (auth_token, token_from_env) = match self.auth_token.clone().or_else(from_source) {
+        // At the first connect an explicit token wins over the source (at a reconnect
+        // the source is asked first: `Config::current_token`).
+        let explicit = self
+            .auth_token
+            .clone()
+            .or_else(|| ask_source(self.token_source.as_ref()));
+        let (auth_token, token_from_env) = match explicit {
             Some(t) => (t, false),
             None => (
-                std::env::var(AUTH_TOKEN_ENV)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .ok_or(Error::MissingEnvVar {
-                        name: AUTH_TOKEN_ENV,
-                    })?,
+                env_token().ok_or(Error::MissingEnvVar {
+                    name: AUTH_TOKEN_ENV,
+                })?,
                 true,
             ),
         };

@@ -60,6 +60,8 @@ struct QueueState {
     items: VecDeque<Item>,
     queued_bytes: usize,
     scheduled: bool,
+    /// Delivery is held (see [`StreamQueue::hold`]): items queue up, no callback runs.
+    held: bool,
     accepting: bool,
     dropped_unreported: u64,
     sink: Option<Box<dyn EventSink>>,
@@ -96,7 +98,10 @@ impl StreamQueue {
         if !st.accepting {
             return false;
         }
-        if st.items.len() >= self.max_events || st.queued_bytes.saturating_add(len) > self.max_bytes
+        // The byte cap bounds what waits behind an event, never one event: an event of
+        // any size the frame limit let through enters a queue with no bytes queued.
+        if st.items.len() >= self.max_events
+            || (st.queued_bytes > 0 && st.queued_bytes.saturating_add(len) > self.max_bytes)
         {
             st.dropped_unreported += 1;
             // `total` only paces the warning below (mutating `+ 1` changes a log line only).
@@ -178,6 +183,22 @@ impl StreamQueue {
         self.schedule(st);
     }
 
+    /// Holds delivery: items are queued (within the bounds) but no callback runs until
+    /// [`release`](Self::release). A subscription's queue is held until its caller has
+    /// accepted the initial response, so that a failed subscribe never calls its handler.
+    pub(crate) fn hold(&self) {
+        self.state.lock().held = true;
+    }
+
+    /// Ends a [`hold`](Self::hold): what was queued meanwhile is delivered, in order.
+    pub(crate) fn release(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        st.held = false;
+        if !st.items.is_empty() {
+            self.schedule(st);
+        }
+    }
+
     /// Whether the stream still delivers (not finished, closed or abandoned).
     pub(crate) fn is_accepting(&self) -> bool {
         self.state.lock().accepting
@@ -208,8 +229,9 @@ impl StreamQueue {
 
     fn schedule(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, QueueState>) {
         // `scheduled` only saves redundant wake-ups: the sink, taken by `run`, is what keeps
-        // one queue on one worker at a time (mutating `&&` to `||` adds wake-ups only).
-        if !st.scheduled && st.sink.is_some() {
+        // one queue on one worker at a time (mutating its `&&` to `||` adds wake-ups only).
+        // `held` keeps a queue whose subscribe has no answer yet off the workers.
+        if !st.scheduled && !st.held && st.sink.is_some() {
             st.scheduled = true;
             drop(st);
             // The receiver lives as long as any worker; if the pool is gone the items
@@ -366,6 +388,7 @@ impl Dispatcher {
                 items: VecDeque::new(),
                 queued_bytes: 0,
                 scheduled: false,
+                held: false,
                 accepting: true,
                 dropped_unreported: 0,
                 sink: Some(sink),

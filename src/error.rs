@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::codec::CodecError;
 use crate::model::IpcError;
-use crate::rpc::ProtocolError;
+use crate::rpc::{ProtocolError, RpcMessage};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -224,6 +224,16 @@ impl Error {
             message: e.to_string(),
         }
     }
+}
+
+/// The typed error an APPLICATION_ERROR message carries.
+pub(crate) fn stream_error(message: &RpcMessage) -> Error {
+    IpcError::from_application_error(
+        message.model_type.as_deref(),
+        message.content_type.as_deref(),
+        &message.payload,
+    )
+    .into()
 }
 
 #[cfg(test)]

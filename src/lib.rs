@@ -142,30 +142,54 @@
 //! # Cargo features
 //!
 //! * `emulator`: the [`emulator`] module and the `ggipc-emulator` binary. Not needed on a
-//!   device; its API is outside the semver guarantees of the client.
+//!   device; its API is outside the semver guarantees of the client. Implies `internals`.
+//! * `internals`: makes the wire layers `ggipc::codec` (frames) and `ggipc::rpc`
+//!   (eventstream-RPC messages) public, for the emulator, this crate's tests, benches and
+//!   fuzzers. Hidden from the docs and **outside the semver guarantees**: do not depend
+//!   on it. The errors they produce are public without it ([`CodecError`],
+//!   [`ProtocolError`], [`MessageType`]).
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+// The wire layers are public only with the `internals` feature (for the emulator, the
+// tests, the benches and the fuzzers), outside the semver guarantees; without it they
+// are crate-private, and their `pub` items are public only in that sense.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod codec;
-pub mod model;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod codec;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod rpc;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod rpc;
+
+pub mod model;
 
 mod client;
 mod config;
 mod connection;
+mod deadline;
 mod dispatch;
 mod error;
+mod link;
 mod operations;
+mod random;
 mod subscription;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
 pub use client::Client;
+pub use codec::CodecError;
 pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
-pub use subscription::{StreamHandler, Subscription, SubscriptionStats};
+pub use rpc::{MessageType, ProtocolError};
+pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 
 /// The `serde_json` crate that ggipc's API takes and returns ([`serde_json::Value`] in
 /// JSON messages, configuration, shadows), re-exported so that a component needs no

@@ -1,19 +1,40 @@
 //! Subscription handles and the handler trait.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use parking_lot::Mutex;
-
-use crate::client::Core;
-use crate::connection::Connection;
-use crate::dispatch::{EventSink, StreamQueue};
-use crate::error::{Error, Result};
+use crate::deadline::deadline_after;
+use crate::dispatch::EventSink;
+use crate::error::{stream_error, Error, Result};
+use crate::link::{Link, SubEntry};
 use crate::model::Shape;
-use crate::rpc::RpcMessage;
+use crate::rpc::{json_body, MessageType, ProtocolError, RpcMessage, CONTENT_TYPE_JSON};
+
+/// What a handler's [`on_stream_error`](StreamHandler::on_stream_error) asks for.
+///
+/// ```
+/// use ggipc::StreamControl;
+/// let keep = StreamControl::KeepOpen;
+/// assert!(!keep.is_close());
+/// assert!(StreamControl::Close.is_close());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamControl {
+    /// Keep the subscription open: later events are still delivered.
+    KeepOpen,
+    /// Close the subscription: the client ends the stream, drops the events still
+    /// queued, and calls [`on_stream_closed`](StreamHandler::on_stream_closed).
+    Close,
+}
+
+impl StreamControl {
+    /// Whether this asks to close the subscription.
+    pub fn is_close(self) -> bool {
+        self == StreamControl::Close
+    }
+}
 
 /// Receives what arrives on a subscription. Runs on the client's handler pool, never on
 /// the I/O thread: a handler may block and may call any client method (publish,
@@ -26,16 +47,16 @@ use crate::rpc::RpcMessage;
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage};
-/// use ggipc::{Error, StreamHandler};
+/// use ggipc::{Error, StreamControl, StreamHandler};
 ///
 /// struct Printer;
 /// impl StreamHandler<SubscriptionResponseMessage> for Printer {
 ///     fn on_stream_event(&mut self, event: SubscriptionResponseMessage) {
 ///         println!("{:?} on {:?}", event.json(), event.topic());
 ///     }
-///     fn on_stream_error(&mut self, error: Error) -> bool {
+///     fn on_stream_error(&mut self, error: Error) -> StreamControl {
 ///         eprintln!("stream error: {error}");
-///         false // keep the subscription open
+///         StreamControl::KeepOpen
 ///     }
 ///     fn on_stream_closed(&mut self) {
 ///         println!("closed");
@@ -54,11 +75,12 @@ pub trait StreamHandler<E>: Send + 'static {
 
     /// An error on the stream: an error message from the server, an event that could not
     /// be decoded, or the loss of the connection (then the stream closes whatever this
-    /// returns). Return `true` to close the subscription. The default logs the error at
-    /// warn and closes, as the official SDKs do.
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    /// returns). Return [`StreamControl::Close`] to close the subscription,
+    /// [`StreamControl::KeepOpen`] to go on. The default logs the error at warn and
+    /// closes, as the official SDKs do.
+    fn on_stream_error(&mut self, error: Error) -> StreamControl {
         log::warn!("subscription error: {error}");
-        true
+        StreamControl::Close
     }
 
     /// The subscription is closed (by either side, or because the connection ended).
@@ -102,8 +124,8 @@ where
 /// The typed result of a first reply: the service's error for an APPLICATION_ERROR,
 /// else the decoded response.
 pub(crate) fn decode_reply<T: Shape>(message: &RpcMessage) -> Result<T> {
-    if message.message_type == crate::rpc::MessageType::ApplicationError {
-        return Err(crate::connection::stream_error(message));
+    if message.message_type == MessageType::ApplicationError {
+        return Err(stream_error(message));
     }
     decode_payload(message)
 }
@@ -111,8 +133,8 @@ pub(crate) fn decode_reply<T: Shape>(message: &RpcMessage) -> Result<T> {
 /// Decodes a reply's JSON into `T`, checking content and model type.
 pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
     if let Some(ct) = &message.content_type {
-        if ct != crate::rpc::CONTENT_TYPE_JSON {
-            return Err(crate::rpc::ProtocolError::UnsupportedContentType {
+        if ct != CONTENT_TYPE_JSON {
+            return Err(ProtocolError::UnsupportedContentType {
                 content_type: Some(ct.clone()),
             }
             .into());
@@ -120,19 +142,14 @@ pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
     }
     if let Some(mt) = &message.model_type {
         if mt != T::MODEL_TYPE {
-            return Err(crate::rpc::ProtocolError::UnexpectedModelType {
+            return Err(ProtocolError::UnexpectedModelType {
                 expected: T::MODEL_TYPE,
                 actual: mt.clone(),
             }
             .into());
         }
     }
-    let bytes: &[u8] = if message.payload.is_empty() {
-        b"{}"
-    } else {
-        &message.payload
-    };
-    serde_json::from_slice(bytes).map_err(|e| Error::json(T::MODEL_TYPE, e))
+    serde_json::from_slice(json_body(&message.payload)).map_err(|e| Error::json(T::MODEL_TYPE, e))
 }
 
 /// Adapts a typed [`StreamHandler`] to the pool: decodes each event on the worker.
@@ -157,11 +174,11 @@ impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
                 self.handler.on_stream_event(event);
                 false
             }
-            Err(e) => self.handler.on_stream_error(e),
+            Err(e) => self.handler.on_stream_error(e).is_close(),
         }
     }
     fn error(&mut self, error: Error) -> bool {
-        self.handler.on_stream_error(error)
+        self.handler.on_stream_error(error).is_close()
     }
     fn closed(&mut self) {
         self.handler.on_stream_closed()
@@ -174,39 +191,6 @@ impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
     }
     fn resumed(&mut self) {
         self.handler.on_stream_resumed()
-    }
-}
-
-/// What re-subscribing needs: the original request, as sent.
-pub(crate) struct Resubscribe {
-    pub operation: &'static str,
-    pub model_type: &'static str,
-    pub payload: Bytes,
-}
-
-/// Where a subscription currently lives.
-pub(crate) struct Binding {
-    pub connection: Arc<Connection>,
-    pub stream_id: i32,
-}
-
-/// The shared part of a subscription: its handle, the client's registry and the
-/// reconnect supervisor all see it.
-pub(crate) struct SubEntry {
-    pub request: Resubscribe,
-    pub queue: Arc<StreamQueue>,
-    pub binding: Mutex<Binding>,
-    /// Set (under `binding`) once the user closed it: it is never resumed again.
-    pub closed: AtomicBool,
-}
-
-impl SubEntry {
-    /// Whether it must be re-subscribed on `current`: open, delivering, and bound to
-    /// another (dead) connection.
-    pub(crate) fn needs_resume(&self, current: &Arc<Connection>) -> bool {
-        !self.closed.load(Ordering::Acquire)
-            && self.queue.is_accepting()
-            && !Arc::ptr_eq(&self.binding.lock().connection, current)
     }
 }
 
@@ -229,7 +213,7 @@ pub struct Subscription<R> {
     response: R,
     entry: Arc<SubEntry>,
     key: u64,
-    core: Weak<Core>,
+    link: Weak<Link>,
     close_timeout: Duration,
     closed: bool,
 }
@@ -249,14 +233,14 @@ impl<R> Subscription<R> {
         response: R,
         entry: Arc<SubEntry>,
         key: u64,
-        core: Weak<Core>,
+        link: Weak<Link>,
         close_timeout: Duration,
     ) -> Self {
         Subscription {
             response,
             entry,
             key,
-            core,
+            link,
             close_timeout,
             closed: false,
         }
@@ -303,11 +287,10 @@ impl<R> Subscription<R> {
             self.entry.closed.store(true, Ordering::Release);
             (binding.connection.clone(), binding.stream_id)
         };
-        if let Some(core) = self.core.upgrade() {
-            core.forget_subscription(self.key);
+        if let Some(link) = self.link.upgrade() {
+            link.forget_subscription(self.key);
         }
-        let sent =
-            connection.end_stream(stream_id, crate::config::deadline_after(self.close_timeout));
+        let sent = connection.end_stream(stream_id, deadline_after(self.close_timeout));
         self.entry.queue.close_now();
         match sent {
             Ok(_) | Err(Error::Closed(_)) => Ok(()),

@@ -856,7 +856,13 @@ fn connections_beyond_the_cap_are_refused_with_a_log_line() {
     // Four good components fill the cap.
     let clients: Vec<Client> = (0..4).map(|_| emu.client()).collect();
     let mut extra = UnixStream::connect(&emu.path).unwrap();
-    write_message(&mut extra, &connect_message(&emu.token));
+    // The emulator may refuse (close) the connection before the CONNECT is written: a
+    // failed write is that refusal, seen early.
+    let bytes = connect_message(&emu.token)
+        .to_frame()
+        .to_bytes(&Limits::default())
+        .expect("encode");
+    let _ = extra.write_all(&bytes);
     assert!(
         closed_by_peer(&mut extra, Duration::from_secs(3)),
         "a connection beyond the cap was served"
@@ -962,8 +968,13 @@ fn events_to_a_full_queue_are_dropped_counted_and_the_publisher_is_not_held() {
 fn disconnect_all_also_closes_connections_still_in_their_handshake() {
     let emu = ggipc::emulator::Emulator::start().unwrap();
     let mut idle = UnixStream::connect(emu.socket_path()).unwrap();
-    // Let the emulator accept it (the default handshake deadline is 5 s).
-    thread::sleep(Duration::from_millis(100));
+    // The accept loop takes connections in order and admits each before the next: once a
+    // later component has been served, the idle one is admitted (and still in its
+    // handshake: the default deadline is 5 s).
+    let later = emu.connect().unwrap();
+    later
+        .publish_to_topic(ggipc::model::PublishToTopicRequest::json("t", json!(1)))
+        .unwrap();
     emu.disconnect_all();
     assert!(
         closed_by_peer(&mut idle, Duration::from_secs(2)),

@@ -8,40 +8,8 @@ use std::io::Read;
 use bytes::{Bytes, BytesMut};
 use ggipc::codec::*;
 
-/// splitmix64: small, fast, good enough for test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// A length skewed towards small values, sometimes up to `max`.
-    fn len(&mut self, small: usize, max: usize) -> usize {
-        if self.chance(20) {
-            self.range(0, max)
-        } else {
-            self.range(0, small.min(max))
-        }
-    }
-}
+mod common;
+use common::Rng;
 
 fn multiplier() -> usize {
     std::env::var("GGIPC_FUZZ_ITERS")
@@ -155,7 +123,7 @@ fn prelude(total: u32, headers_len: u32) -> [u8; 12] {
 
 #[test]
 fn fuzz_a_round_trip() {
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed());
     let iters = 10_000 * multiplier();
     let limits = limits();
     for i in 0..iters {
@@ -172,7 +140,7 @@ fn fuzz_a_round_trip() {
 
 #[test]
 fn fuzz_b_mutated_headers_never_panic() {
-    let mut rng = Rng(seed() ^ 0xb);
+    let mut rng = Rng::new(seed() ^ 0xb);
     let iters = 40_000 * multiplier();
     let limits = limits();
     let small = Limits::with_max_frame_size(rng.range(64, 4096) as u32);
@@ -283,7 +251,7 @@ impl Read for ChunkedReader<'_> {
 
 #[test]
 fn fuzz_c_streams_in_random_chunks() {
-    let mut rng = Rng(seed() ^ 0xc);
+    let mut rng = Rng::new(seed() ^ 0xc);
     let iters = 1_000 * multiplier();
     let limits = limits();
     let mut frames_total = 0;
@@ -315,7 +283,7 @@ fn fuzz_c_streams_in_random_chunks() {
         // read_from() with a reader returning random chunk sizes
         let mut reader = ChunkedReader {
             data: &stream,
-            rng: Rng(rng.next()),
+            rng: Rng::new(rng.next()),
         };
         let mut dec = FrameDecoder::new(limits);
         let mut got = vec![];
@@ -353,7 +321,7 @@ impl Read for Endless {
 
 #[test]
 fn fuzz_d_hostile_preludes() {
-    let mut rng = Rng(seed() ^ 0xd);
+    let mut rng = Rng::new(seed() ^ 0xd);
     let iters = 20_000 * multiplier();
     let mut counts = [0usize; 5];
     for i in 0..iters {

@@ -555,3 +555,31 @@ fn lite_token_validation_uses_its_texts() {
         .message()
         .starts_with("Invalid token used by stream manager when trying to authorize."));
 }
+
+#[test]
+fn an_empty_topic_passes_authorization_on_lite_only() {
+    // The Java nucleus refuses an empty resource before any policy lookup, so not even a
+    // `*` policy grants it; a running nucleus lite 2.6.0 accepted a PublishToTopic on ""
+    // under a `*` policy (tests/tools/lite_probe.py).
+    for flavor in [Flavor::Lite, Flavor::Nucleus] {
+        let emu = Emulator::builder()
+            .socket_path(unique_socket_path(&format!("empty-topic-{flavor:?}")))
+            .flavor(flavor)
+            .start()
+            .unwrap();
+        let client = emu
+            .client_builder()
+            .max_frame_size(10_000)
+            .connect()
+            .unwrap();
+        let result = client.publish_to_topic(PublishToTopicRequest::json("", json!({"n": 1})));
+        match flavor {
+            Flavor::Lite => assert!(result.is_ok(), "{result:?}"),
+            _ => {
+                let err = result.unwrap_err();
+                let e = err.as_service_error().expect("service error");
+                assert!(matches!(e, IpcError::Unauthorized(_)), "{e:?}");
+            }
+        }
+    }
+}

@@ -308,9 +308,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Recorder {
     fn on_stream_event(&mut self, _event: SubscriptionResponseMessage) {
         self.events.send("event".into()).unwrap();
     }
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         self.events.send(format!("error: {error}")).unwrap();
-        true
+        ggipc::StreamControl::Close
     }
     fn on_stream_closed(&mut self) {
         self.events.send("closed".into()).unwrap();

@@ -28,9 +28,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Recorder {
             .0
             .send(format!("event {}", e.json().cloned().unwrap_or_default()));
     }
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         let _ = self.0.send(format!("error {}", error.is_connection_lost()));
-        true
+        ggipc::StreamControl::Close
     }
     fn on_stream_interrupted(&mut self, reason: &Error) {
         let _ = self.0.send(format!(
@@ -222,8 +222,7 @@ fn close_while_reconnecting_returns_promptly_and_closes_subscriptions() {
     };
     returns_within(Duration::from_secs(2), "close while reconnecting", || {
         client.close()
-    })
-    .unwrap();
+    });
     assert_eq!(next(&rx, "closed"), "closed");
     let result = returns_within(Duration::from_secs(2), "the waiting call ending", || {
         waiting.join().unwrap()
@@ -260,4 +259,39 @@ fn a_resubscription_the_server_refuses_ends_that_subscription() {
     assert_eq!(next(&rx, "closed"), "closed");
     wait_until(BOUND, "reconnected", || client.is_connected());
     publish(&client, "y", 1).unwrap();
+}
+
+#[test]
+fn a_panicking_token_source_does_not_end_reconnecting() {
+    // Issue 9: the token source runs on the reconnect thread. A panic in it must be
+    // caught (the previous token is used) rather than silently end reconnecting.
+    let mut emu = Emulator::start().unwrap();
+    let token = emu.auth_token().to_owned();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = calls.clone();
+    let client = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token(token)
+        .auth_token_source(move || {
+            // Not asked at the first connect (an explicit token wins there): each call
+            // is a reconnect attempt, and every one panics.
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("token source failed");
+        })
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let _sub = client
+        .subscribe_to_topic(SubscribeToTopicRequest::new("p"), Recorder(tx))
+        .unwrap();
+    emu.go_down();
+    assert_eq!(next(&rx, "interrupted"), "interrupted true");
+    emu.come_back(None).unwrap();
+    assert_eq!(next(&rx, "resumed"), "resumed");
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // `resumed` comes before the new connection is installed for calls.
+    wait_until(BOUND, "reconnected", || client.is_connected());
+    publish(&client, "p", 1).unwrap();
+    assert_eq!(next(&rx, "event after resume"), "event 1");
 }

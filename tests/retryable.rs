@@ -52,7 +52,7 @@ fn a_client_without_reconnect_whose_server_went_away_is_not_retryable() {
 fn a_client_closed_by_the_user_is_not_retryable() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
-    client.close().unwrap();
+    client.close();
     let err = publish(&client).unwrap_err();
     assert!(matches!(err, Error::Closed(CloseReason::ByUser)), "{err:?}");
     assert!(!err.is_retryable());
@@ -91,7 +91,7 @@ fn errors_that_retrying_cannot_fix_are_not_retryable() {
         Error::Closed(CloseReason::ByUser),
         Error::Closed(CloseReason::WriteTimeout),
         Error::InvalidArgument("handler_threads must be at least 1".into()),
-        Error::Codec(ggipc::codec::CodecError::FrameTooLarge {
+        Error::Codec(ggipc::CodecError::FrameTooLarge {
             total_length: 20 << 20,
             max: 16 << 20,
         }),

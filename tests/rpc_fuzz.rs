@@ -38,26 +38,6 @@ const MAX_FRAME: u32 = 64 * 1024;
 /// test checks the decoder's buffer against the frame limit directly.)
 const VM_PEAK_GROWTH_BOUND_KIB: usize = 3 * 1024 * 1024;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 fn seed() -> u64 {
     std::env::var("GGIPC_FUZZ_SEED")
         .ok()
@@ -189,7 +169,7 @@ fn frame_bytes(rng: &mut Rng, m: &Message) -> Vec<u8> {
 
 #[test]
 fn rpc_from_frame_never_panics_on_mutated_headers() {
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed());
     let n = 50_000 * scale();
     let mut accepted = 0;
     for _ in 0..n {
@@ -220,7 +200,7 @@ fn rpc_from_frame_never_panics_on_mutated_headers() {
 
 #[test]
 fn the_client_read_path_survives_random_hostile_streams() {
-    let mut rng = Rng(seed() ^ 0x5555);
+    let mut rng = Rng::new(seed() ^ 0x5555);
     let sessions = 400 * scale();
     let mut frames_sent = 0usize;
     let peak_before = vm_peak_kib();
@@ -237,7 +217,7 @@ fn the_client_read_path_survives_random_hostile_streams() {
         frames_sent += frames.len();
         let chunk_seed = rng.next();
         let peer = ScriptedPeer::start("rpcfuzz", move |mut socket| {
-            let mut rng = Rng(chunk_seed);
+            let mut rng = Rng::new(chunk_seed);
             let mut decoder = FrameDecoder::new(Limits::default());
             accept_handshake(&mut socket, &mut decoder);
             // Let the client's calls reach us (stream ids 1..), then answer with chaos.

@@ -44,7 +44,9 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
     });
 
     // 2. The server goes away while a call is pending.
-    emu.set_reply("GetConfiguration", |_| {
+    let (arrived_tx, arrived) = unbounded();
+    emu.set_reply("GetConfiguration", move |_| {
+        let _ = arrived_tx.send(());
         std::thread::sleep(Duration::from_millis(500));
         Reply::Response {
             model_type: "aws.greengrass#GetConfigurationResponse".into(),
@@ -58,7 +60,11 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
             c.call_json("GetConfiguration", &json!({}), CallOptions::default())
         })
     };
-    std::thread::sleep(Duration::from_millis(50));
+    expect_within(
+        &arrived,
+        Duration::from_secs(5),
+        "the call reaching the server",
+    );
     emu.disconnect_all();
     assert!(caller.join().unwrap().is_err());
     drop(client);
@@ -70,7 +76,7 @@ fn no_client_thread_is_left_after_close_drop_or_connection_loss() {
 
     // 3. Explicit close, then drop.
     let client = emu.connect().unwrap();
-    client.close().unwrap();
+    client.close();
     drop(client);
     wait_until(Duration::from_secs(5), "threads gone after close", || {
         ggipc_threads() == 0

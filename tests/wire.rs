@@ -165,9 +165,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Recorder {
         };
         let _ = self.0.send(Told::Event(text));
     }
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
         let _ = self.0.send(Told::Error(error.to_string()));
-        false
+        ggipc::StreamControl::KeepOpen
     }
     fn on_stream_closed(&mut self) {
         let _ = self.0.send(Told::Closed);
@@ -219,7 +219,7 @@ fn a_subscribe_that_times_out_is_terminated_on_the_wire_once() {
         "{result:?}"
     );
     publish(&client, "after").expect("the connection survives the late messages");
-    client.close().unwrap();
+    client.close();
     peer.join();
     let all: Vec<Seen> = seen.try_iter().collect();
     assert_eq!(all.len(), 3, "subscribe, TERMINATE, publish: {all:?}");
@@ -309,7 +309,7 @@ fn a_late_message_on_the_newest_stream_after_its_call_completed_is_discarded() {
     publish(&client, "one").unwrap();
     publish(&client, "two").expect("the duplicate did not break the connection");
     assert!(client.is_connected());
-    client.close().unwrap();
+    client.close();
     peer.join();
     let kinds: Vec<MessageType> = seen.try_iter().map(|s| s.kind).collect();
     assert!(
@@ -357,7 +357,7 @@ fn an_application_error_without_terminate_goes_to_the_handler_and_the_stream_sta
     let id = sub.stream_id();
     sub.close().unwrap();
     assert_eq!(told(&rx, "the end"), Told::Closed);
-    client.close().unwrap();
+    client.close();
     peer.join();
     let all: Vec<Seen> = seen.try_iter().collect();
     assert_eq!(all.len(), 2, "subscribe and TERMINATE: {all:?}");
@@ -387,7 +387,7 @@ fn an_application_error_with_terminate_ends_the_subscription_and_is_not_terminat
     release_tx.send(()).unwrap();
     publish(&client, "after").expect("the stray event did not break the connection");
     sub.close().unwrap();
-    client.close().unwrap();
+    client.close();
     peer.join();
     let all: Vec<Seen> = seen.try_iter().collect();
     assert_eq!(
@@ -410,7 +410,7 @@ fn a_plain_server_terminate_closes_the_subscription_without_an_error() {
     assert_eq!(told(&rx, "the last event"), Told::Event("last".into()));
     assert_eq!(told(&rx, "the end"), Told::Closed);
     sub.close().unwrap();
-    client.close().unwrap();
+    client.close();
     peer.join();
     assert_eq!(seen.try_iter().count(), 1, "only the subscribe was sent");
     nothing_more(&rx);
@@ -426,7 +426,7 @@ fn a_plain_server_terminate_closes_the_subscription_without_an_error() {
     });
     assert_eq!(told(&rx, "the end"), Told::Closed);
     sub.close().unwrap();
-    client.close().unwrap();
+    client.close();
     peer.join();
     nothing_more(&rx);
 }
@@ -516,7 +516,7 @@ fn a_call_whose_deadline_already_passed_writes_nothing_and_leaves_the_connection
     assert!(result.unwrap_err().is_timeout());
     assert!(client.is_connected());
     publish(&client, "after").expect("the connection is still usable");
-    client.close().unwrap();
+    client.close();
     peer.join();
     let all: Vec<Seen> = seen.try_iter().collect();
     assert_eq!(

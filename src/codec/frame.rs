@@ -2,8 +2,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::error::CodecError;
 use super::header::{encoded_header_len, parse_headers, write_header};
-use super::{CodecError, HeaderRef, Limits, Message, FRAME_OVERHEAD, PRELUDE_LEN};
+use super::types::{HeaderRef, Limits, Message, FRAME_OVERHEAD, PRELUDE_LEN};
 
 /// A prelude whose CRC and lengths have been checked against the limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{CodecError, Header, HeaderRef, HeaderValue, ValueRef};
+use super::error::CodecError;
+use super::types::{Header, HeaderRef, HeaderValue, ValueRef};
 
 /// Longest header name (the name length is one byte).
 pub(super) const MAX_NAME_LEN: usize = 255;

@@ -1,19 +1,21 @@
-//! Layer 3: the only code that touches the socket.
+//! Layer 3: the only code that touches the socket. It imports nothing from the layers
+//! above (the link, the client, subscriptions).
 //!
-//! * The **I/O thread** (`ggipc-io`, [`reader`]) owns reading: it decodes frames, answers
-//!   PING, and routes each message to the call waiting for it or to the subscription's
-//!   queue in [`dispatch`](crate::dispatch). It never runs user code and never waits on a
-//!   handler.
+//! * The **I/O thread** body ([`Established::run`], in [`reader`]) owns reading: it
+//!   decodes frames, answers PING, and hands each stream message to the connection's
+//!   [`Session`] (the pure routing rules, in `rpc::session`), then performs the action it
+//!   returns: complete the call waiting for it, or push to the subscription's queue in
+//!   [`dispatch`](crate::dispatch). It never runs user code and never waits on a handler.
+//!   Who starts that thread is the link's business (`crate::link`).
 //! * **Writes** happen on the calling thread, under the writer lock (see [`writer`]): the
-//!   stream id is allocated, the route registered and the whole frame written under that
-//!   one lock, so ids reach the wire in order. Lock order: writer, then routes; the routes
-//!   lock is never held while taking the writer lock or doing I/O.
+//!   stream id is allocated, the stream opened in the session and the whole frame written
+//!   under that one lock, so ids reach the wire in order. Lock order: writer, then
+//!   routes; the routes lock is never held while taking the writer lock or doing I/O, nor
+//!   while performing an action (pushing to a queue, sending a reply).
 
-pub(crate) mod reader;
-pub(crate) mod reconnect;
-pub(crate) mod writer;
+mod reader;
+mod writer;
 
-use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +29,10 @@ use parking_lot::Mutex;
 
 use crate::codec::FrameDecoder;
 use crate::config::Config;
+use crate::deadline::deadline_after;
 use crate::dispatch::StreamQueue;
-use crate::error::{CloseReason, Error, Result, TimeoutKind};
-use crate::model::IpcError;
+use crate::error::{stream_error, CloseReason, Error, Result, TimeoutKind};
+use crate::rpc::session::{Action, Ending, Opened, Session, Unanswered};
 use crate::rpc::{
     self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM,
 };
@@ -42,21 +45,12 @@ pub(crate) const CONTROL_WRITE_BUDGET: Duration = Duration::from_secs(1);
 /// already claimed (the hand-over never blocks; this only bounds the unexpected).
 const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
 
-/// Where the I/O thread sends what arrives on one stream.
-pub(crate) enum Route {
-    /// A request/response call: the first reply completes it.
-    Call(Sender<RpcMessage>),
-    /// A streaming call: the first reply goes to `response`, later ones to `queue`.
-    Stream {
-        response: Option<Sender<RpcMessage>>,
-        queue: Arc<StreamQueue>,
-    },
-}
+/// The per-stream state with this layer's handles: a caller waits on a channel for its
+/// first reply; a subscription's later messages go to its queue.
+type StreamSession = Session<Sender<RpcMessage>, Arc<StreamQueue>>;
 
 struct Routes {
-    map: HashMap<i32, Route>,
-    /// Highest stream id ever registered: a message for a higher id is a protocol error.
-    highest: i32,
+    session: StreamSession,
     closed: Option<CloseReason>,
 }
 
@@ -82,20 +76,44 @@ impl std::fmt::Debug for Connection {
 
 /// A connected, handshaken socket: the shared state plus what the I/O thread needs.
 pub(crate) struct Established {
-    pub connection: Arc<Connection>,
-    pub read_half: UnixStream,
-    pub decoder: FrameDecoder,
+    connection: Arc<Connection>,
+    read_half: UnixStream,
+    decoder: FrameDecoder,
+}
+
+impl Established {
+    /// The connection, for calls.
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    /// The I/O thread's body: reads and routes until the socket closes or fails, then
+    /// fails every call and ends every subscription with the reason.
+    pub(crate) fn run(self) {
+        reader::run(self.connection, self.read_half, self.decoder);
+    }
+}
+
+/// A handle on a socket being connected, with which another thread can abort the
+/// handshake (`close()` during a reconnect).
+pub(crate) struct Abort(UnixStream);
+
+impl Abort {
+    /// Shuts the socket down: the handshake fails at once.
+    pub(crate) fn abort(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// Opens the socket and performs the CONNECT handshake with `token` within
-/// `config.connect_timeout`. `on_socket` sees the socket as soon as it is open (the
-/// reconnect supervisor keeps a handle on it so that `close()` can abort the handshake).
+/// `config.connect_timeout`. `on_open` gets an [`Abort`] handle as soon as the socket is
+/// open (the reconnect supervisor keeps it so that `close()` can abort the handshake).
 pub(crate) fn connect(
     config: &Config,
     token: &str,
-    on_socket: &dyn Fn(&UnixStream),
+    on_open: &dyn Fn(Abort),
 ) -> Result<Established> {
-    let deadline = crate::config::deadline_after(config.connect_timeout);
+    let deadline = deadline_after(config.connect_timeout);
     let path = config.socket_path.clone();
     let socket = open_before(move || UnixStream::connect(path), deadline).map_err(|e| match e {
         OpenError::Timeout => Error::Timeout(TimeoutKind::Connect),
@@ -107,7 +125,7 @@ pub(crate) fn connect(
             ),
         )),
     })?;
-    on_socket(&socket);
+    on_open(Abort(socket.try_clone()?));
     let mut decoder = FrameDecoder::new(config.limits);
     let mut writer = Writer::new(socket.try_clone()?, config.limits);
     writer
@@ -115,7 +133,7 @@ pub(crate) fn connect(
         .map_err(|e| match e {
             WriteError::Timeout => Error::Timeout(TimeoutKind::Handshake),
             WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
-            other => other.into_error(|| None),
+            other => other.into_error(None),
         })?;
     let mut read_half = socket.try_clone()?;
     let ack = loop {
@@ -157,8 +175,7 @@ pub(crate) fn connect(
     let connection = Arc::new(Connection {
         writer: Mutex::new(writer),
         routes: Mutex::new(Routes {
-            map: HashMap::new(),
-            highest: 0,
+            session: Session::default(),
             closed: None,
         }),
         control: socket,
@@ -225,7 +242,7 @@ impl Connection {
 
     /// Sends the first message of a new stream and waits for the first reply.
     ///
-    /// For a streaming call, `queue` receives every later message; the route is kept
+    /// For a streaming call, `queue` receives every later message; the stream stays open
     /// after a response without TERMINATE. Returns the stream id and the reply. The
     /// caller decides what becomes of `queue`: it must finish it when the reply ended the
     /// stream, and abandon it when the call fails.
@@ -238,12 +255,9 @@ impl Connection {
         queue: Option<Arc<StreamQueue>>,
     ) -> Result<(i32, RpcMessage)> {
         let (tx, rx) = bounded(1);
-        let route = match queue {
-            None => Route::Call(tx),
-            Some(queue) => Route::Stream {
-                response: Some(tx),
-                queue,
-            },
+        let opened = match queue {
+            None => Opened::Call(tx),
+            Some(queue) => Opened::Subscription(tx, queue),
         };
         let mut message = RpcMessage::json(
             MessageType::ApplicationMessage,
@@ -253,29 +267,19 @@ impl Connection {
             payload,
         );
         message.operation = Some(operation.to_owned());
-        let id = self.open_stream(message, route, deadline)?;
+        let id = self.open_stream(message, opened, deadline)?;
         log::debug!("{operation} on stream {id}");
         match rx.recv_deadline(deadline) {
             Ok(reply) => Ok((id, reply)),
             Err(RecvTimeoutError::Timeout) => {
-                let unanswered = {
-                    let mut routes = self.routes.lock();
-                    match routes.map.get(&id) {
-                        Some(Route::Call(_))
-                        | Some(Route::Stream {
-                            response: Some(_), ..
-                        }) => routes.map.remove(&id),
-                        _ => None,
-                    }
-                };
+                let unanswered = self.routes.lock().session.give_up(id);
                 match unanswered {
-                    Some(route) => {
-                        if let Route::Stream { .. } = route {
-                            // The server may consider the subscription open: end it.
-                            self.send_terminate(id, Instant::now() + Duration::from_millis(200));
-                        }
+                    Some(Unanswered::Subscription) => {
+                        // The server may consider the subscription open: end it.
+                        self.send_terminate(id, Instant::now() + Duration::from_millis(200));
                         Err(Error::Timeout(TimeoutKind::Response))
                     }
+                    Some(Unanswered::Call) => Err(Error::Timeout(TimeoutKind::Response)),
                     // The deadline passed just as the I/O thread claimed the reply (it hands
                     // it over without blocking): take it rather than report a timeout for a
                     // call the server answered, or a subscription whose events already flow.
@@ -296,12 +300,12 @@ impl Connection {
         Error::Closed(self.close_reason().unwrap_or(CloseReason::PeerClosed))
     }
 
-    /// Allocates the next stream id, registers `route` and writes `message` on it, all
-    /// under the writer lock. An id is only consumed when its frame was written whole.
+    /// Allocates the next stream id, opens it in the session and writes `message` on it,
+    /// all under the writer lock. An id is only consumed when its frame was written whole.
     fn open_stream(
         self: &Arc<Self>,
         mut message: RpcMessage,
-        route: Route,
+        opened: Opened<Sender<RpcMessage>, Arc<StreamQueue>>,
         deadline: Instant,
     ) -> Result<i32> {
         let mut writer = self
@@ -317,12 +321,12 @@ impl Connection {
         }
         message.stream_id = id;
         writer.encode(&message)?;
-        if let Route::Stream { queue, .. } = &route {
+        if let Opened::Subscription(_, queue) = &opened {
             // What runs when the handler asks to close: end the stream from our side.
             let connection = Arc::downgrade(self);
             queue.set_close_request(Box::new(move || {
                 if let Some(connection) = connection.upgrade() {
-                    if let Err(e) = connection.end_stream(id, Instant::now() + CONTROL_WRITE_BUDGET)
+                    if let Err(e) = connection.end_stream(id, deadline_after(CONTROL_WRITE_BUDGET))
                     {
                         log::debug!("could not terminate stream {id}: {e}");
                     }
@@ -334,8 +338,7 @@ impl Connection {
             if let Some(reason) = &routes.closed {
                 return Err(Error::Closed(reason.clone()));
             }
-            routes.map.insert(id, route);
-            routes.highest = id;
+            routes.session.open(id, opened);
         }
         match writer.flush(deadline) {
             Ok(()) => {
@@ -346,22 +349,27 @@ impl Connection {
             Err(e) => {
                 let broken = writer.broken;
                 drop(writer);
-                self.routes.lock().map.remove(&id);
-                if broken {
-                    let reason = match &e {
-                        WriteError::Timeout => CloseReason::WriteTimeout,
-                        WriteError::Io(io) => CloseReason::from_io(io),
-                        WriteError::Encode(_) => CloseReason::WriteTimeout,
-                    };
-                    self.shutdown(reason);
-                }
-                Err(e.into_error(|| self.close_reason()))
+                self.routes.lock().session.forget(id);
+                Err(self.write_failed(e, broken))
             }
         }
     }
 
-    /// Writes a control message (TERMINATE, PING_RESPONSE) before `deadline`; a write
-    /// that fails part-way closes the connection. Returns whether it was written.
+    /// The error for a failed write; a write that left the writer broken (part of a
+    /// frame may be on the wire) closes the connection first.
+    fn write_failed(&self, e: WriteError, broken: bool) -> Error {
+        if broken {
+            self.shutdown(e.close_reason());
+        }
+        e.into_error(self.close_reason())
+    }
+
+    /// Writes a control message (TERMINATE, PING_RESPONSE, PROTOCOL_ERROR) before
+    /// `deadline`; a write that fails part-way closes the connection.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (`Write`) when the writer lock or the write misses `deadline`,
+    /// [`Error::Closed`] when the connection is closed or the write closed it.
     pub(crate) fn send_control(&self, message: &RpcMessage, deadline: Instant) -> Result<()> {
         let mut writer = self
             .writer
@@ -370,31 +378,19 @@ impl Connection {
         if writer.broken || self.closing.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        match writer.send(message, deadline) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let broken = writer.broken;
-                drop(writer);
-                if broken {
-                    let reason = match &e {
-                        WriteError::Io(io) => CloseReason::from_io(io),
-                        _ => CloseReason::WriteTimeout,
-                    };
-                    self.shutdown(reason);
-                }
-                Err(e.into_error(|| self.close_reason()))
-            }
-        }
+        writer.send(message, deadline).map_err(|e| {
+            let broken = writer.broken;
+            drop(writer);
+            self.write_failed(e, broken)
+        })
     }
 
-    /// Ends a stream from the client side: forgets its route and, if the server has not
+    /// Ends a stream from the client side: forgets it and, if the server has not
     /// terminated it, sends TERMINATE. Idempotent; returns whether anything was sent.
     pub(crate) fn end_stream(&self, id: i32, deadline: Instant) -> Result<bool> {
-        let route = self.routes.lock().map.remove(&id);
-        if route.is_none() {
+        if !self.routes.lock().session.end(id) {
             return Ok(false);
         }
-        drop(route);
         self.send_control(&terminate(id), deadline).map(|()| true)
     }
 
@@ -417,93 +413,56 @@ impl Connection {
         let _ = self.control.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Fails every pending call and ends every subscription. Called by the I/O thread when
-    /// it stops, and by `close()`; idempotent.
+    /// Fails every pending call and ends every subscription (the session chooses between
+    /// interrupting and finishing each). Called by the I/O thread when it stops, and by
+    /// `close()`; idempotent.
     pub(crate) fn fail_all(&self, observed: CloseReason) {
-        let (reason, routes) = {
+        let (reason, endings) = {
             let mut routes = self.routes.lock();
             let reason = routes.closed.get_or_insert(observed).clone();
-            (reason, std::mem::take(&mut routes.map))
+            let by_user = reason == CloseReason::ByUser;
+            let endings = routes.session.close(self.resumable, by_user);
+            (reason, endings)
         };
-        for (_, route) in routes {
-            match route {
-                Route::Call(tx) => drop(tx),
-                // The caller of the subscribe hears of it and decides.
-                Route::Stream {
-                    response: Some(tx), ..
-                } => drop(tx),
-                Route::Stream {
-                    response: None,
-                    queue,
-                } if self.resumable && reason != CloseReason::ByUser => {
-                    queue.interrupt(Error::Disconnected(reason.clone()));
-                }
-                Route::Stream {
-                    response: None,
-                    queue,
-                } => {
-                    let error =
-                        (reason != CloseReason::ByUser).then(|| Error::Closed(reason.clone()));
-                    queue.finish(error);
+        for ending in endings {
+            match ending {
+                // The caller sees the channel close and reports `closed_error()`.
+                Ending::Caller(tx) => drop(tx),
+                Ending::Interrupt(queue) => queue.interrupt(Error::Disconnected(reason.clone())),
+                Ending::Finish { queue, with_error } => {
+                    queue.finish(with_error.then(|| Error::Closed(reason.clone())));
                 }
             }
         }
     }
 
-    /// Routes one message received on a stream (≥ 1).
+    /// Routes one message received on a stream (≥ 1): the session decides, this performs
+    /// its action outside the lock.
     fn route_stream_message(&self, message: RpcMessage) -> Result<(), ProtocolError> {
         let id = message.stream_id;
-        let mut routes = self.routes.lock();
-        let Some(route) = routes.map.get_mut(&id) else {
-            if id > routes.highest || id < 0 {
-                return Err(ProtocolError::UnknownStream { stream_id: id });
+        let action = self.routes.lock().session.receive(message)?;
+        match action {
+            Action::Reply(tx, message) => {
+                // The caller decides; for a subscription it may still fail the call (an
+                // error, a response that does not decode) and then no callback runs.
+                let _ = tx.send(message);
             }
-            log::debug!("discarding a message on stream {id}, which is no longer open");
-            return Ok(());
-        };
-        let ends = message.is_terminate() || message.message_type == MessageType::ApplicationError;
-        match route {
-            Route::Call(_) => {
-                if let Some(Route::Call(tx)) = routes.map.remove(&id) {
-                    drop(routes);
-                    let _ = tx.send(message);
-                }
+            Action::Event(queue, message) => {
+                queue.push_event(message);
             }
-            Route::Stream { response, queue } => {
-                if let Some(tx) = response.take() {
-                    // A first reply without TERMINATE (even an error) leaves the stream
-                    // open on the server: the route stays so that the caller can end it.
-                    if message.is_terminate() {
-                        routes.map.remove(&id);
-                    }
-                    drop(routes);
-                    // The caller decides about the queue: it may still fail the call (an
-                    // error, a response that does not decode) and then no callback runs.
-                    let _ = tx.send(message);
-                } else if message.message_type == MessageType::ApplicationError
-                    && !message.is_terminate()
-                {
-                    // An error the server did not end the stream with: the handler decides.
-                    let queue = queue.clone();
-                    drop(routes);
-                    queue.push_error(stream_error(&message));
-                } else if ends {
-                    let queue = queue.clone();
-                    routes.map.remove(&id);
-                    drop(routes);
-                    if message.message_type == MessageType::ApplicationError {
-                        queue.finish(Some(stream_error(&message)));
-                    } else {
-                        if message.model_type.is_some() {
-                            queue.push_event(message);
-                        }
-                        queue.finish(None);
-                    }
-                } else {
-                    let queue = queue.clone();
-                    drop(routes);
-                    queue.push_event(message);
+            Action::Error(queue, message) => queue.push_error(stream_error(&message)),
+            Action::End {
+                queue,
+                last_event,
+                error,
+            } => {
+                if let Some(event) = last_event {
+                    queue.push_event(event);
                 }
+                queue.finish(error.as_ref().map(stream_error));
+            }
+            Action::Discard => {
+                log::debug!("discarding a message on stream {id}, which is no longer open");
             }
         }
         Ok(())
@@ -513,16 +472,6 @@ impl Connection {
 /// The client's TERMINATE for stream `id`: an empty APPLICATION_MESSAGE with the flag.
 pub(crate) fn terminate(id: i32) -> RpcMessage {
     RpcMessage::new(MessageType::ApplicationMessage, FLAG_TERMINATE_STREAM, id)
-}
-
-/// The typed error an APPLICATION_ERROR message carries.
-pub(crate) fn stream_error(message: &RpcMessage) -> Error {
-    IpcError::from_application_error(
-        message.model_type.as_deref(),
-        message.content_type.as_deref(),
-        &message.payload,
-    )
-    .into()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ const PING_REPLY_BUDGET: Duration = Duration::from_millis(500);
 
 /// Runs until the socket closes or fails, then fails every call and ends every
 /// subscription with the reason.
-pub(crate) fn run(connection: Arc<Connection>, mut socket: UnixStream, mut decoder: FrameDecoder) {
+pub(super) fn run(connection: Arc<Connection>, mut socket: UnixStream, mut decoder: FrameDecoder) {
     let reason = read_loop(&connection, &mut socket, &mut decoder);
     let reason = if connection.closing.load(Ordering::Acquire) {
         connection.close_reason().unwrap_or(CloseReason::ByUser)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::codec::Limits;
-use crate::error::{Error, TimeoutKind};
+use crate::error::{CloseReason, Error, TimeoutKind};
 use crate::rpc::RpcMessage;
 
 /// How far the socket's write timeout may lag behind a call's remaining time before it is
@@ -58,10 +58,9 @@ impl Writer {
                 self.broken = written > 0;
                 return Err(WriteError::Timeout);
             }
-            self.arm_timeout(remaining)
-                .map_err(|e| self.fail(e, written))?;
+            self.arm_timeout(remaining).map_err(|e| self.fail(e))?;
             match self.socket.write(&self.buf[written..]) {
-                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into(), written)),
+                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -69,15 +68,15 @@ impl Writer {
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => return Err(self.fail(e, written)),
+                Err(e) => return Err(self.fail(e)),
             }
         }
         Ok(())
     }
 
-    fn fail(&mut self, e: io::Error, written: usize) -> WriteError {
+    /// The socket failed: the byte stream can no longer be trusted.
+    fn fail(&mut self, e: io::Error) -> WriteError {
         self.broken = true;
-        let _ = written;
         WriteError::Io(e)
     }
 
@@ -94,7 +93,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes one message (used for control frames: TERMINATE, PING_RESPONSE).
+    /// Encodes and writes one message (the control frames of `Connection::send_control`:
+    /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR).
     pub(crate) fn send(
         &mut self,
         message: &RpcMessage,
@@ -117,14 +117,22 @@ pub(crate) enum WriteError {
 }
 
 impl WriteError {
-    pub(crate) fn into_error(
-        self,
-        close_reason: impl FnOnce() -> Option<crate::error::CloseReason>,
-    ) -> Error {
+    /// Why the connection closes when this failure left the writer broken (the one
+    /// mapping from write failures to close reasons).
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        match self {
+            WriteError::Io(e) => CloseReason::from_io(e),
+            // Encoding writes nothing, so it never breaks the writer; a timeout does.
+            WriteError::Timeout | WriteError::Encode(_) => CloseReason::WriteTimeout,
+        }
+    }
+
+    /// The caller's error; `closed` is the connection's close reason, if it is closed.
+    pub(crate) fn into_error(self, closed: Option<CloseReason>) -> Error {
         match self {
             WriteError::Encode(e) => e,
             WriteError::Timeout => Error::Timeout(TimeoutKind::Write),
-            WriteError::Io(e) => match close_reason() {
+            WriteError::Io(e) => match closed {
                 Some(reason) => Error::Closed(reason),
                 None => Error::from(e),
             },

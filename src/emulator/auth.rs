@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// IPC service identifiers that `accessControl` may hold, with their operations.
-pub const SERVICES: &[(&str, &[&str])] = &[
+pub(crate) const SERVICES: &[(&str, &[&str])] = &[
     (
         "aws.greengrass.ipc.pubsub",
         &["PublishToTopic", "SubscribeToTopic"],
@@ -63,7 +63,7 @@ pub const SERVICES: &[(&str, &[&str])] = &[
 ];
 
 /// Operations for which no policy is ever consulted.
-pub const UNCHECKED_OPERATIONS: &[&str] = &[
+pub(crate) const UNCHECKED_OPERATIONS: &[&str] = &[
     "SubscribeToIoTCoreConnectionStatus",
     "UpdateState",
     "SubscribeToComponentUpdates",
@@ -77,16 +77,16 @@ pub const UNCHECKED_OPERATIONS: &[&str] = &[
 
 /// The component allowed to call `ValidateAuthorizationToken` (and exempt from the
 /// per-metric checks of `PutComponentMetric`).
-pub const STREAM_MANAGER: &str = "aws.greengrass.StreamManager";
+pub(crate) const STREAM_MANAGER: &str = "aws.greengrass.StreamManager";
 /// The CLI component, which bypasses `aws.greengrass.Cli` checks.
-pub const CLI: &str = "aws.greengrass.Cli";
+pub(crate) const CLI: &str = "aws.greengrass.Cli";
 /// Prefix of Greengrass CLI client identities, which bypass `aws.greengrass.Cli` checks.
-pub const CLI_CLIENT_PREFIX: &str = "greengrass-cli#";
+pub(crate) const CLI_CLIENT_PREFIX: &str = "greengrass-cli#";
 /// The shadow manager, which bypasses `aws.greengrass.ShadowManager` checks.
-pub const SHADOW_MANAGER: &str = "aws.greengrass.ShadowManager";
+pub(crate) const SHADOW_MANAGER: &str = "aws.greengrass.ShadowManager";
 
 /// The service identifier whose policies authorize `operation` (short name), if any.
-pub fn service_of(operation: &str) -> Option<&'static str> {
+pub(crate) fn service_of(operation: &str) -> Option<&'static str> {
     if operation == "CancelLocalDeployment" {
         return Some("aws.greengrass.Cli");
     }

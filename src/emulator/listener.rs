@@ -15,7 +15,6 @@
 //! works again.
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,11 +232,9 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, EmulatorError> {
     }
 }
 
+/// 64 fresh random bits (the library's one generator, `crate::random`).
 pub(crate) fn random_u64() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.write_u32(std::process::id());
-    h.finish()
+    crate::random::entropy()
 }
 
 pub(crate) fn random_token() -> String {

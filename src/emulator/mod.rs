@@ -62,6 +62,7 @@ mod state;
 mod texts;
 mod tokens;
 mod topic;
+mod wire;
 
 pub use auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
 pub use builder::EmulatorBuilder;

@@ -604,28 +604,27 @@ fn handle_request(
     let name = operation
         .strip_prefix("aws.greengrass#")
         .unwrap_or(operation);
-    let request: Value =
-        match serde_json::from_slice(if payload.is_empty() { b"{}" } else { payload }) {
-            Ok(v) => v,
-            Err(_) => {
-                // What the nucleus does with a body it cannot parse.
-                let mut m = RpcMessage::new(
-                    MessageType::ApplicationError,
-                    FLAG_TERMINATE_STREAM,
-                    stream_id,
-                );
-                m.content_type = Some("text/plain".into());
-                m.payload = Bytes::from_static(b"InternalServerError");
-                conn.write(&m);
-                log_call(conn, name, &[], "error: unparsable request", None);
-                state.record(CallRecord::new(
-                    &conn.component,
-                    name,
-                    "error: unparsable request",
-                ));
-                return;
-            }
-        };
+    let request: Value = match serde_json::from_slice(crate::rpc::json_body(payload)) {
+        Ok(v) => v,
+        Err(_) => {
+            // What the nucleus does with a body it cannot parse.
+            let mut m = RpcMessage::new(
+                MessageType::ApplicationError,
+                FLAG_TERMINATE_STREAM,
+                stream_id,
+            );
+            m.content_type = Some("text/plain".into());
+            m.payload = Bytes::from_static(b"InternalServerError");
+            conn.write(&m);
+            log_call(conn, name, &[], "error: unparsable request", None);
+            state.record(CallRecord::new(
+                &conn.component,
+                name,
+                "error: unparsable request",
+            ));
+            return;
+        }
+    };
     let fallback = request_resources(&request);
     let ctx = CallContext {
         state,

@@ -308,7 +308,9 @@ macro_rules! impl_error_conversions {
             }
 
             /// The modeled members of the error as a JSON object (empty for unmodeled).
-            fn members(&self) -> Map<String, Value> {
+            /// For the emulator, which sends them.
+            #[cfg(feature = "emulator")]
+            pub(crate) fn members(&self) -> Map<String, Value> {
                 let value = match self {
                     $( IpcError::$variant(e) => serde_json::to_value(e), )+
                     IpcError::Unmodeled(_) => Ok(Value::Object(Map::new())),
@@ -402,45 +404,6 @@ impl IpcError {
     pub fn error_code(&self) -> Option<&str> {
         self.model_type()
             .map(|t| t.rsplit_once('#').map_or(t, |(_, name)| name))
-    }
-
-    /// The `:content-type` to send with [`Self::to_payload`]'s body: `application/json`,
-    /// or an unmodeled error's own content type.
-    pub fn content_type(&self) -> &str {
-        match self {
-            IpcError::Unmodeled(e) => e.content_type.as_deref().unwrap_or("application/json"),
-            _ => "application/json",
-        }
-    }
-
-    /// Builds the `APPLICATION_ERROR` a server would send: the `service-model-type` header
-    /// value and the body.
-    ///
-    /// Modeled errors: the Java nucleus body (the members plus `_service`, `_message` and
-    /// `_errorCode`) or, when `lite`, the nucleus lite body (only `_message` and
-    /// `_errorCode`). Unmodeled errors: their own model type and raw payload (or, if the
-    /// payload is empty, `{"error": ..., "message": ...}`).
-    pub fn to_payload(&self, lite: bool) -> (Option<String>, Vec<u8>) {
-        if let IpcError::Unmodeled(e) = self {
-            let body = if e.payload.is_empty() {
-                let mut map = Map::new();
-                map.insert("error".into(), Value::String("Unmodeled error".into()));
-                map.insert("message".into(), Value::String(e.message.clone()));
-                serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
-            } else {
-                e.payload.clone().into_bytes()
-            };
-            return (e.model_type.clone(), body);
-        }
-        let mut body = if lite { Map::new() } else { self.members() };
-        if !lite {
-            body.insert("_service".into(), Value::String(SERVICE_SHAPE_ID.into()));
-        }
-        body.insert("_message".into(), Value::String(self.message().to_owned()));
-        let code = self.error_code().unwrap_or_default().to_owned();
-        body.insert("_errorCode".into(), Value::String(code));
-        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
-        (self.model_type().map(str::to_owned), bytes)
     }
 }
 

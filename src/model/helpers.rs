@@ -32,22 +32,6 @@ impl PublishMessage {
     }
 }
 
-impl PublishMessage {
-    /// The stream event a subscriber receives for this published message: the same
-    /// JSON/binary content with `context.topic` set to `topic` (what the nucleus does).
-    pub fn into_event(self, topic: impl Into<String>) -> SubscriptionResponseMessage {
-        let context = Some(MessageContext::new().with_topic(topic));
-        match self {
-            PublishMessage::JsonMessage(m) => {
-                SubscriptionResponseMessage::JsonMessage(JsonMessage { context, ..m })
-            }
-            PublishMessage::BinaryMessage(m) => {
-                SubscriptionResponseMessage::BinaryMessage(BinaryMessage { context, ..m })
-            }
-        }
-    }
-}
-
 impl From<JsonMessage> for PublishMessage {
     fn from(message: JsonMessage) -> Self {
         PublishMessage::JsonMessage(message)

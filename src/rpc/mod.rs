@@ -6,6 +6,7 @@
 
 mod error;
 mod handshake;
+pub(crate) mod session;
 
 pub use error::ProtocolError;
 pub use handshake::{connect_ack, connect_message, ConnectOutcome, PROTOCOL_VERSION};
@@ -30,6 +31,17 @@ pub const MODEL_TYPE: &str = "service-model-type";
 pub const OPERATION: &str = "operation";
 /// The content type of every JSON payload.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// The JSON text of a payload: an empty payload means `{}` (servers send responses of
+/// shapes without members with no payload at all; nucleus lite omits it). The one
+/// place this rule lives.
+pub fn json_body(payload: &[u8]) -> &[u8] {
+    if payload.is_empty() {
+        b"{}"
+    } else {
+        payload
+    }
+}
 
 /// Flag bit on CONNECT_ACK: the connection was accepted.
 pub const FLAG_CONNECTION_ACCEPTED: i32 = 0x1;

@@ -99,6 +99,13 @@ pub fn read_message(socket: &mut UnixStream, decoder: &mut FrameDecoder) -> Opti
     }
 }
 
+/// Reads and discards until the client closes the socket (bounded by the socket's read
+/// timeout): keeps a scripted peer's end open exactly as long as the client needs it.
+pub fn read_to_end(mut socket: UnixStream) {
+    let mut buf = [0u8; 4096];
+    while matches!(socket.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 pub fn write_message(socket: &mut UnixStream, message: &RpcMessage) {
     let bytes = message
         .to_frame()
@@ -233,4 +240,43 @@ pub fn shared_dir() -> Option<PathBuf> {
         .skip(1)
         .map(|dir| dir.join("shared"))
         .find(|dir| is_shared(dir))
+}
+
+/// The tests' one pseudo-random generator: splitmix64, seeded by the caller (so that a
+/// failing fuzz run is reproduced by its seed). Small, fast, good enough for test inputs.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+    pub fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    /// A length skewed towards small values, sometimes up to `max`.
+    pub fn len(&mut self, small: usize, max: usize) -> usize {
+        if self.chance(20) {
+            self.range(0, max)
+        } else {
+            self.range(0, small.min(max))
+        }
+    }
 }

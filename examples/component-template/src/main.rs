@@ -30,7 +30,7 @@ use ggipc::model::{
     GetConfigurationRequest, PublishToTopicRequest, ReportedLifecycleState,
     SubscribeToTopicRequest, SubscriptionResponseMessage, UpdateStateRequest,
 };
-use ggipc::{Client, Error, StreamHandler};
+use ggipc::{Client, Error, StreamControl, StreamHandler};
 use serde_json::{json, Value};
 
 const PING_TOPIC: &str = "com.example.RustComponent/ping";
@@ -54,11 +54,11 @@ impl StreamHandler<SubscriptionResponseMessage> for Pings {
         let _ = self.0.send(Note::Ping(message));
     }
 
-    fn on_stream_error(&mut self, error: Error) -> bool {
+    fn on_stream_error(&mut self, error: Error) -> StreamControl {
         let _ = self
             .0
             .send(Note::Ended(format!("subscription error: {error}")));
-        true
+        StreamControl::Close
     }
 
     fn on_stream_closed(&mut self) {

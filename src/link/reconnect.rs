@@ -6,49 +6,40 @@
 //! re-subscribes every live subscription with its original request on it. Subscriptions
 //! learn of the loss from the I/O thread (`on_stream_interrupted`, queued when the
 //! connection failed) and of the recovery from here (`on_stream_resumed`). It never runs
-//! user code other than the token source, and every wait of it ends on `close()`.
+//! user code other than the token source (whose panics are caught), and every wait of it
+//! ends on `close()`.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{connect, stream_error, Connection};
-use crate::client::{spawn_io, Core};
-use crate::error::Error;
+use super::registry::{Binding, SubEntry};
+use super::slot::Link;
+use super::threads::{spawn_io, Notice};
+use crate::connection::{connect, Connection, CONTROL_WRITE_BUDGET};
+use crate::deadline::deadline_after;
+use crate::error::{stream_error, CloseReason, Error};
+use crate::random::SplitMix64;
 use crate::rpc::MessageType;
-use crate::subscription::{Binding, SubEntry};
-
-/// What the supervisor is told.
-#[derive(Debug)]
-pub(crate) enum Notice {
-    /// An I/O thread ended: its connection is gone.
-    Lost,
-    /// A subscription was registered on a connection that was already lost.
-    Resync,
-    /// The client is closing.
-    Stop,
-}
 
 /// The supervisor's loop; returns when the client closes or reconnecting gives up.
-pub(crate) fn run(core: &Arc<Core>, notices: &Receiver<Notice>) {
-    let Some(policy) = core.config.reconnect else {
+pub(super) fn run(link: &Arc<Link>, notices: &Receiver<Notice>) {
+    let Some(policy) = link.config.reconnect else {
         return;
     };
     let mut rng = Jitter::new();
     loop {
         match notices.recv() {
             Err(_) | Ok(Notice::Stop) => return,
-            Ok(Notice::Resync) => resubscribe_all(core),
+            Ok(Notice::Resync) => resubscribe_on(link, &link.slot_connection()),
             Ok(Notice::Lost) => {}
         }
-        if core.is_closed() {
+        if link.is_closed() {
             return;
         }
-        let current = core.slot.lock().connection.clone();
-        let Some(reason) = current.close_reason() else {
+        let Some(reason) = link.slot_connection().close_reason() else {
             continue; // a stale notice: the current connection is fine
         };
         log::warn!("IPC connection lost ({reason}); reconnecting");
@@ -56,15 +47,15 @@ pub(crate) fn run(core: &Arc<Core>, notices: &Receiver<Notice>) {
         loop {
             if policy.attempts().is_some_and(|max| attempt >= max) {
                 log::error!("IPC reconnect gave up after {attempt} attempt(s)");
-                core.give_up(&reason);
+                link.give_up(&reason);
                 return;
             }
             let delay = rng.jitter(policy.base_delay(attempt));
             attempt = attempt.saturating_add(1);
-            if !sleep(notices, delay) || core.is_closed() {
+            if !sleep(notices, delay) || link.is_closed() {
                 return;
             }
-            match try_connect(core) {
+            match try_connect(link) {
                 Ok(true) => {
                     log::info!("IPC connection re-established (attempt {attempt})");
                     break;
@@ -78,7 +69,7 @@ pub(crate) fn run(core: &Arc<Core>, notices: &Receiver<Notice>) {
 
 /// Waits `delay`, ignoring notices other than `Stop`; false = stop.
 fn sleep(notices: &Receiver<Notice>, delay: Duration) -> bool {
-    let deadline = crate::config::deadline_after(delay);
+    let deadline = deadline_after(delay);
     loop {
         match notices.recv_deadline(deadline) {
             Err(RecvTimeoutError::Timeout) => return true,
@@ -91,80 +82,70 @@ fn sleep(notices: &Receiver<Notice>, delay: Duration) -> bool {
 /// One attempt: connect, handshake, start the I/O thread, re-subscribe, install. The
 /// new connection is installed (visible to calls) only once the subscriptions are
 /// back, so that a call that waited for the reconnect is not answered before they are;
-/// until then `close()` reaches it through `core.connecting`. `Ok(false)` when the
+/// until then `close()` reaches it through `link.connecting`. `Ok(false)` when the
 /// client was closed meanwhile.
-fn try_connect(core: &Arc<Core>) -> crate::Result<bool> {
-    let token = core.config.current_token();
-    let established = connect(&core.config, &token, &|socket| {
-        if let Ok(handle) = socket.try_clone() {
-            *core.connecting.lock() = Some(handle);
-        }
-        if core.is_closed() {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
+fn try_connect(link: &Arc<Link>) -> crate::Result<bool> {
+    let token = link.config.current_token();
+    let established = connect(&link.config, &token, &|attempt| {
+        // Stored before the check: a `close()` either sees it or is seen here.
+        let mut connecting = link.connecting.lock();
+        let attempt = connecting.insert(attempt);
+        if link.is_closed() {
+            attempt.abort();
         }
     });
     let established = match established {
         Ok(e) => e,
         Err(e) => {
-            core.connecting.lock().take();
+            link.connecting.lock().take();
             return Err(e);
         }
     };
-    let connection = established.connection.clone();
-    let io = match spawn_io(established, core.notices()) {
+    let connection = established.connection().clone();
+    let io = match spawn_io(established, link.notices.clone()) {
         Ok(io) => io,
         Err(e) => {
-            core.connecting.lock().take();
-            connection.shutdown(crate::error::CloseReason::ByUser);
+            link.connecting.lock().take();
+            connection.shutdown(CloseReason::ByUser);
             return Err(e.into());
         }
     };
-    resubscribe_on(core, &connection);
-    let installed = core.install(connection, io);
-    core.connecting.lock().take();
+    resubscribe_on(link, &connection);
+    let installed = link.install(connection, io);
+    link.connecting.lock().take();
     Ok(installed)
 }
 
-/// Re-subscribes every live subscription that is not on the current connection (for a
-/// subscription registered on a connection lost meanwhile).
-fn resubscribe_all(core: &Arc<Core>) {
-    let connection = core.slot.lock().connection.clone();
-    resubscribe_on(core, &connection);
-}
-
-/// Re-subscribes every live subscription that is not on `connection`.
-fn resubscribe_on(core: &Arc<Core>, connection: &Arc<Connection>) {
+/// Re-subscribes every live subscription that is not on `connection` (after a
+/// reconnect, or for a subscription registered on a connection lost meanwhile).
+fn resubscribe_on(link: &Link, connection: &Arc<Connection>) {
     if connection.close_reason().is_some() {
         return;
     }
-    for entry in core.subscriptions() {
-        if core.is_closed() || connection.close_reason().is_some() {
+    for entry in link.registry.all() {
+        if link.is_closed() || connection.close_reason().is_some() {
             return;
         }
         if entry.needs_resume(connection) {
-            resubscribe(core, connection, &entry);
+            resubscribe(link, connection, &entry);
         }
     }
 }
 
-fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
+fn resubscribe(link: &Link, connection: &Arc<Connection>, entry: &SubEntry) {
     let request = &entry.request;
-    let deadline = crate::config::deadline_after(core.config.request_timeout);
     let result = connection.call(
         request.operation,
         request.model_type,
         request.payload.clone(),
-        deadline,
+        deadline_after(link.config.request_timeout),
         Some(entry.queue.clone()),
     );
     match result {
         Ok((id, reply)) if reply.message_type == MessageType::ApplicationError => {
             log::warn!("re-subscribing {} was refused", request.operation);
             // Ends the stream unless the server's error already did.
-            let _ = connection.end_stream(
-                id,
-                crate::config::deadline_after(super::CONTROL_WRITE_BUDGET),
-            );
+            let _ = connection.end_stream(id, deadline_after(CONTROL_WRITE_BUDGET));
             entry.queue.finish(Some(stream_error(&reply)));
         }
         Ok((_, reply)) if reply.is_terminate() => {
@@ -177,7 +158,7 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
                 // Closed by the user or the handler while we re-subscribed: end the new
                 // stream.
                 drop(binding);
-                let _ = connection.end_stream(id, Instant::now() + super::CONTROL_WRITE_BUDGET);
+                let _ = connection.end_stream(id, deadline_after(CONTROL_WRITE_BUDGET));
                 return;
             }
             *binding = Binding {
@@ -197,29 +178,18 @@ fn resubscribe(core: &Core, connection: &Arc<Connection>, entry: &SubEntry) {
     }
 }
 
-/// Spreads reconnect delays over [d/2, d] (no `rand` dependency: a splitmix64 seeded
-/// from the standard library's per-process random hasher keys).
-struct Jitter(u64);
+/// Spreads reconnect delays over [d/2, d].
+struct Jitter(SplitMix64);
 
 impl Jitter {
     fn new() -> Self {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::process::id().into());
-        Jitter(h.finish())
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Jitter(SplitMix64::from_entropy())
     }
 
     fn jitter(&mut self, delay: Duration) -> Duration {
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
         let half = nanos / 2;
-        Duration::from_nanos(half + self.next() % (nanos - half + 1))
+        Duration::from_nanos(half + self.0.next_u64() % (nanos - half + 1))
     }
 }
 
