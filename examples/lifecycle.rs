@@ -22,6 +22,9 @@ ComponentVersion: '1.0.0'
 ";
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // ggipc logs through `log`; without a logger its warnings (a stream ended by a lost
+    // connection, dropped events, a handler panic) vanish. RUST_LOG=debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let (emulator, client) =
         common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
     client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;

@@ -1,9 +1,12 @@
 //! What a component on a device runs to publish one message on a local topic.
 //!
 //! ```sh
-//! cargo run --example publish -- <topic> <message>
+//! cargo run --example publish -- <topic> <message> [--count N]
 //! ```
 //! The message is sent as a JSON message if it parses as JSON, else as a binary message.
+//! With `--count N` it publishes N JSON messages `{"seq": i, "message": <message>}`,
+//! i = 0..N, one after the other on one connection (`tests/tools/v2_reordering.py` uses
+//! this to count the events another client receives out of order).
 //! Connects from the Greengrass environment (`AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT`,
 //! `SVCUID`); exits non-zero with the error otherwise.
 
@@ -12,16 +15,39 @@ use std::process::ExitCode;
 use ggipc::model::PublishToTopicRequest;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (Some(topic), Some(message), None) = (args.next(), args.next(), args.next()) else {
-        eprintln!("usage: publish <topic> <message>");
-        return ExitCode::from(2);
+    // ggipc logs through `log`; without a logger its warnings (a stream ended by a lost
+    // connection, dropped events, a handler panic) vanish. RUST_LOG=debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (topic, message, count) = match args.as_slice() {
+        [topic, message] => (topic.clone(), message.clone(), None),
+        [topic, message, flag, n] if flag == "--count" => match n.parse::<u64>() {
+            Ok(n) => (topic.clone(), message.clone(), Some(n)),
+            Err(_) => {
+                eprintln!("--count: not a number: {n}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: publish <topic> <message> [--count N]");
+            return ExitCode::from(2);
+        }
     };
-    let request = match serde_json::from_str::<serde_json::Value>(&message) {
-        Ok(value) => PublishToTopicRequest::json(topic, value),
-        Err(_) => PublishToTopicRequest::binary(topic, message.into_bytes()),
-    };
-    let result = ggipc::Client::connect().and_then(|client| client.publish_to_topic(request));
+    let result = ggipc::Client::connect().and_then(|client| match count {
+        None => {
+            let request = match serde_json::from_str::<serde_json::Value>(&message) {
+                Ok(value) => PublishToTopicRequest::json(topic, value),
+                Err(_) => PublishToTopicRequest::binary(topic, message.into_bytes()),
+            };
+            client.publish_to_topic(request).map(drop)
+        }
+        Some(n) => (0..n).try_for_each(|seq| {
+            let value = serde_json::json!({"seq": seq, "message": message});
+            client
+                .publish_to_topic(PublishToTopicRequest::json(topic.clone(), value))
+                .map(drop)
+        }),
+    });
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -14,6 +14,9 @@ use ggipc::model::{
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // ggipc logs through `log`; without a logger its warnings (a stream ended by a lost
+    // connection, dropped events, a handler panic) vanish. RUST_LOG=debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     // A local nucleus on a fresh socket, with one component allowed to do everything.
     let emulator = Emulator::start()?;
     println!("emulator listening on {}", emulator.socket_path().display());

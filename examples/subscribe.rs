@@ -43,6 +43,9 @@ impl StreamHandler<SubscriptionResponseMessage> for Printer {
 }
 
 fn main() -> ExitCode {
+    // ggipc logs through `log`; without a logger its warnings (a stream ended by a lost
+    // connection, dropped events, a handler panic) vanish. RUST_LOG=debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (topic, count) = match args.as_slice() {
         [topic] => (topic.clone(), None),

@@ -57,8 +57,8 @@ pub enum Error {
         /// What serde_json said.
         message: String,
     },
-    /// A required environment variable is not set.
-    #[error("environment variable {name} is not set (is this process running as a Greengrass component?)")]
+    /// A required environment variable is not set, or is set but empty.
+    #[error("environment variable {name} is not set or is empty (is this process running as a Greengrass component?)")]
     MissingEnvVar {
         /// The variable.
         name: &'static str,
@@ -174,15 +174,47 @@ impl Error {
         }
     }
 
-    /// Whether trying again may succeed: timeouts, a lost connection (not one closed by
-    /// [`Client::close`](crate::Client::close)), and service errors the model classifies
-    /// as server-side (`ServiceError`, `InvalidTokenError`).
+    /// Whether trying the same call again on the same client may succeed.
+    ///
+    /// True for a passed deadline, for [`Error::Disconnected`] (the client is reconnecting),
+    /// for a socket error that goes away when the nucleus starts listening (refused, not
+    /// found, interrupted, timed out) and for a `ServiceError` (the service failed, not the
+    /// request). False for everything that trying again cannot fix: [`Error::Closed`] (the
+    /// client is closed for good: closed by the user, lost without
+    /// [`reconnect`](crate::ClientBuilder::reconnect), or reconnecting gave up), a refused
+    /// connection, invalid arguments, a frame too large, a protocol error, bad JSON, a
+    /// missing variable, and the service's other errors (unauthorized, not found, invalid
+    /// token, ...). So a loop that retries while this is true ends. (For a service error
+    /// alone, [`IpcError::is_retryable`] says whether the model puts the fault on the
+    /// server's side; it counts `InvalidTokenError`, which a retry of the same request
+    /// cannot fix.)
+    ///
+    /// ```
+    /// use ggipc::{CloseReason, Error, TimeoutKind};
+    ///
+    /// assert!(Error::Timeout(TimeoutKind::Response).is_retryable());
+    /// assert!(!Error::Closed(CloseReason::PeerClosed).is_retryable());
+    /// assert!(!Error::InvalidArgument("handler_threads must be at least 1".into()).is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Closed(CloseReason::ByUser) => false,
-            Error::Timeout(_) | Error::Closed(_) | Error::Disconnected(_) | Error::Io(_) => true,
-            Error::Service(e) => e.is_retryable(),
-            _ => false,
+            Error::Timeout(_) | Error::Disconnected(_) => true,
+            Error::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::NotFound
+                    | io::ErrorKind::Interrupted
+                    | io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+            ),
+            Error::Service(e) => matches!(**e, IpcError::Service(_)),
+            Error::Closed(_)
+            | Error::Codec(_)
+            | Error::Protocol(_)
+            | Error::ConnectRejected { .. }
+            | Error::Json { .. }
+            | Error::MissingEnvVar { .. }
+            | Error::InvalidArgument(_) => false,
         }
     }
 

@@ -44,6 +44,17 @@
 //!   drops are counted ([`Subscription::stats`]), logged at warn and reported to
 //!   [`StreamHandler::on_events_dropped`].
 //!
+//! For comparison, the official clients: the V1 clients (Java, Python) and the C++ client
+//! run handlers on the connection's I/O thread (a blocking handler stalls the connection;
+//! one waiting for another IPC call deadlocks it); the Python and Java V2 clients run them
+//! on an executor, so a handler may block, but one subscription's events run concurrently
+//! and can finish out of order, and the executor's queue has no bound. The README gives
+//! the figure measured with the official Python V2 client (`tests/tools/v2_reordering.sh`).
+//!
+//! ggipc logs through the [`log`](https://docs.rs/log) facade (a stream ended by a lost
+//! connection, dropped events, a panicking handler are warnings): install a logger, such as
+//! `env_logger`, or they vanish.
+//!
 //! # Timeouts and errors
 //!
 //! Every call has one deadline covering the write and the response
@@ -138,6 +149,19 @@ pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SO
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use rpc::{MessageType, ProtocolError};
 pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
+
+/// The `serde_json` crate that ggipc's API takes and returns ([`serde_json::Value`] in
+/// JSON messages, configuration, shadows), re-exported so that a component needs no
+/// dependency of its own on it (and cannot end up with a second, mismatched version).
+///
+/// ```
+/// let request = ggipc::model::PublishToTopicRequest::json(
+///     "factory/line1/status",
+///     ggipc::serde_json::json!({"ok": true}),
+/// );
+/// # let _ = request;
+/// ```
+pub use serde_json;
 
 /// The README's Rust snippets, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -123,7 +123,17 @@ fn missing_socket_is_an_io_error_naming_the_path() {
 
 #[test]
 fn relative_socket_path_works() {
-    let relative = format!("target/ggipc-rel-{}.sock", std::process::id());
+    // Relative to the working directory, whatever it is and wherever the target dir is
+    // (CARGO_TARGET_DIR may point elsewhere): `../..` up to the root, then the temp dir.
+    let cwd = std::env::current_dir().unwrap();
+    let up = "../".repeat(cwd.components().count().saturating_sub(1));
+    let temp = std::env::temp_dir();
+    let relative = format!(
+        "{up}{}/ggipc-rel-{}.sock",
+        temp.strip_prefix("/").unwrap().display(),
+        std::process::id()
+    );
+    assert!(std::path::Path::new(&relative).is_relative());
     let emu = Emulator::builder().socket_path(&relative).start().unwrap();
     let client = Client::builder()
         .socket_path(&relative)

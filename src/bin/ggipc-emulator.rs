@@ -1,7 +1,8 @@
 //! `ggipc-emulator`: a local Greengrass nucleus that any component can be pointed at.
 //!
-//! Prints shell `export` lines for the socket and the first component's SVCUID, then
-//! serves until SIGINT or SIGTERM, logging each call to stderr. Run `--help` for flags.
+//! Prints shell `export` lines for the socket and the first component's SVCUID (to stdout,
+//! and with `--env-file PATH` atomically to that file once the socket accepts connections),
+//! then serves until SIGINT or SIGTERM, logging each call to stderr. Run `--help` for flags.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -21,6 +22,9 @@ options:
   --socket PATH          socket to listen on (default: a fresh path under the temp dir)
   --recipe FILE          load a component from its recipe (JSON or YAML); repeatable
   --svcuid TOKEN         SVCUID of the first component (default: random)
+  --env-file PATH        once the socket accepts connections, write the export lines
+                         to PATH (a temp file in the same folder, then renamed over
+                         PATH); a stale PATH is removed at start, PATH at exit
   --secrets FILE         secrets for GetSecretValue (JSON list of {arn|name,
                          secretString|secretBinary, versionId, versionStages})
   --flavor nucleus|lite  behave like the Java nucleus (default) or nucleus lite
@@ -84,6 +88,7 @@ struct Options {
     recipes: Vec<String>,
     svcuid: Option<String>,
     secrets: Option<String>,
+    env_file: Option<std::path::PathBuf>,
     flavor: Flavor,
     control_topic: bool,
     verbose: bool,
@@ -124,6 +129,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         recipes: Vec::new(),
         svcuid: None,
         secrets: None,
+        env_file: None,
         flavor: Flavor::Nucleus,
         control_topic: false,
         verbose: false,
@@ -141,6 +147,7 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--recipe" => o.recipes.push(value("--recipe")?),
             "--svcuid" => o.svcuid = Some(value("--svcuid")?),
             "--secrets" => o.secrets = Some(value("--secrets")?),
+            "--env-file" => o.env_file = Some(value("--env-file")?.into()),
             "--flavor" => {
                 o.flavor = match value("--flavor")?.as_str() {
                     "nucleus" => Flavor::Nucleus,
@@ -203,6 +210,18 @@ fn main() -> ExitCode {
         log::set_max_level(level);
     }
 
+    // A file left by an earlier run must not be mistaken for this one's.
+    if let Some(path) = &options.env_file {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!("ggipc-emulator: --env-file {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
     let mut builder = Emulator::builder()
         .flavor(options.flavor)
         .control_topic(options.control_topic);
@@ -257,18 +276,31 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "export AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT={}",
+    let mut exports = format!(
+        "export AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT={}\n",
         shell_quote(&emulator.socket_path().display().to_string())
     );
-    let _ = writeln!(out, "export SVCUID={}", shell_quote(emulator.auth_token()));
+    exports.push_str(&format!(
+        "export SVCUID={}\n",
+        shell_quote(emulator.auth_token())
+    ));
     for (name, token) in emulator.components().iter().skip(1) {
-        let _ = writeln!(out, "# {name}: SVCUID={}", shell_quote(token));
+        exports.push_str(&format!("# {name}: SVCUID={}\n", shell_quote(token)));
     }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(exports.as_bytes());
     let _ = out.flush();
     drop(out);
+    // `start` returned: the socket is bound and listening, so a component started after
+    // the file appears can connect.
+    if let Some(path) = &options.env_file {
+        if let Err(e) = write_atomically(path, exports.as_bytes()) {
+            eprintln!("ggipc-emulator: --env-file {}: {e}", path.display());
+            emulator.stop();
+            return ExitCode::FAILURE;
+        }
+        log::info!("exports written to {}", path.display());
+    }
 
     if permissive {
         log::info!(
@@ -301,5 +333,30 @@ fn main() -> ExitCode {
     }
     log::info!("stopping");
     emulator.stop();
+    if let Some(path) = &options.env_file {
+        let _ = std::fs::remove_file(path);
+    }
     ExitCode::SUCCESS
+}
+
+/// Writes `bytes` to a temp file in `path`'s folder, then renames it over `path`, so a
+/// reader sees either no file or the whole of it.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

@@ -230,7 +230,7 @@ impl EmulatorBuilder {
                 path: path.clone(),
                 source,
             })?;
-        log::info!("emulator listening on {}", path.display());
+        log::info!("listening on {}", path.display());
         Ok(Emulator {
             state,
             path,

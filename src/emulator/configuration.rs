@@ -309,13 +309,13 @@ fn reload_policies(c: &mut super::Component, component: &str) {
     match super::auth::Policies::parse(&access, "accessControl", false) {
         Ok((p, problems)) => {
             for pr in problems {
-                log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem);
+                log::warn!("{component}: {}: {}", pr.path, pr.problem);
             }
             if !c.policies.is_permissive() {
                 c.policies = p;
             }
         }
-        Err(pr) => log::warn!("emulator: {component}: {}: {}", pr.path, pr.problem),
+        Err(pr) => log::warn!("{component}: {}: {}", pr.path, pr.problem),
     }
 }
 

@@ -465,7 +465,7 @@ fn merge_values(target: &mut Value, merge: &Value) {
 fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
     let deployments = &state.deployments;
     deployments.set(id, DeploymentStatus::InProgress, None);
-    log::info!("emulator: deployment {id} in progress");
+    log::info!("deployment {id} in progress");
     let Some(new_configs) = validate(state, id, &d) else {
         return;
     };
@@ -485,7 +485,7 @@ fn run(state: &Arc<State>, id: &str, d: SimulatedDeployment) {
             deployment_failure_cause: None,
         }),
     );
-    log::info!("emulator: deployment {id} succeeded");
+    log::info!("deployment {id} succeeded");
 }
 
 /// Step 1: the components whose configuration changes validate it; their new
@@ -515,7 +515,7 @@ fn validate(
                         "{component} rejected the configuration: {}",
                         report.message.unwrap_or_default()
                     );
-                    log::info!("emulator: deployment {id} failed: {cause}");
+                    log::info!("deployment {id} failed: {cause}");
                     deployments.set(
                         id,
                         DeploymentStatus::Failed,
@@ -565,7 +565,7 @@ fn await_deferrals(state: &Arc<State>, id: &str, d: &SimulatedDeployment) -> boo
             break;
         }
         deferrals += 1;
-        log::info!("emulator: deployment {id} deferred by {recheck} ms");
+        log::info!("deployment {id} deferred by {recheck} ms");
         if !deployments.pause(state, id, Duration::from_millis(recheck as u64)) {
             deployments.set(id, DeploymentStatus::Canceled, None);
             return false;
@@ -608,7 +608,7 @@ fn apply(
         if let Err(e) =
             super::configuration::merge_into(state, &component, &[], &config, now, false)
         {
-            log::warn!("emulator: deployment {id}: {component}: {e}");
+            log::warn!("deployment {id}: {component}: {e}");
         }
         // Keys removed by a reset: drop them from the stored configuration too.
         if let Some(c) = state.components.lock().get_mut(&component) {
@@ -662,11 +662,7 @@ pub(crate) fn control_publish(ctx: &CallContext<'_>, request: &Value) -> Option<
     match SimulatedDeployment::from_json(&description) {
         Ok(d) => {
             let handle = start(ctx.state, d);
-            log::info!(
-                "emulator: {} triggered deployment {}",
-                ctx.component,
-                handle.id()
-            );
+            log::info!("{} triggered deployment {}", ctx.component, handle.id());
             Some(Outcome::response(&PublishToTopicResponse::default()))
         }
         Err(e) => Some(Outcome::Error(invalid_arguments(&format!(

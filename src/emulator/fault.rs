@@ -155,7 +155,7 @@ pub(crate) fn on_connect(state: &State, socket: &UnixStream) -> ConnectAction {
     match state.faults.connect_fault() {
         Some(Fault::RejectConnect) => ConnectAction::Reject,
         Some(Fault::IgnoreConnect) => {
-            log::info!("emulator: fault: ignoring a CONNECT");
+            log::info!("fault: ignoring a CONNECT");
             let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
             let mut read_half = socket;
             let mut sink = [0u8; 512];
@@ -213,7 +213,7 @@ pub(crate) fn before_message(
     let Some(fault) = state.faults.for_request(name) else {
         return Action::Serve;
     };
-    log::info!("emulator: fault {fault:?} on {name} (stream {id})");
+    log::info!("fault {fault:?} on {name} (stream {id})");
     state.faults.hits.fetch_add(1, Ordering::Relaxed);
     if let Fault::DelayReply(delay) = fault {
         let until = Instant::now() + delay;
@@ -368,7 +368,7 @@ pub(crate) fn stall_reading(state: &State, conn: &ServerConn) {
     if !state.faults.has(&Fault::StopReading) {
         return;
     }
-    log::info!("emulator: fault: not reading from {}", conn.component);
+    log::info!("fault: not reading from {}", conn.component);
     while state.faults.has(&Fault::StopReading)
         && conn.is_alive()
         && !state.stopping.load(Ordering::Acquire)

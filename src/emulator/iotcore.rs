@@ -114,6 +114,12 @@ impl Cloud {
     }
 
     fn send_to_cloud(&self, message: CloudMessage) {
+        log::info!(
+            "{} published to the cloud (IoT Core stand-in): topic {:?}, {} bytes",
+            message.component,
+            message.topic,
+            message.payload.len()
+        );
         let mut published = self.published.lock();
         if published.len() >= MAX_PUBLISHED {
             published.remove(0);

@@ -87,7 +87,7 @@ impl Admission {
                 a.live -= 1;
                 a.closing += 1;
                 log::warn!(
-                    "emulator: connection cap ({cap}) reached: closing connection #{old}, \
+                    "connection cap ({cap}) reached: closing connection #{old}, \
                      which sent no CONNECT in {:?}, to admit #{id}",
                     since.elapsed()
                 );
@@ -157,9 +157,7 @@ pub(crate) fn accept_loop(
         let socket = match accepted {
             Ok((socket, _)) => {
                 if failures > 0 {
-                    log::warn!(
-                        "emulator: accepting connections again after {failures} failed attempts"
-                    );
+                    log::warn!("accepting connections again after {failures} failed attempts");
                     failures = 0;
                     backoff = ACCEPT_BACKOFF_MIN;
                 }
@@ -169,7 +167,7 @@ pub(crate) fn accept_loop(
             Err(e) => {
                 if failures == 0 {
                     log::warn!(
-                        "emulator: accept failed: {e}; retrying with a back-off of up to \
+                        "accept failed: {e}; retrying with a back-off of up to \
                          {ACCEPT_BACKOFF_MAX:?} (not logged again until accepting works)"
                     );
                 }
@@ -185,7 +183,7 @@ pub(crate) fn accept_loop(
             .admission
             .admit(state.settings.max_connections, id, &socket)
         {
-            log::warn!("emulator: refused connection #{id}: {why}");
+            log::warn!("refused connection #{id}: {why}");
             let _ = socket.shutdown(std::net::Shutdown::Both);
             continue;
         }
@@ -204,7 +202,7 @@ pub(crate) fn accept_loop(
                 workers.push(handle);
             }
             Err(e) => {
-                log::warn!("emulator: refused connection #{id}: cannot start its thread: {e}")
+                log::warn!("refused connection #{id}: cannot start its thread: {e}")
             }
         }
     }

@@ -458,7 +458,7 @@ impl Emulator {
         }
         self.disconnect_all();
         let _ = std::fs::remove_file(&self.path);
-        log::info!("emulator: down");
+        log::info!("stopped: connections closed, socket removed");
     }
 
     /// Listens again on the same path after [`go_down`](Emulator::go_down). With
@@ -493,7 +493,7 @@ impl Emulator {
                 source,
             })?;
         self.accept = Some(accept);
-        log::info!("emulator: listening again on {}", self.path.display());
+        log::info!("listening again on {}", self.path.display());
         Ok(())
     }
 

@@ -146,7 +146,7 @@ impl Outbound {
             self.dropped_total.fetch_add(1, Ordering::Relaxed);
             if q.dropping == 1 {
                 log::warn!(
-                    "emulator: the outbound queue of {} is full ({} events, {} bytes; \
+                    "the outbound queue of {} is full ({} events, {} bytes; \
                      limits {} events, {} bytes): dropping its events until it drains",
                     self.who,
                     q.events,
@@ -186,7 +186,7 @@ impl Outbound {
     fn end_drop_run(&self, q: &mut Queue) {
         if q.dropping > 0 {
             log::warn!(
-                "emulator: dropped {} events for {} while its outbound queue was full \
+                "dropped {} events for {} while its outbound queue was full \
                  ({} dropped on this connection)",
                 q.dropping,
                 self.who,

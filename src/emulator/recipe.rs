@@ -149,7 +149,7 @@ impl Recipe {
             Policies::parse(&access, &format!("{config_path}.accessControl"), true)
                 .map_err(|p| LoadError::new(file, p.path, p.problem))?;
         for p in problems {
-            log::warn!("emulator: {file}: {}: {}", p.path, p.problem);
+            log::warn!("{file}: {}: {}", p.path, p.problem);
         }
         Ok(Recipe {
             name,

@@ -146,10 +146,7 @@ impl ServerConn {
         match message.encode(&self.limits, &mut buf) {
             Ok(()) => Some(buf.freeze()),
             Err(e) => {
-                log::warn!(
-                    "emulator: cannot encode a frame for {}: {e}",
-                    self.component
-                );
+                log::warn!("cannot encode a frame for {}: {e}", self.component);
                 None
             }
         }
@@ -293,7 +290,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
         Ok(w) => w,
         Err(e) => {
             log::warn!(
-                "emulator: refused connection #{conn_id} of {}: cannot start its writer \
+                "refused connection #{conn_id} of {}: cannot start its writer \
                  thread: {e}",
                 conn.component
             );
@@ -313,10 +310,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
     )) {
         conn.kill();
     }
-    log::info!(
-        "emulator: {} connected (connection #{conn_id})",
-        conn.component
-    );
+    log::info!("{} connected (connection #{conn_id})", conn.component);
     read_requests(&state, &conn, &mut decoder, &socket);
     close_connection(&state, &conn, writer);
 }
@@ -341,7 +335,7 @@ fn read_requests(
                 },
                 Ok(None) => break,
                 Err(e) => {
-                    log::info!("emulator: invalid frame from {}: {e}", conn.component);
+                    log::info!("invalid frame from {}: {e}", conn.component);
                     break 'outer;
                 }
             };
@@ -392,9 +386,11 @@ fn close_connection(state: &State, conn: &ServerConn, writer: std::thread::JoinH
     let dropped = conn.outbound.dropped();
     if dropped > 0 {
         log::info!(
-            "emulator: {} (connection #{conn_id}) closed; {dropped} events were dropped for it",
+            "{} disconnected (connection #{conn_id}); {dropped} events were dropped for it",
             conn.component
         );
+    } else {
+        log::info!("{} disconnected (connection #{conn_id})", conn.component);
     }
 }
 
@@ -407,7 +403,7 @@ fn write_loop(conn: &ServerConn, write_timeout: Duration) {
     match end {
         Some(e) if e.kind() == io::ErrorKind::TimedOut => {
             log::warn!(
-                "emulator: closing the connection of {} (#{}): a frame was not written \
+                "closing the connection of {} (#{}): a frame was not written \
                  within the write deadline of {write_timeout:?} ({e})",
                 conn.component,
                 conn.id
@@ -417,7 +413,7 @@ fn write_loop(conn: &ServerConn, write_timeout: Duration) {
         Some(e) => {
             if conn.is_alive() {
                 log::info!(
-                    "emulator: dropping the connection of {} (#{}): {e}",
+                    "dropping the connection of {} (#{}): {e}",
                     conn.component,
                     conn.id
                 );
@@ -437,7 +433,7 @@ fn handshake(
     let first = read_connect(state, socket, decoder, conn_id)?;
     let _ = socket.set_read_timeout(None);
     let reject = |why: &str| {
-        log::info!("emulator: connection #{conn_id} refused: {why}");
+        log::info!("connection #{conn_id} refused: {why}");
         if state.flavor == Flavor::Nucleus {
             let ack = RpcMessage::new(MessageType::ConnectAck, 0, 0);
             let mut buf = BytesMut::new();
@@ -478,8 +474,13 @@ fn handshake(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });
-    let Some(component) = token.and_then(|t| state.component_for_token(&t)) else {
-        return reject("unknown or missing authToken");
+    let component = match token.as_deref() {
+        None => return reject("the CONNECT carries no authToken"),
+        Some("") => return reject("the authToken is empty (is SVCUID set but empty?)"),
+        Some(t) => match state.component_for_token(t) {
+            Some(c) => c,
+            None => return reject("unknown authToken (not the SVCUID of a loaded component)"),
+        },
     };
     if state.stopping.load(Ordering::Acquire) {
         return None;
@@ -498,7 +499,7 @@ fn read_connect(
     let deadline = Instant::now() + state.settings.handshake_timeout;
     let refuse_frame = |e: &dyn std::fmt::Display| {
         log::warn!(
-            "emulator: refused connection #{conn_id} before CONNECT: {e} (frames before \
+            "refused connection #{conn_id} before CONNECT: {e} (frames before \
              CONNECT are limited to {} bytes)",
             decoder_limit(state)
         );
@@ -508,9 +509,7 @@ fn read_connect(
             Ok(Some(frame)) => match RpcMessage::from_frame(frame) {
                 Ok(m) => return Some(m),
                 Err(e) => {
-                    log::info!(
-                        "emulator: refused connection #{conn_id}: invalid first message: {e}"
-                    );
+                    log::info!("refused connection #{conn_id}: invalid first message: {e}");
                     return None;
                 }
             },
@@ -523,7 +522,7 @@ fn read_connect(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             log::warn!(
-                "emulator: refused connection #{conn_id}: no whole CONNECT within the \
+                "refused connection #{conn_id}: no whole CONNECT within the \
                  handshake deadline of {:?} ({} bytes received)",
                 state.settings.handshake_timeout,
                 decoder.buffered()
@@ -635,21 +634,32 @@ fn handle_request(
         .unwrap_or(operation);
     let request: Value = match serde_json::from_slice(crate::rpc::json_body(payload)) {
         Ok(v) => v,
-        Err(_) => return reply_unparsable(state, conn, stream_id, name),
+        Err(_) => {
+            let call = CallLog::new(name, Vec::new());
+            return reply_unparsable(state, conn, stream_id, &call);
+        }
     };
+    let fallback = request_resources(&request);
     let ctx = CallContext {
         state,
         component: &conn.component,
+        resources: parking_lot::Mutex::new(Vec::new()),
     };
-    let Some(outcome) = state.handle(&ctx, name, request) else {
-        return reply_unsupported(state, conn, stream_id, operation, name);
+    let outcome = state.handle(&ctx, name, request);
+    let mut resources = std::mem::take(&mut *ctx.resources.lock());
+    if resources.is_empty() {
+        resources = fallback;
+    }
+    let call = CallLog::new(name, resources);
+    let Some(outcome) = outcome else {
+        return reply_unsupported(state, conn, stream_id, operation, &call);
     };
     match outcome {
         Outcome::Response {
             model_type,
             payload,
-        } => reply_response(state, conn, stream_id, name, &model_type, payload),
-        Outcome::Error(e) => reply_error(state, conn, stream_id, name, &e),
+        } => reply_response(state, conn, stream_id, &call, &model_type, payload),
+        Outcome::Error(e) => reply_error(state, conn, stream_id, &call, &e),
         Outcome::Subscribe {
             model_type,
             payload,
@@ -659,7 +669,7 @@ fn handle_request(
             state,
             conn,
             stream_id,
-            name,
+            &call,
             &model_type,
             payload,
             register,
@@ -669,7 +679,7 @@ fn handle_request(
 }
 
 /// What the nucleus does with a body it cannot parse.
-fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, name: &str) {
+fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<'_>) {
     let mut m = RpcMessage::new(
         MessageType::ApplicationError,
         FLAG_TERMINATE_STREAM,
@@ -678,11 +688,7 @@ fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, name: &str
     m.content_type = Some("text/plain".into());
     m.payload = Bytes::from_static(b"InternalServerError");
     conn.write(&m);
-    state.record(CallRecord::new(
-        &conn.component,
-        name,
-        "error: unparsable request",
-    ));
+    call.finish(state, conn, "error: unparsable request", None);
 }
 
 /// The nucleus' answer to an operation it does not know.
@@ -691,7 +697,7 @@ fn reply_unsupported(
     conn: &ServerConn,
     stream_id: i32,
     operation: &str,
-    name: &str,
+    call: &CallLog<'_>,
 ) {
     let body = serde_json::json!({
         "error": "Unsupported Operation",
@@ -705,18 +711,14 @@ fn reply_unsupported(
         body.to_string().into_bytes(),
     );
     conn.write(&m);
-    state.record(CallRecord::new(
-        &conn.component,
-        name,
-        "error: unsupported operation",
-    ));
+    call.finish(state, conn, "error: unsupported operation", None);
 }
 
 fn reply_response(
     state: &State,
     conn: &ServerConn,
     stream_id: i32,
-    name: &str,
+    call: &CallLog<'_>,
     model_type: &str,
     payload: Bytes,
 ) {
@@ -728,10 +730,10 @@ fn reply_response(
         payload,
     );
     conn.write(&m);
-    state.record(CallRecord::new(&conn.component, name, "ok"));
+    call.finish(state, conn, "ok", None);
 }
 
-fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, name: &str, e: &IpcError) {
+fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<'_>, e: &IpcError) {
     let outcome = format!("error: {}", e.model_type().unwrap_or("unmodeled"));
     let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
     let m = RpcMessage::json(
@@ -742,7 +744,7 @@ fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, name: &str, e: 
         body,
     );
     conn.write(&m);
-    state.record(CallRecord::new(&conn.component, name, &outcome));
+    call.finish(state, conn, &outcome, Some(e.message()));
 }
 
 /// Opens a stream: the initial response, the registration, then the initial events.
@@ -751,7 +753,7 @@ fn open_stream(
     state: &State,
     conn: &Arc<ServerConn>,
     stream_id: i32,
-    name: &str,
+    call: &CallLog<'_>,
     model_type: &str,
     payload: Bytes,
     register: Register,
@@ -763,7 +765,7 @@ fn open_stream(
             "too many open streams on this connection (at most {max_streams})"
         ));
         log::warn!(
-            "emulator: refused a stream of {} (connection #{}): {max_streams} \
+            "refused a stream of {} (connection #{}): {max_streams} \
              streams are open (max_streams_per_connection)",
             conn.component,
             conn.id
@@ -776,11 +778,12 @@ fn open_stream(
             model_type.as_deref(),
             body,
         ));
-        state.record(CallRecord::new(
-            &conn.component,
-            name,
+        call.finish(
+            state,
+            conn,
             "error: aws.greengrass#ServiceError",
-        ));
+            Some("too many open streams"),
+        );
         return;
     }
     let m = RpcMessage::json(
@@ -821,5 +824,61 @@ fn open_stream(
         }
         drop(queue);
     }
-    state.record(CallRecord::new(&conn.component, name, "ok: stream open"));
+    call.finish(state, conn, "ok: stream open", None);
+}
+
+/// One call as it is logged and recorded: the operation's short name and the resources it
+/// was authorized against (or, when none were, the ones its request names).
+struct CallLog<'a> {
+    name: &'a str,
+    resources: Vec<String>,
+}
+
+impl<'a> CallLog<'a> {
+    fn new(name: &'a str, resources: Vec<String>) -> Self {
+        CallLog { name, resources }
+    }
+
+    /// Logs the call at info (`<component> <Operation> [<resources>] -> <outcome>`, with the
+    /// reason of an error, e.g. which policy a denial misses) and records it.
+    fn finish(&self, state: &State, conn: &ServerConn, outcome: &str, reason: Option<&str>) {
+        let (name, component) = (self.name, &conn.component);
+        let resources = if self.resources.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?}", self.resources)
+        };
+        match reason {
+            Some(reason) if !reason.is_empty() => {
+                log::info!("{component} {name}{resources} -> {outcome}: {reason}")
+            }
+            _ => log::info!("{component} {name}{resources} -> {outcome}"),
+        }
+        state.record(CallRecord::new(component, name, outcome));
+    }
+}
+
+/// What a call is about when it was not authorized against resources: the request's
+/// topic, secret, thing, shadow, component or configuration key, whichever it names.
+fn request_resources(request: &Value) -> Vec<String> {
+    const KEYS: [&str; 7] = [
+        "topic",
+        "topicName",
+        "secretId",
+        "thingName",
+        "shadowName",
+        "componentName",
+        "deploymentId",
+    ];
+    let mut out: Vec<String> = KEYS
+        .iter()
+        .filter_map(|k| request.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if let Some(path) = request.get("keyPath").and_then(Value::as_array) {
+        let path: Vec<&str> = path.iter().filter_map(Value::as_str).collect();
+        out.push(path.join("."));
+    }
+    out.truncate(4);
+    out
 }

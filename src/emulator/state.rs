@@ -105,12 +105,7 @@ impl State {
     }
 
     pub(crate) fn record(&self, record: CallRecord) {
-        log::info!(
-            "emulator: {} {} -> {}",
-            record.component,
-            record.operation,
-            record.outcome
-        );
+        // Logged by the caller (server.rs `log_call`), with resources and reason.
         let mut calls = self.calls.lock();
         if calls.len() >= MAX_RECORDED_CALLS {
             calls.pop_front();
@@ -132,6 +127,7 @@ impl State {
             .get(ctx.component)
             .map(|c| c.policies.clone())
             .unwrap_or_default();
+        ctx.resources.lock().extend(resources.iter().cloned());
         let empty_denied = self.flavor == Flavor::Nucleus;
         auth::authorize_as(ctx.component, &policies, operation, resources, empty_denied)
             .map_err(|d| modeled_error("UnauthorizedError", &d.message))
@@ -220,6 +216,8 @@ pub(crate) const MAX_RECORDED_CALLS: usize = 10_000;
 pub(crate) struct CallContext<'a> {
     pub(crate) state: &'a Arc<State>,
     pub(crate) component: &'a str,
+    /// The resources the call was authorized against (for the call's log line).
+    pub(crate) resources: parking_lot::Mutex<Vec<String>>,
 }
 
 pub(crate) fn invalid_arguments(message: &str) -> IpcError {

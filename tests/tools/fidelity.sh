@@ -1,24 +1,15 @@
 #!/usr/bin/env bash
 # Fidelity check: the official Python client (awsiotsdk, GreengrassCoreIPCClientV2) against
 # the ggipc-emulator binary. Prints one line per check and exits non-zero on any mismatch.
-# Creates (or reuses) a venv under target/fidelity-venv; needs python3 and PyPI.
+# Creates (or reuses) a venv under the target dir (fidelity-venv); needs python3 and PyPI.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
-VENV="$ROOT/target/fidelity-venv"
-PY="$VENV/bin/python"
-
-if [ ! -x "$PY" ]; then
-    mkdir -p "$ROOT/target"
-    python3 -m venv "$VENV"
-fi
-if ! "$PY" -c 'import awsiot.greengrasscoreipc.clientv2' 2>/dev/null; then
-    "$PY" -m pip install --quiet --disable-pip-version-check awsiotsdk
-fi
+ggipc_venv
 
 cargo build --quiet --features emulator --bin ggipc-emulator
-BIN="$ROOT/target/debug/ggipc-emulator"
+BIN="$DEBUG_DIR/ggipc-emulator"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ggipc-fidelity.XXXXXX")
 SOCK="$WORK/ipc.socket"
