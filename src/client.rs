@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use crate::config::{CallOptions, ClientBuilder};
 use crate::deadline::deadline_after;
+use crate::dispatch::EventSink;
 use crate::error::{stream_error, CloseReason, Error, Result};
 use crate::link::{Binding, Link, Resubscribe, SubEntry};
 use crate::model::{Operation, Shape, StreamingOperation};
@@ -131,6 +132,21 @@ impl Client {
         O: StreamingOperation,
         H: StreamHandler<O::Event>,
     {
+        self.subscribe_sink::<O>(
+            request,
+            Box::new(TypedSink::<O::Event, H>::new(handler)),
+            options,
+        )
+    }
+
+    /// [`Client::subscribe`] with the handler already type-erased (a typed handler or a
+    /// pull subscription's channel).
+    pub(crate) fn subscribe_sink<O: StreamingOperation>(
+        &self,
+        request: &O::Request,
+        sink: Box<dyn EventSink>,
+        options: CallOptions,
+    ) -> Result<Subscription<O::Response>> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let payload = Bytes::from(payload);
@@ -139,7 +155,7 @@ impl Client {
         let config = link.config();
         let connection = link.current(deadline, options.wait_for_reconnect)?;
         let queue = link.dispatcher().queue(
-            Box::new(TypedSink::<O::Event, H>::new(handler)),
+            sink,
             config.event_queue_capacity,
             config.event_queue_bytes,
             O::NAME.to_owned(),
@@ -265,6 +281,11 @@ impl Client {
     /// other background thread has ended when this returns.
     pub fn close(&self) {
         self.inner.link.shutdown();
+    }
+
+    /// The per-subscription event bound.
+    pub(crate) fn event_queue_capacity(&self) -> usize {
+        self.inner.link.config().event_queue_capacity
     }
 
     fn deadline(&self, options: CallOptions) -> Instant {

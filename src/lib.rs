@@ -55,6 +55,12 @@
 //! pending call fails at once and every subscription gets `on_stream_error` then
 //! `on_stream_closed`.
 //!
+//! The common service errors have predicates ([`Error::is_unauthorized`],
+//! [`Error::is_not_found`], [`Error::is_invalid_arguments`], [`Error::is_conflict`],
+//! [`Error::is_failed_update_condition`], …). For `main`, return
+//! `Result<(), ggipc::Report>`: a failure then prints the error's `Display`, not its
+//! `Debug` tree ([`Report`]).
+//!
 //! # Shutdown
 //!
 //! [`Client`] is a cheap handle. The connection closes when [`Client::close`] is called or
@@ -167,6 +173,7 @@ mod dispatch;
 mod error;
 mod link;
 mod operations;
+mod pull;
 mod random;
 mod subscription;
 
@@ -176,7 +183,11 @@ pub mod emulator;
 pub use client::Client;
 pub use codec::CodecError;
 pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
-pub use error::{CloseReason, Error, Result, TimeoutKind};
+/// The channel crate of [`PullSubscription::receiver`], for `crossbeam_channel::select!`
+/// without a dependency of your own.
+pub use crossbeam_channel;
+pub use error::{CloseReason, Error, Report, Result, StreamEnd, TimeoutKind};
+pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
 pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 

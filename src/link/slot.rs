@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::connection::{Abort, Connection};
 use crate::deadline::deadline_after;
 use crate::dispatch::Dispatcher;
-use crate::error::{CloseReason, Error, Result, TimeoutKind};
+use crate::error::{CloseReason, Error, Result, StreamEnd, TimeoutKind};
 
 /// The current connection.
 #[derive(Debug)]
@@ -152,6 +152,7 @@ impl Link {
     pub(crate) fn register(&self, entry: Arc<SubEntry>, connection: &Arc<Connection>) -> u64 {
         let key = self.registry.insert(entry.clone());
         if self.is_closed() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
             entry.queue.finish(None);
         } else if connection.close_reason().is_some() {
             if let Some(notices) = &self.notices {
@@ -208,6 +209,11 @@ impl Link {
             return;
         }
         let deadline = deadline_after(self.config.shutdown_timeout);
+        // Whatever the connection's ending says, these subscriptions end because the
+        // client closed.
+        for entry in self.registry.all() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
+        }
         let (connection, io) = {
             let mut slot = self.slot.lock();
             slot.connection.shutdown(CloseReason::ByUser);
@@ -228,6 +234,7 @@ impl Link {
         }
         connection.fail_all(CloseReason::ByUser);
         for entry in self.registry.take_all() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
             entry.queue.finish(None);
         }
         self.dispatcher.shutdown(deadline);
