@@ -283,6 +283,13 @@ impl Client {
         self.inner.link.shutdown();
     }
 
+    /// Why the client is closed for good (reconnect off and the connection closed,
+    /// reconnecting gave up, or closed by the user); `None` while connected or
+    /// reconnecting.
+    pub(crate) fn lost_for_good(&self) -> Option<CloseReason> {
+        self.inner.link.lost_for_good()
+    }
+
     /// The per-subscription event bound.
     pub(crate) fn event_queue_capacity(&self) -> usize {
         self.inner.link.config().event_queue_capacity

@@ -175,6 +175,7 @@ mod link;
 mod operations;
 mod pull;
 mod random;
+mod shutdown;
 mod subscription;
 
 #[cfg(feature = "emulator")]
@@ -189,6 +190,7 @@ pub use crossbeam_channel;
 pub use error::{CloseReason, Error, Report, Result, StreamEnd, TimeoutKind};
 pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
+pub use shutdown::Shutdown;
 pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 
 /// The README's Rust snippets, compiled as doctests so they stay true.

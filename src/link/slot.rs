@@ -99,6 +99,17 @@ impl Link {
         self.slot.lock().connection.close_reason()
     }
 
+    /// Why the client is closed for good: closed by the user, or its connection closed
+    /// with no reconnect, or reconnecting gave up. `None` while connected or reconnecting.
+    pub(crate) fn lost_for_good(&self) -> Option<CloseReason> {
+        if self.is_closed() {
+            return Some(CloseReason::ByUser);
+        }
+        let slot = self.slot.lock();
+        let reason = slot.connection.close_reason()?;
+        (self.config.reconnect.is_none() || slot.gave_up).then_some(reason)
+    }
+
     /// The connection to call on. While reconnecting: [`Error::Disconnected`] at once, or
     /// (with `wait`) the new connection once it is up, or a timeout at `deadline`. Without
     /// reconnect, after `close()` or after giving up: the closed connection (whose calls
