@@ -66,7 +66,41 @@ pub enum Error {
     /// An argument or configuration value is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The request's frame would exceed the frame limit
+    /// ([`ClientBuilder::max_frame_size`](crate::ClientBuilder::max_frame_size), or
+    /// [`ClientBuilder::nucleus_lite`](crate::ClientBuilder::nucleus_lite)'s 10,012
+    /// bytes): nothing was sent and the connection is unharmed.
+    #[error(
+        "request too large: its payload of {payload} bytes makes a frame of {frame} bytes, over the limit of {max} bytes; nothing was sent (send less per call{})",
+        if *.max <= NUCLEUS_LITE_MAX_FRAME { "" } else { ", or raise ClientBuilder::max_frame_size if the server accepts more" }
+    )]
+    RequestTooLarge {
+        /// The request's payload (its JSON), in bytes.
+        payload: u64,
+        /// The whole encoded frame, in bytes.
+        frame: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// The server closed the connection while this call, whose frame is larger than
+    /// nucleus lite accepts (about 10,000 bytes), was pending: most likely nucleus lite
+    /// refused the frame. Retrying the same request will not help;
+    /// [`ClientBuilder::nucleus_lite`](crate::ClientBuilder::nucleus_lite) makes such a
+    /// request fail before it is sent.
+    #[error(
+        "connection closed after this client sent a frame of {frame} bytes; nucleus lite accepts at most about 10,000 (10,012 with the prelude): send less per call, and use ClientBuilder::nucleus_lite() to catch this before sending ({reason})"
+    )]
+    FrameRefused {
+        /// The frame the client sent, in bytes.
+        frame: u64,
+        /// How the connection closed.
+        reason: CloseReason,
+    },
 }
+
+/// The largest whole frame nucleus lite accepts: its 10,000-byte IPC buffer after the
+/// 12-byte prelude.
+pub(crate) const NUCLEUS_LITE_MAX_FRAME: u32 = 10_000 + 12;
 
 /// Which deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +196,7 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Closed(_) | Error::Disconnected(_) | Error::Io(_)
+            Error::Closed(_) | Error::Disconnected(_) | Error::Io(_) | Error::FrameRefused { .. }
         )
     }
 
