@@ -915,6 +915,95 @@ mod tests {
     }
 
     #[test]
+    fn the_first_end_noted_is_the_fate_and_finish_records_one_when_none_was_noted() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.fate().get().is_none());
+        assert!(queue
+            .fate()
+            .wait_until(Instant::now() + Duration::from_millis(10))
+            .is_none());
+        // A server-side finish with a lost connection...
+        queue.finish(Some(Error::Closed(crate::error::CloseReason::PeerClosed)));
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ConnectionLost(Error::Closed(_)))
+        ));
+        // ...is not overwritten by a later client-side close.
+        queue.close_now();
+        queue.note_end(StreamEnd::ClosedByClient);
+        assert!(matches!(
+            queue.fate().wait_until(Instant::now() + WAIT),
+            Some(StreamEnd::ConnectionLost(_))
+        ));
+        assert_eq!(next(&seen, "the error"), Seen::Error);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+
+        // A client close noted first wins over the finish that follows it.
+        let (pool, queue, _seen) = ungated();
+        queue.note_end(StreamEnd::ClosedByClient);
+        queue.finish(None);
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ClosedByClient)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+
+        // A plain finish: closed by the server.
+        let (pool, queue, _seen) = ungated();
+        queue.finish(None);
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ClosedByServer)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn a_handler_that_closes_on_an_event_records_its_cause() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.push_event(event(CLOSE)));
+        assert_eq!(next(&seen, "the closing event"), Seen::Event(CLOSE));
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert!(matches!(
+            queue.fate().wait_until(Instant::now() + WAIT),
+            Some(StreamEnd::ClosedByClient)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn the_watchdog_queues_a_stale_notice_and_stops_with_the_stream() {
+        struct Stale(Sender<Duration>);
+        impl EventSink for Stale {
+            fn event(&mut self, _m: RpcMessage) -> Option<StreamEnd> {
+                None
+            }
+            fn error(&mut self, _e: Error) -> Option<StreamEnd> {
+                None
+            }
+            fn closed(&mut self, _end: &StreamEnd) {}
+            fn dropped(&mut self, _count: u64) {}
+            fn interrupted(&mut self, _reason: &Error) {}
+            fn resumed(&mut self) {}
+            fn stale(&mut self, period: Duration) {
+                let _ = self.0.send(period);
+            }
+        }
+        let pool = Dispatcher::start(1).unwrap();
+        let (tx, rx) = bounded(16);
+        let queue = pool.queue(Box::new(Stale(tx)), 10, 1 << 20, "stale".into());
+        let period = Duration::from_millis(30);
+        queue.watch_staleness(period).unwrap();
+        assert_eq!(rx.recv_timeout(WAIT), Ok(period));
+        // The stream ends: the watchdog stops queueing (its thread ending is checked in
+        // tests/pull.rs), and the sink is dropped after its closed callback.
+        queue.finish(None);
+        assert!(!queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
     fn debug_names_the_queue_and_counts_the_workers() {
         let (pool, queue, _seen) = ungated();
         assert!(format!("{queue:?}").contains("test-queue"));

@@ -14,19 +14,26 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+//! use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest};
+//! use ggipc::StreamItem;
 //!
 //! let emulator = ggipc::emulator::Emulator::start()?;
 //! let client = emulator.connect()?; // on a device: ggipc::Client::connect()?
 //!
-//! let (tx, rx) = crossbeam_channel::unbounded();
-//! let _sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("hello"), move |e: SubscriptionResponseMessage| {
-//!     tx.send(e.json().cloned()).unwrap();
-//! })?;
+//! let hello = client.pull(SubscribeToTopicRequest::new("hello"))?;
 //! client.publish_to_topic(PublishToTopicRequest::json("hello", serde_json::json!({"n": 1})))?;
-//! assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, Some(serde_json::json!({"n": 1})));
+//! match hello.recv_timeout(Duration::from_secs(5))? {
+//!     StreamItem::Event(message) => assert_eq!(message.json(), Some(&serde_json::json!({"n": 1}))),
+//!     other => panic!("{other:?}"),
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! A subscription is either pulled ([`Client::pull`] → [`PullSubscription`]: `recv`,
+//! `recv_timeout`, `try_recv`, a `for` loop, `select!`; its last item says why it ended)
+//! or pushed to a handler ([`StreamHandler`], or a closure, on the handler pool). A
+//! component's `main` ends with [`Client::wait_for_shutdown`], which returns on SIGTERM
+//! (how the nucleus stops a component) or when the connection is lost for good.
 //!
 //! # Threading model
 //!
