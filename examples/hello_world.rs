@@ -1,7 +1,7 @@
 use ggipc::model::{GetConfigurationRequest, GetSecretValueRequest, PublishToTopicRequest};
 use ggipc::serde_json::json;
 
-fn main() -> Result<(), ggipc::Error> {
+fn main() -> Result<(), ggipc::Report> {
     env_logger::init(); // ggipc's warnings go through `log`; RUST_LOG=warn shows them
     let client = ggipc::Client::connect()?; // the two variables env.sh exported
     let key = vec!["Message".to_owned()];

@@ -4,42 +4,30 @@
 //! cargo run --example subscribe -- <topic> [--count N]
 //! ```
 //! Prints `subscribed to <topic>` on stderr once the server accepted the subscription, then
-//! one line per message on stdout (JSON compact, binary as UTF-8 text), and exits 0 after
-//! N messages. On an error or a lost connection it prints the error and exits non-zero.
+//! one line per message on stdout (JSON compact, binary as UTF-8 text).
+//!
+//! With `--count N` it exits 0 after N messages. Without it, it runs until the nucleus
+//! stops it: on SIGTERM or SIGINT it prints `stopped: signal` and exits 0; when the
+//! connection is lost it prints the error and exits 1.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage};
-use ggipc::{Error, StreamHandler};
+use ggipc::{Shutdown, StreamItem};
 
-enum Note {
-    Line(String),
-    Failed(String),
+fn line(event: &SubscriptionResponseMessage) -> String {
+    match (event.json(), event.binary()) {
+        (Some(value), _) => value.to_string(),
+        (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    }
 }
 
-struct Printer(crossbeam_channel::Sender<Note>);
-
-impl StreamHandler<SubscriptionResponseMessage> for Printer {
-    fn on_stream_event(&mut self, event: SubscriptionResponseMessage) {
-        let line = match (event.json(), event.binary()) {
-            (Some(value), _) => value.to_string(),
-            (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-            _ => String::new(),
-        };
-        let _ = self.0.send(Note::Line(line));
-    }
-
-    fn on_stream_error(&mut self, error: Error) -> ggipc::StreamControl {
-        let _ = self.0.send(Note::Failed(error.to_string()));
-        ggipc::StreamControl::Close
-    }
-
-    fn on_stream_closed(&mut self) {
-        let _ = self
-            .0
-            .send(Note::Failed("the subscription was closed".into()));
-    }
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
 
 fn main() -> ExitCode {
@@ -55,32 +43,56 @@ fn main() -> ExitCode {
         },
         _ => return usage(),
     };
+    // Catch SIGTERM from here on, so that one arriving before the wait below is not lost.
+    if let Err(e) = Shutdown::catch_signals() {
+        return fail(&e.to_string());
+    }
     let client = match ggipc::Client::connect() {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let subscription =
-        match client.subscribe_to_topic(SubscribeToTopicRequest::new(topic.clone()), Printer(tx)) {
-            Ok(s) => s,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let subscription = match client.pull(SubscribeToTopicRequest::new(topic.clone())) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
     eprintln!("subscribed to {topic}");
-    let mut seen = 0;
-    while count.map_or(true, |n| seen < n) {
-        match rx.recv() {
-            Ok(Note::Line(line)) => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-                seen += 1;
+
+    if let Some(n) = count {
+        // Pull exactly n messages on this thread.
+        let mut seen = 0;
+        for item in &subscription {
+            match item {
+                StreamItem::Event(event) => {
+                    print(&line(&event));
+                    seen += 1;
+                    if seen == n {
+                        return ExitCode::SUCCESS;
+                    }
+                }
+                StreamItem::End(end) => return fail(&end.to_string()),
+                other => eprintln!("{other:?}"),
             }
-            Ok(Note::Failed(why)) => return fail(&why),
-            Err(_) => return fail("the subscription ended"),
         }
+        return fail("the subscription ended");
     }
-    drop(subscription);
-    ExitCode::SUCCESS
+
+    // Print on another thread; this one waits for the end of the component.
+    std::thread::spawn(move || {
+        for item in subscription {
+            match item {
+                StreamItem::Event(event) => print(&line(&event)),
+                StreamItem::End(end) => eprintln!("subscription ended: {end}"),
+                other => eprintln!("{other:?}"),
+            }
+        }
+    });
+    match client.wait_for_shutdown() {
+        Shutdown::Signal(_) => {
+            eprintln!("stopped: signal");
+            ExitCode::SUCCESS
+        }
+        why => fail(&why.to_string()),
+    }
 }
 
 fn usage() -> ExitCode {

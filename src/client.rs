@@ -8,12 +8,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::codec::CodecError;
 use crate::config::{CallOptions, ClientBuilder};
 use crate::deadline::deadline_after;
+use crate::dispatch::EventSink;
 use crate::error::{stream_error, CloseReason, Error, Result};
 use crate::link::{Binding, Link, Resubscribe, SubEntry};
 use crate::model::{Operation, Shape, StreamingOperation};
-use crate::rpc::{json_body, MessageType};
+use crate::rpc::{json_body, MessageType, RpcMessage};
 use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 
 /// A connection to the Greengrass IPC service.
@@ -91,7 +93,9 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Service`] when the service answers with an error, [`Error::Timeout`],
-    /// [`Error::Closed`], [`Error::Codec`] when the request exceeds the frame limit,
+    /// [`Error::Closed`], [`Error::RequestTooLarge`] when the request exceeds the frame limit
+    /// (nothing is sent), [`Error::FrameRefused`] when the server closed the connection
+    /// after a frame larger than nucleus lite accepts,
     /// [`Error::Json`] when the response does not decode.
     pub fn call<O: Operation>(
         &self,
@@ -100,6 +104,7 @@ impl Client {
     ) -> Result<O::Response> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+        let payload = Bytes::from(payload);
         let deadline = self.deadline(options);
         let link = &self.inner.link;
         let (_, reply) = link
@@ -107,11 +112,18 @@ impl Client {
             .call(
                 O::OPERATION,
                 O::Request::MODEL_TYPE,
-                payload.into(),
+                payload.clone(),
                 deadline,
                 None,
             )
-            .map_err(|e| link.map_err(e))?;
+            .map_err(|e| {
+                explain_size(
+                    link.map_err(e),
+                    O::OPERATION,
+                    O::Request::MODEL_TYPE,
+                    &payload,
+                )
+            })?;
         decode_reply::<O::Response>(&reply)
     }
 
@@ -131,6 +143,21 @@ impl Client {
         O: StreamingOperation,
         H: StreamHandler<O::Event>,
     {
+        self.subscribe_sink::<O>(
+            request,
+            Box::new(TypedSink::<O::Event, H>::new(handler)),
+            options,
+        )
+    }
+
+    /// [`Client::subscribe`] with the handler already type-erased (a typed handler or a
+    /// pull subscription's channel).
+    pub(crate) fn subscribe_sink<O: StreamingOperation>(
+        &self,
+        request: &O::Request,
+        sink: Box<dyn EventSink>,
+        options: CallOptions,
+    ) -> Result<Subscription<O::Response>> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let payload = Bytes::from(payload);
@@ -139,7 +166,7 @@ impl Client {
         let config = link.config();
         let connection = link.current(deadline, options.wait_for_reconnect)?;
         let queue = link.dispatcher().queue(
-            Box::new(TypedSink::<O::Event, H>::new(handler)),
+            sink,
             config.event_queue_capacity,
             config.event_queue_bytes,
             O::NAME.to_owned(),
@@ -158,7 +185,12 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 queue.abandon();
-                return Err(link.map_err(e));
+                return Err(explain_size(
+                    link.map_err(e),
+                    O::OPERATION,
+                    O::Request::MODEL_TYPE,
+                    &payload,
+                ));
             }
         };
         let response = match decode_reply::<O::Response>(&reply) {
@@ -222,19 +254,22 @@ impl Client {
                 "{operation} is a streaming operation: use Client::subscribe"
             )));
         }
-        let payload = serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?;
+        let payload =
+            Bytes::from(serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?);
         let deadline = self.deadline(options);
         let link = &self.inner.link;
+        let full_operation = format!("aws.greengrass#{operation}");
+        let model_type = format!("aws.greengrass#{operation}Request");
         let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
             .call(
-                &format!("aws.greengrass#{operation}"),
-                &format!("aws.greengrass#{operation}Request"),
-                payload.into(),
+                &full_operation,
+                &model_type,
+                payload.clone(),
                 deadline,
                 None,
             )
-            .map_err(|e| link.map_err(e))?;
+            .map_err(|e| explain_size(link.map_err(e), &full_operation, &model_type, &payload))?;
         if reply.message_type == MessageType::ApplicationError {
             return Err(stream_error(&reply));
         }
@@ -267,6 +302,18 @@ impl Client {
         self.inner.link.shutdown();
     }
 
+    /// Why the client is closed for good (reconnect off and the connection closed,
+    /// reconnecting gave up, or closed by the user); `None` while connected or
+    /// reconnecting.
+    pub(crate) fn lost_for_good(&self) -> Option<CloseReason> {
+        self.inner.link.lost_for_good()
+    }
+
+    /// The per-subscription event bound.
+    pub(crate) fn event_queue_capacity(&self) -> usize {
+        self.inner.link.config().event_queue_capacity
+    }
+
     fn deadline(&self, options: CallOptions) -> Instant {
         deadline_after(
             options
@@ -280,4 +327,47 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.link.shutdown();
     }
+}
+
+/// Nucleus lite's IPC buffer: a frame whose length after the 12-byte prelude exceeds it
+/// makes lite close the connection.
+const LITE_BUFFER: u64 = 10_000;
+
+/// Names the frame in a failed call's error: a frame over the limit becomes
+/// [`Error::RequestTooLarge`] (nothing was sent); a connection the server closed while a
+/// frame larger than nucleus lite accepts was pending becomes [`Error::FrameRefused`].
+fn explain_size(error: Error, operation: &str, model_type: &str, payload: &Bytes) -> Error {
+    match error {
+        Error::Codec(CodecError::FrameTooLarge { total_length, max }) => Error::RequestTooLarge {
+            payload: payload.len() as u64,
+            frame: total_length,
+            max,
+        },
+        Error::Closed(ref reason) | Error::Disconnected(ref reason)
+            if matches!(reason, CloseReason::PeerClosed | CloseReason::Io { .. })
+                && payload.len() as u64 > LITE_BUFFER / 2 =>
+        {
+            match request_frame_len(operation, model_type, payload) {
+                Some(frame) if frame > LITE_BUFFER => Error::FrameRefused {
+                    frame,
+                    reason: reason.clone(),
+                },
+                _ => error,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The encoded length of a request frame (the stream id's value does not change it).
+fn request_frame_len(operation: &str, model_type: &str, payload: &Bytes) -> Option<u64> {
+    let mut message = RpcMessage::json(
+        MessageType::ApplicationMessage,
+        0,
+        1,
+        Some(model_type),
+        payload.clone(),
+    );
+    message.operation = Some(operation.to_owned());
+    message.to_frame().encoded_len().ok().map(|n| n as u64)
 }

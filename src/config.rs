@@ -253,14 +253,39 @@ impl ClientBuilder {
         self
     }
 
-    /// Largest frame sent or accepted, in bytes. Default 16 MiB. Use 10 000 for
-    /// nucleus lite, which closes the connection on larger frames. It also bounds the
+    /// Largest frame sent or accepted, in bytes. Default 16 MiB. A request whose frame
+    /// is larger fails with [`Error::RequestTooLarge`] before anything is sent. For
+    /// nucleus lite, which closes the connection on larger frames, use
+    /// [`nucleus_lite`](Self::nucleus_lite). It also bounds the
     /// largest single event a subscription can receive: such an event is always
     /// deliverable to an empty event queue, whatever [`event_queue`](Self::event_queue)'s
     /// byte cap (which may be smaller).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.max_frame_size = bytes;
         self
+    }
+
+    /// Tells the client the server is nucleus lite (aws-greengrass-lite): sets
+    /// [`max_frame_size`](Self::max_frame_size) to the 10,012 bytes lite accepts (its
+    /// 10,000-byte IPC buffer after the 12-byte prelude), so that a larger request fails
+    /// with [`Error::RequestTooLarge`] before anything is sent instead of making lite
+    /// close the connection.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::emulator::{Emulator, Flavor};
+    /// use ggipc::model::PublishToTopicRequest;
+    /// let emulator = Emulator::builder().flavor(Flavor::Lite).start()?;
+    /// let client = emulator.client_builder().nucleus_lite().connect()?;
+    /// let big = PublishToTopicRequest::binary("t", vec![b'x'; 12_000]);
+    /// let error = client.publish_to_topic(big).unwrap_err();
+    /// assert!(matches!(error, ggipc::Error::RequestTooLarge { max: 10_012, .. }), "{error}");
+    /// // Nothing was sent: the connection is fine.
+    /// client.publish_to_topic(PublishToTopicRequest::binary("t", b"small".to_vec()))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn nucleus_lite(self) -> Self {
+        self.max_frame_size(crate::error::NUCLEUS_LITE_MAX_FRAME)
     }
 
     /// Threads running subscription handlers. Default 2. Events of one subscription run

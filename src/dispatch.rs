@@ -12,12 +12,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
-use crate::error::Error;
+use crate::error::{Error, StreamEnd};
 use crate::rpc::RpcMessage;
 
 /// Items one worker runs from one queue before letting other queues go first.
@@ -25,19 +25,56 @@ const BATCH: usize = 64;
 
 /// A type-erased subscription handler, as the pool sees it.
 pub(crate) trait EventSink: Send {
-    /// One message received on the stream after the initial response. Returns whether the
-    /// handler asked for the stream to be closed.
-    fn event(&mut self, message: RpcMessage) -> bool;
-    /// An error for the stream. Returns whether to close the stream.
-    fn error(&mut self, error: Error) -> bool;
-    /// The stream is closed; called exactly once, last.
-    fn closed(&mut self);
+    /// One message received on the stream after the initial response. Returns why the
+    /// stream must be closed, when the handler asked for that.
+    fn event(&mut self, message: RpcMessage) -> Option<StreamEnd>;
+    /// An error for the stream. Returns why the stream must be closed, if it must.
+    fn error(&mut self, error: Error) -> Option<StreamEnd>;
+    /// The stream is closed (`end` says why); called exactly once, last.
+    fn closed(&mut self, end: &StreamEnd);
     /// `count` events were dropped because the queue was full.
     fn dropped(&mut self, count: u64);
     /// The connection was lost; the client is reconnecting.
     fn interrupted(&mut self, reason: &Error);
     /// The stream was re-established on a new connection.
     fn resumed(&mut self);
+    /// No event arrived for `period` (the staleness watchdog); the stream stays open.
+    fn stale(&mut self, _period: Duration) {}
+}
+
+/// How a subscription ended, once it has: set once (the first cause wins), waited on by
+/// the subscription's handle.
+#[derive(Debug, Default)]
+pub(crate) struct Fate {
+    end: Mutex<Option<StreamEnd>>,
+    changed: Condvar,
+}
+
+impl Fate {
+    /// Records `end` unless an end is already recorded.
+    pub(crate) fn note(&self, end: StreamEnd) {
+        let mut slot = self.end.lock();
+        if slot.is_none() {
+            *slot = Some(end);
+            self.changed.notify_all();
+        }
+    }
+
+    /// The end, if the stream has ended.
+    pub(crate) fn get(&self) -> Option<StreamEnd> {
+        self.end.lock().clone()
+    }
+
+    /// Waits until the stream has ended or `deadline` passes.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<StreamEnd> {
+        let mut slot = self.end.lock();
+        while slot.is_none() {
+            if self.changed.wait_until(&mut slot, deadline).timed_out() {
+                break;
+            }
+        }
+        slot.clone()
+    }
 }
 
 /// Counters of one subscription.
@@ -53,6 +90,7 @@ enum Item {
     Error(Error),
     Interrupted(Error),
     Resumed,
+    Stale(Duration),
     Closed,
 }
 
@@ -65,6 +103,10 @@ struct QueueState {
     accepting: bool,
     dropped_unreported: u64,
     sink: Option<Box<dyn EventSink>>,
+    /// When the last event arrived (or the watchdog last reported, or started).
+    last_seen: Instant,
+    /// The staleness watchdog's period, once watched.
+    watch: Option<Duration>,
 }
 
 type CloseRequest = Box<dyn FnOnce() + Send>;
@@ -78,6 +120,7 @@ pub(crate) struct StreamQueue {
     ready: Sender<Task>,
     pool_panics: Arc<AtomicU64>,
     on_close_request: Mutex<Option<CloseRequest>>,
+    fate: Arc<Fate>,
     label: String,
 }
 
@@ -100,6 +143,7 @@ impl StreamQueue {
         }
         // The byte cap bounds what waits behind an event, never one event: an event of
         // any size the frame limit let through enters a queue with no bytes queued.
+        st.last_seen = Instant::now();
         if st.items.len() >= self.max_events
             || (st.queued_bytes > 0 && st.queued_bytes.saturating_add(len) > self.max_bytes)
         {
@@ -116,18 +160,22 @@ impl StreamQueue {
             return false;
         }
         st.queued_bytes += len;
+        st.last_seen = Instant::now();
         st.items.push_back(Item::Event(message));
         self.schedule(st);
         true
     }
 
     /// Stops accepting events and queues the end of the stream: `error` (if any) for the
-    /// handler's error callback, then the closed callback. Idempotent.
+    /// handler's error callback, then the closed callback. Idempotent. Unless an end was
+    /// noted before, the stream's fate is "closed by the server" without an error, else
+    /// "connection lost" for [`Error::Closed`] and "failed" for any other error.
     pub(crate) fn finish(self: &Arc<Self>, error: Option<Error>) {
         let mut st = self.state.lock();
         if !st.accepting {
             return;
         }
+        self.fate.note(StreamEnd::from_finish(error.clone()));
         st.accepting = false;
         self.on_close_request.lock().take();
         if let Some(e) = error {
@@ -140,6 +188,7 @@ impl StreamQueue {
     /// Ends the stream from the client side: events still queued are discarded (the user
     /// or the handler asked to stop), then the closed callback runs. Idempotent.
     pub(crate) fn close_now(self: &Arc<Self>) {
+        self.note_end(StreamEnd::ClosedByClient);
         {
             let mut st = self.state.lock();
             if !st.accepting {
@@ -181,6 +230,55 @@ impl StreamQueue {
         }
         st.items.push_back(Item::Resumed);
         self.schedule(st);
+    }
+
+    /// Starts (or re-times) the staleness watchdog: when no event arrives for `period`,
+    /// a stale notice is queued (whatever the bounds: at most one per period), and again
+    /// after each further period without one. The watchdog's thread ends when the stream
+    /// ends.
+    pub(crate) fn watch_staleness(self: &Arc<Self>, period: Duration) -> std::io::Result<()> {
+        {
+            let mut st = self.state.lock();
+            let first = st.watch.is_none();
+            st.watch = Some(period);
+            st.last_seen = Instant::now();
+            if !first || !st.accepting {
+                return Ok(());
+            }
+        }
+        let queue = self.clone();
+        thread::Builder::new()
+            .name("ggipc-watch".into())
+            .spawn(move || queue.watchdog())?;
+        Ok(())
+    }
+
+    fn watchdog(self: &Arc<Self>) {
+        loop {
+            let due = {
+                let st = self.state.lock();
+                let (Some(period), true) = (st.watch, st.accepting) else {
+                    return;
+                };
+                st.last_seen.checked_add(period)
+            };
+            let Some(due) = due else { return };
+            // Wakes at once when the stream ends.
+            if self.fate.wait_until(due).is_some() {
+                return;
+            }
+            let now = Instant::now();
+            let mut st = self.state.lock();
+            let Some(period) = st.watch else { return };
+            if !st.accepting {
+                return;
+            }
+            if st.last_seen.checked_add(period).is_some_and(|d| d <= now) {
+                st.last_seen = now;
+                st.items.push_back(Item::Stale(period));
+                self.schedule(st);
+            }
+        }
     }
 
     /// Holds delivery: items are queued (within the bounds) but no callback runs until
@@ -227,6 +325,20 @@ impl StreamQueue {
         &self.counters
     }
 
+    /// How the stream ended, shared with its handle.
+    pub(crate) fn fate(&self) -> &Arc<Fate> {
+        &self.fate
+    }
+
+    /// Records why the stream is about to end (before the end is queued), unless the
+    /// stream has already ended.
+    pub(crate) fn note_end(&self, end: StreamEnd) {
+        let st = self.state.lock();
+        if st.accepting {
+            self.fate.note(end);
+        }
+    }
+
     fn schedule(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, QueueState>) {
         // `scheduled` only saves redundant wake-ups: the sink, taken by `run`, is what keeps
         // one queue on one worker at a time (mutating its `&&` to `||` adds wake-ups only).
@@ -268,25 +380,31 @@ impl StreamQueue {
             let close = match item {
                 Item::Event(m) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    self.guard(|| sink.event(m)).unwrap_or(false)
+                    self.guard(|| sink.event(m)).flatten()
                 }
-                Item::Error(e) => self.guard(|| sink.error(e)).unwrap_or(false),
+                Item::Error(e) => self.guard(|| sink.error(e)).flatten(),
                 Item::Interrupted(e) => {
                     self.guard(|| sink.interrupted(&e));
-                    false
+                    None
                 }
                 Item::Resumed => {
                     self.guard(|| sink.resumed());
-                    false
+                    None
+                }
+                Item::Stale(period) => {
+                    self.guard(|| sink.stale(period));
+                    None
                 }
                 Item::Closed => {
-                    self.guard(|| sink.closed());
+                    let end = self.fate.get().unwrap_or(StreamEnd::ClosedByClient);
+                    self.guard(|| sink.closed(&end));
                     // The handler is dropped here; the queue stays scheduled forever so
                     // nothing can run it again.
                     return false;
                 }
             };
-            if close {
+            if let Some(end) = close {
+                self.note_end(end);
                 let request = self.on_close_request.lock().take();
                 if let Some(request) = request {
                     request();
@@ -392,6 +510,8 @@ impl Dispatcher {
                 accepting: true,
                 dropped_unreported: 0,
                 sink: Some(sink),
+                last_seen: Instant::now(),
+                watch: None,
             }),
             counters: StreamCounters::default(),
             max_events,
@@ -399,6 +519,7 @@ impl Dispatcher {
             ready: self.ready.clone(),
             pool_panics: self.panics.clone(),
             on_close_request: Mutex::new(None),
+            fate: Arc::new(Fate::default()),
             label,
         })
     }
@@ -502,20 +623,20 @@ mod tests {
     }
 
     impl EventSink for Recorder {
-        fn event(&mut self, message: RpcMessage) -> bool {
+        fn event(&mut self, message: RpcMessage) -> Option<StreamEnd> {
             let len = message.payload.len();
             let _ = self.seen.send(Seen::Event(len));
             if let Some(gate) = &self.gate {
                 let _ = gate.recv_timeout(WAIT);
             }
             assert_ne!(len, PANIC, "the handler panics");
-            len == CLOSE
+            (len == CLOSE).then_some(StreamEnd::ClosedByClient)
         }
-        fn error(&mut self, _error: Error) -> bool {
+        fn error(&mut self, _error: Error) -> Option<StreamEnd> {
             let _ = self.seen.send(Seen::Error);
-            false
+            None
         }
-        fn closed(&mut self) {
+        fn closed(&mut self, _end: &StreamEnd) {
             let _ = self.seen.send(Seen::Closed);
         }
         fn dropped(&mut self, count: u64) {
@@ -791,6 +912,95 @@ mod tests {
         pool.shutdown(Instant::now() + WAIT);
         assert!(seen.try_recv().is_err());
         assert!(asked.try_recv().is_err());
+    }
+
+    #[test]
+    fn the_first_end_noted_is_the_fate_and_finish_records_one_when_none_was_noted() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.fate().get().is_none());
+        assert!(queue
+            .fate()
+            .wait_until(Instant::now() + Duration::from_millis(10))
+            .is_none());
+        // A server-side finish with a lost connection...
+        queue.finish(Some(Error::Closed(crate::error::CloseReason::PeerClosed)));
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ConnectionLost(Error::Closed(_)))
+        ));
+        // ...is not overwritten by a later client-side close.
+        queue.close_now();
+        queue.note_end(StreamEnd::ClosedByClient);
+        assert!(matches!(
+            queue.fate().wait_until(Instant::now() + WAIT),
+            Some(StreamEnd::ConnectionLost(_))
+        ));
+        assert_eq!(next(&seen, "the error"), Seen::Error);
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        pool.shutdown(Instant::now() + WAIT);
+
+        // A client close noted first wins over the finish that follows it.
+        let (pool, queue, _seen) = ungated();
+        queue.note_end(StreamEnd::ClosedByClient);
+        queue.finish(None);
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ClosedByClient)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+
+        // A plain finish: closed by the server.
+        let (pool, queue, _seen) = ungated();
+        queue.finish(None);
+        assert!(matches!(
+            queue.fate().get(),
+            Some(StreamEnd::ClosedByServer)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn a_handler_that_closes_on_an_event_records_its_cause() {
+        let (pool, queue, seen) = ungated();
+        assert!(queue.push_event(event(CLOSE)));
+        assert_eq!(next(&seen, "the closing event"), Seen::Event(CLOSE));
+        assert_eq!(next(&seen, "the end"), Seen::Closed);
+        assert!(matches!(
+            queue.fate().wait_until(Instant::now() + WAIT),
+            Some(StreamEnd::ClosedByClient)
+        ));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn the_watchdog_queues_a_stale_notice_and_stops_with_the_stream() {
+        struct Stale(Sender<Duration>);
+        impl EventSink for Stale {
+            fn event(&mut self, _m: RpcMessage) -> Option<StreamEnd> {
+                None
+            }
+            fn error(&mut self, _e: Error) -> Option<StreamEnd> {
+                None
+            }
+            fn closed(&mut self, _end: &StreamEnd) {}
+            fn dropped(&mut self, _count: u64) {}
+            fn interrupted(&mut self, _reason: &Error) {}
+            fn resumed(&mut self) {}
+            fn stale(&mut self, period: Duration) {
+                let _ = self.0.send(period);
+            }
+        }
+        let pool = Dispatcher::start(1).unwrap();
+        let (tx, rx) = bounded(16);
+        let queue = pool.queue(Box::new(Stale(tx)), 10, 1 << 20, "stale".into());
+        let period = Duration::from_millis(30);
+        queue.watch_staleness(period).unwrap();
+        assert_eq!(rx.recv_timeout(WAIT), Ok(period));
+        // The stream ends: the watchdog stops queueing (its thread ending is checked in
+        // tests/pull.rs), and the sink is dropped after its closed callback.
+        queue.finish(None);
+        assert!(!queue.is_accepting());
+        pool.shutdown(Instant::now() + WAIT);
     }
 
     #[test]

@@ -66,7 +66,41 @@ pub enum Error {
     /// An argument or configuration value is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The request's frame would exceed the frame limit
+    /// ([`ClientBuilder::max_frame_size`](crate::ClientBuilder::max_frame_size), or
+    /// [`ClientBuilder::nucleus_lite`](crate::ClientBuilder::nucleus_lite)'s 10,012
+    /// bytes): nothing was sent and the connection is unharmed.
+    #[error(
+        "request too large: its payload of {payload} bytes makes a frame of {frame} bytes, over the limit of {max} bytes; nothing was sent (send less per call{})",
+        if *.max <= NUCLEUS_LITE_MAX_FRAME { "" } else { ", or raise ClientBuilder::max_frame_size if the server accepts more" }
+    )]
+    RequestTooLarge {
+        /// The request's payload (its JSON), in bytes.
+        payload: u64,
+        /// The whole encoded frame, in bytes.
+        frame: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// The server closed the connection while this call, whose frame is larger than
+    /// nucleus lite accepts (about 10,000 bytes), was pending: most likely nucleus lite
+    /// refused the frame. Retrying the same request will not help;
+    /// [`ClientBuilder::nucleus_lite`](crate::ClientBuilder::nucleus_lite) makes such a
+    /// request fail before it is sent.
+    #[error(
+        "connection closed after this client sent a frame of {frame} bytes; nucleus lite accepts at most about 10,000 (10,012 with the prelude): send less per call, and use ClientBuilder::nucleus_lite() to catch this before sending ({reason})"
+    )]
+    FrameRefused {
+        /// The frame the client sent, in bytes.
+        frame: u64,
+        /// How the connection closed.
+        reason: CloseReason,
+    },
 }
+
+/// The largest whole frame nucleus lite accepts: its 10,000-byte IPC buffer after the
+/// 12-byte prelude.
+pub(crate) const NUCLEUS_LITE_MAX_FRAME: u32 = 10_000 + 12;
 
 /// Which deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +196,7 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Closed(_) | Error::Disconnected(_) | Error::Io(_)
+            Error::Closed(_) | Error::Disconnected(_) | Error::Io(_) | Error::FrameRefused { .. }
         )
     }
 
@@ -182,7 +216,8 @@ impl Error {
     /// request). False for everything that trying again cannot fix: [`Error::Closed`] (the
     /// client is closed for good: closed by the user, lost without
     /// [`reconnect`](crate::ClientBuilder::reconnect), or reconnecting gave up), a refused
-    /// connection, invalid arguments, a frame too large, a protocol error, bad JSON, a
+    /// connection, invalid arguments, a frame too large (also [`Error::RequestTooLarge`] and
+    /// [`Error::FrameRefused`]), a protocol error, bad JSON, a
     /// missing variable, and the service's other errors (unauthorized, not found, invalid
     /// token, ...). So a loop that retries while this is true ends. (For a service error
     /// alone, [`IpcError::is_retryable`] says whether the model puts the fault on the
@@ -214,8 +249,117 @@ impl Error {
             | Error::ConnectRejected { .. }
             | Error::Json { .. }
             | Error::MissingEnvVar { .. }
-            | Error::InvalidArgument(_) => false,
+            | Error::InvalidArgument(_)
+            | Error::RequestTooLarge { .. }
+            | Error::FrameRefused { .. } => false,
         }
+    }
+
+    /// Whether the service refused the call for lack of an authorization policy
+    /// (`UnauthorizedError`): the component's recipe needs an `accessControl` entry.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::PublishToTopicRequest;
+    /// // A component with no pub/sub policy at all.
+    /// let emulator = ggipc::emulator::Emulator::builder()
+    ///     .component("com.example.NoPolicies", "token-1")
+    ///     .start()?;
+    /// let client = emulator.connect_as("com.example.NoPolicies")?;
+    /// let error = client
+    ///     .publish_to_topic(PublishToTopicRequest::json("t", serde_json::json!({})))
+    ///     .unwrap_err();
+    /// assert!(error.is_unauthorized());
+    /// assert!(!error.is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self.as_service_error(), Some(IpcError::Unauthorized(_)))
+    }
+
+    /// Whether the service reported that what the call names does not exist
+    /// (`ResourceNotFoundError`: a secret, a shadow, a configuration key, a deployment).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::GetSecretValueRequest;
+    /// let emulator = ggipc::emulator::Emulator::start()?;
+    /// let client = emulator.connect()?;
+    /// let error = client.get_secret_value(GetSecretValueRequest::new("no-such-secret")).unwrap_err();
+    /// assert!(error.is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.as_service_error(), Some(IpcError::ResourceNotFound(_)))
+    }
+
+    /// Whether the service reported that a named component does not exist
+    /// (`ComponentNotFoundError`).
+    ///
+    /// ```
+    /// let error = ggipc::Error::from(ggipc::model::IpcError::ComponentNotFound(
+    ///     ggipc::model::ComponentNotFoundError::new("no such component"),
+    /// ));
+    /// assert!(error.is_component_not_found());
+    /// ```
+    pub fn is_component_not_found(&self) -> bool {
+        matches!(
+            self.as_service_error(),
+            Some(IpcError::ComponentNotFound(_))
+        )
+    }
+
+    /// Whether the service rejected the request's arguments (`InvalidArgumentsError`).
+    ///
+    /// ```
+    /// let error = ggipc::Error::from(ggipc::model::IpcError::InvalidArguments(
+    ///     ggipc::model::InvalidArgumentsError::new("topic is empty"),
+    /// ));
+    /// assert!(error.is_invalid_arguments());
+    /// ```
+    pub fn is_invalid_arguments(&self) -> bool {
+        matches!(self.as_service_error(), Some(IpcError::InvalidArguments(_)))
+    }
+
+    /// Whether the service refused the call because it conflicts with the current state
+    /// (`ConflictError`, e.g. an `UpdateThingShadow` with a stale version).
+    ///
+    /// ```
+    /// let error = ggipc::Error::from(ggipc::model::IpcError::Conflict(
+    ///     ggipc::model::ConflictError::new("version mismatch"),
+    /// ));
+    /// assert!(error.is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.as_service_error(), Some(IpcError::Conflict(_)))
+    }
+
+    /// Whether an `UpdateConfiguration` was refused because the stored value is newer
+    /// than the request's timestamp (`FailedUpdateConditionCheckError`).
+    ///
+    /// ```
+    /// let error = ggipc::Error::from(ggipc::model::IpcError::FailedUpdateConditionCheck(
+    ///     ggipc::model::FailedUpdateConditionCheckError::new("stale timestamp"),
+    /// ));
+    /// assert!(error.is_failed_update_condition());
+    /// ```
+    pub fn is_failed_update_condition(&self) -> bool {
+        matches!(
+            self.as_service_error(),
+            Some(IpcError::FailedUpdateConditionCheck(_))
+        )
+    }
+
+    /// Whether the service failed internally (`ServiceError`).
+    ///
+    /// ```
+    /// let error = ggipc::Error::from(ggipc::model::IpcError::Service(
+    ///     ggipc::model::ServiceError::new("internal failure"),
+    /// ));
+    /// assert!(error.is_service_failure());
+    /// ```
+    pub fn is_service_failure(&self) -> bool {
+        matches!(self.as_service_error(), Some(IpcError::Service(_)))
     }
 
     pub(crate) fn json(shape: &str, e: serde_json::Error) -> Self {
@@ -223,6 +367,115 @@ impl Error {
             shape: shape.to_owned(),
             message: e.to_string(),
         }
+    }
+}
+
+/// Why a subscription ended: see [`Subscription::wait_end`](crate::Subscription::wait_end)
+/// and the last item of a [`PullSubscription`](crate::PullSubscription).
+///
+/// ```
+/// use ggipc::{CloseReason, Error, StreamEnd};
+/// let lost = StreamEnd::ConnectionLost(Error::Closed(CloseReason::PeerClosed));
+/// assert!(lost.error().is_some_and(|e| e.is_connection_lost()));
+/// assert_eq!(StreamEnd::ClosedByServer.to_string(), "the server closed the stream");
+/// assert!(StreamEnd::ClosedByClient.error().is_none());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// This client closed it: [`Subscription::close`](crate::Subscription::close) or
+    /// dropping the handle, a handler that asked to close without an error, or
+    /// [`Client::close`](crate::Client::close).
+    ClosedByClient,
+    /// The server ended the stream without an error.
+    ClosedByServer,
+    /// The connection was lost and the subscription was not resumed (no reconnect, or
+    /// reconnecting gave up). The error is an [`Error::Closed`] saying why.
+    ConnectionLost(Error),
+    /// An error ended it: the server's error on the stream, an event that did not decode
+    /// (for a pull subscription, or a handler whose `on_stream_error` asked to close),
+    /// or a refused re-subscription after a reconnect.
+    Failed(Error),
+}
+
+impl StreamEnd {
+    /// The error that ended the stream, if an error did.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            StreamEnd::ConnectionLost(e) | StreamEnd::Failed(e) => Some(e),
+            StreamEnd::ClosedByClient | StreamEnd::ClosedByServer => None,
+        }
+    }
+
+    /// The end for a stream finished by the connection or the server, with or without an
+    /// error.
+    pub(crate) fn from_finish(error: Option<Error>) -> Self {
+        match error {
+            None => StreamEnd::ClosedByServer,
+            Some(e @ Error::Closed(_)) => StreamEnd::ConnectionLost(e),
+            Some(e) => StreamEnd::Failed(e),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamEnd::ClosedByClient => f.write_str("closed by the client"),
+            StreamEnd::ClosedByServer => f.write_str("the server closed the stream"),
+            StreamEnd::ConnectionLost(e) => write!(f, "connection lost: {e}"),
+            StreamEnd::Failed(e) => write!(f, "stream failed: {e}"),
+        }
+    }
+}
+
+/// An [`Error`] for `main`'s return type: its `Debug` (what Rust prints when `main`
+/// returns `Err`) is the error's `Display`, so a failing component logs
+/// `Error: the IPC service returned an error: UnauthorizedError: …` rather than the
+/// variant tree. `?` converts an [`Error`] into it.
+///
+/// ```no_run
+/// fn main() -> Result<(), ggipc::Report> {
+///     let client = ggipc::Client::connect()?;
+///     client.update_state(ggipc::model::UpdateStateRequest::new("RUNNING"))?;
+///     Ok(())
+/// }
+/// ```
+///
+/// ```
+/// let report = ggipc::Report::from(ggipc::Error::InvalidArgument("no topic".into()));
+/// assert_eq!(format!("{report:?}"), "invalid argument: no topic");
+/// assert!(!report.error().is_retryable());
+/// ```
+pub struct Report(Error);
+
+impl Report {
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+
+    /// The error, owned.
+    pub fn into_error(self) -> Error {
+        self.0
+    }
+}
+
+impl From<Error> for Report {
+    fn from(e: Error) -> Self {
+        Report(e)
+    }
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
     }
 }
 

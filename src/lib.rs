@@ -14,19 +14,26 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+//! use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest};
+//! use ggipc::StreamItem;
 //!
 //! let emulator = ggipc::emulator::Emulator::start()?;
 //! let client = emulator.connect()?; // on a device: ggipc::Client::connect()?
 //!
-//! let (tx, rx) = crossbeam_channel::unbounded();
-//! let _sub = client.subscribe_to_topic(SubscribeToTopicRequest::new("hello"), move |e: SubscriptionResponseMessage| {
-//!     tx.send(e.json().cloned()).unwrap();
-//! })?;
+//! let hello = client.pull(SubscribeToTopicRequest::new("hello"))?;
 //! client.publish_to_topic(PublishToTopicRequest::json("hello", serde_json::json!({"n": 1})))?;
-//! assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, Some(serde_json::json!({"n": 1})));
+//! match hello.recv_timeout(Duration::from_secs(5))? {
+//!     StreamItem::Event(message) => assert_eq!(message.json(), Some(&serde_json::json!({"n": 1}))),
+//!     other => panic!("{other:?}"),
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! A subscription is either pulled ([`Client::pull`] → [`PullSubscription`]: `recv`,
+//! `recv_timeout`, `try_recv`, a `for` loop, `select!`; its last item says why it ended)
+//! or pushed to a handler ([`StreamHandler`], or a closure, on the handler pool). A
+//! component's `main` ends with [`Client::wait_for_shutdown`], which returns on SIGTERM
+//! (how the nucleus stops a component) or when the connection is lost for good.
 //!
 //! # Threading model
 //!
@@ -65,6 +72,12 @@
 //! [`Error::Closed`] says why the connection ended. When the connection dies, every
 //! pending call fails at once and every subscription gets `on_stream_error` then
 //! `on_stream_closed`.
+//!
+//! The common service errors have predicates ([`Error::is_unauthorized`],
+//! [`Error::is_not_found`], [`Error::is_invalid_arguments`], [`Error::is_conflict`],
+//! [`Error::is_failed_update_condition`], …). For `main`, return
+//! `Result<(), ggipc::Report>`: a failure then prints the error's `Display`, not its
+//! `Debug` tree ([`Report`]).
 //!
 //! # Shutdown
 //!
@@ -137,7 +150,9 @@ mod dispatch;
 mod error;
 mod link;
 mod operations;
+mod pull;
 mod random;
+mod shutdown;
 mod subscription;
 
 #[cfg(feature = "emulator")]
@@ -146,8 +161,13 @@ pub mod emulator;
 pub use client::Client;
 pub use codec::CodecError;
 pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
-pub use error::{CloseReason, Error, Result, TimeoutKind};
+/// The channel crate of [`PullSubscription::receiver`], for `crossbeam_channel::select!`
+/// without a dependency of your own.
+pub use crossbeam_channel;
+pub use error::{CloseReason, Error, Report, Result, StreamEnd, TimeoutKind};
+pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
+pub use shutdown::Shutdown;
 pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 
 /// The `serde_json` crate that ggipc's API takes and returns ([`serde_json::Value`] in

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::deadline::deadline_after;
 use crate::dispatch::EventSink;
-use crate::error::{stream_error, Error, Result};
+use crate::error::{stream_error, Error, Result, StreamEnd};
 use crate::link::{Link, SubEntry};
 use crate::model::Shape;
 use crate::rpc::{json_body, MessageType, ProtocolError, RpcMessage, CONTENT_TYPE_JSON};
@@ -110,6 +110,15 @@ pub trait StreamHandler<E>: Send + 'static {
     fn on_stream_resumed(&mut self) {
         log::info!("subscription resumed");
     }
+
+    /// No event arrived for `period`, the period given to
+    /// [`Subscription::watch_staleness`] (only when it was called). The subscription is
+    /// still open: this is a notice, called again after each further period without an
+    /// event. A server may lose a subscription while the socket stays up; closing and
+    /// subscribing again is one way out. The default logs at warn.
+    fn on_stream_stale(&mut self, period: Duration) {
+        log::warn!("subscription stale: no event for {period:?}");
+    }
 }
 
 impl<E, F> StreamHandler<E> for F
@@ -168,19 +177,23 @@ impl<E, H> TypedSink<E, H> {
 }
 
 impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
-    fn event(&mut self, message: RpcMessage) -> bool {
+    fn event(&mut self, message: RpcMessage) -> Option<StreamEnd> {
         match decode_payload::<E>(&message) {
             Ok(event) => {
                 self.handler.on_stream_event(event);
-                false
+                None
             }
-            Err(e) => self.handler.on_stream_error(e).is_close(),
+            Err(e) => self.error(e),
         }
     }
-    fn error(&mut self, error: Error) -> bool {
-        self.handler.on_stream_error(error).is_close()
+    fn error(&mut self, error: Error) -> Option<StreamEnd> {
+        let cause = error.clone();
+        self.handler
+            .on_stream_error(error)
+            .is_close()
+            .then_some(StreamEnd::Failed(cause))
     }
-    fn closed(&mut self) {
+    fn closed(&mut self, _end: &StreamEnd) {
         self.handler.on_stream_closed()
     }
     fn dropped(&mut self, count: u64) {
@@ -191,6 +204,9 @@ impl<E: Shape, H: StreamHandler<E>> EventSink for TypedSink<E, H> {
     }
     fn resumed(&mut self) {
         self.handler.on_stream_resumed()
+    }
+    fn stale(&mut self, period: Duration) {
+        self.handler.on_stream_stale(period)
     }
 }
 
@@ -257,6 +273,77 @@ impl<R> Subscription<R> {
         self.entry.binding.lock().stream_id
     }
 
+    /// Whether the subscription is still open: not closed by either side, not ended by an
+    /// error or a lost connection. (With reconnect, an interrupted subscription is still
+    /// open: it resumes on the new connection.)
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage};
+    /// use ggipc::StreamEnd;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let subscription = client.subscribe_to_topic(SubscribeToTopicRequest::new("t"), |_: SubscriptionResponseMessage| {})?;
+    /// assert!(subscription.is_open());
+    /// assert!(subscription.wait_end(Duration::from_millis(10)).is_none());
+    /// client.close();
+    /// assert!(!subscription.is_open());
+    /// assert!(matches!(subscription.wait_end(Duration::from_secs(2)), Some(StreamEnd::ClosedByClient)));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_open(&self) -> bool {
+        self.entry.queue.fate().get().is_none()
+    }
+
+    /// Why the subscription ended, or `None` while it is open.
+    pub fn end(&self) -> Option<StreamEnd> {
+        self.entry.queue.fate().get()
+    }
+
+    /// Waits up to `timeout` for the subscription to end, and says why it did; `None`
+    /// when it is still open at the deadline. Works whatever the handler is (a closure
+    /// sees no end otherwise). The handler's `on_stream_closed` may still be running when
+    /// this returns. See [`Subscription::is_open`] for an example.
+    pub fn wait_end(&self, timeout: Duration) -> Option<StreamEnd> {
+        self.entry.queue.fate().wait_until(deadline_after(timeout))
+    }
+
+    /// Starts the staleness watchdog (opt-in): when no event arrives for `period`, the
+    /// handler's [`on_stream_stale`](StreamHandler::on_stream_stale) runs (a pull
+    /// subscription receives [`StreamItem::Stale`](crate::StreamItem::Stale)), and again
+    /// after each further period without an event. The subscription stays open. The
+    /// period starts now; calling again changes it. Costs one thread, which ends with the
+    /// subscription.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use ggipc::model::SubscribeToTopicRequest;
+    /// use ggipc::StreamItem;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let subscription = client.pull(SubscribeToTopicRequest::new("heartbeat"))?;
+    /// subscription.watch_staleness(Duration::from_millis(50))?;
+    /// // Nobody publishes: a notice arrives, and the subscription stays open.
+    /// let item = subscription.recv_timeout(Duration::from_secs(5))?;
+    /// assert!(matches!(item, StreamItem::Stale(p) if p == Duration::from_millis(50)));
+    /// assert!(subscription.is_open());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero period, [`Error::Io`] when the thread cannot
+    /// be started.
+    pub fn watch_staleness(&self, period: Duration) -> Result<()> {
+        if period.is_zero() {
+            return Err(Error::InvalidArgument(
+                "the staleness period must be longer than zero".into(),
+            ));
+        }
+        Ok(self.entry.queue.watch_staleness(period)?)
+    }
+
     /// Delivered, dropped and panicked counts so far.
     pub fn stats(&self) -> SubscriptionStats {
         let c = self.entry.queue.counters();
@@ -285,6 +372,7 @@ impl<R> Subscription<R> {
         let (connection, stream_id) = {
             let binding = self.entry.binding.lock();
             self.entry.closed.store(true, Ordering::Release);
+            self.entry.queue.note_end(StreamEnd::ClosedByClient);
             (binding.connection.clone(), binding.stream_id)
         };
         if let Some(link) = self.link.upgrade() {

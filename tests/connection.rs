@@ -316,10 +316,7 @@ fn an_oversized_request_is_refused_locally_and_burns_no_stream_id() {
         .publish_to_topic(PublishToTopicRequest::binary("t", big))
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::Codec(ggipc::codec::CodecError::FrameTooLarge { .. })
-        ),
+        matches!(err, Error::RequestTooLarge { max: 10_000, .. }),
         "{err:?}"
     );
     // The next stream id is still the next one: the server (which checks) accepts the call.

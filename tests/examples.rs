@@ -129,9 +129,9 @@ fn publish_example_reports_errors_and_exits_non_zero() {
         .contains("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"));
 }
 
-#[test]
-fn subscribe_example_exits_non_zero_when_the_connection_is_lost() {
-    let emu = Emulator::start().unwrap();
+/// Starts the subscribe example without `--count` against `emu`; returns once it has
+/// subscribed (it catches signals before it subscribes).
+fn running_subscribe_example(emu: &Emulator) -> std::process::Child {
     let mut sub = target_command(example("subscribe"));
     sub.args(["t"])
         .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
@@ -144,14 +144,45 @@ fn subscribe_example_exits_non_zero_when_the_connection_is_lost() {
     wait_until(Duration::from_secs(10), "subscribed", || {
         emu.subscription_count() == 1
     });
-    emu.disconnect_all();
+    child
+}
+
+/// The child's output, once it exits within `within` of now.
+fn exit_within(child: std::process::Child, within: Duration) -> std::process::Output {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = expect_within(&rx, Duration::from_secs(10), "subscribe example exit").unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("subscribe failed"));
+    expect_within(&rx, within, "subscribe example exit").unwrap()
+}
+
+#[test]
+fn subscribe_example_exits_non_zero_within_a_second_when_the_nucleus_dies() {
+    let emu = Emulator::start().unwrap();
+    let child = running_subscribe_example(&emu);
+    emu.stop();
+    let out = exit_within(child, Duration::from_secs(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("subscribe failed: connection lost: connection closed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn subscribe_example_exits_zero_within_a_second_on_sigterm() {
+    let emu = Emulator::start().unwrap();
+    let child = running_subscribe_example(&emu);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = exit_within(child, Duration::from_secs(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains("stopped: signal\n"), "{stderr}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::connection::{Abort, Connection};
 use crate::deadline::deadline_after;
 use crate::dispatch::Dispatcher;
-use crate::error::{CloseReason, Error, Result, TimeoutKind};
+use crate::error::{CloseReason, Error, Result, StreamEnd, TimeoutKind};
 
 /// The current connection.
 #[derive(Debug)]
@@ -99,6 +99,17 @@ impl Link {
         self.slot.lock().connection.close_reason()
     }
 
+    /// Why the client is closed for good: closed by the user, or its connection closed
+    /// with no reconnect, or reconnecting gave up. `None` while connected or reconnecting.
+    pub(crate) fn lost_for_good(&self) -> Option<CloseReason> {
+        if self.is_closed() {
+            return Some(CloseReason::ByUser);
+        }
+        let slot = self.slot.lock();
+        let reason = slot.connection.close_reason()?;
+        (self.config.reconnect.is_none() || slot.gave_up).then_some(reason)
+    }
+
     /// The connection to call on. While reconnecting: [`Error::Disconnected`] at once, or
     /// (with `wait`) the new connection once it is up, or a timeout at `deadline`. Without
     /// reconnect, after `close()` or after giving up: the closed connection (whose calls
@@ -152,6 +163,7 @@ impl Link {
     pub(crate) fn register(&self, entry: Arc<SubEntry>, connection: &Arc<Connection>) -> u64 {
         let key = self.registry.insert(entry.clone());
         if self.is_closed() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
             entry.queue.finish(None);
         } else if connection.close_reason().is_some() {
             if let Some(notices) = &self.notices {
@@ -208,6 +220,11 @@ impl Link {
             return;
         }
         let deadline = deadline_after(self.config.shutdown_timeout);
+        // Whatever the connection's ending says, these subscriptions end because the
+        // client closed.
+        for entry in self.registry.all() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
+        }
         let (connection, io) = {
             let mut slot = self.slot.lock();
             slot.connection.shutdown(CloseReason::ByUser);
@@ -228,6 +245,7 @@ impl Link {
         }
         connection.fail_all(CloseReason::ByUser);
         for entry in self.registry.take_all() {
+            entry.queue.note_end(StreamEnd::ClosedByClient);
             entry.queue.finish(None);
         }
         self.dispatcher.shutdown(deadline);
