@@ -167,6 +167,7 @@ mod dispatch;
 mod error;
 mod link;
 mod operations;
+pub mod pending;
 mod random;
 mod subscription;
 
@@ -177,6 +178,7 @@ pub use client::Client;
 pub use codec::CodecError;
 pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
+pub use pending::Pending;
 pub use rpc::{MessageType, ProtocolError};
 pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
 
