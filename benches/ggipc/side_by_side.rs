@@ -425,8 +425,11 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
         }
     }
     // Close the contenders (and their connections) before the emulator.
+    // (A contender that never started keeps its reason for the table.)
     for e in &mut entrants {
-        e.contender = Err("closed".into());
+        if e.contender.is_ok() {
+            e.contender = Err("closed".into());
+        }
     }
     drop(emu);
 
