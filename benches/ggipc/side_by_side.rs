@@ -9,7 +9,6 @@
 //! ggipc runs inside the bench process (idle while the others run); the others are
 //! child processes speaking `benches/peers/protocol.rs`.
 
-use std::collections::VecDeque;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,12 +16,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use ggipc::model::{PublishToTopic, SubscribeToTopicRequest, SubscriptionResponseMessage};
-use ggipc::{CallOptions, Client};
+use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage};
+use ggipc::Client;
 use serde_json::json;
 
 use crate::peers::{EmulatorProcess, PeerProcess};
-use crate::pipelined::client_throughput;
+use crate::pipelined::{client_throughput, in_flight_throughput};
 use crate::support::{fmt_short, median, prepare, publish_request, yes_no, Rng, Settings, PAYLOAD};
 
 /// How long one contender may take for one `events` run (the peers give up after 60 s).
@@ -92,28 +91,8 @@ impl Contender for Ggipc {
     }
 
     fn in_flight(&mut self, window: usize, secs: f64, topic: &str) -> Result<f64, String> {
-        let request = publish_request(topic);
-        let mut pending = VecDeque::with_capacity(window);
-        let mut done = 0u64;
-        let start = Instant::now();
-        let end = start + Duration::from_secs_f64(secs);
-        while Instant::now() < end {
-            if pending.len() == window {
-                let oldest: ggipc::Pending<_> = pending.pop_front().expect("a full window");
-                oldest.wait().map_err(|e| e.to_string())?;
-                done += 1;
-            }
-            pending.push_back(
-                self.client
-                    .start::<PublishToTopic>(&request, CallOptions::default())
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        for result in ggipc::pending::wait_all(pending) {
-            result.map_err(|e| e.to_string())?;
-            done += 1;
-        }
-        Ok(done as f64 / start.elapsed().as_secs_f64())
+        in_flight_throughput(&self.client, window, topic, Duration::from_secs_f64(secs))
+            .map_err(|e| e.to_string())
     }
 
     fn events(&mut self, publishers: usize, total: usize, topic: &str) -> Result<Events, String> {
