@@ -15,6 +15,7 @@ use crate::dispatch::EventSink;
 use crate::error::{stream_error, CloseReason, Error, Result};
 use crate::link::{Binding, Link, Resubscribe, SubEntry};
 use crate::model::{Operation, Shape, StreamingOperation};
+use crate::pending::Pending;
 use crate::rpc::{json_body, MessageType, RpcMessage};
 use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 
@@ -125,6 +126,64 @@ impl Client {
                 )
             })?;
         decode_reply::<O::Response>(&reply)
+    }
+
+    /// Starts a request/response operation and returns at once, without waiting for the
+    /// reply: the [`Pending`] is waited on later (with a deadline), many of them
+    /// together if need be ([`crate::pending::wait_any`]), or dropped to abandon the
+    /// call. One thread can keep many calls in flight this way. The call's deadline
+    /// (`options.timeout`, else the client's request timeout) counts from now. For
+    /// streaming operations use [`Client::subscribe`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::{PublishToTopic, PublishToTopicRequest};
+    /// let emulator = ggipc::emulator::Emulator::start()?;
+    /// let client = emulator.connect()?;
+    /// let pending: Vec<_> = (0..8)
+    ///     .map(|i| {
+    ///         let request = PublishToTopicRequest::json("demo/topic", serde_json::json!(i));
+    ///         client.start::<PublishToTopic>(&request, ggipc::CallOptions::default())
+    ///     })
+    ///     .collect::<Result<_, _>>()?;
+    /// for result in ggipc::pending::wait_all(pending) {
+    ///     result?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Only what prevents sending: [`Error::Closed`], [`Error::Disconnected`],
+    /// [`Error::Timeout`] (`Write`, or `Connect` while waiting for a reconnect),
+    /// [`Error::Codec`] when the request exceeds the frame limit, [`Error::Json`]. The
+    /// reply's errors come from the [`Pending`].
+    pub fn start<O: Operation>(
+        &self,
+        request: &O::Request,
+        options: CallOptions,
+    ) -> Result<Pending<O::Response>> {
+        let payload =
+            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+        let deadline = self.deadline(options);
+        let link = &self.inner.link;
+        let call = link
+            .current(deadline, options.wait_for_reconnect)?
+            .start(
+                O::OPERATION,
+                O::Request::MODEL_TYPE,
+                payload.into(),
+                deadline,
+                None,
+            )
+            .map_err(|e| link.map_err(e))?;
+        Ok(Pending::new(call, link.clone(), deadline))
+    }
+
+    /// How many streams are open on the current connection: calls whose reply has not
+    /// arrived yet (from blocked callers and [`Pending`] handles) plus open
+    /// subscriptions. A dropped or timed-out [`Pending`] no longer counts.
+    pub fn open_streams(&self) -> usize {
+        self.inner.link.open_streams()
     }
 
     /// Calls a streaming operation: sends the request, waits for the initial response,

@@ -150,6 +150,7 @@ mod dispatch;
 mod error;
 mod link;
 mod operations;
+pub mod pending;
 mod pull;
 mod random;
 mod shutdown;
@@ -165,6 +166,7 @@ pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SO
 /// without a dependency of your own.
 pub use crossbeam_channel;
 pub use error::{CloseReason, Error, Report, Result, StreamEnd, TimeoutKind};
+pub use pending::Pending;
 pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
 pub use shutdown::Shutdown;

@@ -207,3 +207,40 @@ fn the_service_area_examples_run_against_the_embedded_emulator() {
         assert!(stdout.contains("embedded emulator"), "{name}: {stdout}");
     }
 }
+
+#[test]
+fn in_flight_example_publishes_sequentially_and_with_a_window() {
+    let emu = Emulator::start().unwrap();
+    for args in [
+        &["demo/in-flight", "200"][..],
+        &["demo/in-flight", "500", "64"][..],
+    ] {
+        let mut run = target_command(example("in_flight"));
+        run.args(args)
+            .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
+            .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
+        let out = run_with_timeout(&mut run, Duration::from_secs(20));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let calls = args[1];
+        assert!(
+            stdout.contains(&format!("{calls} publishes, window")),
+            "{stdout}"
+        );
+    }
+    let served = emu
+        .records()
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "PublishToTopic" && c.outcome == "ok")
+        .count();
+    assert_eq!(served, 700, "every publish reached the emulator");
+    let mut bad = target_command(example("in_flight"));
+    bad.args(["t", "10", "0"]);
+    let out = run_with_timeout(&mut bad, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(2));
+}

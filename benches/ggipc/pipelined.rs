@@ -2,12 +2,14 @@
 //! responder, beside N independent raw ping-pong pairs. (8 threads against the emulator
 //! process, beside the other clients, are in the side-by-side group.)
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ggipc::Client;
+use ggipc::model::PublishToTopic;
+use ggipc::{CallOptions, Client};
 
 use crate::servers::{raw_pairs_throughput, LeanServer};
 use crate::support::{
@@ -39,6 +41,34 @@ pub fn client_throughput(client: &Client, threads: usize, topic: &str, d: Durati
     stop.store(true, Ordering::Relaxed);
     let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     ops as f64 / t.elapsed().as_secs_f64()
+}
+
+/// One thread keeping a sliding window of `window` publishes in flight (`Client::start`)
+/// for `d`: ops/s.
+pub fn in_flight_throughput(
+    client: &Client,
+    window: usize,
+    topic: &str,
+    d: Duration,
+) -> Result<f64, ggipc::Error> {
+    let request = publish_request(topic);
+    let mut pending = VecDeque::with_capacity(window);
+    let mut done = 0u64;
+    let start = Instant::now();
+    let end = start + d;
+    while Instant::now() < end {
+        if pending.len() == window {
+            let oldest: ggipc::Pending<_> = pending.pop_front().expect("a full window");
+            oldest.wait()?;
+            done += 1;
+        }
+        pending.push_back(client.start::<PublishToTopic>(&request, CallOptions::default())?);
+    }
+    for result in ggipc::pending::wait_all(pending) {
+        result?;
+        done += 1;
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
 }
 
 pub fn run(s: &Settings, rows: &mut Vec<Row>) {
@@ -74,4 +104,17 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
         }
         rows.push(row);
     }
+    // One thread, calls in flight, beside the same thread calling sequentially.
+    let mut sequential = || client_throughput(&client, 1, TOPIC, d);
+    let mut window = || in_flight_throughput(&client, 64, TOPIC, d).expect("in flight");
+    let best = best_of_interleaved(3, &mut [&mut sequential, &mut window]);
+    rows.push(
+        Row::new(
+            "one thread, 64 calls in flight (`Client::start`), lean responder",
+            best[1],
+            "ops/s",
+        )
+        .baseline(best[0], "the same client, one thread, sequential calls")
+        .target("≥ 3× sequential", Goal::RatioAtLeast(3.0)),
+    );
 }

@@ -21,11 +21,14 @@ use ggipc::Client;
 use serde_json::json;
 
 use crate::peers::{EmulatorProcess, PeerProcess};
-use crate::pipelined::client_throughput;
+use crate::pipelined::{client_throughput, in_flight_throughput};
 use crate::support::{fmt_short, median, prepare, publish_request, yes_no, Rng, Settings, PAYLOAD};
 
 /// How long one contender may take for one `events` run (the peers give up after 60 s).
 const EVENTS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a peer has no figure for the one-thread calls-in-flight row.
+const NO_IN_FLIGHT: &str = "no such command in the bench peer";
 
 /// One `events` run: `delivered` of `total` events seen by the handler, at `rate`.
 #[derive(Clone, Copy)]
@@ -41,6 +44,11 @@ trait Contender {
     fn rtt(&mut self, n: usize, topic: &str) -> Result<(f64, f64), String>;
     /// `threads` threads (or tasks) publishing for `secs`: publishes/s.
     fn pipelined(&mut self, threads: usize, secs: f64, topic: &str) -> Result<f64, String>;
+    /// One thread keeping `window` publishes in flight for `secs`: publishes/s. Only
+    /// ggipc has it here (the peers' line protocol has no such command).
+    fn in_flight(&mut self, _window: usize, _secs: f64, _topic: &str) -> Result<f64, String> {
+        Err(NO_IN_FLIGHT.into())
+    }
     /// Subscribe to `topic`, `publishers` publishers publish `total` messages in all to it.
     fn events(&mut self, publishers: usize, total: usize, topic: &str) -> Result<Events, String>;
 }
@@ -80,6 +88,11 @@ impl Contender for Ggipc {
             topic,
             Duration::from_secs_f64(secs),
         ))
+    }
+
+    fn in_flight(&mut self, window: usize, secs: f64, topic: &str) -> Result<f64, String> {
+        in_flight_throughput(&self.client, window, topic, Duration::from_secs_f64(secs))
+            .map_err(|e| e.to_string())
     }
 
     fn events(&mut self, publishers: usize, total: usize, topic: &str) -> Result<Events, String> {
@@ -197,6 +210,7 @@ struct Entrant {
     contender: Result<Box<dyn Contender>, String>,
     rtt: Vec<(f64, f64)>,
     pipelined: Vec<f64>,
+    in_flight: Vec<f64>,
     events: Vec<Events>,
     errors: Vec<String>,
 }
@@ -208,6 +222,7 @@ impl Entrant {
             contender,
             rtt: Vec::new(),
             pipelined: Vec::new(),
+            in_flight: Vec::new(),
             events: Vec::new(),
             errors: Vec::new(),
         }
@@ -353,7 +368,8 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
     let seed = Rng::seed_from_entropy();
     let mut rng = Rng::new(seed);
     let mut order: Vec<usize> = (0..entrants.len()).collect();
-    for measure in ["rtt", "pipelined", "events"] {
+    let window = 64;
+    for measure in ["rtt", "pipelined", "in_flight", "events"] {
         eprintln!("  {measure}: {rounds} interleaved round(s)");
         for round in 0..rounds {
             rng.shuffle(&mut order);
@@ -371,6 +387,13 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
                             e.pipelined.push(v);
                         }
                     }
+                    "in_flight" => {
+                        if i == 0 {
+                            if let Some(v) = e.run(|c| c.in_flight(window, secs, &topic)) {
+                                e.in_flight.push(v);
+                            }
+                        }
+                    }
                     _ => {
                         if let Some(v) = e.run(|c| c.events(publishers, events_total, &topic)) {
                             e.events.push(v);
@@ -381,11 +404,24 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
         }
     }
     // Close the contenders (and their connections) before the emulator.
+    // (A contender that never started keeps its reason for the table.)
     for e in &mut entrants {
-        e.contender = Err("closed".into());
+        if e.contender.is_ok() {
+            e.contender = Err("closed".into());
+        }
     }
     drop(emu);
 
+    let mut in_flight = Measure::new(
+        format!("one thread, {window} calls in flight (ggipc: `Client::start`)"),
+        "publishes/s",
+        false,
+        &entrants,
+        |e| e.in_flight.clone(),
+    );
+    for f in in_flight.figures.iter_mut().skip(1) {
+        *f = Err(NO_IN_FLIGHT.into());
+    }
     let measures = vec![
         Measure::new(
             "sequential publish round trip p50",
@@ -408,6 +444,7 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
             &entrants,
             |e| e.pipelined.clone(),
         ),
+        in_flight,
         Measure::new(
             format!("publish + subscribe, {publishers} publishers, {events_total} events"),
             "events/s",
@@ -493,7 +530,7 @@ fn table(
             1.0,
         ),
         (
-            3,
+            4,
             "publish + subscribe events ≥ 1.0× greengrass-ipc-rust",
             false,
             1.0,
@@ -511,6 +548,29 @@ fn table(
             yes_no(met)
         ));
     }
+    // Against greengrass-ipc-rust's 8 tasks, and against ggipc's own sequential rate.
+    let ours = measures[3].figures[0].as_ref().ok().copied();
+    let peer_tasks = measures[2].figures[1].as_ref().ok().copied();
+    let sequential = measures[0].figures[0].as_ref().ok().map(|p50| 1e6 / p50);
+    for (what, theirs, bound) in [
+        (
+            "one thread with calls in flight ≥ 2× greengrass-ipc-rust's 8 tasks",
+            peer_tasks,
+            2.0,
+        ),
+        (
+            "one thread with calls in flight ≥ 3× ggipc's sequential rate (1 / p50)",
+            sequential,
+            3.0,
+        ),
+    ] {
+        let r = ours.zip(theirs).map(|(a, b)| a / b);
+        lines.push(format!(
+            "| {what} | {} | {} |",
+            r.map_or("-".into(), |r| format!("{r:.2}")),
+            yes_no(r.map(|r| r >= bound))
+        ));
+    }
 
     lines.push(String::new());
     lines.push("Setup of this run:".into());
@@ -524,7 +584,8 @@ fn table(
         "- round trip: {rtt_n} sequential publishes after {} warm-up ones; pipelined: \
          {secs:.1} s per run; events: the contender subscribes, then its publishers \
          publish to that topic; the rate is events seen by the handler from the first \
-         publish to the last event",
+         publish to the last event; calls in flight (ggipc only): one thread keeps a \
+         sliding window of 64 publishes in flight with `Client::start` for {secs:.1} s",
         rtt_n / 10
     ));
     lines.push(

@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::codec::FrameDecoder;
@@ -254,6 +254,22 @@ impl Connection {
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
     ) -> Result<(i32, RpcMessage)> {
+        let mut call = self.start(operation, model_type, payload, deadline, queue)?;
+        let reply = call.wait(deadline)?;
+        Ok((call.id, reply))
+    }
+
+    /// Sends the first message of a new stream and returns without waiting: the
+    /// [`InFlight`] receives the first reply (see [`Connection::call`] for `queue`).
+    /// Dropping it before the reply came abandons the stream.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        operation: &str,
+        model_type: &str,
+        payload: Bytes,
+        deadline: Instant,
+        queue: Option<Arc<StreamQueue>>,
+    ) -> Result<InFlight> {
         let (tx, rx) = bounded(1);
         let opened = match queue {
             None => Opened::Call(tx),
@@ -269,31 +285,17 @@ impl Connection {
         message.operation = Some(operation.to_owned());
         let id = self.open_stream(message, opened, deadline)?;
         log::debug!("{operation} on stream {id}");
-        match rx.recv_deadline(deadline) {
-            Ok(reply) => Ok((id, reply)),
-            Err(RecvTimeoutError::Timeout) => {
-                let unanswered = self.routes.lock().session.give_up(id);
-                match unanswered {
-                    Some(Unanswered::Subscription) => {
-                        // The server may consider the subscription open: end it.
-                        self.send_terminate(id, Instant::now() + Duration::from_millis(200));
-                        Err(Error::Timeout(TimeoutKind::Response))
-                    }
-                    Some(Unanswered::Call) => Err(Error::Timeout(TimeoutKind::Response)),
-                    // The deadline passed just as the I/O thread claimed the reply (it hands
-                    // it over without blocking): take it rather than report a timeout for a
-                    // call the server answered, or a subscription whose events already flow.
-                    None => match rx.recv_timeout(REPLY_HANDOVER_BOUND) {
-                        Ok(reply) => Ok((id, reply)),
-                        Err(RecvTimeoutError::Timeout) => {
-                            Err(Error::Timeout(TimeoutKind::Response))
-                        }
-                        Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
-                    },
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(self.closed_error()),
-        }
+        Ok(InFlight {
+            connection: self.clone(),
+            id,
+            rx,
+            settled: false,
+        })
+    }
+
+    /// How many streams are open: calls waiting for their first reply and subscriptions.
+    pub(crate) fn open_streams(&self) -> usize {
+        self.routes.lock().session.len()
     }
 
     fn closed_error(&self) -> Error {
@@ -466,6 +468,99 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// A stream whose first message is on the wire and whose first reply has not been taken
+/// yet. Dropping it before that abandons the stream: the session forgets it (a late
+/// reply is discarded), and a subscription the server may consider open is ended.
+pub(crate) struct InFlight {
+    connection: Arc<Connection>,
+    id: i32,
+    rx: Receiver<RpcMessage>,
+    /// The reply was taken or the stream abandoned: nothing left to do on drop.
+    settled: bool,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("stream_id", &self.id)
+            .field("settled", &self.settled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InFlight {
+    /// The stream id.
+    pub(crate) fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// The channel the first reply arrives on (to wait on several streams together); it
+    /// disconnects when the connection closes.
+    pub(crate) fn receiver(&self) -> &Receiver<RpcMessage> {
+        &self.rx
+    }
+
+    /// Waits for the first reply until `deadline`; then abandons the stream and reports
+    /// a timeout (unless the reply was being handed over at that moment: then it is
+    /// taken). Call once: afterwards the stream is settled.
+    pub(crate) fn wait(&mut self, deadline: Instant) -> Result<RpcMessage> {
+        let received = self.rx.recv_deadline(deadline);
+        self.settled = true;
+        match received {
+            Ok(reply) => Ok(reply),
+            Err(RecvTimeoutError::Timeout) => match self.abandon() {
+                true => Err(Error::Timeout(TimeoutKind::Response)),
+                // The deadline passed just as the I/O thread claimed the reply (it hands
+                // it over without blocking): take it rather than report a timeout for a
+                // call the server answered, or a subscription whose events already flow.
+                false => match self.rx.recv_timeout(REPLY_HANDOVER_BOUND) {
+                    Ok(reply) => Ok(reply),
+                    Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(TimeoutKind::Response)),
+                    Err(RecvTimeoutError::Disconnected) => Err(self.connection.closed_error()),
+                },
+            },
+            Err(RecvTimeoutError::Disconnected) => Err(self.connection.closed_error()),
+        }
+    }
+
+    /// The first reply if it has come (or the close, if the connection closed), without
+    /// waiting. After `Some` the stream is settled.
+    pub(crate) fn try_take(&mut self) -> Option<Result<RpcMessage>> {
+        let taken = match self.rx.try_recv() {
+            Ok(reply) => Ok(reply),
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Err(self.connection.closed_error()),
+        };
+        self.settled = true;
+        Some(taken)
+    }
+
+    /// Forgets the stream if its reply has not come; a subscription is ended on the
+    /// server too. Returns `false` when the reply was already claimed.
+    fn abandon(&mut self) -> bool {
+        self.settled = true;
+        let unanswered = self.connection.routes.lock().session.give_up(self.id);
+        match unanswered {
+            Some(Unanswered::Subscription) => {
+                // The server may consider the subscription open: end it.
+                self.connection
+                    .send_terminate(self.id, Instant::now() + Duration::from_millis(200));
+                true
+            }
+            Some(Unanswered::Call) => true,
+            None => false,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.abandon();
+        }
     }
 }
 

@@ -178,6 +178,12 @@ impl Link {
         self.registry.remove(key);
     }
 
+    /// How many streams are open on the current connection.
+    pub(crate) fn open_streams(&self) -> usize {
+        let connection = self.slot.lock().connection.clone();
+        connection.open_streams()
+    }
+
     /// The connection in the slot now (for the supervisor).
     pub(super) fn slot_connection(&self) -> Arc<Connection> {
         self.slot.lock().connection.clone()

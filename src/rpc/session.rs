@@ -156,7 +156,6 @@ impl<C, Q: Clone> Session<C, Q> {
     }
 
     /// How many streams are open.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.streams.len()
     }
