@@ -24,6 +24,49 @@ use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 /// last handle is dropped; both return within the configured shutdown timeout, also from
 /// inside a subscription handler. With [`ClientBuilder::reconnect`] the client survives a
 /// lost connection (see there).
+///
+/// A component connects, calls, and subscribes. The nucleus sets the two variables
+/// [`Client::connect`] reads; here the in-process emulator stands in for it:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::model::{GetConfigurationRequest, PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::serde_json::json;
+///
+/// let emulator = ggipc::emulator::Emulator::start()?;
+/// std::env::set_var(ggipc::SOCKET_PATH_ENV, emulator.socket_path());
+/// std::env::set_var(ggipc::AUTH_TOKEN_ENV, emulator.auth_token());
+///
+/// // Connect (on a device, this line alone):
+/// let client = ggipc::Client::connect()?;
+///
+/// // A call:
+/// let config = client.get_configuration(GetConfigurationRequest::new(Vec::<String>::new()))?;
+/// assert_eq!(config.value, Some(json!({})));
+///
+/// // A subscription: the handler runs on the client's handler pool.
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let _subscription = client.subscribe_to_topic(
+///     SubscribeToTopicRequest::new("commands"),
+///     move |event: SubscriptionResponseMessage| {
+///         let _ = tx.send(event.json().cloned());
+///     },
+/// )?;
+///
+/// // Clones share the connection; use them from any thread.
+/// let publisher = client.clone();
+/// std::thread::spawn(move || {
+///     publisher.publish_to_topic(PublishToTopicRequest::json("commands", json!({"go": true})))
+/// })
+/// .join()
+/// .unwrap()?;
+/// assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, Some(json!({"go": true})));
+///
+/// client.close();
+/// assert!(!client.is_connected());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

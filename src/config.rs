@@ -130,6 +130,34 @@ pub(crate) struct Config {
 ///     .connect()?;
 /// # Ok(()) }
 /// ```
+///
+/// Every setting explicit, against the in-process emulator (what a test does;
+/// [`Emulator::client_builder`](crate::emulator::Emulator::client_builder) is a shortcut
+/// for the first two lines):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::{Client, ReconnectPolicy};
+///
+/// let emulator = ggipc::emulator::Emulator::start()?;
+/// let client = Client::builder()
+///     .socket_path(emulator.socket_path())
+///     .auth_token(emulator.auth_token())
+///     .connect_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(3))
+///     .handler_threads(1)
+///     .event_queue(256, 1 << 20)
+///     .shutdown_timeout(Duration::from_millis(500))
+///     .reconnect(ReconnectPolicy::new().max_attempts(5))
+///     .connect()?;
+/// assert!(client.is_connected());
+///
+/// // A bad setting is refused before connecting:
+/// let refused = Client::builder().socket_path(emulator.socket_path()).auth_token("t").handler_threads(0).connect();
+/// assert!(matches!(refused, Err(ggipc::Error::InvalidArgument(_))));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct ClientBuilder {
