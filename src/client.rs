@@ -123,10 +123,11 @@ impl Client {
     /// Calls a request/response operation by its model type: the generic form behind
     /// every typed method.
     ///
-    /// ```no_run
-    /// # fn main() -> Result<(), ggipc::Error> {
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use ggipc::model::{PublishToTopic, PublishToTopicRequest};
-    /// let client = ggipc::Client::connect()?;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
     /// let request = PublishToTopicRequest::json("my/topic", serde_json::json!({"on": true}));
     /// client.call::<PublishToTopic>(&request, ggipc::CallOptions::default())?;
     /// # Ok(()) }
@@ -160,6 +161,20 @@ impl Client {
 
     /// Calls a streaming operation: sends the request, waits for the initial response,
     /// and from then on hands every event to `handler` on the handler pool.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::{SubscribeToTopic, SubscribeToTopicRequest, SubscriptionResponseMessage};
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let subscription = client.subscribe::<SubscribeToTopic, _>(
+    ///     &SubscribeToTopicRequest::new("commands"),
+    ///     |event: SubscriptionResponseMessage| println!("{:?}", event.json()),
+    ///     ggipc::CallOptions::default(),
+    /// )?;
+    /// subscription.close()?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::call`]. When the call fails, the handler is dropped without being
@@ -244,6 +259,16 @@ impl Client {
     /// crate): `operation` is the short name (`"PublishToTopic"`), `request` the JSON of
     /// the request shape. Returns the response JSON. Streaming operations are not
     /// supported this way.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::serde_json::json;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let response = client.call_json("GetConfiguration", &json!({"keyPath": []}), ggipc::CallOptions::default())?;
+    /// assert_eq!(response["value"], json!({}));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::call`]; [`Error::InvalidArgument`] for a name that is not a short

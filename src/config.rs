@@ -432,6 +432,34 @@ impl ClientBuilder {
 }
 
 /// Options of one call.
+///
+/// Every typed method has a `_with` form that takes them (`publish_to_topic_with`,
+/// `subscribe_to_topic_with`, ...), as do [`Client::call`](crate::Client::call) and
+/// [`Client::subscribe`](crate::Client::subscribe). Here the emulator is told not to
+/// answer, so the call ends at its own deadline:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::emulator::Fault;
+/// use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::{CallOptions, Error, TimeoutKind};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+///
+/// let options = CallOptions::timeout(Duration::from_millis(300));
+/// let _sub = client.subscribe_to_topic_with(
+///     SubscribeToTopicRequest::new("commands"),
+///     |_event: SubscriptionResponseMessage| {},
+///     options,
+/// )?;
+///
+/// emulator.faults().inject_for("PublishToTopic", Fault::NoReply);
+/// let request = PublishToTopicRequest::json("status", ggipc::serde_json::json!("up"));
+/// let error = client.publish_to_topic_with(request, options).unwrap_err();
+/// assert!(matches!(error, Error::Timeout(TimeoutKind::Response)));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallOptions {
