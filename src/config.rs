@@ -34,6 +34,21 @@ pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// The delay before attempt *n* (from 0) is `min(max_delay, initial_delay × 2ⁿ)`, jittered
 /// uniformly down to half of it so that many clients of one restarted nucleus do not
 /// reconnect in lockstep. Defaults: 100 ms initial, 30 s maximum, unlimited attempts.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::ReconnectPolicy;
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+///
+/// let policy = ReconnectPolicy::new()
+///     .initial_delay(Duration::from_millis(50))
+///     .max_delay(Duration::from_secs(5))
+///     .max_attempts(20);
+/// let client = emulator.client_builder().reconnect(policy).connect()?;
+/// assert!(client.is_connected());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct ReconnectPolicy {

@@ -132,6 +132,20 @@ impl std::fmt::Display for TimeoutKind {
 }
 
 /// Why a connection is closed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::model::PublishToTopicRequest;
+/// use ggipc::{CloseReason, Error};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// let client = emulator.connect()?;
+/// assert_eq!(client.close_reason(), None);
+/// client.close();
+/// assert_eq!(client.close_reason(), Some(CloseReason::ByUser));
+/// let after = client.publish_to_topic(PublishToTopicRequest::json("t", ggipc::serde_json::json!(1)));
+/// assert!(matches!(after, Err(Error::Closed(CloseReason::ByUser))));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
