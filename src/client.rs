@@ -27,6 +27,49 @@ use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 /// last handle is dropped; both return within the configured shutdown timeout, also from
 /// inside a subscription handler. With [`ClientBuilder::reconnect`] the client survives a
 /// lost connection (see there).
+///
+/// A component connects, calls, and subscribes. The nucleus sets the two variables
+/// [`Client::connect`] reads; here the in-process emulator stands in for it:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::model::{GetConfigurationRequest, PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::serde_json::json;
+///
+/// let emulator = ggipc::emulator::Emulator::start()?;
+/// std::env::set_var(ggipc::SOCKET_PATH_ENV, emulator.socket_path());
+/// std::env::set_var(ggipc::AUTH_TOKEN_ENV, emulator.auth_token());
+///
+/// // Connect (on a device, this line alone):
+/// let client = ggipc::Client::connect()?;
+///
+/// // A call:
+/// let config = client.get_configuration(GetConfigurationRequest::new(Vec::<String>::new()))?;
+/// assert_eq!(config.value, Some(json!({})));
+///
+/// // A subscription: the handler runs on the client's handler pool.
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let _subscription = client.subscribe_to_topic(
+///     SubscribeToTopicRequest::new("commands"),
+///     move |event: SubscriptionResponseMessage| {
+///         let _ = tx.send(event.json().cloned());
+///     },
+/// )?;
+///
+/// // Clones share the connection; use them from any thread.
+/// let publisher = client.clone();
+/// std::thread::spawn(move || {
+///     publisher.publish_to_topic(PublishToTopicRequest::json("commands", json!({"go": true})))
+/// })
+/// .join()
+/// .unwrap()?;
+/// assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, Some(json!({"go": true})));
+///
+/// client.close();
+/// assert!(!client.is_connected());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -83,10 +126,11 @@ impl Client {
     /// Calls a request/response operation by its model type: the generic form behind
     /// every typed method.
     ///
-    /// ```no_run
-    /// # fn main() -> Result<(), ggipc::Error> {
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use ggipc::model::{PublishToTopic, PublishToTopicRequest};
-    /// let client = ggipc::Client::connect()?;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
     /// let request = PublishToTopicRequest::json("my/topic", serde_json::json!({"on": true}));
     /// client.call::<PublishToTopic>(&request, ggipc::CallOptions::default())?;
     /// # Ok(()) }
@@ -188,6 +232,20 @@ impl Client {
 
     /// Calls a streaming operation: sends the request, waits for the initial response,
     /// and from then on hands every event to `handler` on the handler pool.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::{SubscribeToTopic, SubscribeToTopicRequest, SubscriptionResponseMessage};
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let subscription = client.subscribe::<SubscribeToTopic, _>(
+    ///     &SubscribeToTopicRequest::new("commands"),
+    ///     |event: SubscriptionResponseMessage| println!("{:?}", event.json()),
+    ///     ggipc::CallOptions::default(),
+    /// )?;
+    /// subscription.close()?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::call`]. When the call fails, the handler is dropped without being
@@ -292,6 +350,16 @@ impl Client {
     /// crate): `operation` is the short name (`"PublishToTopic"`), `request` the JSON of
     /// the request shape. Returns the response JSON. Streaming operations are not
     /// supported this way.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::serde_json::json;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let response = client.call_json("GetConfiguration", &json!({"keyPath": []}), ggipc::CallOptions::default())?;
+    /// assert_eq!(response["value"], json!({}));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Client::call`]; [`Error::InvalidArgument`] for a name that is not a short

@@ -34,6 +34,21 @@ pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// The delay before attempt *n* (from 0) is `min(max_delay, initial_delay × 2ⁿ)`, jittered
 /// uniformly down to half of it so that many clients of one restarted nucleus do not
 /// reconnect in lockstep. Defaults: 100 ms initial, 30 s maximum, unlimited attempts.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::ReconnectPolicy;
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+///
+/// let policy = ReconnectPolicy::new()
+///     .initial_delay(Duration::from_millis(50))
+///     .max_delay(Duration::from_secs(5))
+///     .max_attempts(20);
+/// let client = emulator.client_builder().reconnect(policy).connect()?;
+/// assert!(client.is_connected());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct ReconnectPolicy {
@@ -128,6 +143,34 @@ pub(crate) struct Config {
 ///     .request_timeout(Duration::from_secs(3))
 ///     .handler_threads(4)
 ///     .connect()?;
+/// # Ok(()) }
+/// ```
+///
+/// Every setting explicit, against the in-process emulator (what a test does;
+/// [`Emulator::client_builder`](crate::emulator::Emulator::client_builder) is a shortcut
+/// for the first two lines):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::{Client, ReconnectPolicy};
+///
+/// let emulator = ggipc::emulator::Emulator::start()?;
+/// let client = Client::builder()
+///     .socket_path(emulator.socket_path())
+///     .auth_token(emulator.auth_token())
+///     .connect_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(3))
+///     .handler_threads(1)
+///     .event_queue(256, 1 << 20)
+///     .shutdown_timeout(Duration::from_millis(500))
+///     .reconnect(ReconnectPolicy::new().max_attempts(5))
+///     .connect()?;
+/// assert!(client.is_connected());
+///
+/// // A bad setting is refused before connecting:
+/// let refused = Client::builder().socket_path(emulator.socket_path()).auth_token("t").handler_threads(0).connect();
+/// assert!(matches!(refused, Err(ggipc::Error::InvalidArgument(_))));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -429,6 +472,34 @@ impl ClientBuilder {
 }
 
 /// Options of one call.
+///
+/// Every typed method has a `_with` form that takes them (`publish_to_topic_with`,
+/// `subscribe_to_topic_with`, ...), as do [`Client::call`](crate::Client::call) and
+/// [`Client::subscribe`](crate::Client::subscribe). Here the emulator is told not to
+/// answer, so the call ends at its own deadline:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::emulator::Fault;
+/// use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::{CallOptions, Error, TimeoutKind};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+///
+/// let options = CallOptions::timeout(Duration::from_millis(300));
+/// let _sub = client.subscribe_to_topic_with(
+///     SubscribeToTopicRequest::new("commands"),
+///     |_event: SubscriptionResponseMessage| {},
+///     options,
+/// )?;
+///
+/// emulator.faults().inject_for("PublishToTopic", Fault::NoReply);
+/// let request = PublishToTopicRequest::json("status", ggipc::serde_json::json!("up"));
+/// let error = client.publish_to_topic_with(request, options).unwrap_err();
+/// assert!(matches!(error, Error::Timeout(TimeoutKind::Response)));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallOptions {

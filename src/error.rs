@@ -15,6 +15,44 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Branch on the kind of failure with the helpers ([`Error::is_timeout`],
 /// [`Error::is_connection_lost`], [`Error::as_service_error`], [`Error::is_retryable`]) or
 /// match the variants. Errors returned by the IPC service itself are [`Error::Service`].
+///
+/// A call the component's recipe does not grant fails with the service's
+/// `UnauthorizedError`. Here the emulator loads a recipe (JSON) whose `accessControl`
+/// grants subscribing but not publishing:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::emulator::{Emulator, RecipeFormat};
+/// use ggipc::model::{IpcError, PublishToTopicRequest};
+/// use ggipc::serde_json::json;
+/// use ggipc::Error;
+///
+/// let recipe = json!({
+///     "ComponentName": "com.example.Listener",
+///     "ComponentVersion": "1.0.0",
+///     "ComponentConfiguration": {"DefaultConfiguration": {"accessControl": {
+///         "aws.greengrass.ipc.pubsub": {"com.example.Listener:pubsub:1": {
+///             "operations": ["aws.greengrass#SubscribeToTopic"],
+///             "resources": ["*"]
+///         }}
+///     }}}
+/// });
+/// let emulator = Emulator::builder().recipe_str(recipe.to_string(), RecipeFormat::Json).start()?;
+/// let client = emulator.connect()?;
+///
+/// match client.publish_to_topic(PublishToTopicRequest::json("status", json!("up"))) {
+///     Err(Error::Service(e)) if matches!(*e, IpcError::Unauthorized(_)) => {
+///         eprintln!("the recipe does not grant this: {e}");
+///     }
+///     other => panic!("expected UnauthorizedError, got {other:?}"),
+/// }
+///
+/// // The same with the helpers:
+/// let error = client.publish_to_topic(PublishToTopicRequest::json("status", json!("up"))).unwrap_err();
+/// assert_eq!(error.as_service_error().and_then(|e| e.error_code()), Some("UnauthorizedError"));
+/// assert!(!error.is_retryable() && !error.is_timeout() && !error.is_connection_lost());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -128,6 +166,20 @@ impl std::fmt::Display for TimeoutKind {
 }
 
 /// Why a connection is closed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::model::PublishToTopicRequest;
+/// use ggipc::{CloseReason, Error};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// let client = emulator.connect()?;
+/// assert_eq!(client.close_reason(), None);
+/// client.close();
+/// assert_eq!(client.close_reason(), Some(CloseReason::ByUser));
+/// let after = client.publish_to_topic(PublishToTopicRequest::json("t", ggipc::serde_json::json!(1)));
+/// assert!(matches!(after, Err(Error::Closed(CloseReason::ByUser))));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {

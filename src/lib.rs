@@ -35,6 +35,80 @@
 //! component's `main` ends with [`Client::wait_for_shutdown`], which returns on SIGTERM
 //! (how the nucleus stops a component) or when the connection is lost for good.
 //!
+//! # Testing your component
+//!
+//! The [`emulator`] module (feature `emulator`, e.g. as a dev-dependency:
+//! `ggipc = { ..., features = ["emulator"] }`) runs a local nucleus in the test process,
+//! on a real Unix socket. Give it your component's recipe (YAML or JSON text, or a file
+//! with [`EmulatorBuilder::recipe_file`](emulator::EmulatorBuilder::recipe_file)): it
+//! enforces the recipe's `accessControl` like the nucleus does, so a test shows both what
+//! the component may do and what it is refused. What components publish to AWS IoT Core
+//! lands in a cloud stand-in ([`Emulator::cloud`](emulator::Emulator::cloud)), and every
+//! call is recorded ([`Emulator::records`](emulator::Emulator::records)).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::emulator::{Emulator, RecipeFormat};
+//! use ggipc::model::{IpcError, PublishToIoTCoreRequest, PublishToTopicRequest, QOS};
+//! use ggipc::serde_json::json;
+//! use ggipc::Error;
+//!
+//! const RECIPE: &str = r#"
+//! RecipeFormatVersion: "2020-01-25"
+//! ComponentName: com.example.Sensor
+//! ComponentVersion: "1.0.0"
+//! ComponentConfiguration:
+//!   DefaultConfiguration:
+//!     accessControl:
+//!       aws.greengrass.ipc.pubsub:
+//!         com.example.Sensor:pubsub:1:
+//!           operations: [aws.greengrass#PublishToTopic]
+//!           resources: [sensors/status]
+//!       aws.greengrass.ipc.mqttproxy:
+//!         com.example.Sensor:mqttproxy:1:
+//!           operations: [aws.greengrass#PublishToIoTCore]
+//!           resources: [factory/line1/telemetry]
+//! "#;
+//!
+//! let emu = Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml).start()?;
+//! let client = emu.connect_as("com.example.Sensor")?; // the component under test would
+//!                                                     // use emu.client_builder()
+//!
+//! // Granted by the recipe:
+//! client.publish_to_topic(PublishToTopicRequest::json("sensors/status", json!({"ok": true})))?;
+//! client.publish_to_iot_core(PublishToIoTCoreRequest::with_payload_bytes(
+//!     "factory/line1/telemetry",
+//!     QOS::AtLeastOnce,
+//!     b"21.5".to_vec(),
+//! ))?;
+//!
+//! // Not granted: the call fails with the service's UnauthorizedError.
+//! let denied = client.publish_to_topic(PublishToTopicRequest::json("sensors/other", json!(1)));
+//! match denied {
+//!     Err(Error::Service(e)) => assert!(matches!(*e, IpcError::Unauthorized(_))),
+//!     other => panic!("expected UnauthorizedError, got {other:?}"),
+//! }
+//!
+//! // What reached the cloud stand-in:
+//! let published = emu.cloud().published();
+//! assert_eq!(published.len(), 1);
+//! assert_eq!(published[0].topic, "factory/line1/telemetry");
+//! assert_eq!(published[0].payload, b"21.5");
+//! assert_eq!(published[0].component, "com.example.Sensor");
+//!
+//! // And every call the emulator served, with its outcome:
+//! let calls = emu.records().calls();
+//! assert_eq!(calls.len(), 3);
+//! assert!(calls[2].outcome.contains("UnauthorizedError"));
+//! # Ok(()) }
+//! ```
+//!
+//! To run a component binary (or a component in another language) against the
+//! emulator, use the `ggipc-emulator` binary (README, "Testing your component without a
+//! device"); [`Emulator::client_builder`](emulator::Emulator::client_builder) and
+//! [`Emulator::auth_token`](emulator::Emulator::auth_token) give what a component in the
+//! same process needs.
+//!
 //! # Threading model
 //!
 //! * One **I/O thread** (`ggipc-io`) owns reading the socket: it decodes frames, answers

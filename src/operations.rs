@@ -15,6 +15,10 @@ macro_rules! request_response_methods {
             $(
                 $(#[$doc])*
                 ///
+                /// Examples: one per service area in [`model`](crate::model#requests-by-service-area),
+                /// runnable against the in-process emulator; [`Client`] shows a call end
+                /// to end, [`CallOptions`] the `_with` form.
+                ///
                 /// # Errors
                 /// [`Error::Service`](crate::Error::Service) with the service's typed error, or any failure of
                 /// [`Client::call`].
@@ -26,6 +30,8 @@ macro_rules! request_response_methods {
                 }
 
                 #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
+                ///
+                /// Example: [`CallOptions`].
                 ///
                 /// # Errors
                 #[doc = concat!("As [`Client::", stringify!($method), "`].")]
@@ -50,6 +56,10 @@ macro_rules! streaming_methods {
                 /// The handler runs on the handler pool; the returned [`Subscription`]
                 /// closes the stream when dropped.
                 ///
+                /// Examples: [`Subscription`] and [`StreamHandler`], and one per service
+                /// area in [`model`](crate::model#requests-by-service-area), runnable
+                /// against the in-process emulator; [`CallOptions`] shows the `_with` form.
+                ///
                 /// # Errors
                 /// [`Error::Service`](crate::Error::Service) with the service's typed error, or any failure of
                 /// [`Client::subscribe`].
@@ -65,6 +75,8 @@ macro_rules! streaming_methods {
                 }
 
                 #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
+                ///
+                /// Example: [`CallOptions`].
                 ///
                 /// # Errors
                 #[doc = concat!("As [`Client::", stringify!($method), "`].")]

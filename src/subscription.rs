@@ -224,6 +224,34 @@ pub struct SubscriptionStats {
 
 /// An open subscription. Dropping it closes it; [`close`](Subscription::close) does the
 /// same and reports errors. `R` is the operation's initial response.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::model::{PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::serde_json::json;
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let subscription = client.subscribe_to_topic(
+///     // A wildcard filter receives only other components' messages unless told otherwise
+///     // (the nucleus' default); this component wants its own too.
+///     SubscribeToTopicRequest::new("alerts/#").with_receive_mode(ReceiveMode::ReceiveAllMessages),
+///     move |event: SubscriptionResponseMessage| {
+///         let _ = tx.send(event);
+///     },
+/// )?;
+/// client.publish_to_topic(PublishToTopicRequest::json("alerts/fire", json!({"level": 3})))?;
+///
+/// let event = rx.recv_timeout(Duration::from_secs(5))?;
+/// assert_eq!(event.topic(), Some("alerts/fire"));
+/// assert_eq!(subscription.stats().dropped, 0);
+///
+/// // Closing (or dropping) ends the stream: no more events reach the handler.
+/// subscription.close()?;
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a Subscription closes it at once"]
 pub struct Subscription<R> {
     response: R,

@@ -299,6 +299,14 @@ class Gen:
             lines.append(f"{what} of the [`{op['name']}`] operation.")
             lines.append("")
             lines.append(op["summary"])
+            if role == "request":
+                lines.append("")
+                lines.append("Example: [requests by service area](crate::model#requests-by-service-area), "
+                             "runnable against the in-process emulator.")
+            if name == "SubscriptionResponseMessage":
+                lines.append("")
+                lines.append("Example: [`topic`](Self::topic) (reading an event, building one for a "
+                             "handler's unit test) and [`Subscription`](crate::Subscription) (receiving them).")
             if role == "response" and op["kind"] == "streaming":
                 lines.append("")
                 lines.append("The initial response of the stream; it does not carry the Smithy `messages` "

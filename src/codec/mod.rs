@@ -1,4 +1,4 @@
-//! Layer 1: the AWS event-stream binary frame (`application/vnd.amazon.eventstream`).
+//! The frame codec: the AWS event-stream binary frame (`application/vnd.amazon.eventstream`).
 //!
 //! Pure code: bytes in, [`Message`] out and back. No sockets, threads or serde.
 //! This is the only module that uses `crc32fast`.

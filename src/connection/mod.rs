@@ -1,4 +1,4 @@
-//! Layer 3: the only code that touches the socket. It imports nothing from the layers
+//! The connection: the only code that touches the socket. It imports nothing from the layers
 //! above (the link, the client, subscriptions).
 //!
 //! * The **I/O thread** body ([`Established::run`], in [`reader`]) owns reading: it

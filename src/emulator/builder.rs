@@ -29,6 +29,30 @@ pub(crate) enum Declared {
 }
 
 /// Configures an [`Emulator`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::emulator::{Emulator, Secret};
+/// use ggipc::model::GetSecretValueRequest;
+///
+/// let dir = std::env::temp_dir().join(format!("ggipc-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let emulator = Emulator::builder()
+///     .socket_path(dir.join("ipc.socket"))
+///     // .flavor(Flavor::Lite) would behave like nucleus lite 2.6.0, which has no secrets
+///     .permissive_component("com.example.App", "app-token")
+///     .component("com.example.NoGrants", "other-token") // no policies
+///     .secret(Secret::string("api-key", "s3cr3t"))
+///     .start()?;
+/// assert_eq!(emulator.socket_path(), dir.join("ipc.socket"));
+/// assert_eq!(emulator.token_of("com.example.NoGrants"), Some("other-token"));
+///
+/// let client = emulator.connect_as("com.example.App")?;
+/// let secret = client.get_secret_value(GetSecretValueRequest::new("api-key"))?;
+/// assert_eq!(secret.secret_value.as_string(), Some("s3cr3t"));
+/// # drop(client); emulator.stop(); std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default)]
 #[must_use]
 pub struct EmulatorBuilder {

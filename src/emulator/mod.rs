@@ -252,6 +252,39 @@ pub struct ScriptedRequest {
 /// component metrics, token validation and debug passwords with configurable answers.
 /// Calls are authorized against each component's `accessControl` policies like the
 /// nucleus does. Any operation can be scripted with [`RepliesHandle::set`].
+///
+/// A test drives the component through the emulator and checks what it did:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use ggipc::emulator::Emulator;
+/// use ggipc::model::{PublishMessage, ReportedLifecycleState, LifecycleState};
+/// use ggipc::model::{SubscribeToTopicRequest, SubscriptionResponseMessage, UpdateStateRequest};
+/// use ggipc::serde_json::json;
+///
+/// let emulator = Emulator::builder()
+///     .permissive_component("com.example.App", "app-token")
+///     .start()?;
+/// let client = emulator.connect_as("com.example.App")?;
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let _sub = client.subscribe_to_topic(
+///     SubscribeToTopicRequest::new("commands"),
+///     move |e: SubscriptionResponseMessage| { let _ = tx.send(e.json().cloned()); },
+/// )?;
+/// // The test publishes as another component would:
+/// assert_eq!(emulator.publish("com.example.Controller", "commands", &PublishMessage::json(json!("start"))), 1);
+/// assert_eq!(rx.recv_timeout(Duration::from_secs(5))?, Some(json!("start")));
+///
+/// client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;
+/// assert_eq!(emulator.device().component_state("com.example.App"), Some(LifecycleState::Running));
+///
+/// let operations: Vec<_> = emulator.records().calls().into_iter().map(|c| c.operation).collect();
+/// assert_eq!(operations, ["SubscribeToTopic", "UpdateState"]);
+/// assert_eq!(emulator.connection_count(), 1);
+/// # Ok(()) }
+/// ```
 pub struct Emulator {
     state: Arc<State>,
     path: PathBuf,

@@ -687,8 +687,8 @@ fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, call: &Cal
     );
     m.content_type = Some("text/plain".into());
     m.payload = Bytes::from_static(b"InternalServerError");
-    conn.write(&m);
     call.finish(state, conn, "error: unparsable request", None);
+    conn.write(&m);
 }
 
 /// The nucleus' answer to an operation it does not know.
@@ -710,8 +710,8 @@ fn reply_unsupported(
         None,
         body.to_string().into_bytes(),
     );
-    conn.write(&m);
     call.finish(state, conn, "error: unsupported operation", None);
+    conn.write(&m);
 }
 
 fn reply_response(
@@ -729,8 +729,8 @@ fn reply_response(
         Some(model_type),
         payload,
     );
-    conn.write(&m);
     call.finish(state, conn, "ok", None);
+    conn.write(&m);
 }
 
 fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<'_>, e: &IpcError) {
@@ -743,8 +743,8 @@ fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<
         model_type.as_deref(),
         body,
     );
-    conn.write(&m);
     call.finish(state, conn, &outcome, Some(e.message()));
+    conn.write(&m);
 }
 
 /// Opens a stream: the initial response, the registration, then the initial events.
@@ -771,6 +771,12 @@ fn open_stream(
             conn.id
         );
         let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
+        call.finish(
+            state,
+            conn,
+            "error: aws.greengrass#ServiceError",
+            Some("too many open streams"),
+        );
         conn.write(&RpcMessage::json(
             MessageType::ApplicationError,
             FLAG_TERMINATE_STREAM,
@@ -778,12 +784,6 @@ fn open_stream(
             model_type.as_deref(),
             body,
         ));
-        call.finish(
-            state,
-            conn,
-            "error: aws.greengrass#ServiceError",
-            Some("too many open streams"),
-        );
         return;
     }
     let m = RpcMessage::json(
@@ -793,6 +793,8 @@ fn open_stream(
         Some(model_type),
         payload,
     );
+    // Recorded before the reply is queued: a test that has its reply sees the record.
+    call.finish(state, conn, "ok: stream open", None);
     // Register, then queue the response, both under the outbound queue's lock: a
     // publisher that finds the new subscription waits for the lock, so no event
     // overtakes the response, and none published after the response is missed.
@@ -824,7 +826,6 @@ fn open_stream(
         }
         drop(queue);
     }
-    call.finish(state, conn, "ok: stream open", None);
 }
 
 /// One call as it is logged and recorded: the operation's short name and the resources it
@@ -840,7 +841,8 @@ impl<'a> CallLog<'a> {
     }
 
     /// Logs the call at info (`<component> <Operation> [<resources>] -> <outcome>`, with the
-    /// reason of an error, e.g. which policy a denial misses) and records it.
+    /// reason of an error, e.g. which policy a denial misses) and records it. Called before
+    /// the reply is written, so a client that has its reply finds the call recorded.
     fn finish(&self, state: &State, conn: &ServerConn, outcome: &str, reason: Option<&str>) {
         let (name, component) = (self.name, &conn.component);
         let resources = if self.resources.is_empty() {

@@ -1,4 +1,4 @@
-//! Layer 4: the link. Keeps the client connected: the connection slot (the current
+//! The link: keeps the client connected: the connection slot (the current
 //! connection and whether reconnecting gave up), the threads that serve it (the I/O
 //! thread of each connection, the `ggipc-reconnect` supervisor), the registry of live
 //! subscriptions, and closing all of it within a bound.

@@ -197,6 +197,8 @@ impl Operation for CreateDebugPassword {
 ///
 /// Create a local deployment (add/remove root components, merge configuration, run-as info) via the Greengrass CLI component.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#CreateLocalDeploymentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
@@ -391,6 +393,8 @@ impl CreateLocalDeploymentResponse {
 ///
 /// Cancel a queued or in-progress local deployment by ID; response.message says whether the request was submitted or the deployment had already finished.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#CancelLocalDeploymentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
@@ -457,6 +461,8 @@ impl CancelLocalDeploymentResponse {
 ///
 /// Get the status of one local deployment by ID.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#GetLocalDeploymentStatusRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -508,6 +514,8 @@ impl GetLocalDeploymentStatusResponse {
 /// Request of the [`ListLocalDeployments`] operation.
 ///
 /// List recent local deployments (the implementation keeps the last few, about 5) with statuses.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#ListLocalDeploymentsRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -568,6 +576,8 @@ impl ListLocalDeploymentsResponse {
 ///
 /// List the components on the core device with version, state and configuration.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#ListComponentsRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
@@ -625,6 +635,8 @@ impl ListComponentsResponse {
 ///
 /// Get version, state and configuration of one component.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#GetComponentDetailsRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -676,6 +688,8 @@ impl GetComponentDetailsResponse {
 /// Request of the [`RestartComponent`] operation.
 ///
 /// Request a restart of a component.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#RestartComponentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -739,6 +753,8 @@ impl RestartComponentResponse {
 ///
 /// Request that a component be stopped.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#StopComponentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -800,6 +816,8 @@ impl StopComponentResponse {
 /// Request of the [`CreateDebugPassword`] operation.
 ///
 /// Generate temporary credentials for the local debug console component.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#CreateDebugPasswordRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]

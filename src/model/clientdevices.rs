@@ -96,6 +96,8 @@ impl StreamingOperation for SubscribeToCertificateUpdates {
 ///
 /// Check a client device's X.509 certificate (PEM) against the client device auth component.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#VerifyClientDeviceIdentityRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -153,6 +155,8 @@ impl VerifyClientDeviceIdentityResponse {
 /// Request of the [`GetClientDeviceAuthToken`] operation.
 ///
 /// Exchange a client device's MQTT credentials for a session token.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#GetClientDeviceAuthTokenRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -220,6 +224,8 @@ impl fmt::Debug for GetClientDeviceAuthTokenResponse {
 /// Request of the [`AuthorizeClientDeviceAction`] operation.
 ///
 /// Ask whether a client device session may perform an operation on a resource.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#AuthorizeClientDeviceActionRequest`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -299,6 +305,8 @@ impl AuthorizeClientDeviceActionResponse {
 /// Request of the [`SubscribeToCertificateUpdates`] operation.
 ///
 /// Stream the core device's (rotating) server certificate and keys for a local broker.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#SubscribeToCertificateUpdatesRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

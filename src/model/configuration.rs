@@ -123,6 +123,8 @@ impl Operation for SendConfigurationValidityReport {
 ///
 /// Read a value (or subtree) from a component's configuration; defaults to the caller's own configuration.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#GetConfigurationRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -210,6 +212,8 @@ impl GetConfigurationResponse {
 ///
 /// Merge a JSON object into the caller's own configuration at a key path, with timestamp-based conflict rejection.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Note: timestamp: epoch seconds (JSON number, fractional allowed).
 ///
 /// Model type `aws.greengrass#UpdateConfigurationRequest`.
@@ -277,6 +281,8 @@ impl UpdateConfigurationResponse {
 /// Request of the [`SubscribeToConfigurationUpdate`] operation.
 ///
 /// Stream notifications when a key path in a component's configuration changes (event carries only the changed path, not the value).
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#SubscribeToConfigurationUpdateRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -364,6 +370,8 @@ impl Shape for ConfigurationUpdateEvents {
 ///
 /// Stream proposed new configurations for the caller before a deployment applies them, so the component can validate them.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#SubscribeToValidateConfigurationUpdatesRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
@@ -430,6 +438,8 @@ impl Shape for ValidateConfigurationUpdateEvents {
 /// Request of the [`SendConfigurationValidityReport`] operation.
 ///
 /// Answer a validation event: report whether the proposed configuration is acceptable.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#SendConfigurationValidityReportRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

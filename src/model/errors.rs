@@ -202,6 +202,33 @@ impl UnmodeledError {
 }
 
 /// The failure of an operation as reported by the server.
+///
+/// It reaches the caller inside [`Error::Service`](crate::Error::Service) (see
+/// [`Error`](crate::Error) for matching a denied call against the emulator). Built from
+/// a shape, or decoded from what a server sent:
+///
+/// ```
+/// use ggipc::model::{IpcError, UnauthorizedError};
+///
+/// let denied = IpcError::from(UnauthorizedError::new("not granted"));
+/// assert_eq!(denied.error_code(), Some("UnauthorizedError"));
+/// assert_eq!(denied.to_string(), "UnauthorizedError: not granted");
+/// assert!(!denied.is_retryable());
+///
+/// let decoded = IpcError::from_application_error(
+///     Some("aws.greengrass#ResourceNotFoundError"),
+///     Some("application/json"),
+///     br#"{"message": "no shadow", "resourceType": "Shadow"}"#,
+/// );
+/// match &decoded {
+///     IpcError::ResourceNotFound(e) => assert_eq!(e.resource_type.as_deref(), Some("Shadow")),
+///     other => panic!("{other}"),
+/// }
+///
+/// // What no model type names stays readable:
+/// let other = IpcError::from_application_error(Some("aws#AccessDenied"), Some("text/plain"), b"denied");
+/// assert!(matches!(other, IpcError::Unmodeled(ref e) if e.message == "denied"));
+/// ```
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcError {

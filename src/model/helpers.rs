@@ -46,11 +46,23 @@ impl From<BinaryMessage> for PublishMessage {
 
 impl PublishToTopicRequest {
     /// Publishes a JSON document to a local topic.
+    ///
+    /// ```
+    /// use ggipc::model::{PublishToTopicRequest, PublishMessage};
+    /// let request = PublishToTopicRequest::json("factory/line1/status", ggipc::serde_json::json!({"ok": true}));
+    /// assert_eq!(request.topic, "factory/line1/status");
+    /// assert_eq!(request.publish_message, PublishMessage::json(ggipc::serde_json::json!({"ok": true})));
+    /// ```
     pub fn json(topic: impl Into<String>, value: impl Into<Value>) -> Self {
         Self::new(topic, PublishMessage::json(value))
     }
 
     /// Publishes bytes to a local topic.
+    ///
+    /// ```
+    /// let request = ggipc::model::PublishToTopicRequest::binary("camera/frames", vec![0xff, 0xd8]);
+    /// assert_eq!(request.publish_message.as_binary(), Some(&[0xff, 0xd8][..]));
+    /// ```
     pub fn binary(topic: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
         Self::new(topic, PublishMessage::binary(bytes))
     }
@@ -76,6 +88,24 @@ impl SubscriptionResponseMessage {
     }
 
     /// The concrete topic the message was published on (`context.topic`), if present.
+    ///
+    /// What a subscription handler receives; `new_json`/`new_binary` build one (for a
+    /// handler's unit test):
+    ///
+    /// ```
+    /// use ggipc::model::SubscriptionResponseMessage;
+    /// use ggipc::serde_json::json;
+    ///
+    /// let event = SubscriptionResponseMessage::new_json("factory/line1/temperature", json!({"c": 21.5}));
+    /// assert_eq!(event.topic(), Some("factory/line1/temperature"));
+    /// assert!(event.is_json());
+    /// assert_eq!(event.json(), Some(&json!({"c": 21.5})));
+    /// assert_eq!(event.payload_bytes(), br#"{"c":21.5}"#);
+    ///
+    /// let raw = SubscriptionResponseMessage::new_binary("camera/frames", vec![1, 2, 3]);
+    /// assert_eq!(raw.binary(), Some(&[1, 2, 3][..]));
+    /// assert_eq!(raw.json(), None);
+    /// ```
     pub fn topic(&self) -> Option<&str> {
         let context = match self {
             SubscriptionResponseMessage::JsonMessage(m) => m.context.as_ref(),
@@ -146,6 +176,13 @@ impl From<MQTTMessage> for IoTCoreMessage {
 
 impl PublishToIoTCoreRequest {
     /// Publishes `payload` to an AWS IoT Core topic with the given QoS.
+    ///
+    /// ```
+    /// use ggipc::model::{PublishToIoTCoreRequest, QOS};
+    /// let request = PublishToIoTCoreRequest::with_payload_bytes("telemetry/line1", QOS::AtLeastOnce, b"21.5".to_vec())
+    ///     .with_retain(true);
+    /// assert_eq!(request.payload.as_deref(), Some(&b"21.5"[..]));
+    /// ```
     pub fn with_payload_bytes(
         topic_name: impl Into<String>,
         qos: QOS,
@@ -157,6 +194,12 @@ impl PublishToIoTCoreRequest {
 
 impl SecretValue {
     /// The secret as text, if it is a string secret.
+    ///
+    /// ```
+    /// use ggipc::model::SecretValue;
+    /// assert_eq!(SecretValue::SecretString("hunter2".into()).as_string(), Some("hunter2"));
+    /// assert_eq!(SecretValue::SecretBinary(vec![1]).as_string(), None);
+    /// ```
     pub fn as_string(&self) -> Option<&str> {
         match self {
             SecretValue::SecretString(s) => Some(s),
@@ -182,6 +225,13 @@ impl GetThingShadowResponse {
 
 impl UpdateThingShadowRequest {
     /// An update request whose payload is the serialized JSON `document`.
+    ///
+    /// ```
+    /// use ggipc::model::UpdateThingShadowRequest;
+    /// let update = ggipc::serde_json::json!({"state": {"reported": {"door": "open"}}});
+    /// let request = UpdateThingShadowRequest::json("gate", &update).with_shadow_name("status");
+    /// assert_eq!(request.payload, br#"{"state":{"reported":{"door":"open"}}}"#);
+    /// ```
     pub fn json(thing_name: impl Into<String>, document: &Value) -> Self {
         Self::new(thing_name, serde_json::to_vec(document).unwrap_or_default())
     }
@@ -189,6 +239,13 @@ impl UpdateThingShadowRequest {
 
 impl UpdateConfigurationRequest {
     /// Merges `value` at `key_path` with the current time as the update timestamp.
+    ///
+    /// ```
+    /// use ggipc::model::UpdateConfigurationRequest;
+    /// let request = UpdateConfigurationRequest::merge(["limits"], ggipc::serde_json::json!({"max": 5}));
+    /// assert_eq!(request.key_path, Some(vec!["limits".to_owned()]));
+    /// assert_eq!(request.value_to_merge, ggipc::serde_json::json!({"max": 5}));
+    /// ```
     pub fn merge<S: Into<String>>(
         key_path: impl IntoIterator<Item = S>,
         value: impl Into<Value>,

@@ -82,6 +82,8 @@ impl StreamingOperation for SubscribeToIoTCoreConnectionStatus {
 ///
 /// Publish an MQTT message to AWS IoT Core through the nucleus' cloud connection.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#PublishToIoTCoreRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -246,6 +248,8 @@ impl PublishToIoTCoreResponse {
 ///
 /// Subscribe (through the nucleus' cloud connection) to an AWS IoT Core topic filter and stream matching MQTT messages.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#SubscribeToIoTCoreRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -320,6 +324,8 @@ impl Shape for IoTCoreMessage {
 /// Request of the [`SubscribeToIoTCoreConnectionStatus`] operation.
 ///
 /// Stream CONNECTED/DISCONNECTED events for the nucleus' AWS IoT Core MQTT connection; the current state is sent as the first event.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Defined by the SDKs only (python-sdk-1.31.0 and java-sdk (not in the Smithy repository model)).
 ///

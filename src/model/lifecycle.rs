@@ -116,6 +116,8 @@ impl Operation for ResumeComponent {
 ///
 /// Report the calling component's own state (RUNNING or ERRORED) to the nucleus.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#UpdateStateRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -161,6 +163,8 @@ impl UpdateStateResponse {
 /// Request of the [`SubscribeToComponentUpdates`] operation.
 ///
 /// Stream notifications sent before and after the nucleus applies a deployment that updates components.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#SubscribeToComponentUpdatesRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -230,6 +234,8 @@ impl Shape for ComponentUpdatePolicyEvents {
 /// Request of the [`DeferComponentUpdate`] operation.
 ///
 /// Ask the nucleus to postpone a pending deployment for a number of milliseconds (0 acknowledges/permits the update).
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Note: message is free text that the nucleus logs.
 ///
@@ -304,6 +310,8 @@ impl DeferComponentUpdateResponse {
 ///
 /// Suspend the processes of another (generic) component.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#PauseComponentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -349,6 +357,8 @@ impl PauseComponentResponse {
 /// Request of the [`ResumeComponent`] operation.
 ///
 /// Resume a component previously paused.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#ResumeComponentRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

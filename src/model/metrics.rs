@@ -36,6 +36,8 @@ impl Operation for PutComponentMetric {
 ///
 /// Emit numeric metrics for the calling component (only callers whose component name starts with 'aws.').
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#PutComponentMetricRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

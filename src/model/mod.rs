@@ -1,4 +1,4 @@
-//! Layer 4: the typed shapes of the Greengrass Core IPC service (serde). Pure.
+//! The service model: the typed shapes of the Greengrass Core IPC service (serde). Pure.
 //!
 //! Every structure, union and enum of the service model is a Rust type of the same name
 //! re-exported here (`PublishToTopicRequest`, `PublishMessage`, `QOS`, ...), grouped by
@@ -6,6 +6,170 @@
 //! [`Operation`] (and [`StreamingOperation`] for the 7 streaming ones), e.g.
 //! [`PublishToTopic`]; [`OPERATIONS`] lists them all with their authorization service.
 //! Errors are in [`errors`]: one struct per modeled error and [`IpcError`].
+//!
+//! # Requests by service area
+//!
+//! Every request has a `new` taking its required members and a `with_<member>` setter
+//! for each optional one; a few areas add shortcuts (`PublishToTopicRequest::json`,
+//! `UpdateConfigurationRequest::merge`, ...). One runnable example per area, each against
+//! the in-process [emulator](crate::emulator) (feature `emulator`).
+//!
+//! **Local pub/sub** ([`PublishToTopicRequest`], [`SubscribeToTopicRequest`]):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! let _sub = client.subscribe_to_topic(
+//!     SubscribeToTopicRequest::new("sensors/+").with_receive_mode(ReceiveMode::ReceiveMessagesFromOthers),
+//!     |event: ggipc::model::SubscriptionResponseMessage| println!("{:?}", event.json()),
+//! )?;
+//! client.publish_to_topic(PublishToTopicRequest::json("sensors/t1", ggipc::serde_json::json!(21.5)))?;
+//! client.publish_to_topic(PublishToTopicRequest::binary("sensors/raw", b"\x01\x02".to_vec()))?;
+//! # Ok(()) }
+//! ```
+//!
+//! **AWS IoT Core MQTT** ([`PublishToIoTCoreRequest`], [`SubscribeToIoTCoreRequest`]):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, QOS};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! let (tx, rx) = crossbeam_channel::unbounded();
+//! let _sub = client.subscribe_to_iot_core(
+//!     SubscribeToIoTCoreRequest::new("commands/#", QOS::AtLeastOnce),
+//!     move |m: IoTCoreMessage| tx.send((m.topic().to_owned(), m.payload().to_vec())).unwrap(),
+//! )?;
+//! client.publish_to_iot_core(
+//!     PublishToIoTCoreRequest::new("telemetry/t1", QOS::AtMostOnce).with_payload(b"21.5".to_vec()),
+//! )?;
+//! assert_eq!(emu.cloud().published()[0].topic, "telemetry/t1");
+//! emu.cloud().inject_message("commands/reboot", b"now".to_vec());
+//! let got = rx.recv_timeout(std::time::Duration::from_secs(5))?;
+//! assert_eq!(got, ("commands/reboot".to_owned(), b"now".to_vec()));
+//! # Ok(()) }
+//! ```
+//!
+//! **Configuration** ([`GetConfigurationRequest`], [`UpdateConfigurationRequest`]):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{GetConfigurationRequest, UpdateConfigurationRequest};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! client.update_configuration(UpdateConfigurationRequest::merge(["limits"], ggipc::serde_json::json!({"max": 5})))?;
+//! let limits = client.get_configuration(GetConfigurationRequest::new(["limits"]))?;
+//! assert_eq!(limits.value, Some(ggipc::serde_json::json!({"max": 5})));
+//! // A leaf comes back as `{name: value}`, as the nucleus answers it:
+//! let max = client.get_configuration(GetConfigurationRequest::new(["limits", "max"]))?;
+//! assert_eq!(max.value, Some(ggipc::serde_json::json!({"max": 5})));
+//! # Ok(()) }
+//! ```
+//!
+//! **Lifecycle** ([`UpdateStateRequest`], [`DeferComponentUpdateRequest`], ...):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{LifecycleState, ReportedLifecycleState, UpdateStateRequest};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;
+//! assert_eq!(emu.device().component_state(emu.component_name()), Some(LifecycleState::Running));
+//! # Ok(()) }
+//! ```
+//!
+//! **Secrets** ([`GetSecretValueRequest`]):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::emulator::{Emulator, Secret};
+//! use ggipc::model::GetSecretValueRequest;
+//! let emu = Emulator::builder()
+//!     .permissive_component("com.example.App", "token-1")
+//!     .secret(Secret::string("db-password", "hunter2"))
+//!     .start()?;
+//! let client = emu.connect()?;
+//! let secret = client.get_secret_value(GetSecretValueRequest::new("db-password"))?;
+//! assert_eq!(secret.secret_value.as_string(), Some("hunter2"));
+//! # Ok(()) }
+//! ```
+//!
+//! **Shadows** ([`UpdateThingShadowRequest`], [`GetThingShadowRequest`], ...):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{GetThingShadowRequest, UpdateThingShadowRequest};
+//! use ggipc::serde_json::json;
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! let update = json!({"state": {"reported": {"door": "open"}}});
+//! client.update_thing_shadow(UpdateThingShadowRequest::json("gate", &update).with_shadow_name("status"))?;
+//! let shadow = client.get_thing_shadow(GetThingShadowRequest::new("gate").with_shadow_name("status"))?;
+//! assert_eq!(shadow.document()?["state"]["reported"]["door"], "open");
+//! # Ok(()) }
+//! ```
+//!
+//! **Deployments and components** (the CLI operations: [`ListComponentsRequest`],
+//! [`GetComponentDetailsRequest`], [`CreateLocalDeploymentRequest`], ...):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{GetComponentDetailsRequest, ListComponentsRequest};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! let listed = client.list_components(ListComponentsRequest::new())?;
+//! assert!(listed.components.unwrap_or_default().iter().any(|c| c.component_name == emu.component_name()));
+//! let details = client.get_component_details(GetComponentDetailsRequest::new(emu.component_name()))?;
+//! assert_eq!(details.component_details.component_name, emu.component_name());
+//! # Ok(()) }
+//! ```
+//!
+//! **Client device auth** ([`VerifyClientDeviceIdentityRequest`],
+//! [`GetClientDeviceAuthTokenRequest`], [`AuthorizeClientDeviceActionRequest`], ...):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::model::{ClientDeviceCredential, VerifyClientDeviceIdentityRequest};
+//! # let emu = ggipc::emulator::Emulator::start()?;
+//! # let client = emu.connect()?;
+//! let pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+//! let request = VerifyClientDeviceIdentityRequest::new(ClientDeviceCredential::ClientDeviceCertificate(pem.into()));
+//! assert!(client.verify_client_device_identity(request)?.is_valid_client_device);
+//! # Ok(()) }
+//! ```
+//!
+//! **Metrics** ([`PutComponentMetricRequest`]; the nucleus accepts it only from
+//! components named `aws.…`):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::emulator::Emulator;
+//! use ggipc::model::{Metric, MetricUnitType, PutComponentMetricRequest};
+//! let emu = Emulator::builder().permissive_component("aws.example.Probe", "token-1").start()?;
+//! let client = emu.connect()?;
+//! client.put_component_metric(PutComponentMetricRequest::new([Metric::new("queued", MetricUnitType::Count, 3.0)]))?;
+//! assert_eq!(emu.records().metrics()[0].1.name, "queued");
+//! # Ok(()) }
+//! ```
+//!
+//! **Token validation** ([`ValidateAuthorizationTokenRequest`]; only
+//! `aws.greengrass.StreamManager` may call it):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use ggipc::emulator::Emulator;
+//! use ggipc::model::ValidateAuthorizationTokenRequest;
+//! let emu = Emulator::builder()
+//!     .permissive_component("aws.greengrass.StreamManager", "stream-manager-token")
+//!     .permissive_component("com.example.App", "app-token")
+//!     .start()?;
+//! let client = emu.connect()?; // as the first component, the stream manager
+//! let answer = client.validate_authorization_token(ValidateAuthorizationTokenRequest::new("app-token"))?;
+//! assert!(answer.is_valid);
+//! # Ok(()) }
+//! ```
 //!
 //! # Encoding
 //!

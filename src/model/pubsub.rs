@@ -62,6 +62,8 @@ impl StreamingOperation for SubscribeToTopic {
 ///
 /// Send a JSON or binary message to a local pub/sub topic; delivered to every local subscriber of that exact topic string (or matching filter).
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#PublishToTopicRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -111,6 +113,8 @@ impl PublishToTopicResponse {
 /// Request of the [`SubscribeToTopic`] operation.
 ///
 /// Open a stream that receives messages published on a local topic or MQTT-style topic filter.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#SubscribeToTopicRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,6 +197,8 @@ impl SubscribeToTopicResponse {
 /// Stream event of the [`SubscribeToTopic`] operation.
 ///
 /// Open a stream that receives messages published on a local topic or MQTT-style topic filter.
+///
+/// Example: [`topic`](Self::topic) (reading an event, building one for a handler's unit test) and [`Subscription`](crate::Subscription) (receiving them).
 ///
 /// Model type `aws.greengrass#SubscriptionResponseMessage`.
 ///

@@ -36,6 +36,8 @@ impl Operation for GetSecretValue {
 ///
 /// Fetch a locally stored AWS Secrets Manager secret value (string or binary) via the secret manager component.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#GetSecretValueRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -92,6 +92,8 @@ impl Operation for ListNamedShadowsForThing {
 ///
 /// Read a local device shadow document (classic when shadowName is empty/absent, else named).
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#GetThingShadowRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -167,6 +169,8 @@ impl GetThingShadowResponse {
 /// Request of the [`UpdateThingShadow`] operation.
 ///
 /// Upsert a local device shadow document (JSON bytes), with version-based optimistic locking.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Note: payload is the request state document JSON as bytes (base64 on the wire).
 ///
@@ -248,6 +252,8 @@ impl UpdateThingShadowResponse {
 ///
 /// Delete a local device shadow.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#DeleteThingShadowRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -321,6 +327,8 @@ impl DeleteThingShadowResponse {
 /// Request of the [`ListNamedShadowsForThing`] operation.
 ///
 /// Page through the names of a thing's named shadows.
+///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
 ///
 /// Model type `aws.greengrass#ListNamedShadowsForThingRequest`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

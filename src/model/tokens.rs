@@ -36,6 +36,8 @@ impl Operation for ValidateAuthorizationToken {
 ///
 /// Validate another component's IPC auth token (SVCUID); only the stream manager component may call it.
 ///
+/// Example: [requests by service area](crate::model#requests-by-service-area), runnable against the in-process emulator.
+///
 /// Model type `aws.greengrass#ValidateAuthorizationTokenRequest`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

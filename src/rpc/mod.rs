@@ -1,4 +1,4 @@
-//! Layer 2: eventstream-RPC messages on top of the frame codec. Pure: no I/O.
+//! The RPC layer: eventstream-RPC messages on top of the frame codec. Pure: no I/O.
 //!
 //! An [`RpcMessage`] is a [`Message`] whose reserved headers
 //! (`:message-type`, `:message-flags`, `:stream-id`, and where present `:content-type`,
