@@ -443,6 +443,19 @@ fn key_not_found(
     )
 }
 
+/// The nucleus's answer when the component a configuration call names does not exist
+/// (`subscribing`: the text of SubscribeToConfigurationUpdate).
+fn component_not_found(state: &State, name: &str, subscribing: bool) -> IpcError {
+    resource_not_found(
+        &nucleus_text(
+            key_not_found_text(state, subscribing),
+            &format!("component {name} not found"),
+        ),
+        "Component",
+        name,
+    )
+}
+
 impl Unary for GetConfiguration {
     fn serve(
         ctx: &CallContext<'_>,
@@ -454,14 +467,7 @@ impl Unary for GetConfiguration {
             .unwrap_or_else(|| ctx.component.to_owned());
         let components = ctx.state.components.lock();
         let Some(c) = components.get(&name).filter(|c| !c.removed) else {
-            return Err(resource_not_found(
-                &nucleus_text(
-                    key_not_found_text(ctx.state, false),
-                    &format!("component {name} not found"),
-                ),
-                "Component",
-                &name,
-            ));
+            return Err(component_not_found(ctx.state, &name, false));
         };
         let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
         let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
@@ -548,14 +554,7 @@ impl Streaming for SubscribeToConfigurationUpdate {
         {
             let components = ctx.state.components.lock();
             let Some(c) = components.get(&name).filter(|c| !c.removed) else {
-                return Err(resource_not_found(
-                    &nucleus_text(
-                        key_not_found_text(ctx.state, true),
-                        &format!("component {name} not found"),
-                    ),
-                    "Component",
-                    &name,
-                ));
+                return Err(component_not_found(ctx.state, &name, true));
             };
             let ci = case_insensitive(ctx.state);
             if get_path(&c.config, &request.key_path, ci).is_none() {

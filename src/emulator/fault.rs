@@ -165,13 +165,7 @@ pub(crate) fn on_connect(state: &State, socket: &UnixStream) -> ConnectAction {
                 match read_half.read(&mut sink) {
                     Ok(0) => break,
                     Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::TimedOut
-                                | io::ErrorKind::Interrupted
-                        ) => {}
+                    Err(e) if super::is_transient(&e) => {}
                     Err(_) => break,
                 }
             }

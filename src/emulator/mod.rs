@@ -81,6 +81,7 @@ pub use secrets::Secret;
 pub(crate) use state::*;
 pub use state::{LifecycleRequest, DEPLOY_TOPIC};
 
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -546,4 +547,13 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Whether a socket read or write that failed this way may simply be tried again: a
+/// timeout that only bounds one wait, or an interrupted call.
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }

@@ -315,13 +315,7 @@ pub(crate) fn write_all_by(socket: &UnixStream, bytes: &[u8], deadline: Instant)
         match writer.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if super::is_transient(&e) => {}
             Err(e) => return Err(e),
         }
     }

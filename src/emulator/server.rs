@@ -535,13 +535,7 @@ fn read_connect(
         match decoder.read_from(&mut &*socket) {
             Ok(0) => return None,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if super::is_transient(&e) => {}
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 refuse_frame(&e);
                 return None;
