@@ -1060,12 +1060,14 @@ mod tests {
             "long".into(),
         );
         let n = BATCH * 3 + 5;
+        // Sizes above PANIC and CLOSE: these events are ordinary ones.
+        let size = |i: usize| 1000 + i;
         for i in 1..=n {
-            assert!(queue.push_event(event(i)));
+            assert!(queue.push_event(event(size(i))));
         }
         queue.finish(None);
         for i in 1..=n {
-            assert_eq!(next(&seen, "an event"), Seen::Event(i));
+            assert_eq!(next(&seen, "an event"), Seen::Event(size(i)));
         }
         assert_eq!(next(&seen, "the end"), Seen::Closed);
         pool.shutdown(Instant::now() + WAIT);
