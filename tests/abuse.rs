@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::unique_socket_path;
+use common::{target_command, target_runner, unique_socket_path};
 use ggipc::codec::{FrameDecoder, Limits};
 use ggipc::model::PublishToTopicRequest;
 use ggipc::rpc::{connect_message, MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED};
@@ -55,15 +55,17 @@ impl Emu {
         let mut command = match nofile {
             // `exec` keeps the pid: the limit applies to the emulator itself.
             Some(n) => {
+                // Through the cargo target runner when one is set (qemu-user for ARM).
                 let mut c = Command::new("sh");
                 c.arg("-c")
                     .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .args(target_runner().unwrap_or_default())
                     .arg(bin)
                     .args(&args);
                 c
             }
             None => {
-                let mut c = Command::new(bin);
+                let mut c = target_command(bin);
                 c.args(&args);
                 c
             }
