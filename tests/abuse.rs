@@ -604,8 +604,10 @@ fn a_subscriber_that_never_reads_neither_stalls_publishers_nor_lives_past_the_wr
     assert!(closed_by_peer(&mut stalled, Duration::from_secs(2)));
     let t = good_call(&client);
     report("stalled subscriber", "after", Some(t), emu.stats());
+    // Natively the queue fills long before the write deadline; under qemu-user (a target
+    // runner) the deadline may close the connection first, with nothing dropped.
     assert!(
-        !emu.log_lines("dropp").is_empty(),
+        target_runner().is_some() || !emu.log_lines("dropp").is_empty(),
         "drops not logged: {:?}",
         emu.log_lines("WARN")
     );
