@@ -30,6 +30,13 @@ use serde_json::json;
 /// What a good call may take, whatever the abuse (a hang bound, not a speed).
 const GOOD_CALL_BOUND: Duration = Duration::from_secs(2);
 
+/// Whether the emulator's resident memory grew by at most `mib` MiB. Not checked under a
+/// cargo target runner: there the process is qemu-user, whose RSS includes its own cache of
+/// translated code, which grows as new code paths run (BENCHMARKS.md, footprint under qemu).
+fn rss_grew_at_most(before_kib: u64, now_kib: u64, mib: u64) -> bool {
+    target_runner().is_some() || now_kib <= before_kib + mib * 1024
+}
+
 /// A hang bound as written for a native run, stretched under a cargo target runner
 /// (qemu-user runs the client and the emulator both emulated, several times slower): the
 /// bounds catch hangs, they do not measure speed.
@@ -348,7 +355,7 @@ fn a_thousand_idle_connections_are_capped_and_reclaimed_at_the_handshake_deadlin
         "descriptors {} with a cap of 200",
         during.fds
     );
-    assert!(during.rss_kib <= before.rss_kib + 128 * 1024);
+    assert!(rss_grew_at_most(before.rss_kib, during.rss_kib, 128));
 
     // The handshake deadline closes every idle connection.
     wait_for(Duration::from_secs(8), "idle connections reclaimed", || {
@@ -541,7 +548,7 @@ fn ten_thousand_subscriptions_on_one_connection_keep_publishes_prompt() {
     assert!(during.threads <= before.threads + 4);
     assert!(during.fds <= before.fds + 4);
     assert!(
-        during.rss_kib <= before.rss_kib + 128 * 1024,
+        rss_grew_at_most(before.rss_kib, during.rss_kib, 128),
         "rss grew by {} KiB",
         during.rss_kib - before.rss_kib
     );
@@ -594,7 +601,7 @@ fn a_subscriber_that_never_reads_neither_stalls_publishers_nor_lives_past_the_wr
     let t = good_call(&client);
     let during = report("stalled subscriber", "during", Some(t), emu.stats());
     assert!(during.threads <= before.threads + 4);
-    assert!(during.rss_kib <= before.rss_kib + 64 * 1024);
+    assert!(rss_grew_at_most(before.rss_kib, during.rss_kib, 64));
     // The write deadline closes it (2 s; generous bound).
     wait_for(
         Duration::from_secs(8),
@@ -677,7 +684,7 @@ fn a_slow_subscriber_loses_events_but_never_slows_a_publisher() {
     println!("[abuse] slow subscriber: it read {received} bytes");
     assert!(received > 0);
     assert!(during.threads <= before.threads + 4);
-    assert!(during.rss_kib <= before.rss_kib + 64 * 1024);
+    assert!(rss_grew_at_most(before.rss_kib, during.rss_kib, 64));
     assert!(
         !emu.log_lines("dropp").is_empty(),
         "drops not logged: {:?}",
@@ -862,7 +869,7 @@ fn disconnects_mid_frame_leak_nothing() {
     });
     let t = good_call(&client);
     let after = report("disconnect mid-frame", "after", Some(t), emu.stats());
-    assert!(after.rss_kib <= before.rss_kib + 64 * 1024);
+    assert!(rss_grew_at_most(before.rss_kib, after.rss_kib, 64));
 }
 
 // ===== The connection cap ==========================================================
