@@ -205,20 +205,8 @@ impl StreamRef {
     /// event was dropped because the connection's outbound queue is full (counted and
     /// logged, see `outbound.rs`).
     pub(crate) fn send_event(&self, model_type: &str, payload: Bytes) -> bool {
-        if !self.conn.is_alive() {
-            return false;
-        }
-        let m = RpcMessage::json(
-            MessageType::ApplicationMessage,
-            0,
-            self.stream_id,
-            Some(model_type),
-            payload,
-        );
-        match self.conn.encode(&m) {
-            Some(frame) => self.conn.outbound.push_event(frame),
-            None => false,
-        }
+        self.event_frame(model_type, payload)
+            .is_some_and(|frame| self.conn.outbound.push_event(frame))
     }
 
     /// As [`StreamRef::send_event`], but waits up to `within` for room in the
@@ -231,20 +219,23 @@ impl StreamRef {
         payload: Bytes,
         within: Duration,
     ) -> bool {
+        self.event_frame(model_type, payload)
+            .is_some_and(|frame| self.conn.outbound.push_event_waiting(frame, within))
+    }
+
+    /// The encoded event frame for this stream; `None` when the connection is gone (or the
+    /// event cannot be encoded, which is logged).
+    fn event_frame(&self, model_type: &str, payload: Bytes) -> Option<Bytes> {
         if !self.conn.is_alive() {
-            return false;
+            return None;
         }
-        let m = RpcMessage::json(
+        self.conn.encode(&RpcMessage::json(
             MessageType::ApplicationMessage,
             0,
             self.stream_id,
             Some(model_type),
             payload,
-        );
-        match self.conn.encode(&m) {
-            Some(frame) => self.conn.outbound.push_event_waiting(frame, within),
-            None => false,
-        }
+        ))
     }
 
     /// Whether both refer to the same stream of the same connection.
