@@ -263,13 +263,9 @@ fn with_reconnect_a_pull_subscription_sees_interrupted_and_resumed_then_events()
         sub.recv_timeout(BOUND).unwrap(),
         StreamItem::Resumed
     ));
-    // `Resumed` may arrive just before the new connection is installed for calls (the
-    // supervisor re-subscribes first), so this call waits for it.
+    // Once `Resumed` is seen, calls work without waiting for a reconnect.
     client
-        .publish_to_topic_with(
-            PublishToTopicRequest::json("r", json!(1)),
-            ggipc::CallOptions::timeout(BOUND).wait_for_reconnect(true),
-        )
+        .publish_to_topic(PublishToTopicRequest::json("r", json!(1)))
         .unwrap();
     assert_eq!(event_json(sub.recv_timeout(BOUND).unwrap()), json!(1));
 }

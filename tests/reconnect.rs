@@ -295,3 +295,56 @@ fn a_panicking_token_source_does_not_end_reconnecting() {
     publish(&client, "p", 1).unwrap();
     assert_eq!(next(&rx, "event after resume"), "event 1");
 }
+
+/// Publishes from `on_stream_resumed` with the default options (no waiting for a
+/// reconnect): the resumption is announced only once the client can call again.
+struct CallsWhenResumed {
+    client: Client,
+    results: Sender<String>,
+}
+impl StreamHandler<SubscriptionResponseMessage> for CallsWhenResumed {
+    fn on_stream_event(&mut self, _e: SubscriptionResponseMessage) {}
+    fn on_stream_resumed(&mut self) {
+        let outcome = match publish(&self.client, "elsewhere", 1) {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("{e:?}"),
+        };
+        let _ = self.results.send(outcome);
+    }
+}
+
+#[test]
+fn a_handler_told_of_the_resumption_can_call_at_once() {
+    let mut emu = Emulator::start().unwrap();
+    let client = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token(emu.auth_token())
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    // Several subscriptions: the first is resumed while the others are still being
+    // re-subscribed, which is when a too-early notice would show.
+    let (tx, rx) = unbounded();
+    let _subs: Vec<_> = (0..8)
+        .map(|i| {
+            let handler = CallsWhenResumed {
+                client: client.clone(),
+                results: tx.clone(),
+            };
+            client
+                .subscribe_to_topic(SubscribeToTopicRequest::new(format!("t{i}")), handler)
+                .unwrap()
+        })
+        .collect();
+    for round in 0..3 {
+        emu.go_down();
+        emu.come_back(None).unwrap();
+        for _ in 0..8 {
+            assert_eq!(
+                next(&rx, "a call from on_stream_resumed"),
+                "ok",
+                "round {round}"
+            );
+        }
+    }
+}

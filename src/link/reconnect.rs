@@ -79,11 +79,12 @@ fn sleep(notices: &Receiver<Notice>, delay: Duration) -> bool {
     }
 }
 
-/// One attempt: connect, handshake, start the I/O thread, re-subscribe, install. The
-/// new connection is installed (visible to calls) only once the subscriptions are
-/// back, so that a call that waited for the reconnect is not answered before they are;
-/// until then `close()` reaches it through `link.connecting`. `Ok(false)` when the
-/// client was closed meanwhile.
+/// One attempt: connect, handshake, start the I/O thread, install, re-subscribe. Until
+/// it is installed, `close()` reaches the attempt through `link.connecting`. Calls wait
+/// from the install until the subscriptions are back (`Link::resumed`), so that a call
+/// that waited for the reconnect is not answered before they are, and a handler told
+/// `on_stream_resumed` can call at once. `Ok(false)` when the client was closed
+/// meanwhile.
 fn try_connect(link: &Arc<Link>) -> crate::Result<bool> {
     let token = link.config.current_token();
     let established = connect(&link.config, &token, &|attempt| {
@@ -110,9 +111,12 @@ fn try_connect(link: &Arc<Link>) -> crate::Result<bool> {
             return Err(e.into());
         }
     };
-    resubscribe_on(link, &connection);
-    let installed = link.install(connection, io);
+    let installed = link.install(connection.clone(), io);
     link.connecting.lock().take();
+    if installed {
+        resubscribe_on(link, &connection);
+        link.resumed();
+    }
     Ok(installed)
 }
 

@@ -23,6 +23,10 @@ struct Slot {
     io: Option<Background>,
     /// Reconnecting gave up: the client stays closed.
     gave_up: bool,
+    /// A new connection is installed and its subscriptions are being re-made on it:
+    /// calls wait (within their deadline) until they are, so that a call is never
+    /// answered before the subscriptions are back.
+    resuming: bool,
 }
 
 /// A client's connection and everything that keeps it, shared by the client handles, the
@@ -69,6 +73,7 @@ impl Link {
                 connection,
                 io: Some(io),
                 gave_up: false,
+                resuming: false,
             }),
             changed: Condvar::new(),
             registry: Registry::default(),
@@ -122,7 +127,13 @@ impl Link {
             }
             let connection = slot.connection.clone();
             let Some(reason) = connection.close_reason() else {
-                return Ok(connection);
+                if !slot.resuming {
+                    return Ok(connection);
+                }
+                if self.changed.wait_until(&mut slot, deadline).timed_out() && slot.resuming {
+                    return Err(Error::Timeout(TimeoutKind::Connect));
+                }
+                continue;
             };
             if self.config.reconnect.is_none() || slot.gave_up || self.is_closed() {
                 return Ok(connection);
@@ -191,6 +202,8 @@ impl Link {
 
     /// Installs a new connection (from the supervisor). Fails if the client was closed
     /// meanwhile (the new connection is then shut down).
+    /// Installs a new connection; calls wait until [`resumed`](Self::resumed) says its
+    /// subscriptions are back. `false` when the client was closed meanwhile.
     pub(super) fn install(&self, connection: Arc<Connection>, io: Background) -> bool {
         let old = {
             let mut slot = self.slot.lock();
@@ -201,6 +214,7 @@ impl Link {
                 return false;
             }
             slot.connection = connection;
+            slot.resuming = true;
             slot.io.replace(io)
         };
         self.changed.notify_all();
@@ -209,6 +223,13 @@ impl Link {
             old.join_until(deadline_after(self.config.shutdown_timeout));
         }
         true
+    }
+
+    /// The subscriptions are back on the installed connection (or it was lost again):
+    /// calls go ahead.
+    pub(super) fn resumed(&self) {
+        self.slot.lock().resuming = false;
+        self.changed.notify_all();
     }
 
     /// Reconnecting gave up: calls now fail with `Closed`, subscriptions end.
