@@ -11,8 +11,10 @@ Writes, and runs rustfmt on the Rust ones:
 * src/operations/methods.rs: the list of `Client` methods (the macros that expand it are
   hand-written in src/operations.rs);
 * src/operations.md: the crate-doc table of operations (included by src/lib.rs);
-* src/emulator/operations.rs: the emulator's operation table (area, authorization facts,
-  lite support) and `LITE_OPERATIONS`, consumed by the hand-written emulator code;
+* src/emulator/common/operations.rs: the emulator's operation table (area, authorization
+  facts, lite support) and `LITE_OPERATIONS`, consumed by the hand-written emulator code;
+* src/emulator/handlers/table.rs: the emulator's handler table (each operation's typed
+  handler, for the dispatcher);
 * tests/generated/operations.rs: the per-operation lists of tests/operations.rs;
 * README.md: the table of operations by area (between its `operations table` markers).
 The error shapes (errors.rs), serde helpers (encoding.rs), Timestamp (timestamp.rs) and
@@ -653,10 +655,10 @@ class Gen:
         out = ("//! The emulator's operation table: per-operation facts from the service model\n"
                "//! (`tools/model/greengrass-ipc-model.json`), the lite facts\n"
                "//! (`tools/model/lite.json`) and the nucleus facts (`tools/model/nucleus.json`).\n"
-               "//! Read by the authorizer (`auth.rs`) and the dispatcher (`state.rs`); each row's\n"
-               "//! `run` is the operation's typed handler (see `registry.rs`).\n\n" +
+               "//! Read by the authorizer (`auth.rs`, through `facts.rs`) and the dispatcher\n"
+               "//! (`dispatch.rs`); a leaf: each operation's handler is in `handlers/table.rs`.\n\n" +
                self.HEADER.replace("\n\n", "\n", 1) + "\n")
-        out += "use super::registry::{self, OperationFacts};\nuse crate::model;\n\n"
+        out += self.EMULATOR_FACTS_STRUCT
         out += ("/// Operations Greengrass nucleus lite (2.6.0) serves: each service's operation table\n"
                 "/// under `modules/ggipcd/src/services/` in aws-greengrass-lite (sources per operation\n"
                 "/// in `tools/model/lite.json`). `SubscribeToIoTCoreConnectionStatus` is included as\n"
@@ -688,9 +690,52 @@ class Gen:
             out += f"        checked: {'true' if auth else 'false'},\n"
             out += f"        fixed_callers: &[{', '.join(json.dumps(c) for c in callers)}],\n"
             out += f"        lite: {'true' if op['name'] in lite['operations'] else 'false'},\n"
-            run = "streaming" if op["kind"] == "streaming" else "unary"
-            out += f"        run: registry::{run}::<model::{op['name']}>,\n"
             out += "    },\n"
+        out += "];\n"
+        return out
+
+    EMULATOR_FACTS_STRUCT = """/// What the emulator knows about one operation (one row of [`OPERATION_FACTS`]).
+pub(crate) struct OperationFacts {
+    /// Short name, e.g. `PublishToTopic`.
+    pub(crate) name: &'static str,
+    /// Service area (the emulator module that serves it).
+    #[allow(dead_code)]
+    pub(crate) area: &'static str,
+    /// Whether the operation streams events.
+    #[allow(dead_code)]
+    pub(crate) streaming: bool,
+    /// The `accessControl` service identifier whose policies authorize it.
+    pub(crate) service: Option<&'static str>,
+    /// Template of the resource checked against policies, e.g. `{topic}`.
+    #[allow(dead_code)]
+    pub(crate) resource: Option<&'static str>,
+    /// Whether the service's policy resources use MQTT wildcards.
+    pub(crate) mqtt_matching: bool,
+    /// Whether an `accessControl` policy may name it (false for `CancelLocalDeployment`,
+    /// which the nucleus does not register under its service).
+    pub(crate) grantable: bool,
+    /// Whether the nucleus checks anything at all (a policy or a fixed caller).
+    pub(crate) checked: bool,
+    /// The only callers allowed, for operations restricted to fixed components.
+    pub(crate) fixed_callers: &'static [&'static str],
+    /// Whether nucleus lite 2.6.0 serves it.
+    pub(crate) lite: bool,
+}
+
+"""
+
+    def emit_emulator_handlers(self):
+        out = ("//! The emulator's handler table: each operation's typed handler, in model order\n"
+               "//! (the [`Unary`](crate::emulator::registry::Unary) or\n"
+               "//! [`Streaming`](crate::emulator::registry::Streaming) implementation in\n"
+               "//! `handlers/<area>.rs`, see `registry.rs`). Read by the dispatcher (`dispatch.rs`).\n\n" +
+               self.HEADER.replace("\n\n", "\n", 1) + "\n")
+        out += "use crate::emulator::registry::{self, Run};\nuse crate::model;\n\n"
+        out += f"/// Every operation of the service ({len(self.ops)}) and its handler, in model order.\n"
+        out += "pub(crate) const HANDLERS: &[(&str, Run)] = &[\n"
+        for op in self.ops:
+            run = "streaming" if op["kind"] == "streaming" else "unary"
+            out += f"    (\"{op['name']}\", registry::{run}::<model::{op['name']}>),\n"
         out += "];\n"
         return out
 
@@ -735,8 +780,9 @@ def main():
     derived = {
         os.path.join(outdir, "operations.rs"): g.emit_operations(),
         os.path.join(ROOT, "src", "operations", "methods.rs"): g.emit_client_methods(),
-        os.path.join(ROOT, "src", "emulator", "operations.rs"):
+        os.path.join(ROOT, "src", "emulator", "common", "operations.rs"):
             g.emit_emulator_operations(load_facts("lite.json"), load_facts("nucleus.json")),
+        os.path.join(ROOT, "src", "emulator", "handlers", "table.rs"): g.emit_emulator_handlers(),
         os.path.join(ROOT, "tests", "generated", "operations.rs"): g.emit_test_lists(),
     }
     for path, text in derived.items():

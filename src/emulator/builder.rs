@@ -10,13 +10,22 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::listener::{accept_loop, bind, fresh_socket_path, ConnectionSettings};
-use super::state::{Component, State};
-use super::tokens::new_svcuid;
-use super::{
-    auth, clientdevices, configuration, deployment, iotcore, lifecycle, pubsub, recipe, secrets,
-    shadows, Emulator, EmulatorError, Flavor, LoadError, RecipeFormat, Secret,
+use crate::emulator::common::auth;
+use crate::emulator::common::errors::EmulatorError;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::common::recipe;
+use crate::emulator::common::recipe::LoadError;
+use crate::emulator::common::recipe::RecipeFormat;
+use crate::emulator::conn::admission::ConnectionSettings;
+use crate::emulator::handlers::tokens::new_svcuid;
+use crate::emulator::listener::{accept_loop, bind, fresh_socket_path};
+use crate::emulator::state::State;
+use crate::emulator::stores::components::Component;
+use crate::emulator::stores::secrets::Secret;
+use crate::emulator::stores::{
+    clientdevices, configuration, deployment, iotcore, lifecycle, pubsub, secrets, shadows,
 };
+use crate::emulator::Emulator;
 
 #[derive(Debug)]
 pub(crate) enum Declared {
@@ -144,9 +153,9 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Whether publishing to [`DEPLOY_TOPIC`](super::DEPLOY_TOPIC) triggers a simulated deployment (off by
-    /// default). The message is a JSON [`SimulatedDeployment`](super::SimulatedDeployment) description (see
-    /// [`SimulatedDeployment::from_json`](super::SimulatedDeployment::from_json)); the publish itself needs no policy. Meant for
+    /// Whether publishing to [`DEPLOY_TOPIC`](crate::emulator::DEPLOY_TOPIC) triggers a simulated deployment (off by
+    /// default). The message is a JSON [`SimulatedDeployment`](crate::emulator::SimulatedDeployment) description (see
+    /// [`SimulatedDeployment::from_json`](crate::emulator::SimulatedDeployment::from_json)); the publish itself needs no policy. Meant for
     /// tests written in other languages against the `ggipc-emulator` binary.
     pub fn control_topic(mut self, enabled: bool) -> Self {
         self.control_topic = enabled;
@@ -198,7 +207,7 @@ impl EmulatorBuilder {
 
     /// Bounds each connection's outbound queue (default 1024 events, 4 MiB; at least 1
     /// event). An event pushed to a full queue is dropped, counted
-    /// ([`Emulator::dropped_events`](super::Emulator::dropped_events)) and logged;
+    /// ([`Emulator::dropped_events`](crate::emulator::Emulator::dropped_events)) and logged;
     /// replies are never dropped (the connection stops reading requests while its queue
     /// holds `max_bytes` or more). An event always fits an empty queue.
     pub fn outbound_queue(mut self, max_events: usize, max_bytes: usize) -> Self {

@@ -6,10 +6,19 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{
-    deployment, CallRecord, ClientDeviceAnswers, CloudMessage, Deferral, DeploymentHandle,
-    Emulator, Fault, LifecycleRequest, Reply, ScriptedRequest, Secret, SimulatedDeployment,
-};
+use crate::emulator::common::scripts::Reply;
+use crate::emulator::common::scripts::ScriptedRequest;
+use crate::emulator::handlers::deployment;
+use crate::emulator::handlers::deployment::DeploymentHandle;
+use crate::emulator::state::CallRecord;
+use crate::emulator::state::LifecycleRequest;
+use crate::emulator::stores::clientdevices::ClientDeviceAnswers;
+use crate::emulator::stores::deployment::SimulatedDeployment;
+use crate::emulator::stores::faults::Fault;
+use crate::emulator::stores::iotcore::CloudMessage;
+use crate::emulator::stores::lifecycle::Deferral;
+use crate::emulator::stores::secrets::Secret;
+use crate::emulator::Emulator;
 use crate::model::LifecycleState;
 
 /// The device's state as components changed it, and what the nucleus' other components

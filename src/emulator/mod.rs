@@ -41,47 +41,38 @@
 //! # Ok(()) }
 //! ```
 
-mod auth;
 mod builder;
-mod cli;
-mod clientdevices;
-mod configuration;
-mod deployment;
+mod common;
+mod conn;
+mod dispatch;
 mod fault;
+mod handlers;
 mod handles;
-mod iotcore;
-mod lifecycle;
 mod listener;
-mod metrics;
-mod operations;
-mod outbound;
-mod pubsub;
-mod recipe;
 mod registry;
-mod secrets;
 mod server;
-mod shadows;
 mod state;
-mod texts;
-mod tokens;
-mod topic;
-mod wire;
+mod stores;
 
-pub use auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
 pub use builder::EmulatorBuilder;
-pub use clientdevices::ClientDeviceAnswers;
-pub use deployment::{DeploymentHandle, SimulatedDeployment};
-pub use iotcore::CloudMessage;
-pub use lifecycle::Deferral;
+pub use common::auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
+pub use common::errors::EmulatorError;
+pub use common::flavor::Flavor;
+pub use common::operations::LITE_OPERATIONS;
+pub use common::recipe::{LoadError, Recipe, RecipeFormat};
+pub use common::scripts::{Reply, ScriptedRequest};
+pub use handlers::deployment::DeploymentHandle;
+pub use handles::{CloudHandle, DeviceHandle, FaultsHandle, RecordsHandle, RepliesHandle};
 use listener::{accept_loop, bind};
-pub(crate) use listener::{random_token, random_u64};
-pub use operations::LITE_OPERATIONS;
-pub use recipe::{LoadError, Recipe, RecipeFormat};
-pub use secrets::Secret;
-pub(crate) use state::*;
-pub use state::{LifecycleRequest, DEPLOY_TOPIC};
+use state::State;
+pub use state::{CallRecord, LifecycleRequest, DEPLOY_TOPIC};
+pub use stores::clientdevices::ClientDeviceAnswers;
+pub use stores::deployment::SimulatedDeployment;
+pub use stores::faults::Fault;
+pub use stores::iotcore::CloudMessage;
+pub use stores::lifecycle::Deferral;
+pub use stores::secrets::Secret;
 
-use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -90,158 +81,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
-use crate::codec::Limits;
-use crate::model::{IpcError, PublishMessage};
+use crate::model::PublishMessage;
 use crate::{Client, ClientBuilder};
-pub use fault::Fault;
-pub use handles::{CloudHandle, DeviceHandle, FaultsHandle, RecordsHandle, RepliesHandle};
-
-/// Which nucleus the emulator behaves like.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Flavor {
-    /// The Java Greengrass nucleus (the default).
-    #[default]
-    Nucleus,
-    /// Greengrass nucleus lite 2.6.0: frames of at most 10,012 bytes in (10,000 after the
-    /// prelude) and 10,000 out, no TERMINATE on responses, `_message`/`_errorCode` error
-    /// bodies, a refused connect closes without an ack, a PING closes the connection,
-    /// `receiveMode` ignored, `+`/`#` accepted in a PublishToTopic topic, a stale
-    /// UpdateConfiguration timestamp answered with success (the value kept), 16-character
-    /// base64 SVCUIDs, and only the operations in [`LITE_OPERATIONS`].
-    Lite,
-}
-
-impl Flavor {
-    /// The frame limits this flavour enforces on the frames it sends.
-    pub fn limits(self) -> Limits {
-        match self {
-            Flavor::Nucleus => Limits::default(),
-            Flavor::Lite => Limits::with_max_frame_size(10_000),
-        }
-    }
-
-    /// The frame limits this flavour enforces on the frames it receives. Nucleus lite reads
-    /// the 12-byte prelude, then the rest of the frame into its 10,000-byte IPC buffer, so
-    /// it accepts a whole frame of up to 10,012 bytes (`ipc_server.c:461-481` and
-    /// `GGL_IPC_MAX_MSG_LEN` in `ipc_server.h:13-15`, aws-greengrass-lite tag v2.6.0),
-    /// while its responses fit in a 10,000-byte buffer (`ipc_server.c:47`).
-    pub fn inbound_limits(self) -> Limits {
-        match self {
-            Flavor::Nucleus => Limits::default(),
-            Flavor::Lite => Limits::with_max_frame_size(10_000 + 12),
-        }
-    }
-}
-
-/// Errors of the emulator itself (not of the calls it serves).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EmulatorError {
-    /// The socket could not be created.
-    #[error("emulator socket {path}: {source}")]
-    Socket {
-        /// The socket path.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Another live server already listens on the path.
-    #[error("another server is listening on {0}")]
-    InUse(PathBuf),
-    /// A configuration value is invalid.
-    #[error("invalid emulator configuration: {0}")]
-    Invalid(String),
-    /// A recipe, policy or secrets document is malformed.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-}
-
-/// One call the emulator served, for assertions and logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallRecord {
-    /// The calling component.
-    pub component: String,
-    /// The short operation name (`PublishToTopic`).
-    pub operation: String,
-    /// `ok`, `ok: stream open` or `error: <model type>`.
-    pub outcome: String,
-}
-
-impl CallRecord {
-    fn new(component: &str, operation: &str, outcome: &str) -> Self {
-        CallRecord {
-            component: component.into(),
-            operation: operation.into(),
-            outcome: outcome.into(),
-        }
-    }
-}
-
-/// What a scripted operation answers.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Reply {
-    /// A response with this JSON body and model type (`aws.greengrass#…Response`).
-    Response {
-        /// The response shape id.
-        model_type: String,
-        /// The JSON body.
-        body: Value,
-    },
-    /// An error answer.
-    Error(IpcError),
-    /// The initial response of a streaming operation: the stream stays open and the test
-    /// pushes events with [`RepliesHandle::push_event`].
-    Stream {
-        /// The response shape id.
-        model_type: String,
-        /// The JSON body.
-        body: Value,
-    },
-}
-
-impl Reply {
-    /// A response carrying `shape`.
-    pub fn response<T: crate::model::Shape>(shape: &T) -> Reply {
-        Reply::Response {
-            model_type: T::MODEL_TYPE.to_owned(),
-            body: to_value(shape),
-        }
-    }
-
-    /// A streaming operation's initial response carrying `shape`; the stream stays open.
-    pub fn stream<T: crate::model::Shape>(shape: &T) -> Reply {
-        Reply::Stream {
-            model_type: T::MODEL_TYPE.to_owned(),
-            body: to_value(shape),
-        }
-    }
-
-    /// An error answer.
-    pub fn error(error: IpcError) -> Reply {
-        Reply::Error(error)
-    }
-}
-
-fn to_value<T: serde::Serialize>(shape: &T) -> Value {
-    serde_json::to_value(shape).unwrap_or(Value::Null)
-}
-
-/// A request as a script sees it.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ScriptedRequest {
-    /// The calling component.
-    pub component: String,
-    /// The short operation name.
-    pub operation: String,
-    /// The request JSON.
-    pub body: Value,
-}
 
 /// A running local nucleus. See the [module docs](self).
 ///
@@ -547,13 +389,4 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// Whether a socket read or write that failed this way may simply be tried again: a
-/// timeout that only bounds one wait, or an interrupted call.
-pub(crate) fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
 }

@@ -1,18 +1,23 @@
-//! The emulator's operation registry: what it knows about each operation and the typed
-//! handler that serves it.
+//! The emulator's operation registry: the typed handler that serves each operation, and
+//! what a handler answers ([`Outcome`]).
 //!
-//! The table itself, [`OPERATION_FACTS`](super::operations::OPERATION_FACTS), is generated
-//! from the service model by `tools/gen_model.py` into `operations.rs`: one row per
-//! operation, whose `run` is [`unary`] or [`streaming`] instantiated with the operation's
-//! model type. Each service area implements [`Unary`] or [`Streaming`] for the operations
-//! it serves (a handler taking the typed request and returning the typed response or an
-//! [`IpcError`]), so an operation without a handler does not compile.
+//! The table itself, [`HANDLERS`](super::handlers::table::HANDLERS), is generated from
+//! the service model by `tools/gen_model.py` into `handlers/table.rs`: one row per
+//! operation, whose [`Run`] is [`unary`] or [`streaming`] instantiated with the
+//! operation's model type. Each service area (`handlers/<area>.rs`) implements [`Unary`]
+//! or [`Streaming`] for the operations it serves (a handler taking the typed request and
+//! returning the typed response or an [`IpcError`]), so an operation without a handler
+//! does not compile. What the emulator knows about each operation besides its handler
+//! (authorization, lite support) is the generated `common/operations.rs`.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde_json::Value;
 
-use super::operations::OPERATION_FACTS;
-use super::server::{Cleanup, Initial, Outcome, StreamRef};
-use super::{parse_request, CallContext};
+use super::common::errors::{parse_request, service_error};
+use super::conn::{Cleanup, StreamRef};
+use super::state::CallContext;
 use crate::model::{IpcError, Operation, Shape, StreamingOperation};
 
 /// Runs one operation on a request body (`{}` when the body was empty).
@@ -106,82 +111,84 @@ pub(crate) fn streaming<O: Streaming>(ctx: &CallContext<'_>, request: Value) -> 
     }
 }
 
-/// What the emulator knows about one operation (one row of the generated table).
-pub(crate) struct OperationFacts {
-    /// Short name, e.g. `PublishToTopic`.
-    pub(crate) name: &'static str,
-    /// Service area (the emulator module that serves it).
-    #[allow(dead_code)]
-    pub(crate) area: &'static str,
-    /// Whether the operation streams events.
-    #[allow(dead_code)]
-    pub(crate) streaming: bool,
-    /// The `accessControl` service identifier whose policies authorize it.
-    pub(crate) service: Option<&'static str>,
-    /// Template of the resource checked against policies, e.g. `{topic}`.
-    #[allow(dead_code)]
-    pub(crate) resource: Option<&'static str>,
-    /// Whether the service's policy resources use MQTT wildcards.
-    pub(crate) mqtt_matching: bool,
-    /// Whether an `accessControl` policy may name it (false for `CancelLocalDeployment`,
-    /// which the nucleus does not register under its service).
-    pub(crate) grantable: bool,
-    /// Whether the nucleus checks anything at all (a policy or a fixed caller).
-    pub(crate) checked: bool,
-    /// The only callers allowed, for operations restricted to fixed components.
-    pub(crate) fixed_callers: &'static [&'static str],
-    /// Whether nucleus lite 2.6.0 serves it.
-    pub(crate) lite: bool,
-    /// Its handler.
-    pub(crate) run: Run,
+/// Registers a new stream with its service once the response is on the wire.
+pub(crate) type Register = Box<dyn FnOnce(StreamRef) -> Cleanup + Send>;
+/// Events written right after a stream's registration, before any other event.
+pub(crate) type Initial = Box<dyn FnOnce() -> Vec<(&'static str, Bytes)> + Send>;
+
+/// What a service answers to one request.
+pub(crate) enum Outcome {
+    /// A response (for a streaming operation, the stream then stays open: see `Subscribe`).
+    Response {
+        model_type: Cow<'static, str>,
+        payload: Bytes,
+    },
+    /// A modeled (or unmodeled) error; ends the stream.
+    Error(IpcError),
+    /// The initial response of a streaming operation, and how to register the stream.
+    Subscribe {
+        model_type: Cow<'static, str>,
+        payload: Bytes,
+        register: Register,
+        initial: Option<Initial>,
+    },
 }
 
-/// The facts of one operation by short name.
-pub(crate) fn facts(name: &str) -> Option<&'static OperationFacts> {
-    OPERATION_FACTS.iter().find(|f| f.name == name)
-}
-
-/// The operations a policy under `service` may name, in model order; `None` for an
-/// unknown service identifier.
-pub(crate) fn grantable_operations(service: &str) -> Option<Vec<&'static str>> {
-    let ops: Vec<&'static str> = OPERATION_FACTS
-        .iter()
-        .filter(|f| f.grantable && f.service == Some(service))
-        .map(|f| f.name)
-        .collect();
-    (!ops.is_empty()).then_some(ops)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::OPERATIONS;
-
-    #[test]
-    fn the_emulator_table_agrees_with_the_model_table() {
-        assert_eq!(OPERATION_FACTS.len(), OPERATIONS.len());
-        for (facts, info) in OPERATION_FACTS.iter().zip(OPERATIONS) {
-            assert_eq!(facts.name, info.name);
-            assert_eq!(facts.area, info.area);
-            assert_eq!(facts.streaming, info.streaming);
-            assert_eq!(facts.service, info.auth_service, "{}", info.name);
-            assert_eq!(facts.resource, info.auth_resource, "{}", info.name);
+impl Outcome {
+    /// A response carrying `shape`.
+    pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
+        match serde_json::to_vec(shape) {
+            Ok(p) => Outcome::Response {
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
+                payload: p.into(),
+            },
+            Err(e) => Outcome::Error(service_error(&format!(
+                "cannot encode {}: {e}",
+                T::MODEL_TYPE
+            ))),
         }
     }
 
-    #[test]
-    fn policy_facts() {
-        let cli = grantable_operations("aws.greengrass.Cli").unwrap();
-        assert!(cli.contains(&"ListComponents") && !cli.contains(&"CancelLocalDeployment"));
-        assert_eq!(
-            facts("CancelLocalDeployment").unwrap().service,
-            Some("aws.greengrass.Cli")
-        );
-        assert!(grantable_operations("aws.greengrass.ipc.nothing").is_none());
-        assert!(!facts("UpdateState").unwrap().checked);
-        let token = facts("ValidateAuthorizationToken").unwrap();
-        assert!(token.checked && token.service.is_none());
-        assert_eq!(token.fixed_callers, ["aws.greengrass.StreamManager"]);
-        assert!(facts("PublishToIoTCore").unwrap().mqtt_matching);
+    /// A streaming response carrying `shape`; `register` is called with the stream once
+    /// the response is written (and before any event can be written to it).
+    pub(crate) fn subscribe<T: Shape>(
+        shape: &T,
+        register: impl FnOnce(StreamRef) -> Cleanup + Send + 'static,
+    ) -> Outcome {
+        match serde_json::to_vec(shape) {
+            Ok(p) => Outcome::Subscribe {
+                model_type: Cow::Borrowed(T::MODEL_TYPE),
+                payload: p.into(),
+                register: Box::new(register),
+                initial: None,
+            },
+            Err(e) => Outcome::Error(service_error(&format!(
+                "cannot encode {}: {e}",
+                T::MODEL_TYPE
+            ))),
+        }
+    }
+}
+
+impl Outcome {
+    /// Events to write right after the stream is registered (a streaming outcome only).
+    pub(crate) fn with_initial(
+        self,
+        initial: impl FnOnce() -> Vec<(&'static str, Bytes)> + Send + 'static,
+    ) -> Outcome {
+        match self {
+            Outcome::Subscribe {
+                model_type,
+                payload,
+                register,
+                ..
+            } => Outcome::Subscribe {
+                model_type,
+                payload,
+                register,
+                initial: Some(Box::new(initial)),
+            },
+            other => other,
+        }
     }
 }

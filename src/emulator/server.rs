@@ -15,7 +15,6 @@
 //! written (one frame), the stream table (at most
 //! `max_streams_per_connection` entries, each a few hundred bytes with its subscription), and two thread stacks.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -27,220 +26,32 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::fault::{self, Faults};
-use super::listener::Slot;
-use super::outbound::Outbound;
-use super::{CallContext, CallRecord, Flavor, State};
+use super::common::errors::service_error;
+use super::common::flavor::Flavor;
+use super::conn::outbound::{is_transient, write_all_by, Outbound};
+use super::conn::{Cleanup, ServerConn, StreamRef};
+use super::dispatch;
+use super::fault;
+use super::registry::{Initial, Outcome, Register};
+use super::state::{CallContext, CallRecord, State};
+use super::stores::faults::Faults;
 use crate::codec::{FrameDecoder, Limits};
-use crate::model::{IpcError, Shape};
+use crate::model::IpcError;
 use crate::rpc::{self, MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM};
 
 /// The largest frame accepted before the CONNECT is (a CONNECT carries a few headers and
 /// an auth token); the flavour's frame limit when smaller.
 pub(crate) const CONNECT_MAX_FRAME: u32 = 16 * 1024;
 
-/// What runs when a stream ends (client TERMINATE or connection close).
-pub(crate) type Cleanup = Box<dyn FnOnce() + Send>;
-/// Registers a new stream with its service once the response is on the wire.
-pub(crate) type Register = Box<dyn FnOnce(StreamRef) -> Cleanup + Send>;
-/// Events written right after a stream's registration, before any other event.
-pub(crate) type Initial = Box<dyn FnOnce() -> Vec<(&'static str, Bytes)> + Send>;
-
-/// What a service answers to one request.
-pub(crate) enum Outcome {
-    /// A response (for a streaming operation, the stream then stays open: see `Subscribe`).
-    Response {
-        model_type: Cow<'static, str>,
-        payload: Bytes,
-    },
-    /// A modeled (or unmodeled) error; ends the stream.
-    Error(IpcError),
-    /// The initial response of a streaming operation, and how to register the stream.
-    Subscribe {
-        model_type: Cow<'static, str>,
-        payload: Bytes,
-        register: Register,
-        initial: Option<Initial>,
-    },
-}
-
-impl Outcome {
-    /// A response carrying `shape`.
-    pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
-        match serde_json::to_vec(shape) {
-            Ok(p) => Outcome::Response {
-                model_type: Cow::Borrowed(T::MODEL_TYPE),
-                payload: p.into(),
-            },
-            Err(e) => Outcome::Error(super::service_error(&format!(
-                "cannot encode {}: {e}",
-                T::MODEL_TYPE
-            ))),
-        }
-    }
-
-    /// A streaming response carrying `shape`; `register` is called with the stream once
-    /// the response is written (and before any event can be written to it).
-    pub(crate) fn subscribe<T: Shape>(
-        shape: &T,
-        register: impl FnOnce(StreamRef) -> Cleanup + Send + 'static,
-    ) -> Outcome {
-        match serde_json::to_vec(shape) {
-            Ok(p) => Outcome::Subscribe {
-                model_type: Cow::Borrowed(T::MODEL_TYPE),
-                payload: p.into(),
-                register: Box::new(register),
-                initial: None,
-            },
-            Err(e) => Outcome::Error(super::service_error(&format!(
-                "cannot encode {}: {e}",
-                T::MODEL_TYPE
-            ))),
-        }
-    }
-}
-
-impl Outcome {
-    /// Events to write right after the stream is registered (a streaming outcome only).
-    pub(crate) fn with_initial(
-        self,
-        initial: impl FnOnce() -> Vec<(&'static str, Bytes)> + Send + 'static,
-    ) -> Outcome {
-        match self {
-            Outcome::Subscribe {
-                model_type,
-                payload,
-                register,
-                ..
-            } => Outcome::Subscribe {
-                model_type,
-                payload,
-                register,
-                initial: Some(Box::new(initial)),
-            },
-            other => other,
-        }
-    }
-}
-
-/// One client connection, as the services see it.
-pub(crate) struct ServerConn {
+/// A connection's slot; released when dropped (when its thread ends).
+pub(crate) struct Slot {
+    pub(crate) state: Arc<State>,
     pub(crate) id: u64,
-    pub(crate) component: String,
-    flavor: Flavor,
-    limits: Limits,
-    /// The socket (one descriptor): read by the connection's thread, written by its
-    /// writer thread, shut down by `kill`.
-    socket: Arc<UnixStream>,
-    /// Frames waiting for the writer thread.
-    outbound: Outbound,
-    streams: Mutex<HashMap<i32, Cleanup>>,
-    alive: AtomicBool,
-    /// Fault injection hook: the emulator's faults (see fault.rs).
-    faults: Arc<Faults>,
 }
 
-impl ServerConn {
-    fn encode(&self, message: &RpcMessage) -> Option<Bytes> {
-        let mut buf = BytesMut::new();
-        match message.encode(&self.limits, &mut buf) {
-            Ok(()) => Some(buf.freeze()),
-            Err(e) => {
-                log::warn!("cannot encode a frame for {}: {e}", self.component);
-                None
-            }
-        }
-    }
-
-    /// Queues a reply (never dropped); false when the connection is gone or the reply
-    /// cannot be encoded.
-    fn write(&self, message: &RpcMessage) -> bool {
-        if !self.alive.load(Ordering::Acquire) {
-            return false;
-        }
-        match self.encode(message) {
-            Some(frame) => self.outbound.push_reply(frame),
-            None => false,
-        }
-    }
-
-    /// Fault injection hook: queues raw bytes (a hostile frame); false when it failed.
-    pub(crate) fn write_raw(&self, bytes: &[u8]) -> bool {
-        if !self.alive.load(Ordering::Acquire) {
-            return false;
-        }
-        self.outbound.push_reply(Bytes::copy_from_slice(bytes))
-    }
-
-    /// Whether the connection is still open.
-    pub(crate) fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-
-    /// Shuts the socket down at once (queued frames are discarded); the connection's
-    /// threads then clean up.
-    pub(crate) fn kill(&self) {
-        self.alive.store(false, Ordering::Release);
-        self.outbound.close();
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
-    }
-
-    fn reply_flags(&self) -> i32 {
-        match self.flavor {
-            Flavor::Nucleus => FLAG_TERMINATE_STREAM,
-            Flavor::Lite => 0,
-        }
-    }
-}
-
-/// A handle on one open stream, for pushing events to it.
-#[derive(Clone)]
-pub(crate) struct StreamRef {
-    conn: Arc<ServerConn>,
-    stream_id: i32,
-}
-
-impl StreamRef {
-    /// Queues one event without blocking; false when the connection is gone, or the
-    /// event was dropped because the connection's outbound queue is full (counted and
-    /// logged, see `outbound.rs`).
-    pub(crate) fn send_event(&self, model_type: &str, payload: Bytes) -> bool {
-        self.event_frame(model_type, payload)
-            .is_some_and(|frame| self.conn.outbound.push_event(frame))
-    }
-
-    /// As [`StreamRef::send_event`], but waits up to `within` for room in the
-    /// connection's outbound queue before dropping the event: for the emulator's
-    /// test-side calls (`Emulator::publish`, `Emulator::replies().push_event`), never for a
-    /// component's call.
-    pub(crate) fn send_event_waiting(
-        &self,
-        model_type: &str,
-        payload: Bytes,
-        within: Duration,
-    ) -> bool {
-        self.event_frame(model_type, payload)
-            .is_some_and(|frame| self.conn.outbound.push_event_waiting(frame, within))
-    }
-
-    /// The encoded event frame for this stream; `None` when the connection is gone (or the
-    /// event cannot be encoded, which is logged).
-    fn event_frame(&self, model_type: &str, payload: Bytes) -> Option<Bytes> {
-        if !self.conn.is_alive() {
-            return None;
-        }
-        self.conn.encode(&RpcMessage::json(
-            MessageType::ApplicationMessage,
-            0,
-            self.stream_id,
-            Some(model_type),
-            payload,
-        ))
-    }
-
-    /// Whether both refer to the same stream of the same connection.
-    pub(crate) fn same_stream(&self, other: &StreamRef) -> bool {
-        self.conn.id == other.conn.id && self.stream_id == other.stream_id
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.state.admission.release(self.id);
     }
 }
 
@@ -271,12 +82,12 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
         socket: socket.clone(),
         streams: Mutex::new(HashMap::new()),
         alive: AtomicBool::new(true),
-        faults: state.faults.clone(),
     });
     let writer_conn = conn.clone();
+    let faults = state.faults.clone();
     let writer = match std::thread::Builder::new()
         .name(format!("ggipc-emu-write-{conn_id}"))
-        .spawn(move || write_loop(&writer_conn, settings.write_timeout))
+        .spawn(move || write_loop(&writer_conn, &faults, settings.write_timeout))
     {
         Ok(w) => w,
         Err(e) => {
@@ -386,10 +197,10 @@ fn close_connection(state: &State, conn: &ServerConn, writer: std::thread::JoinH
 }
 
 /// The writer thread: writes queued frames, each within one total deadline.
-fn write_loop(conn: &ServerConn, write_timeout: Duration) {
+fn write_loop(conn: &ServerConn, faults: &Faults, write_timeout: Duration) {
     let end = conn.outbound.drain(write_timeout, |frame, by| {
         // Fault injection hook: `Fault::Dribble` writes byte by byte.
-        fault::write_frame(&conn.faults, &conn.socket, frame, by, write_timeout)
+        fault::write_frame(faults, &conn.socket, frame, by, write_timeout)
     });
     match end {
         Some(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -434,7 +245,7 @@ fn handshake(
                 .is_ok()
             {
                 let by = Instant::now() + state.settings.write_timeout;
-                let _ = super::outbound::write_all_by(socket, &buf, by);
+                let _ = write_all_by(socket, &buf, by);
             }
         }
         None
@@ -526,7 +337,7 @@ fn read_connect(
         match decoder.read_from(&mut &*socket) {
             Ok(0) => return None,
             Ok(_) => {}
-            Err(e) if super::is_transient(&e) => {}
+            Err(e) if is_transient(&e) => {}
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 refuse_frame(&e);
                 return None;
@@ -630,7 +441,7 @@ fn handle_request(
         component: &conn.component,
         resources: parking_lot::Mutex::new(Vec::new()),
     };
-    let outcome = state.handle(&ctx, name, request);
+    let outcome = dispatch::handle(&ctx, name, request);
     let mut resources = std::mem::take(&mut *ctx.resources.lock());
     if resources.is_empty() {
         resources = fallback;
@@ -746,7 +557,7 @@ fn open_stream(
 ) {
     let max_streams = state.settings.max_streams;
     if conn.streams.lock().len() >= max_streams {
-        let e = super::service_error(&format!(
+        let e = service_error(&format!(
             "too many open streams on this connection (at most {max_streams})"
         ));
         log::warn!(

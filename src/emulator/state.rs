@@ -1,46 +1,29 @@
-//! The shared state of a running emulator and the helpers its service areas use.
+//! The shared state of a running emulator: every area's store, the components, the
+//! connections and what was recorded; and what a handler sees of its call
+//! ([`CallContext`]), with the authorization check every handler runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
-use super::server::{self, Outcome, ServerConn};
-use super::{
-    auth, configuration, deployment, fault, iotcore, lifecycle, pubsub, shadows, CallRecord,
-    ClientDeviceAnswers, Flavor, Reply, ScriptedRequest, Secret,
+use crate::emulator::common::auth;
+use crate::emulator::common::errors::modeled_error;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::common::scripts::Reply;
+use crate::emulator::common::scripts::ScriptedRequest;
+use crate::emulator::conn::admission::{Admission, ConnectionSettings};
+use crate::emulator::conn::{ServerConn, StreamRef};
+use crate::emulator::stores::clientdevices::ClientDeviceAnswers;
+use crate::emulator::stores::components::Component;
+use crate::emulator::stores::secrets::Secret;
+use crate::emulator::stores::{
+    configuration, deployment, faults, iotcore, lifecycle, pubsub, shadows,
 };
-use crate::model::{IpcError, LifecycleState};
+use crate::model::IpcError;
 
 type Script = Arc<dyn Fn(&ScriptedRequest) -> Reply + Send + Sync>;
-
-/// One component known to the emulator.
-pub(crate) struct Component {
-    pub(crate) version: String,
-    pub(crate) config: Value,
-    pub(crate) default_config: Value,
-    /// Last modification (epoch ms) of configuration leaves, by key path.
-    pub(crate) modified: HashMap<Vec<String>, i64>,
-    pub(crate) policies: auth::Policies,
-    pub(crate) state: LifecycleState,
-    pub(crate) removed: bool,
-}
-
-impl Component {
-    pub(crate) fn new(version: &str, config: Value, policies: auth::Policies) -> Component {
-        Component {
-            version: version.to_owned(),
-            default_config: config.clone(),
-            config,
-            modified: HashMap::new(),
-            policies,
-            state: LifecycleState::Starting,
-            removed: false,
-        }
-    }
-}
 
 /// A lifecycle request one component made about another (pause, resume, restart, stop).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +45,7 @@ pub(crate) struct State {
     pub(crate) connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
     pub(crate) calls: Mutex<std::collections::VecDeque<CallRecord>>,
     pub(crate) scripts: Mutex<HashMap<String, Script>>,
-    pub(crate) scripted_streams: Mutex<Vec<(String, server::StreamRef)>>,
+    pub(crate) scripted_streams: Mutex<Vec<(String, StreamRef)>>,
     pub(crate) pubsub: pubsub::Broker,
     pub(crate) components: Mutex<BTreeMap<String, Component>>,
     pub(crate) configuration: configuration::Area,
@@ -76,11 +59,11 @@ pub(crate) struct State {
     pub(crate) lifecycle_requests: Mutex<Vec<LifecycleRequest>>,
     pub(crate) control_topic: bool,
     /// Fault injection (see fault.rs).
-    pub(crate) faults: Arc<fault::Faults>,
+    pub(crate) faults: Arc<faults::Faults>,
     /// Connection cap, deadlines and outbound queue bounds (see listener.rs, outbound.rs).
-    pub(crate) settings: super::listener::ConnectionSettings,
+    pub(crate) settings: ConnectionSettings,
     /// Which connections hold a slot under the cap.
-    pub(crate) admission: super::listener::Admission,
+    pub(crate) admission: Admission,
     /// The id of the next accepted connection (unique across restarts).
     pub(crate) next_connection_id: std::sync::atomic::AtomicU64,
     /// Events dropped because a connection's outbound queue was full.
@@ -88,7 +71,7 @@ pub(crate) struct State {
 }
 
 /// The reserved local topic that triggers a simulated deployment when the emulator was
-/// built with [`EmulatorBuilder::control_topic`](super::EmulatorBuilder::control_topic).
+/// built with [`EmulatorBuilder::control_topic`](crate::emulator::EmulatorBuilder::control_topic).
 pub const DEPLOY_TOPIC: &str = "$ggipc/emulator/deploy";
 
 impl State {
@@ -137,77 +120,6 @@ impl State {
     pub(crate) fn has_component(&self, name: &str) -> bool {
         self.components.lock().get(name).is_some_and(|c| !c.removed)
     }
-
-    /// Runs the operation; `None` = the operation is unknown.
-    pub(crate) fn handle(
-        self: &Arc<Self>,
-        ctx: &CallContext<'_>,
-        operation: &str,
-        request: Value,
-    ) -> Option<Outcome> {
-        let script = self.scripts.lock().get(operation).cloned();
-        if let Some(script) = script {
-            return Some(scripted(ctx, operation, request, &*script));
-        }
-        if self.flavor == Flavor::Lite && !super::registry::facts(operation).is_some_and(|f| f.lite)
-        {
-            return Some(Outcome::Error(service_error(&format!(
-                "aws.greengrass#{operation} is not supported by Greengrass nucleus lite"
-            ))));
-        }
-        if self.control_topic
-            && operation == <crate::model::PublishToTopic as crate::model::Operation>::NAME
-        {
-            if let Some(outcome) = deployment::control_publish(ctx, &request) {
-                return Some(outcome);
-            }
-        }
-        let facts = super::registry::facts(operation)?;
-        Some((facts.run)(ctx, request))
-    }
-}
-
-/// The outcome of a scripted reply (see `Emulator::replies().set`).
-fn scripted(
-    ctx: &CallContext<'_>,
-    operation: &str,
-    request: Value,
-    script: &(dyn Fn(&ScriptedRequest) -> Reply + Send + Sync),
-) -> Outcome {
-    let request = ScriptedRequest {
-        component: ctx.component.to_owned(),
-        operation: operation.to_owned(),
-        body: request,
-    };
-    match script(&request) {
-        Reply::Response { model_type, body } => Outcome::Response {
-            model_type: model_type.into(),
-            payload: body.to_string().into_bytes().into(),
-        },
-        Reply::Error(e) => Outcome::Error(e),
-        Reply::Stream { model_type, body } => {
-            let state = ctx.state.clone();
-            let operation = operation.to_owned();
-            Outcome::Subscribe {
-                model_type: model_type.into(),
-                payload: body.to_string().into_bytes().into(),
-                register: Box::new(move |stream: server::StreamRef| {
-                    state
-                        .scripted_streams
-                        .lock()
-                        .push((operation, stream.clone()));
-                    let state = state.clone();
-                    Box::new(move || {
-                        state
-                            .scripted_streams
-                            .lock()
-                            .retain(|(_, s)| !s.same_stream(&stream))
-                    })
-                }),
-                initial: None,
-            }
-        }
-    }
 }
 
 pub(crate) const MAX_RECORDED_CALLS: usize = 10_000;
@@ -220,40 +132,24 @@ pub(crate) struct CallContext<'a> {
     pub(crate) resources: parking_lot::Mutex<Vec<String>>,
 }
 
-pub(crate) fn invalid_arguments(message: &str) -> IpcError {
-    modeled_error("InvalidArgumentsError", message)
+/// One call the emulator served, for assertions and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallRecord {
+    /// The calling component.
+    pub component: String,
+    /// The short operation name (`PublishToTopic`).
+    pub operation: String,
+    /// `ok`, `ok: stream open` or `error: <model type>`.
+    pub outcome: String,
 }
 
-pub(crate) fn service_error(message: &str) -> IpcError {
-    modeled_error("ServiceError", message)
-}
-
-pub(crate) fn resource_not_found(message: &str, resource_type: &str, name: &str) -> IpcError {
-    crate::model::ResourceNotFoundError::new(message)
-        .with_resource_type(resource_type)
-        .with_resource_name(name)
-        .into()
-}
-
-pub(crate) fn modeled_error(shape: &str, message: &str) -> IpcError {
-    let body = serde_json::json!({ "message": message }).to_string();
-    IpcError::from_application_error(
-        Some(&format!("aws.greengrass#{shape}")),
-        Some(crate::rpc::CONTENT_TYPE_JSON),
-        body.as_bytes(),
-    )
-}
-
-/// Decodes a request; a body that does not fit the shape is `InvalidArgumentsError`.
-pub(crate) fn parse_request<T: serde::de::DeserializeOwned>(
-    request: Value,
-    shape: &str,
-) -> Result<T, IpcError> {
-    serde_json::from_value(request).map_err(|e| invalid_arguments(&format!("invalid {shape}: {e}")))
-}
-
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+impl CallRecord {
+    pub(crate) fn new(component: &str, operation: &str, outcome: &str) -> Self {
+        CallRecord {
+            component: component.into(),
+            operation: operation.into(),
+            outcome: outcome.into(),
+        }
+    }
 }

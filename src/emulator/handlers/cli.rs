@@ -26,12 +26,16 @@
 
 use serde_json::Value;
 
-use super::deployment::{self, SimulatedDeployment};
-use super::registry::Unary;
-use super::{
-    invalid_arguments, modeled_error, random_token, resource_not_found, CallContext,
-    LifecycleRequest,
-};
+use super::deployment;
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::errors::modeled_error;
+use crate::emulator::common::errors::resource_not_found;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::common::ids::random_token;
+use crate::emulator::registry::Unary;
+use crate::emulator::state::CallContext;
+use crate::emulator::state::LifecycleRequest;
+use crate::emulator::stores::deployment::SimulatedDeployment;
 use crate::model::{
     CancelLocalDeployment, CancelLocalDeploymentRequest, CancelLocalDeploymentResponse,
     ComponentDetails, CreateDebugPassword, CreateDebugPasswordRequest, CreateDebugPasswordResponse,
@@ -152,7 +156,7 @@ impl Unary for CancelLocalDeployment {
 const NOT_A_UUID: &str = "Invalid deploymentId format received. DeploymentId is a UUID";
 
 fn component_not_found(ctx: &CallContext<'_>, name: &str) -> crate::model::IpcError {
-    let text = if ctx.state.flavor == super::Flavor::Lite {
+    let text = if ctx.state.flavor == Flavor::Lite {
         "Component not found.".to_owned()
     } else {
         format!("Component with name {name} not found in Greengrass")
@@ -205,7 +209,7 @@ impl Unary for ListLocalDeployments {
     }
 }
 
-fn details(name: &str, c: &super::Component) -> ComponentDetails {
+fn details(name: &str, c: &crate::emulator::stores::components::Component) -> ComponentDetails {
     ComponentDetails::new(name, c.version.clone(), c.state.clone())
         .with_configuration(c.config.clone())
 }
@@ -340,7 +344,8 @@ impl Unary for CreateDebugPassword {
     ) -> Result<CreateDebugPasswordResponse, IpcError> {
         ctx.state
             .authorize(ctx, "CreateDebugPassword", &["*".to_owned()])?;
-        let expiration = super::now_millis() as f64 / 1000.0 + 8.0 * 3600.0;
+        let expiration =
+            crate::emulator::common::clock::now_millis() as f64 / 1000.0 + 8.0 * 3600.0;
         Ok(CreateDebugPasswordResponse::new(
             random_token(),
             "debug",

@@ -8,308 +8,27 @@
 //! settings). The IPC rules of the operations that start and query deployments are in
 //! `cli.rs`, of the update notifications in `lifecycle.rs`.
 //!
-//! [`DeviceHandle::simulate_deployment`]: super::DeviceHandle::simulate_deployment
+//! [`DeviceHandle::simulate_deployment`]: crate::emulator::DeviceHandle::simulate_deployment
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 
-use super::server::Outcome;
-use super::{invalid_arguments, random_u64, CallContext, State, DEPLOY_TOPIC};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::registry::Outcome;
+use crate::emulator::state::CallContext;
+use crate::emulator::state::State;
+use crate::emulator::state::DEPLOY_TOPIC;
+use crate::emulator::stores::deployment::{is_terminal, new_deployment_id, SimulatedDeployment};
 use crate::model::{
     DeploymentStatus, DeploymentStatusDetails, DetailedDeploymentStatus, LifecycleState,
     LocalDeployment, PublishToTopicResponse,
 };
 
-/// What a simulated deployment changes, and how patiently it waits for components.
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct SimulatedDeployment {
-    pub(crate) id: Option<String>,
-    pub(crate) configuration: BTreeMap<String, Value>,
-    pub(crate) reset: BTreeMap<String, Vec<String>>,
-    pub(crate) versions: BTreeMap<String, String>,
-    pub(crate) remove: Vec<String>,
-    pub(crate) is_ggc_restarting: bool,
-    pub(crate) answer_timeout: Duration,
-    pub(crate) validation_timeout: Duration,
-    pub(crate) max_deferrals: u32,
-}
-
-impl Default for SimulatedDeployment {
-    fn default() -> Self {
-        SimulatedDeployment {
-            id: None,
-            configuration: BTreeMap::new(),
-            reset: BTreeMap::new(),
-            versions: BTreeMap::new(),
-            remove: Vec::new(),
-            is_ggc_restarting: false,
-            answer_timeout: Duration::from_secs(2),
-            validation_timeout: Duration::from_secs(5),
-            max_deferrals: 20,
-        }
-    }
-}
-
-impl SimulatedDeployment {
-    /// A deployment that changes nothing but still notifies update subscribers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Uses this deployment id (default: a random UUID).
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// Merges `value` (an object) into the component's configuration.
-    pub fn merge_configuration(mut self, component: impl Into<String>, value: Value) -> Self {
-        self.configuration.insert(component.into(), value);
-        self
-    }
-
-    /// Resets key paths (JSON pointers such as `/a/b`, `""` = everything) of a
-    /// component's configuration to its recipe defaults, before merging.
-    pub fn reset_configuration(
-        mut self,
-        component: impl Into<String>,
-        pointer: impl Into<String>,
-    ) -> Self {
-        self.reset
-            .entry(component.into())
-            .or_default()
-            .push(pointer.into());
-        self
-    }
-
-    /// Sets a component's version (adds the component when unknown).
-    pub fn component_version(
-        mut self,
-        component: impl Into<String>,
-        version: impl Into<String>,
-    ) -> Self {
-        self.versions.insert(component.into(), version.into());
-        self
-    }
-
-    /// Removes a component (it disappears from ListComponents).
-    pub fn remove_component(mut self, component: impl Into<String>) -> Self {
-        self.remove.push(component.into());
-        self
-    }
-
-    /// The `isGgcRestarting` flag of the pre-update event.
-    pub fn ggc_restarting(mut self, restarting: bool) -> Self {
-        self.is_ggc_restarting = restarting;
-        self
-    }
-
-    /// How long to wait for subscribers to answer a pre-update event (default 2 s).
-    /// Components that do not answer are taken as agreeing.
-    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
-        self.answer_timeout = timeout;
-        self
-    }
-
-    /// How long to wait for a validity report (default 5 s); no report fails the deployment.
-    pub fn validation_timeout(mut self, timeout: Duration) -> Self {
-        self.validation_timeout = timeout;
-        self
-    }
-
-    /// Reads a deployment description from JSON (used by the control topic):
-    /// `{"id", "configuration": {component: {...}}, "versions": {component: version},
-    /// "remove": [component], "isGgcRestarting", "answerTimeoutMs", "validationTimeoutMs"}`,
-    /// every member optional.
-    ///
-    /// # Errors
-    /// A description of the first invalid member.
-    pub fn from_json(value: &Value) -> Result<SimulatedDeployment, String> {
-        let Value::Object(m) = value else {
-            return Err("a deployment description must be a JSON object".into());
-        };
-        let mut d = SimulatedDeployment::new();
-        for (k, v) in m {
-            match k.as_str() {
-                "id" => d.id = Some(v.as_str().ok_or("id must be a string")?.to_owned()),
-                "configuration" => {
-                    let map = v
-                        .as_object()
-                        .ok_or("configuration must map components to objects")?;
-                    for (c, cfg) in map {
-                        if !cfg.is_object() {
-                            return Err(format!("configuration.{c} must be an object"));
-                        }
-                        d.configuration.insert(c.clone(), cfg.clone());
-                    }
-                }
-                "versions" => {
-                    let map = v
-                        .as_object()
-                        .ok_or("versions must map components to versions")?;
-                    for (c, ver) in map {
-                        let ver = ver
-                            .as_str()
-                            .ok_or_else(|| format!("versions.{c} must be a string"))?;
-                        d.versions.insert(c.clone(), ver.to_owned());
-                    }
-                }
-                "remove" => {
-                    for c in v.as_array().ok_or("remove must be a list")? {
-                        d.remove
-                            .push(c.as_str().ok_or("remove must list names")?.to_owned());
-                    }
-                }
-                "isGgcRestarting" => {
-                    d.is_ggc_restarting = v.as_bool().ok_or("isGgcRestarting must be a boolean")?
-                }
-                "answerTimeoutMs" => {
-                    d.answer_timeout =
-                        Duration::from_millis(v.as_u64().ok_or("answerTimeoutMs must be a number")?)
-                }
-                "validationTimeoutMs" => {
-                    d.validation_timeout = Duration::from_millis(
-                        v.as_u64().ok_or("validationTimeoutMs must be a number")?,
-                    )
-                }
-                other => return Err(format!("unknown member {other:?}")),
-            }
-        }
-        Ok(d)
-    }
-}
-
-struct Record {
-    deployment: LocalDeployment,
-    cancel: bool,
-}
-
-/// Every deployment so far.
-#[derive(Default)]
-pub(crate) struct Deployments {
-    records: Mutex<Vec<Record>>,
-    changed: Condvar,
-}
-
-const MAX_DEPLOYMENTS: usize = 50;
-
-impl Deployments {
-    pub(crate) fn get(&self, id: &str) -> Option<LocalDeployment> {
-        self.records
-            .lock()
-            .iter()
-            .find(|r| r.deployment.deployment_id == id)
-            .map(|r| r.deployment.clone())
-    }
-
-    pub(crate) fn list(&self) -> Vec<LocalDeployment> {
-        self.records
-            .lock()
-            .iter()
-            .map(|r| r.deployment.clone())
-            .collect()
-    }
-
-    /// Asks a running deployment to stop; `Some(true)` = requested, `Some(false)` =
-    /// already finished, `None` = unknown.
-    pub(crate) fn cancel(&self, id: &str) -> Option<bool> {
-        let mut records = self.records.lock();
-        let r = records
-            .iter_mut()
-            .find(|r| r.deployment.deployment_id == id)?;
-        if is_terminal(&r.deployment.status) {
-            return Some(false);
-        }
-        r.cancel = true;
-        self.changed.notify_all();
-        Some(true)
-    }
-
-    fn is_canceled(&self, id: &str) -> bool {
-        self.records
-            .lock()
-            .iter()
-            .any(|r| r.deployment.deployment_id == id && r.cancel)
-    }
-
-    fn set(&self, id: &str, status: DeploymentStatus, details: Option<DeploymentStatusDetails>) {
-        let mut records = self.records.lock();
-        if let Some(r) = records
-            .iter_mut()
-            .find(|r| r.deployment.deployment_id == id)
-        {
-            r.deployment.status = status;
-            r.deployment.deployment_status_details = details;
-        }
-        self.changed.notify_all();
-    }
-
-    fn insert(&self, id: &str) {
-        let mut records = self.records.lock();
-        if records.len() >= MAX_DEPLOYMENTS {
-            records.remove(0);
-        }
-        records.push(Record {
-            deployment: LocalDeployment {
-                deployment_id: id.to_owned(),
-                status: DeploymentStatus::Queued,
-                created_on: Some(created_on()),
-                deployment_status_details: None,
-            },
-            cancel: false,
-        });
-    }
-
-    /// Sleeps up to `duration`, waking early on cancel; false = canceled or stopping.
-    fn pause(&self, state: &State, id: &str, duration: Duration) -> bool {
-        let deadline = Instant::now() + duration;
-        let mut records = self.records.lock();
-        loop {
-            if state.is_stopping()
-                || records
-                    .iter()
-                    .any(|r| r.deployment.deployment_id == id && r.cancel)
-            {
-                return false;
-            }
-            if self.changed.wait_until(&mut records, deadline).timed_out() {
-                return true;
-            }
-        }
-    }
-}
-
-fn is_terminal(status: &DeploymentStatus) -> bool {
-    matches!(
-        status,
-        DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Canceled
-    )
-}
-
-fn created_on() -> String {
-    // The nucleus formats createdOn as epoch milliseconds in a string.
-    super::now_millis().to_string()
-}
-
-pub(crate) fn new_deployment_id() -> String {
-    let (a, b) = (random_u64(), random_u64());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
-}
-
-/// A deployment started by [`DeviceHandle::simulate_deployment`](super::DeviceHandle::simulate_deployment).
+/// A deployment started by [`DeviceHandle::simulate_deployment`](crate::emulator::DeviceHandle::simulate_deployment).
 #[derive(Clone)]
 pub struct DeploymentHandle {
     state: Arc<State>,
@@ -505,10 +224,12 @@ fn validate(
             .configuration
             .request_validation(component, id, &config)
         {
-            match state
-                .configuration
-                .await_report(state, component, id, d.validation_timeout)
-            {
+            match state.configuration.await_report(
+                &state.stopping,
+                component,
+                id,
+                d.validation_timeout,
+            ) {
                 Some(report) if report.status.as_str() == "ACCEPTED" => {}
                 Some(report) => {
                     let cause = format!(
@@ -560,13 +281,15 @@ fn await_deferrals(state: &Arc<State>, id: &str, d: &SimulatedDeployment) -> boo
         if reached.is_empty() {
             break;
         }
-        let recheck = state.lifecycle.await_answers(state, id, d.answer_timeout);
+        let recheck = state
+            .lifecycle
+            .await_answers(&state.stopping, id, d.answer_timeout);
         if recheck <= 0 || deferrals >= d.max_deferrals {
             break;
         }
         deferrals += 1;
         log::info!("deployment {id} deferred by {recheck} ms");
-        if !deployments.pause(state, id, Duration::from_millis(recheck as u64)) {
+        if !deployments.pause(&state.stopping, id, Duration::from_millis(recheck as u64)) {
             deployments.set(id, DeploymentStatus::Canceled, None);
             return false;
         }
@@ -585,7 +308,7 @@ fn apply(
         let mut components = state.components.lock();
         for (name, version) in &d.versions {
             let c = components.entry(name.clone()).or_insert_with(|| {
-                let mut c = super::Component::new(
+                let mut c = crate::emulator::stores::components::Component::new(
                     version,
                     Value::Object(Default::default()),
                     Default::default(),
@@ -603,7 +326,7 @@ fn apply(
             }
         }
     }
-    let now = super::now_millis();
+    let now = crate::emulator::common::clock::now_millis();
     for (component, config) in new_configs {
         if let Err(e) =
             super::configuration::merge_into(state, &component, &[], &config, now, false)
@@ -620,7 +343,9 @@ fn apply(
                     .get("accessControl")
                     .cloned()
                     .unwrap_or(Value::Null);
-                if let Ok((p, _)) = super::auth::Policies::parse(&access, "accessControl", false) {
+                if let Ok((p, _)) =
+                    crate::emulator::common::auth::Policies::parse(&access, "accessControl", false)
+                {
                     c.policies = p;
                 }
             }

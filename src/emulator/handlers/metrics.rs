@@ -17,9 +17,10 @@
 //! Deliberate differences: metrics are recorded, not emitted to the telemetry agent; units
 //! are matched by the model's wire values only.
 
-use super::registry::Unary;
-use super::texts::nucleus_text;
-use super::{invalid_arguments, CallContext};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::texts::nucleus_text;
+use crate::emulator::registry::Unary;
+use crate::emulator::state::CallContext;
 use crate::model::{
     IpcError, PutComponentMetric, PutComponentMetricRequest, PutComponentMetricResponse,
 };

@@ -25,91 +25,17 @@
 //! | `+` and `#` are accepted in a PublishToTopic topic (the handler checks only authorization). | `GI/publish_to_topic.c:33-52,105-115` |
 //! | An empty PublishToTopic topic is accepted: no rule refuses an empty resource before the policy lookup, so a `*` policy grants it (seen on a running lite 2.6.0 with `tests/tools/lite_probe.py`). | `GI/publish_to_topic.c:33-52`, `ipc_authz.c` |
 
-use parking_lot::Mutex;
-
-use super::registry::{Stream, Streaming, Unary};
-use super::server::StreamRef;
-use super::topic::{has_wildcard, is_local_wildcard, local_filter_matches};
-use super::{invalid_arguments, CallContext};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::common::topic::{has_wildcard, is_local_wildcard};
+use crate::emulator::conn::StreamRef;
+use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::state::CallContext;
+use crate::emulator::stores::pubsub::Subscriber;
 use crate::model::{
-    IpcError, Operation, PublishMessage, PublishToTopic, PublishToTopicRequest,
-    PublishToTopicResponse, ReceiveMode, Shape, SubscribeToTopic, SubscribeToTopicRequest,
-    SubscribeToTopicResponse, SubscriptionResponseMessage,
+    IpcError, Operation, PublishToTopic, PublishToTopicRequest, PublishToTopicResponse,
+    ReceiveMode, SubscribeToTopic, SubscribeToTopicRequest, SubscribeToTopicResponse,
 };
-
-struct Subscriber {
-    filter: String,
-    component: String,
-    from_others_only: bool,
-    stream: StreamRef,
-}
-
-/// Every live local subscription.
-#[derive(Default)]
-pub(crate) struct Broker {
-    subscribers: Mutex<Vec<Subscriber>>,
-}
-
-impl Broker {
-    /// Delivers `message` published by `publisher` on `topic`; returns how many
-    /// subscriptions received it.
-    pub(crate) fn publish(&self, publisher: &str, topic: &str, message: &PublishMessage) -> usize {
-        self.deliver(publisher, topic, message, None)
-    }
-
-    /// As [`Broker::publish`]; with `wait`, waits that long per subscription for room in
-    /// its connection's outbound queue (for `Emulator::publish`, not for components).
-    pub(crate) fn deliver(
-        &self,
-        publisher: &str,
-        topic: &str,
-        message: &PublishMessage,
-        wait: Option<std::time::Duration>,
-    ) -> usize {
-        let targets: Vec<StreamRef> = self
-            .subscribers
-            .lock()
-            .iter()
-            .filter(|s| local_filter_matches(&s.filter, topic))
-            .filter(|s| !(s.from_others_only && s.component == publisher))
-            .map(|s| s.stream.clone())
-            .collect();
-        if targets.is_empty() {
-            return 0;
-        }
-        let event: SubscriptionResponseMessage = message.clone().into_event(topic);
-        let payload = match serde_json::to_vec(&event) {
-            Ok(p) => bytes::Bytes::from(p),
-            Err(_) => return 0,
-        };
-        let mut delivered = 0;
-        for target in targets {
-            let sent = match wait {
-                Some(within) => target.send_event_waiting(
-                    SubscriptionResponseMessage::MODEL_TYPE,
-                    payload.clone(),
-                    within,
-                ),
-                None => target.send_event(SubscriptionResponseMessage::MODEL_TYPE, payload.clone()),
-            };
-            if sent {
-                delivered += 1;
-            }
-        }
-        delivered
-    }
-
-    fn remove(&self, stream: &StreamRef) {
-        self.subscribers
-            .lock()
-            .retain(|s| !s.stream.same_stream(stream));
-    }
-
-    /// Number of live subscriptions (for tests and logs).
-    pub(crate) fn len(&self) -> usize {
-        self.subscribers.lock().len()
-    }
-}
 
 impl Unary for PublishToTopic {
     fn serve(
@@ -119,16 +45,18 @@ impl Unary for PublishToTopic {
         // Authorization first, then the topic check (as the nucleus does).
         ctx.state
             .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic))?;
-        let lite = ctx.state.flavor == super::Flavor::Lite;
+        let lite = ctx.state.flavor == Flavor::Lite;
         // Not reached in the nucleus flavour (authorization refuses an empty resource first).
         if !lite && request.topic.is_empty() {
             return Err(invalid_arguments("the publish topic must be non-empty"));
         }
         if !lite && (has_wildcard(&request.topic) || request.topic.contains('*')) {
-            return Err(invalid_arguments(&super::texts::nucleus_text(
-                "Publish topic must not contain a wildcard.",
-                &format!("{:?} holds '+', '#' or '*'", request.topic),
-            )));
+            return Err(invalid_arguments(
+                &crate::emulator::common::texts::nucleus_text(
+                    "Publish topic must not contain a wildcard.",
+                    &format!("{:?} holds '+', '#' or '*'", request.topic),
+                ),
+            ));
         }
         ctx.state
             .pubsub
@@ -160,7 +88,7 @@ fn subscribe_to_topic(
     }
     let from_others_only = match &request.receive_mode {
         // Nucleus lite ignores receiveMode (subscribe_to_topic.c reads only `topic`).
-        _ if ctx.state.flavor == super::Flavor::Lite => false,
+        _ if ctx.state.flavor == Flavor::Lite => false,
         Some(ReceiveMode::ReceiveMessagesFromOthers) => true,
         Some(ReceiveMode::ReceiveAllMessages) => false,
         // The nucleus default: wildcard filters skip the subscriber's own messages.

@@ -37,108 +37,28 @@
 //! Java types); the `_` rule also hides keys in events' values; the texts after the fixed
 //! words are ggipc's.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Map, Value};
 
-use super::registry::{Stream, Streaming, Unary};
-use super::server::StreamRef;
-use super::texts::nucleus_text;
-use super::{
-    invalid_arguments, modeled_error, parse_request, resource_not_found, CallContext, State,
-};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::errors::modeled_error;
+use crate::emulator::common::errors::parse_request;
+use crate::emulator::common::errors::resource_not_found;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::common::texts::nucleus_text;
+use crate::emulator::conn::StreamRef;
+use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::state::CallContext;
+use crate::emulator::state::State;
+use crate::emulator::stores::configuration::UpdateSubscriber;
 use crate::model::{
-    ConfigurationUpdateEvents, ConfigurationValidityReport, GetConfiguration,
-    GetConfigurationRequest, GetConfigurationResponse, IpcError, SendConfigurationValidityReport,
-    SendConfigurationValidityReportRequest, SendConfigurationValidityReportResponse, Shape,
-    SubscribeToConfigurationUpdate, SubscribeToConfigurationUpdateRequest,
-    SubscribeToConfigurationUpdateResponse, SubscribeToValidateConfigurationUpdates,
-    SubscribeToValidateConfigurationUpdatesRequest,
+    ConfigurationUpdateEvents, GetConfiguration, GetConfigurationRequest, GetConfigurationResponse,
+    IpcError, SendConfigurationValidityReport, SendConfigurationValidityReportRequest,
+    SendConfigurationValidityReportResponse, Shape, SubscribeToConfigurationUpdate,
+    SubscribeToConfigurationUpdateRequest, SubscribeToConfigurationUpdateResponse,
+    SubscribeToValidateConfigurationUpdates, SubscribeToValidateConfigurationUpdatesRequest,
     SubscribeToValidateConfigurationUpdatesResponse, UpdateConfiguration,
-    UpdateConfigurationRequest, UpdateConfigurationResponse, ValidateConfigurationUpdateEvents,
+    UpdateConfigurationRequest, UpdateConfigurationResponse,
 };
-
-struct UpdateSubscriber {
-    component: String,
-    key_path: Vec<String>,
-    stream: StreamRef,
-}
-
-/// Subscribers and pending validations.
-#[derive(Default)]
-pub(crate) struct Area {
-    update_subscribers: Mutex<Vec<UpdateSubscriber>>,
-    validators: Mutex<Vec<(String, StreamRef)>>,
-    /// (deployment id, component) -> report, once received; `None` while awaited.
-    reports: Mutex<HashMap<(String, String), Option<ConfigurationValidityReport>>>,
-    reported: Condvar,
-}
-
-impl Area {
-    pub(crate) fn wake_all(&self) {
-        self.reported.notify_all();
-    }
-
-    /// Sends a validation event to every validator of `component`; returns whether any
-    /// stream received it (the report is then awaited with [`Area::await_report`]).
-    pub(crate) fn request_validation(
-        &self,
-        component: &str,
-        deployment_id: &str,
-        proposed: &Value,
-    ) -> bool {
-        let targets: Vec<StreamRef> = self
-            .validators
-            .lock()
-            .iter()
-            .filter(|(c, _)| c == component)
-            .map(|(_, s)| s.clone())
-            .collect();
-        if targets.is_empty() {
-            return false;
-        }
-        self.reports
-            .lock()
-            .insert((deployment_id.to_owned(), component.to_owned()), None);
-        let event = json!({"validateConfigurationUpdateEvent": {
-            "configuration": proposed, "deploymentId": deployment_id }});
-        let payload = bytes::Bytes::from(event.to_string().into_bytes());
-        let mut sent = false;
-        for t in targets {
-            sent |= t.send_event(
-                ValidateConfigurationUpdateEvents::MODEL_TYPE,
-                payload.clone(),
-            );
-        }
-        sent
-    }
-
-    /// Waits for the report of `component` on `deployment_id`, up to `timeout`.
-    pub(crate) fn await_report(
-        &self,
-        state: &State,
-        component: &str,
-        deployment_id: &str,
-        timeout: Duration,
-    ) -> Option<ConfigurationValidityReport> {
-        let key = (deployment_id.to_owned(), component.to_owned());
-        let deadline = Instant::now() + timeout;
-        let mut reports = self.reports.lock();
-        loop {
-            if let Some(Some(report)) = reports.get(&key) {
-                let report = report.clone();
-                reports.remove(&key);
-                return Some(report);
-            }
-            if state.is_stopping() || self.reported.wait_until(&mut reports, deadline).timed_out() {
-                reports.remove(&key);
-                return None;
-            }
-        }
-    }
-}
 
 /// The stored spelling of `key` in `m`; `ci` = keys are case-insensitive (the Java
 /// nucleus; nucleus lite stores them `COLLATE BINARY`, `modules/ggconfigd/src/sql/create_db.sql:3`).
@@ -175,7 +95,7 @@ fn folded(path: &[String], ci: bool) -> Vec<String> {
 
 /// Whether configuration keys are case-insensitive in this flavour.
 fn case_insensitive(state: &State) -> bool {
-    state.flavor == super::Flavor::Nucleus
+    state.flavor == Flavor::Nucleus
 }
 
 /// The value with every key starting with `_` removed, at every depth (`Topics.toPOJO`).
@@ -269,7 +189,7 @@ fn set_path(root: &mut Value, path: &[String], value: Value) -> bool {
 /// Writes the leaves of `value` under `key_path` whose timestamp is not older than the
 /// stored one (with `check`); the paths that changed.
 fn set_leaves(
-    c: &mut super::Component,
+    c: &mut crate::emulator::stores::components::Component,
     key_path: &[String],
     value: &Value,
     millis: i64,
@@ -300,13 +220,13 @@ fn set_leaves(
 }
 
 /// Runtime policy changes, parsed leniently like the nucleus.
-fn reload_policies(c: &mut super::Component, component: &str) {
+fn reload_policies(c: &mut crate::emulator::stores::components::Component, component: &str) {
     let access = c
         .config
         .get("accessControl")
         .cloned()
         .unwrap_or(Value::Null);
-    match super::auth::Policies::parse(&access, "accessControl", false) {
+    match crate::emulator::common::auth::Policies::parse(&access, "accessControl", false) {
         Ok((p, problems)) => {
             for pr in problems {
                 log::warn!("{component}: {}: {}", pr.path, pr.problem);
@@ -343,12 +263,12 @@ pub(crate) fn merge_into(
         // A key path that does not exist yet is created "now" (CS:277-283).
         let ci = case_insensitive(state);
         let millis = if check && get_path(&c.config, key_path, ci).is_none() {
-            super::now_millis()
+            crate::emulator::common::clock::now_millis()
         } else {
             millis
         };
         let changed = set_leaves(c, key_path, value, millis, check, ci);
-        if check && state.flavor == super::Flavor::Nucleus {
+        if check && state.flavor == Flavor::Nucleus {
             let kp = folded(&resolve(&c.config, key_path, ci), ci);
             stale = c
                 .modified
@@ -417,7 +337,7 @@ fn notify(state: &State, component: &str, changed: &[Vec<String>]) {
 /// GetConfiguration (`modules/ggipcd/src/services/config/get_configuration.c:87`) and `Key
 /// not found` in SubscribeToConfigurationUpdate (`subscribe_to_configuration_update.c:165`).
 fn key_not_found_text(state: &State, subscribe: bool) -> &'static str {
-    if state.flavor == super::Flavor::Lite && !subscribe {
+    if state.flavor == Flavor::Lite && !subscribe {
         "Key not found."
     } else {
         "Key not found"
@@ -469,7 +389,7 @@ impl Unary for GetConfiguration {
         let Some(c) = components.get(&name).filter(|c| !c.removed) else {
             return Err(component_not_found(ctx.state, &name, false));
         };
-        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        let nucleus = ctx.state.flavor == Flavor::Nucleus;
         let Some((node, stored)) = get_path(&c.config, &request.key_path, nucleus) else {
             return Err(key_not_found(ctx.state, false, &name, &request.key_path));
         };
@@ -490,7 +410,7 @@ impl Unary for UpdateConfiguration {
         ctx: &CallContext<'_>,
         request: Value,
     ) -> Result<UpdateConfigurationRequest, IpcError> {
-        if ctx.state.flavor == super::Flavor::Nucleus {
+        if ctx.state.flavor == Flavor::Nucleus {
             // CS:313-318, on the raw request (the typed one cannot lack them).
             if request.get("timestamp").map_or(true, Value::is_null) {
                 return Err(invalid_arguments("Timestamp is required"));
@@ -515,13 +435,11 @@ impl Unary for UpdateConfiguration {
                     .is_some_and(|m| m.contains_key("accessControl")));
         if touches_acl {
             // Nucleus lite words it in the singular (update_configuration.c:77,92).
-            return Err(invalid_arguments(
-                if ctx.state.flavor == super::Flavor::Lite {
-                    "Config update is not allowed for following field [accessControl]"
-                } else {
-                    "Config update is not allowed for following fields [accessControl]"
-                },
-            ));
+            return Err(invalid_arguments(if ctx.state.flavor == Flavor::Lite {
+                "Config update is not allowed for following field [accessControl]"
+            } else {
+                "Config update is not allowed for following fields [accessControl]"
+            }));
         }
         if key_path.is_empty() && !request.value_to_merge.is_object() {
             return Err(invalid_arguments(

@@ -13,9 +13,11 @@
 
 use serde_json::json;
 
-use super::registry::{Stream, Streaming, Unary};
-use super::server::StreamRef;
-use super::{invalid_arguments, modeled_error, CallContext};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::errors::modeled_error;
+use crate::emulator::conn::StreamRef;
+use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::state::CallContext;
 use crate::model::{
     AuthorizeClientDeviceAction, AuthorizeClientDeviceActionRequest,
     AuthorizeClientDeviceActionResponse, CertificateUpdateEvent, ClientDeviceCredential,
@@ -25,61 +27,6 @@ use crate::model::{
     VerifyClientDeviceIdentity, VerifyClientDeviceIdentityRequest,
     VerifyClientDeviceIdentityResponse,
 };
-
-/// What the client device auth operations answer (defaults: every device with a
-/// non-empty certificate is valid, every client id gets a token, every action of a token
-/// the emulator issued is authorized, and a placeholder certificate is streamed).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ClientDeviceAnswers {
-    /// Answer of VerifyClientDeviceIdentity for a non-empty certificate.
-    pub valid_device: bool,
-    /// Whether GetClientDeviceAuthToken issues tokens (else `InvalidCredentialError`).
-    pub issue_tokens: bool,
-    /// Answer of AuthorizeClientDeviceAction for a token the emulator issued.
-    pub authorized: bool,
-    /// The certificate (PEM) sent first on SubscribeToCertificateUpdates.
-    pub certificate: String,
-    /// The private key (PEM) sent with it.
-    pub private_key: String,
-}
-
-impl Default for ClientDeviceAnswers {
-    fn default() -> Self {
-        ClientDeviceAnswers {
-            valid_device: true,
-            issue_tokens: true,
-            authorized: true,
-            certificate: "-----BEGIN CERTIFICATE-----\nZW11bGF0b3I=\n-----END CERTIFICATE-----\n"
-                .into(),
-            private_key: "-----BEGIN PRIVATE KEY-----\nZW11bGF0b3I=\n-----END PRIVATE KEY-----\n"
-                .into(),
-        }
-    }
-}
-
-impl ClientDeviceAnswers {
-    /// Sets [`ClientDeviceAnswers::valid_device`].
-    #[must_use]
-    pub fn valid_device(mut self, valid: bool) -> Self {
-        self.valid_device = valid;
-        self
-    }
-
-    /// Sets [`ClientDeviceAnswers::issue_tokens`].
-    #[must_use]
-    pub fn issue_tokens(mut self, issue: bool) -> Self {
-        self.issue_tokens = issue;
-        self
-    }
-
-    /// Sets [`ClientDeviceAnswers::authorized`].
-    #[must_use]
-    pub fn authorized(mut self, authorized: bool) -> Self {
-        self.authorized = authorized;
-        self
-    }
-}
 
 const TOKEN_PREFIX: &str = "ggipc-emulator-cda-";
 

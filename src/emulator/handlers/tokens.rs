@@ -18,9 +18,10 @@
 //! rules with its texts: `Component does not have access to token verification IPC
 //! command.` and `Invalid token used by stream manager when trying to authorize.`
 
-use super::registry::Unary;
-use super::Flavor;
-use super::{modeled_error, CallContext};
+use crate::emulator::common::errors::modeled_error;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::registry::Unary;
+use crate::emulator::state::CallContext;
 use crate::model::{
     IpcError, ValidateAuthorizationToken, ValidateAuthorizationTokenRequest,
     ValidateAuthorizationTokenResponse,
@@ -49,7 +50,7 @@ impl Unary for ValidateAuthorizationToken {
             };
             return Err(modeled_error(
                 "InvalidTokenError",
-                &super::texts::nucleus_text(text, "no component has this SVCUID"),
+                &crate::emulator::common::texts::nucleus_text(text, "no component has this SVCUID"),
             ));
         }
         Ok(ValidateAuthorizationTokenResponse::new(true))
@@ -65,25 +66,27 @@ pub(crate) fn new_svcuid(flavor: Flavor) -> String {
         Flavor::Lite => {
             use base64::Engine as _;
             let mut bytes = [0u8; 16];
-            bytes[..8].copy_from_slice(&super::random_u64().to_le_bytes());
-            bytes[8..].copy_from_slice(&super::random_u64().to_le_bytes());
+            bytes[..8].copy_from_slice(&crate::emulator::common::ids::random_u64().to_le_bytes());
+            bytes[8..].copy_from_slice(&crate::emulator::common::ids::random_u64().to_le_bytes());
             base64::engine::general_purpose::STANDARD.encode(&bytes[..12])
         }
-        _ => super::random_token(),
+        _ => crate::emulator::common::ids::random_token(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::emulator::common::flavor::Flavor;
+
     #[test]
     fn lite_svcuids_are_16_base64_characters() {
-        let a = super::new_svcuid(super::Flavor::Lite);
-        let b = super::new_svcuid(super::Flavor::Lite);
+        let a = super::new_svcuid(Flavor::Lite);
+        let b = super::new_svcuid(Flavor::Lite);
         assert_eq!(a.len(), 16);
         assert!(a
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
         assert_ne!(a, b);
-        assert_eq!(super::new_svcuid(super::Flavor::Nucleus).len(), 32);
+        assert_eq!(super::new_svcuid(Flavor::Nucleus).len(), 32);
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::facts::{facts, grantable_operations};
 use super::operations::OPERATION_FACTS;
-use super::registry::{facts, grantable_operations};
 
 /// The component allowed to call `ValidateAuthorizationToken` (and exempt from the
 /// per-metric checks of `PutComponentMetric`).

@@ -25,162 +25,22 @@
 //! checks (IAE for an empty or wildcard publish topic and a malformed filter): nucleus lite's
 //! MQTT rules were not reviewed.
 
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::registry::{Stream, Streaming, Unary};
-use super::server::StreamRef;
-use super::topic::filter_matches;
-use super::{invalid_arguments, parse_request, service_error, CallContext};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::errors::parse_request;
+use crate::emulator::common::errors::service_error;
+use crate::emulator::common::flavor::Flavor;
+use crate::emulator::conn::StreamRef;
+use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::state::CallContext;
+use crate::emulator::stores::iotcore::{base64_encode, status_event, CloudMessage, Subscriber};
 use crate::model::{
-    IoTCoreConnectionStatusEvent, IoTCoreMessage, IpcError, Operation, PayloadFormat,
-    PublishToIoTCore, PublishToIoTCoreRequest, PublishToIoTCoreResponse, Shape, SubscribeToIoTCore,
-    SubscribeToIoTCoreConnectionStatus, SubscribeToIoTCoreConnectionStatusRequest,
-    SubscribeToIoTCoreConnectionStatusResponse, SubscribeToIoTCoreRequest,
-    SubscribeToIoTCoreResponse, UserProperty, QOS,
+    IoTCoreConnectionStatusEvent, IpcError, Operation, PublishToIoTCore, PublishToIoTCoreRequest,
+    PublishToIoTCoreResponse, Shape, SubscribeToIoTCore, SubscribeToIoTCoreConnectionStatus,
+    SubscribeToIoTCoreConnectionStatusRequest, SubscribeToIoTCoreConnectionStatusResponse,
+    SubscribeToIoTCoreRequest, SubscribeToIoTCoreResponse, QOS,
 };
-
-/// A message a component published to IoT Core.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct CloudMessage {
-    /// The publishing component.
-    pub component: String,
-    /// The topic.
-    pub topic: String,
-    /// The payload.
-    pub payload: Vec<u8>,
-    /// The QoS requested.
-    pub qos: QOS,
-    /// The retain flag.
-    pub retain: bool,
-    /// MQTT 5 user properties.
-    pub user_properties: Vec<UserProperty>,
-    /// MQTT 5 content type.
-    pub content_type: Option<String>,
-    /// MQTT 5 payload format indicator.
-    pub payload_format: Option<PayloadFormat>,
-    /// MQTT 5 response topic.
-    pub response_topic: Option<String>,
-    /// MQTT 5 correlation data.
-    pub correlation_data: Option<Vec<u8>>,
-    /// MQTT 5 message expiry.
-    pub message_expiry_interval_seconds: Option<i64>,
-}
-
-struct Subscriber {
-    filter: String,
-    stream: StreamRef,
-}
-
-/// The cloud stand-in.
-pub(crate) struct Cloud {
-    connected: Mutex<bool>,
-    published: Mutex<Vec<CloudMessage>>,
-    spooled: Mutex<Vec<CloudMessage>>,
-    subscribers: Mutex<Vec<Subscriber>>,
-    status_subscribers: Mutex<Vec<StreamRef>>,
-}
-
-impl Default for Cloud {
-    fn default() -> Self {
-        Cloud {
-            connected: Mutex::new(true),
-            published: Mutex::new(Vec::new()),
-            spooled: Mutex::new(Vec::new()),
-            subscribers: Mutex::new(Vec::new()),
-            status_subscribers: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-const MAX_PUBLISHED: usize = 10_000;
-
-fn status_event(connected: bool) -> bytes::Bytes {
-    let status = if connected {
-        "CONNECTED"
-    } else {
-        "DISCONNECTED"
-    };
-    json!({"connectionStatusEvent": {"status": status}})
-        .to_string()
-        .into_bytes()
-        .into()
-}
-
-impl Cloud {
-    pub(crate) fn published(&self) -> Vec<CloudMessage> {
-        self.published.lock().clone()
-    }
-
-    fn send_to_cloud(&self, message: CloudMessage) {
-        log::info!(
-            "{} published to the cloud (IoT Core stand-in): topic {:?}, {} bytes",
-            message.component,
-            message.topic,
-            message.payload.len()
-        );
-        let mut published = self.published.lock();
-        if published.len() >= MAX_PUBLISHED {
-            published.remove(0);
-        }
-        published.push(message);
-    }
-
-    pub(crate) fn set_connected(&self, connected: bool) {
-        {
-            let mut c = self.connected.lock();
-            if *c == connected {
-                return;
-            }
-            *c = connected;
-        }
-        if connected {
-            let spooled = std::mem::take(&mut *self.spooled.lock());
-            for m in spooled {
-                self.send_to_cloud(m);
-            }
-        }
-        let targets: Vec<StreamRef> = self.status_subscribers.lock().clone();
-        for t in targets {
-            t.send_event(
-                IoTCoreConnectionStatusEvent::MODEL_TYPE,
-                status_event(connected),
-            );
-        }
-    }
-
-    /// Delivers a cloud message to the matching subscriptions.
-    pub(crate) fn deliver(&self, topic: &str, payload: Vec<u8>) -> usize {
-        self.deliver_message(
-            &json!({"message": {
-                "topicName": topic,
-                "payload": base64_encode(&payload),
-            }}),
-            topic,
-        )
-    }
-
-    fn deliver_message(&self, event: &Value, topic: &str) -> usize {
-        let targets: Vec<StreamRef> = self
-            .subscribers
-            .lock()
-            .iter()
-            .filter(|s| filter_matches(&s.filter, topic))
-            .map(|s| s.stream.clone())
-            .collect();
-        let payload = bytes::Bytes::from(event.to_string().into_bytes());
-        targets
-            .iter()
-            .filter(|t| t.send_event(IoTCoreMessage::MODEL_TYPE, payload.clone()))
-            .count()
-    }
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// Whether `filter` is a valid MQTT topic filter (`+` whole levels, `#` last and whole).
 pub(crate) fn valid_filter(filter: &str) -> bool {
@@ -286,9 +146,9 @@ fn check_topic_present(request: &Value) -> Result<(), IpcError> {
 /// The MQTT proxy's fixed denial text, then the authorizer's explanation.
 fn not_authorized(e: IpcError) -> IpcError {
     let why = e.message().to_owned();
-    super::modeled_error(
+    crate::emulator::common::errors::modeled_error(
         "UnauthorizedError",
-        &super::texts::nucleus_text("Not Authorized", &why),
+        &crate::emulator::common::texts::nucleus_text("Not Authorized", &why),
     )
 }
 
@@ -314,7 +174,7 @@ fn parse_mqtt_request<T: serde::de::DeserializeOwned>(
     operation: &str,
     shape: &str,
 ) -> Result<T, IpcError> {
-    let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+    let nucleus = ctx.state.flavor == Flavor::Nucleus;
     if nucleus {
         check_topic_present(&request)?;
     }
@@ -346,7 +206,7 @@ impl Unary for PublishToIoTCore {
         ctx: &CallContext<'_>,
         request: PublishToIoTCoreRequest,
     ) -> Result<PublishToIoTCoreResponse, IpcError> {
-        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        let nucleus = ctx.state.flavor == Flavor::Nucleus;
         if let Err(e) =
             ctx.state
                 .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))
@@ -468,7 +328,7 @@ impl Streaming for SubscribeToIoTCore {
         ctx: &CallContext<'_>,
         request: SubscribeToIoTCoreRequest,
     ) -> Result<Stream<SubscribeToIoTCoreResponse>, IpcError> {
-        let nucleus = ctx.state.flavor == super::Flavor::Nucleus;
+        let nucleus = ctx.state.flavor == Flavor::Nucleus;
         if let Err(e) =
             ctx.state
                 .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))

@@ -19,131 +19,23 @@
 //! the ServiceError and ResourceNotFoundError texts carry ggipc's explanation after the
 //! nucleus's words.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use serde_json::Value;
 
-use parking_lot::{Condvar, Mutex};
-use serde_json::{json, Value};
-
-use super::registry::{Stream, Streaming, Unary};
-use super::server::StreamRef;
-use super::{
-    invalid_arguments, resource_not_found, service_error, CallContext, LifecycleRequest, State,
-};
+use crate::emulator::common::errors::invalid_arguments;
+use crate::emulator::common::errors::resource_not_found;
+use crate::emulator::common::errors::service_error;
+use crate::emulator::conn::StreamRef;
+use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::state::CallContext;
+use crate::emulator::state::LifecycleRequest;
+use crate::emulator::stores::lifecycle::Deferral;
 use crate::model::{
-    ComponentUpdatePolicyEvents, DeferComponentUpdate, DeferComponentUpdateRequest,
-    DeferComponentUpdateResponse, IpcError, LifecycleState, Operation, PauseComponent,
-    PauseComponentRequest, PauseComponentResponse, ResumeComponent, ResumeComponentRequest,
-    ResumeComponentResponse, Shape, SubscribeToComponentUpdates,
+    DeferComponentUpdate, DeferComponentUpdateRequest, DeferComponentUpdateResponse, IpcError,
+    LifecycleState, Operation, PauseComponent, PauseComponentRequest, PauseComponentResponse,
+    ResumeComponent, ResumeComponentRequest, ResumeComponentResponse, SubscribeToComponentUpdates,
     SubscribeToComponentUpdatesRequest, SubscribeToComponentUpdatesResponse, UpdateState,
     UpdateStateRequest, UpdateStateResponse,
 };
-
-/// One `DeferComponentUpdate` a component sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Deferral {
-    /// The deferring component.
-    pub component: String,
-    /// The deployment it answered.
-    pub deployment_id: String,
-    /// `recheckAfterMs` (0 = go ahead).
-    pub recheck_after_ms: i64,
-    /// The free-text `message`.
-    pub message: Option<String>,
-}
-
-/// Update subscribers and the answers awaited from them.
-#[derive(Default)]
-pub(crate) struct Area {
-    subscribers: Mutex<Vec<(String, StreamRef)>>,
-    /// deployment id -> component -> recheckAfterMs once answered.
-    pending: Mutex<HashMap<String, HashMap<String, Option<i64>>>>,
-    answered: Condvar,
-    history: Mutex<Vec<Deferral>>,
-}
-
-impl Area {
-    pub(crate) fn wake_all(&self) {
-        self.answered.notify_all();
-    }
-
-    pub(crate) fn deferrals(&self) -> Vec<Deferral> {
-        self.history.lock().clone()
-    }
-
-    fn send_all(&self, event: &Value) -> Vec<String> {
-        let targets: Vec<(String, StreamRef)> = self.subscribers.lock().clone();
-        let payload = bytes::Bytes::from(event.to_string().into_bytes());
-        let mut reached = Vec::new();
-        for (component, stream) in targets {
-            if stream.send_event(ComponentUpdatePolicyEvents::MODEL_TYPE, payload.clone())
-                && !reached.contains(&component)
-            {
-                reached.push(component);
-            }
-        }
-        reached
-    }
-
-    /// Sends a pre-update event to every subscriber; returns the components reached, whose
-    /// answers are then awaited with [`Area::await_answers`].
-    pub(crate) fn notify_pre_update(
-        &self,
-        deployment_id: &str,
-        is_ggc_restarting: bool,
-    ) -> Vec<String> {
-        self.pending.lock().insert(
-            deployment_id.to_owned(),
-            self.subscribers
-                .lock()
-                .iter()
-                .map(|(c, _)| (c.clone(), None))
-                .collect(),
-        );
-        let reached = self.send_all(&json!({"preUpdateEvent": {
-            "deploymentId": deployment_id, "isGgcRestarting": is_ggc_restarting }}));
-        let mut pending = self.pending.lock();
-        if let Some(p) = pending.get_mut(deployment_id) {
-            p.retain(|c, _| reached.contains(c));
-        }
-        reached
-    }
-
-    /// Waits until every notified component answered or `timeout` passed; returns the
-    /// longest deferral asked for (0 = proceed). Components that do not answer in time
-    /// are taken as agreeing, as the nucleus does when its wait times out.
-    pub(crate) fn await_answers(
-        &self,
-        state: &State,
-        deployment_id: &str,
-        timeout: Duration,
-    ) -> i64 {
-        let deadline = Instant::now() + timeout;
-        let mut pending = self.pending.lock();
-        loop {
-            let all_answered = pending
-                .get(deployment_id)
-                .map_or(true, |p| p.values().all(Option::is_some));
-            if all_answered
-                || state.is_stopping()
-                || self.answered.wait_until(&mut pending, deadline).timed_out()
-            {
-                let answers = pending.remove(deployment_id).unwrap_or_default();
-                return answers.values().flatten().copied().max().unwrap_or(0);
-            }
-        }
-    }
-
-    /// Sends the post-update event to every subscriber.
-    pub(crate) fn notify_post_update(&self, deployment_id: &str) {
-        self.send_all(&json!({"postUpdateEvent": {"deploymentId": deployment_id}}));
-    }
-
-    fn is_subscribed(&self, component: &str) -> bool {
-        self.subscribers.lock().iter().any(|(c, _)| c == component)
-    }
-}
 
 impl Unary for UpdateState {
     fn serve(
@@ -218,13 +110,15 @@ impl Unary for DeferComponentUpdate {
         // (unknown deployment, timed out, or already answered) = ServiceError.
         let area = &ctx.state.lifecycle;
         if !area.is_subscribed(ctx.component) {
-            return Err(invalid_arguments(&super::texts::nucleus_text(
-                "Component is not subscribed to component update events",
-                &format!(
-                    "{} has no SubscribeToComponentUpdates stream",
-                    ctx.component
+            return Err(invalid_arguments(
+                &crate::emulator::common::texts::nucleus_text(
+                    "Component is not subscribed to component update events",
+                    &format!(
+                        "{} has no SubscribeToComponentUpdates stream",
+                        ctx.component
+                    ),
                 ),
-            )));
+            ));
         }
         // Not validated by the nucleus: a negative value is accepted.
         let recheck = request.recheck_after_ms.unwrap_or(0);

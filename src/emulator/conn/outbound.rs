@@ -19,8 +19,8 @@
 //!   restarted by partial writes. A frame that misses it closes the connection (logged
 //!   at warn), so a subscriber that stops reading is dropped after that deadline.
 //!
-//! [`Emulator::dropped_events`]: super::Emulator::dropped_events
-//! [`EmulatorBuilder::write_timeout`]: super::EmulatorBuilder::write_timeout
+//! [`Emulator::dropped_events`]: crate::emulator::Emulator::dropped_events
+//! [`EmulatorBuilder::write_timeout`]: crate::emulator::EmulatorBuilder::write_timeout
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -315,11 +315,20 @@ pub(crate) fn write_all_by(socket: &UnixStream, bytes: &[u8], deadline: Instant)
         match writer.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-            Err(e) if super::is_transient(&e) => {}
+            Err(e) if is_transient(&e) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Whether a socket read or write that failed this way may simply be tried again: a
+/// timeout that only bounds one wait, or an interrupted call.
+pub(crate) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,90 @@
+//! The dispatcher: a request's operation name to what answers it, in order a test's
+//! scripted reply, nucleus lite's refusal of an operation it does not serve, the control
+//! topic of simulated deployments, then the operation's typed handler (the generated
+//! table `handlers/table.rs`, see `registry.rs`).
+
+use serde_json::Value;
+
+use super::common::errors::service_error;
+use super::common::facts::facts;
+use super::common::flavor::Flavor;
+use super::common::scripts::{Reply, ScriptedRequest};
+use super::conn::StreamRef;
+use super::handlers::deployment;
+use super::handlers::table::HANDLERS;
+use super::registry::{Outcome, Run};
+use super::state::CallContext;
+
+/// Runs the operation; `None` = the operation is unknown.
+pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, request: Value) -> Option<Outcome> {
+    let state = ctx.state;
+    let script = state.scripts.lock().get(operation).cloned();
+    if let Some(script) = script {
+        return Some(scripted(ctx, operation, request, &*script));
+    }
+    if state.flavor == Flavor::Lite && !facts(operation).is_some_and(|f| f.lite) {
+        return Some(Outcome::Error(service_error(&format!(
+            "aws.greengrass#{operation} is not supported by Greengrass nucleus lite"
+        ))));
+    }
+    if state.control_topic
+        && operation == <crate::model::PublishToTopic as crate::model::Operation>::NAME
+    {
+        if let Some(outcome) = deployment::control_publish(ctx, &request) {
+            return Some(outcome);
+        }
+    }
+    let run = handler(operation)?;
+    Some(run(ctx, request))
+}
+
+/// The typed handler of an operation, by short name.
+fn handler(name: &str) -> Option<Run> {
+    HANDLERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, run)| *run)
+}
+
+/// The outcome of a scripted reply (see `Emulator::replies().set`).
+fn scripted(
+    ctx: &CallContext<'_>,
+    operation: &str,
+    request: Value,
+    script: &(dyn Fn(&ScriptedRequest) -> Reply + Send + Sync),
+) -> Outcome {
+    let request = ScriptedRequest {
+        component: ctx.component.to_owned(),
+        operation: operation.to_owned(),
+        body: request,
+    };
+    match script(&request) {
+        Reply::Response { model_type, body } => Outcome::Response {
+            model_type: model_type.into(),
+            payload: body.to_string().into_bytes().into(),
+        },
+        Reply::Error(e) => Outcome::Error(e),
+        Reply::Stream { model_type, body } => {
+            let state = ctx.state.clone();
+            let operation = operation.to_owned();
+            Outcome::Subscribe {
+                model_type: model_type.into(),
+                payload: body.to_string().into_bytes().into(),
+                register: Box::new(move |stream: StreamRef| {
+                    state
+                        .scripted_streams
+                        .lock()
+                        .push((operation, stream.clone()));
+                    let state = state.clone();
+                    Box::new(move || {
+                        state
+                            .scripted_streams
+                            .lock()
+                            .retain(|(_, s)| !s.same_stream(&stream))
+                    })
+                }),
+                initial: None,
+            }
+        }
+    }
+}
