@@ -34,10 +34,10 @@ use super::topic::filter_matches;
 use super::{invalid_arguments, parse_request, service_error, CallContext};
 use crate::model::{
     IoTCoreConnectionStatusEvent, IoTCoreMessage, IpcError, Operation, PayloadFormat,
-    PublishToIoTCore, PublishToIoTCoreRequest, PublishToIoTCoreResponse, Shape, SubscribeToIoTCore,
-    SubscribeToIoTCoreConnectionStatus, SubscribeToIoTCoreConnectionStatusRequest,
-    SubscribeToIoTCoreConnectionStatusResponse, SubscribeToIoTCoreRequest,
-    SubscribeToIoTCoreResponse, UserProperty, QOS,
+    PublishToIoTCore, PublishToIoTCoreRequest, PublishToIoTCoreResponse, Qos, Shape,
+    SubscribeToIoTCore, SubscribeToIoTCoreConnectionStatus,
+    SubscribeToIoTCoreConnectionStatusRequest, SubscribeToIoTCoreConnectionStatusResponse,
+    SubscribeToIoTCoreRequest, SubscribeToIoTCoreResponse, UserProperty,
 };
 
 /// A message a component published to IoT Core.
@@ -51,7 +51,7 @@ pub struct CloudMessage {
     /// The payload.
     pub payload: Vec<u8>,
     /// The QoS requested.
-    pub qos: QOS,
+    pub qos: Qos,
     /// The retain flag.
     pub retain: bool,
     /// MQTT 5 user properties.
@@ -293,7 +293,7 @@ fn not_authorized(e: IpcError) -> IpcError {
 }
 
 /// The qos check of a decoded request (`MqttProxyIPCAgent`: `Invalid QoS value: <q>`).
-fn check_qos(qos: &QOS) -> Result<(), IpcError> {
+fn check_qos(qos: &Qos) -> Result<(), IpcError> {
     if qos.is_known() {
         Ok(())
     } else {
@@ -395,7 +395,7 @@ fn check_nucleus_publish(
     if let Err(why) = validate_iot_topic(&request.topic_name, true) {
         return failed(&why);
     }
-    if !*ctx.state.cloud.connected.lock() && request.qos == QOS::AtMostOnce {
+    if !*ctx.state.cloud.connected.lock() && request.qos == Qos::AtMostOnce {
         return failed("Device is offline. Dropping QoS 0 message.");
     }
     Ok(())
@@ -429,7 +429,7 @@ fn publish(ctx: &CallContext<'_>, request: &PublishToIoTCoreRequest) {
     }
 }
 
-/// The `MQTTMessage` that subscribers of the topic receive for a publish.
+/// The `MqttMessage` that subscribers of the topic receive for a publish.
 fn echo_event(request: &PublishToIoTCoreRequest) -> Value {
     let mut event = json!({"topicName": request.topic_name});
     if let Some(p) = &request.payload {
