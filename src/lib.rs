@@ -244,7 +244,9 @@ pub use pending::Pending;
 pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
 pub use shutdown::Shutdown;
-pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
+pub use subscription::{
+    HandlerReturn, StreamControl, StreamHandler, Subscription, SubscriptionStats,
+};
 
 /// The `serde_json` crate that ggipc's API takes and returns ([`serde_json::Value`] in
 /// JSON messages, configuration, shadows), re-exported so that a component needs no

@@ -44,7 +44,8 @@ impl StreamControl {
 ///
 /// Calls for one subscription are never concurrent and arrive in order:
 /// events, then at most one [`on_stream_closed`](StreamHandler::on_stream_closed), last.
-/// A closure `FnMut(E)` is a handler that only cares about events.
+/// A closure `FnMut(E)` is a handler that only cares about events; it may return a
+/// `Result<(), impl Display>`, whose error is logged (see [`HandlerReturn`]).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -123,12 +124,48 @@ pub trait StreamHandler<E>: Send + 'static {
     }
 }
 
-impl<E, F> StreamHandler<E> for F
+/// What a closure handler may return: `()`, or a `Result` whose error is logged at error level
+/// (so a closure can use `?`; the subscription goes on either way).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+/// let relay = client.clone();
+/// let _subscription = client.subscribe_to_topic(
+///     SubscribeToTopicRequest::new("in"),
+///     move |message: SubscriptionResponseMessage| -> ggipc::Result<()> {
+///         relay.publish_to_topic(PublishToTopicRequest::new("out", message))?;
+///         Ok(())
+///     },
+/// )?;
+/// # Ok(()) }
+/// ```
+pub trait HandlerReturn {
+    /// Reports the outcome of one call of the handler.
+    fn report(self);
+}
+
+impl HandlerReturn for () {
+    fn report(self) {}
+}
+
+impl<E: fmt::Display> HandlerReturn for std::result::Result<(), E> {
+    fn report(self) {
+        if let Err(e) = self {
+            log::error!("subscription handler failed: {e}");
+        }
+    }
+}
+
+impl<E, F, R> StreamHandler<E> for F
 where
-    F: FnMut(E) + Send + 'static,
+    F: FnMut(E) -> R + Send + 'static,
+    R: HandlerReturn,
 {
     fn on_stream_event(&mut self, event: E) {
-        self(event)
+        self(event).report()
     }
 }
 

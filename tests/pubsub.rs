@@ -443,3 +443,31 @@ fn overflow_drops_are_counted_and_reported_to_the_handler() {
     );
     assert!(sub.stats().delivered >= 1);
 }
+
+#[test]
+fn a_closure_handler_returning_an_error_keeps_its_subscription() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let (tx, rx) = unbounded();
+    let sub = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("fallible"),
+            move |event: SubscriptionResponseMessage| -> Result<(), Error> {
+                let n: i64 = event.json_as()?; // "x" is not a number: an error, logged
+                tx.send(n).unwrap();
+                Ok(())
+            },
+        )
+        .unwrap();
+    for value in [json!("x"), json!(2)] {
+        client
+            .publish_to_topic(PublishToTopicRequest::json("fallible", value))
+            .unwrap();
+    }
+    assert_eq!(
+        expect_within(&rx, Duration::from_secs(5), "the second event"),
+        2
+    );
+    assert!(sub.is_open());
+    assert_eq!(sub.stats().panicked, 0);
+}

@@ -71,6 +71,28 @@ impl From<BinaryMessage> for PublishMessage {
     }
 }
 
+/// Republishes a received message as it is (its `context` is dropped: servers ignore it
+/// on publish).
+///
+/// ```
+/// use ggipc::model::{PublishMessage, PublishToTopicRequest, SubscriptionResponseMessage};
+/// let received = SubscriptionResponseMessage::new_json("in/t1", ggipc::serde_json::json!({"c": 1}));
+/// let request = PublishToTopicRequest::new("out/t1", received);
+/// assert_eq!(request.publish_message, PublishMessage::json(ggipc::serde_json::json!({"c": 1})));
+/// ```
+impl From<SubscriptionResponseMessage> for PublishMessage {
+    fn from(message: SubscriptionResponseMessage) -> Self {
+        match message {
+            SubscriptionResponseMessage::JsonMessage(m) => {
+                PublishMessage::JsonMessage(JsonMessage { context: None, ..m })
+            }
+            SubscriptionResponseMessage::BinaryMessage(m) => {
+                PublishMessage::BinaryMessage(BinaryMessage { context: None, ..m })
+            }
+        }
+    }
+}
+
 impl PublishToTopicRequest {
     /// Publishes a JSON document to a local topic.
     ///
