@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::unbounded;
 use ggipc::emulator::{Emulator, RecipeFormat};
-use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, QOS};
+use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, Qos, SubscribeToIoTCoreRequest};
 
 const RECIPE: &str = "
 ComponentName: com.example.IoTCore
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
     let (tx, rx) = unbounded();
     let _sub = client.subscribe_to_iot_core(
-        SubscribeToIoTCoreRequest::new("my/+/topic", QOS::AtLeastOnce),
+        SubscribeToIoTCoreRequest::new("my/+/topic", Qos::AtLeastOnce),
         move |message: IoTCoreMessage| {
             let _ = tx.send((message.topic().to_owned(), message.payload().to_vec()));
         },
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("subscribed to my/+/topic");
 
     client.publish_to_iot_core(
-        PublishToIoTCoreRequest::new("my/test/topic", QOS::AtLeastOnce)
+        PublishToIoTCoreRequest::new("my/test/topic", Qos::AtLeastOnce)
             .with_payload(b"Hello, World".to_vec()),
     )?;
     println!("published to my/test/topic");

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         SubscribeToTopicRequest::new("quickstart/#")
             .with_receive_mode(ReceiveMode::ReceiveAllMessages),
         move |event: SubscriptionResponseMessage| {
-            let topic = event.topic().unwrap_or("?").to_owned();
+            let topic = event.topic().to_owned();
             let text = match (event.json(), event.binary()) {
                 (Some(value), _) => value.to_string(),
                 (None, Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),

@@ -45,7 +45,7 @@ use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 /// let client = ggipc::Client::connect()?;
 ///
 /// // A call:
-/// let config = client.get_configuration(GetConfigurationRequest::new(Vec::<String>::new()))?;
+/// let config = client.get_configuration(GetConfigurationRequest::all())?;
 /// assert_eq!(config.value, Some(json!({})));
 ///
 /// // A subscription: the handler runs on the client's handler pool.
@@ -255,7 +255,7 @@ impl Client {
         request: &O::Request,
         handler: H,
         options: CallOptions,
-    ) -> Result<Subscription<O::Response>>
+    ) -> Result<Subscription>
     where
         O: StreamingOperation,
         H: StreamHandler<O::Event>,
@@ -274,7 +274,7 @@ impl Client {
         request: &O::Request,
         sink: Box<dyn EventSink>,
         options: CallOptions,
-    ) -> Result<Subscription<O::Response>> {
+    ) -> Result<Subscription> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let payload = Bytes::from(payload);

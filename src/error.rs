@@ -489,7 +489,8 @@ impl std::fmt::Display for StreamEnd {
 /// ```no_run
 /// fn main() -> Result<(), ggipc::Report> {
 ///     let client = ggipc::Client::connect()?;
-///     client.update_state(ggipc::model::UpdateStateRequest::new("RUNNING"))?;
+///     let running = ggipc::model::ReportedLifecycleState::Running;
+///     client.update_state(ggipc::model::UpdateStateRequest::new(running))?;
 ///     Ok(())
 /// }
 /// ```

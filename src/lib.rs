@@ -49,7 +49,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ggipc::emulator::{Emulator, RecipeFormat};
-//! use ggipc::model::{IpcError, PublishToIoTCoreRequest, PublishToTopicRequest, QOS};
+//! use ggipc::model::{IpcError, PublishToIoTCoreRequest, PublishToTopicRequest, Qos};
 //! use ggipc::serde_json::json;
 //! use ggipc::Error;
 //!
@@ -76,9 +76,9 @@
 //!
 //! // Granted by the recipe:
 //! client.publish_to_topic(PublishToTopicRequest::json("sensors/status", json!({"ok": true})))?;
-//! client.publish_to_iot_core(PublishToIoTCoreRequest::with_payload_bytes(
+//! client.publish_to_iot_core(PublishToIoTCoreRequest::binary(
 //!     "factory/line1/telemetry",
-//!     QOS::AtLeastOnce,
+//!     Qos::AtLeastOnce,
 //!     b"21.5".to_vec(),
 //! ))?;
 //!
@@ -244,7 +244,9 @@ pub use pending::Pending;
 pub use pull::{IntoIter, PullSubscription, StreamItem, StreamRequest};
 pub use rpc::{MessageType, ProtocolError};
 pub use shutdown::Shutdown;
-pub use subscription::{StreamControl, StreamHandler, Subscription, SubscriptionStats};
+pub use subscription::{
+    HandlerReturn, StreamControl, StreamHandler, Subscription, SubscriptionStats,
+};
 
 /// The `serde_json` crate that ggipc's API takes and returns ([`serde_json::Value`] in
 /// JSON messages, configuration, shadows), re-exported so that a component needs no

@@ -67,7 +67,7 @@ macro_rules! streaming_methods {
                     &self,
                     request: <crate::model::$op as Operation>::Request,
                     handler: H,
-                ) -> Result<Subscription<<crate::model::$op as Operation>::Response>>
+                ) -> Result<Subscription>
                 where
                     H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
                 {
@@ -85,7 +85,7 @@ macro_rules! streaming_methods {
                     request: <crate::model::$op as Operation>::Request,
                     handler: H,
                     options: CallOptions,
-                ) -> Result<Subscription<<crate::model::$op as Operation>::Response>>
+                ) -> Result<Subscription>
                 where
                     H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
                 {

@@ -6,7 +6,6 @@
 //! handler's, and a pool worker decodes them and forwards them to the caller's channel,
 //! so order, bounds and drop counting are the handler's.
 
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvErro
 use crate::config::CallOptions;
 use crate::dispatch::EventSink;
 use crate::error::{Error, Result, StreamEnd};
-use crate::model::{Shape, StreamingOperation};
+use crate::model::{Operation, Shape, StreamingOperation};
 use crate::rpc::RpcMessage;
 use crate::subscription::{decode_payload, Subscription, SubscriptionStats};
 use crate::Client;
@@ -110,6 +109,9 @@ stream_requests! {
     SubscribeToCertificateUpdates => SubscribeToCertificateUpdatesRequest;
 }
 
+/// The event type of the operation a request opens.
+type EventOf<Q> = <<Q as StreamRequest>::Operation as StreamingOperation>::Event;
+
 /// Forwards a subscription's items, decoded, to the puller's channel (runs on a pool
 /// worker, one item at a time).
 struct PullSink<E> {
@@ -193,10 +195,12 @@ impl<E: Shape> EventSink for PullSink<E> {
     }
 }
 
-/// A subscription whose items the caller pulls: made by [`Client::pull`]. `O` is the
-/// operation (e.g. [`SubscribeToTopic`](crate::model::SubscribeToTopic)); items are
-/// [`StreamItem`]`<O::Event>`. Dropping it closes the subscription, as
-/// [`close`](PullSubscription::close) does.
+/// A subscription whose items the caller pulls: made by [`Client::pull`]. `E` is the
+/// operation's event type, the one the caller handles (e.g.
+/// [`SubscriptionResponseMessage`](crate::model::SubscriptionResponseMessage) for
+/// `SubscribeToTopic`, so a struct field reads
+/// `PullSubscription<SubscriptionResponseMessage>`); items are [`StreamItem`]`<E>`.
+/// Dropping it closes the subscription, as [`close`](PullSubscription::close) does.
 ///
 /// Items are received in the order they arrived, with the same bound as a handler's
 /// queue ([`ClientBuilder::event_queue`](crate::ClientBuilder::event_queue)): when the
@@ -215,7 +219,7 @@ impl<E: Shape> EventSink for PullSink<E> {
 /// let subscription = client.pull(SubscribeToTopicRequest::new("sensors/1"))?;
 /// client.publish_to_topic(PublishToTopicRequest::json("sensors/1", serde_json::json!({"t": 20})))?;
 /// match subscription.recv_timeout(Duration::from_secs(5))? {
-///     StreamItem::Event(message) => assert_eq!(message.topic(), Some("sensors/1")),
+///     StreamItem::Event(message) => assert_eq!(message.topic(), "sensors/1"),
 ///     other => panic!("{other:?}"),
 /// }
 /// assert!(subscription.try_recv().is_err(), "nothing more yet");
@@ -235,17 +239,17 @@ impl<E: Shape> EventSink for PullSink<E> {
 /// # Ok(()) }
 /// ```
 #[must_use = "dropping a PullSubscription closes it at once"]
-pub struct PullSubscription<O: StreamingOperation> {
-    subscription: Subscription<O::Response>,
-    rx: Receiver<StreamItem<O::Event>>,
+pub struct PullSubscription<E> {
+    subscription: Subscription,
+    rx: Receiver<StreamItem<E>>,
     dropped_here: Arc<AtomicU64>,
-    _operation: PhantomData<fn() -> O>,
+    operation: &'static str,
 }
 
-impl<O: StreamingOperation> std::fmt::Debug for PullSubscription<O> {
+impl<E> std::fmt::Debug for PullSubscription<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PullSubscription")
-            .field("operation", &O::NAME)
+            .field("operation", &self.operation)
             .field("stream_id", &self.subscription.stream_id())
             .field("queued", &self.rx.len())
             .field("end", &self.subscription.end())
@@ -253,10 +257,10 @@ impl<O: StreamingOperation> std::fmt::Debug for PullSubscription<O> {
     }
 }
 
-impl<O: StreamingOperation> PullSubscription<O> {
+impl<E> PullSubscription<E> {
     /// Blocks until the next item. `None` once the end has been received (or the client
     /// is gone).
-    pub fn recv(&self) -> Option<StreamItem<O::Event>> {
+    pub fn recv(&self) -> Option<StreamItem<E>> {
         self.rx.recv().ok()
     }
 
@@ -268,7 +272,7 @@ impl<O: StreamingOperation> PullSubscription<O> {
     pub fn recv_timeout(
         &self,
         timeout: Duration,
-    ) -> std::result::Result<StreamItem<O::Event>, RecvTimeoutError> {
+    ) -> std::result::Result<StreamItem<E>, RecvTimeoutError> {
         self.rx.recv_timeout(timeout)
     }
 
@@ -277,24 +281,25 @@ impl<O: StreamingOperation> PullSubscription<O> {
     /// # Errors
     /// [`TryRecvError::Empty`] when none is, [`TryRecvError::Disconnected`] after the end
     /// was received.
-    pub fn try_recv(&self) -> std::result::Result<StreamItem<O::Event>, TryRecvError> {
+    pub fn try_recv(&self) -> std::result::Result<StreamItem<E>, TryRecvError> {
         self.rx.try_recv()
     }
 
     /// A blocking iterator over the items; it ends after [`StreamItem::End`].
-    pub fn iter(&self) -> crossbeam_channel::Iter<'_, StreamItem<O::Event>> {
+    pub fn iter(&self) -> crossbeam_channel::Iter<'_, StreamItem<E>> {
         self.rx.iter()
     }
 
     /// The channel the items arrive on, for `crossbeam_channel::select!` (re-exported as
     /// [`ggipc::crossbeam_channel`](crate::crossbeam_channel)). Only this handle's
     /// methods and this receiver take items from it.
-    pub fn receiver(&self) -> &Receiver<StreamItem<O::Event>> {
+    pub fn receiver(&self) -> &Receiver<StreamItem<E>> {
         &self.rx
     }
 
-    /// The server's initial response to the subscribe call.
-    pub fn response(&self) -> &O::Response {
+    /// The server's initial response to the subscribe call, as its type `R` (see
+    /// [`Subscription::response`]).
+    pub fn response<R: Shape>(&self) -> Option<&R> {
         self.subscription.response()
     }
 
@@ -344,14 +349,14 @@ impl<O: StreamingOperation> PullSubscription<O> {
     }
 
     /// The handle without its channel, for code written against [`Subscription`].
-    pub fn subscription(&self) -> &Subscription<O::Response> {
+    pub fn subscription(&self) -> &Subscription {
         &self.subscription
     }
 }
 
-impl<'a, O: StreamingOperation> IntoIterator for &'a PullSubscription<O> {
-    type Item = StreamItem<O::Event>;
-    type IntoIter = crossbeam_channel::Iter<'a, StreamItem<O::Event>>;
+impl<'a, E> IntoIterator for &'a PullSubscription<E> {
+    type Item = StreamItem<E>;
+    type IntoIter = crossbeam_channel::Iter<'a, StreamItem<E>>;
     fn into_iter(self) -> Self::IntoIter {
         self.rx.iter()
     }
@@ -360,21 +365,21 @@ impl<'a, O: StreamingOperation> IntoIterator for &'a PullSubscription<O> {
 /// The owning iterator of a [`PullSubscription`]: the subscription stays open while it
 /// lives.
 #[derive(Debug)]
-pub struct IntoIter<O: StreamingOperation> {
-    subscription: PullSubscription<O>,
+pub struct IntoIter<E> {
+    subscription: PullSubscription<E>,
 }
 
-impl<O: StreamingOperation> Iterator for IntoIter<O> {
-    type Item = StreamItem<O::Event>;
+impl<E> Iterator for IntoIter<E> {
+    type Item = StreamItem<E>;
     fn next(&mut self) -> Option<Self::Item> {
         self.subscription.recv()
     }
 }
 
-impl<O: StreamingOperation> IntoIterator for PullSubscription<O> {
-    type Item = StreamItem<O::Event>;
-    type IntoIter = IntoIter<O>;
-    fn into_iter(self) -> IntoIter<O> {
+impl<E> IntoIterator for PullSubscription<E> {
+    type Item = StreamItem<E>;
+    type IntoIter = IntoIter<E>;
+    fn into_iter(self) -> IntoIter<E> {
         IntoIter { subscription: self }
     }
 }
@@ -401,7 +406,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::subscribe`].
-    pub fn pull<Q: StreamRequest>(&self, request: Q) -> Result<PullSubscription<Q::Operation>> {
+    pub fn pull<Q: StreamRequest>(&self, request: Q) -> Result<PullSubscription<EventOf<Q>>> {
         self.pull_with(request, CallOptions::default())
     }
 
@@ -423,11 +428,11 @@ impl Client {
         &self,
         request: Q,
         options: CallOptions,
-    ) -> Result<PullSubscription<Q::Operation>> {
+    ) -> Result<PullSubscription<EventOf<Q>>> {
         let events = self.event_queue_capacity();
         let (tx, rx) = bounded(events + NOTICE_ROOM);
         let dropped_here = Arc::new(AtomicU64::new(0));
-        let sink = PullSink::<<Q::Operation as StreamingOperation>::Event> {
+        let sink = PullSink::<EventOf<Q>> {
             tx,
             events,
             unreported: 0,
@@ -439,7 +444,7 @@ impl Client {
             subscription,
             rx,
             dropped_here,
-            _operation: PhantomData,
+            operation: <Q::Operation as Operation>::NAME,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Subscription handles and the handler trait.
 
+use std::any::Any;
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -42,7 +44,8 @@ impl StreamControl {
 ///
 /// Calls for one subscription are never concurrent and arrive in order:
 /// events, then at most one [`on_stream_closed`](StreamHandler::on_stream_closed), last.
-/// A closure `FnMut(E)` is a handler that only cares about events.
+/// A closure `FnMut(E)` is a handler that only cares about events; it may return a
+/// `Result<(), impl Display>`, whose error is logged (see [`HandlerReturn`]).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +55,7 @@ impl StreamControl {
 /// struct Printer;
 /// impl StreamHandler<SubscriptionResponseMessage> for Printer {
 ///     fn on_stream_event(&mut self, event: SubscriptionResponseMessage) {
-///         println!("{:?} on {:?}", event.json(), event.topic());
+///         println!("{:?} on {}", event.json(), event.topic());
 ///     }
 ///     fn on_stream_error(&mut self, error: Error) -> StreamControl {
 ///         eprintln!("stream error: {error}");
@@ -121,12 +124,48 @@ pub trait StreamHandler<E>: Send + 'static {
     }
 }
 
-impl<E, F> StreamHandler<E> for F
+/// What a closure handler may return: `()`, or a `Result` whose error is logged at error level
+/// (so a closure can use `?`; the subscription goes on either way).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// # let emulator = ggipc::emulator::Emulator::start()?;
+/// # let client = emulator.connect()?;
+/// let relay = client.clone();
+/// let _subscription = client.subscribe_to_topic(
+///     SubscribeToTopicRequest::new("in"),
+///     move |message: SubscriptionResponseMessage| -> ggipc::Result<()> {
+///         relay.publish_to_topic(PublishToTopicRequest::new("out", message))?;
+///         Ok(())
+///     },
+/// )?;
+/// # Ok(()) }
+/// ```
+pub trait HandlerReturn {
+    /// Reports the outcome of one call of the handler.
+    fn report(self);
+}
+
+impl HandlerReturn for () {
+    fn report(self) {}
+}
+
+impl<E: fmt::Display> HandlerReturn for std::result::Result<(), E> {
+    fn report(self) {
+        if let Err(e) = self {
+            log::error!("subscription handler failed: {e}");
+        }
+    }
+}
+
+impl<E, F, R> StreamHandler<E> for F
 where
-    F: FnMut(E) + Send + 'static,
+    F: FnMut(E) -> R + Send + 'static,
+    R: HandlerReturn,
 {
     fn on_stream_event(&mut self, event: E) {
-        self(event)
+        self(event).report()
     }
 }
 
@@ -222,8 +261,23 @@ pub struct SubscriptionStats {
     pub panicked: u64,
 }
 
+/// The initial response kept by a [`Subscription`], whatever its type.
+trait InitialResponse: Any + fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any + fmt::Debug + Send + Sync> InitialResponse for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// An open subscription. Dropping it closes it; [`close`](Subscription::close) does the
-/// same and reports errors. `R` is the operation's initial response.
+/// same and reports errors.
+///
+/// The type is the same for every operation, so a subscription is stored without naming
+/// anything (`struct Component { updates: Subscription }`); the server's initial response
+/// is available through [`response`](Subscription::response).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -245,7 +299,7 @@ pub struct SubscriptionStats {
 /// client.publish_to_topic(PublishToTopicRequest::json("alerts/fire", json!({"level": 3})))?;
 ///
 /// let event = rx.recv_timeout(Duration::from_secs(5))?;
-/// assert_eq!(event.topic(), Some("alerts/fire"));
+/// assert_eq!(event.topic(), "alerts/fire");
 /// assert_eq!(subscription.stats().dropped, 0);
 ///
 /// // Closing (or dropping) ends the stream: no more events reach the handler.
@@ -253,8 +307,8 @@ pub struct SubscriptionStats {
 /// # Ok(()) }
 /// ```
 #[must_use = "dropping a Subscription closes it at once"]
-pub struct Subscription<R> {
-    response: R,
+pub struct Subscription {
+    response: Box<dyn InitialResponse>,
     entry: Arc<SubEntry>,
     key: u64,
     link: Weak<Link>,
@@ -262,7 +316,7 @@ pub struct Subscription<R> {
     closed: bool,
 }
 
-impl<R: std::fmt::Debug> std::fmt::Debug for Subscription<R> {
+impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("stream_id", &self.stream_id())
@@ -272,8 +326,8 @@ impl<R: std::fmt::Debug> std::fmt::Debug for Subscription<R> {
     }
 }
 
-impl<R> Subscription<R> {
-    pub(crate) fn new(
+impl Subscription {
+    pub(crate) fn new<R: Shape>(
         response: R,
         entry: Arc<SubEntry>,
         key: u64,
@@ -281,7 +335,7 @@ impl<R> Subscription<R> {
         close_timeout: Duration,
     ) -> Self {
         Subscription {
-            response,
+            response: Box::new(response),
             entry,
             key,
             link,
@@ -290,9 +344,25 @@ impl<R> Subscription<R> {
         }
     }
 
-    /// The server's initial response to the subscribe call.
-    pub fn response(&self) -> &R {
-        &self.response
+    /// The server's initial response to the subscribe call, as its type `R` (the
+    /// operation's `Response`, e.g. `SubscribeToTopicResponse`); `None` for any other
+    /// type. Every initial response of the service is empty today, except
+    /// `SubscribeToTopicResponse`'s deprecated `topicName`, which servers omit.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ggipc::model::{SubscribeToIoTCoreResponse, SubscribeToTopicRequest, SubscribeToTopicResponse};
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// # let client = emulator.connect()?;
+    /// let subscription = client.pull(SubscribeToTopicRequest::new("t"))?;
+    /// let response = subscription.response::<SubscribeToTopicResponse>();
+    /// assert_eq!(response.and_then(|r| r.topic_name.as_deref()), None);
+    /// assert!(subscription.response::<SubscribeToIoTCoreResponse>().is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn response<R: Shape>(&self) -> Option<&R> {
+        // Deref first: the Box itself would match the blanket impl.
+        (*self.response).as_any().downcast_ref()
     }
 
     /// The eventstream id of this subscription on its connection (it changes when the
@@ -415,7 +485,7 @@ impl<R> Subscription<R> {
     }
 }
 
-impl<R> Drop for Subscription<R> {
+impl Drop for Subscription {
     fn drop(&mut self) {
         if let Err(e) = self.close_inner() {
             log::debug!(

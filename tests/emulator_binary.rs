@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ggipc::model::{GetConfigurationRequest, PublishToIoTCoreRequest, PublishToTopicRequest, QOS};
+use ggipc::model::{GetConfigurationRequest, PublishToIoTCoreRequest, PublishToTopicRequest, Qos};
 use ggipc::{Client, Error};
 
 const RECIPE: &str = concat!(
@@ -213,7 +213,7 @@ fn the_log_shows_calls_with_resources_denials_with_reasons_connects_and_disconne
     // Allowed to the cloud under hello/*: logged as a call and as a cloud publish with size.
     client
         .publish_to_iot_core(
-            PublishToIoTCoreRequest::new("hello/cloud", QOS::AtLeastOnce)
+            PublishToIoTCoreRequest::new("hello/cloud", Qos::AtLeastOnce)
                 .with_payload(b"12345".to_vec()),
         )
         .unwrap();
@@ -223,7 +223,7 @@ fn the_log_shows_calls_with_resources_denials_with_reasons_connects_and_disconne
     // Denied: the recipe grants PublishToIoTCore on hello/* only.
     let err = client
         .publish_to_iot_core(
-            PublishToIoTCoreRequest::new("elsewhere/x", QOS::AtLeastOnce)
+            PublishToIoTCoreRequest::new("elsewhere/x", Qos::AtLeastOnce)
                 .with_payload(b"x".to_vec()),
         )
         .unwrap_err();

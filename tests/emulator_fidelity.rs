@@ -11,8 +11,8 @@ use common::*;
 use crossbeam_channel::unbounded;
 use ggipc::emulator::{Emulator, RecipeFormat, Secret, SimulatedDeployment};
 use ggipc::model::{
-    ComponentUpdatePolicyEvents, IoTCoreMessage, IpcError, SubscribeToComponentUpdatesRequest,
-    SubscribeToIoTCoreRequest, SubscribeToTopicRequest, SubscriptionResponseMessage, QOS,
+    ComponentUpdatePolicyEvents, IoTCoreMessage, IpcError, Qos, SubscribeToComponentUpdatesRequest,
+    SubscribeToIoTCoreRequest, SubscribeToTopicRequest, SubscriptionResponseMessage,
 };
 use ggipc::{CallOptions, Client};
 use serde_json::{json, Value};
@@ -472,7 +472,7 @@ fn iot_core_limits_topics_and_error_types() {
     let sub = |topic: &str| {
         client
             .subscribe_to_iot_core(
-                SubscribeToIoTCoreRequest::new(topic, QOS::AtLeastOnce),
+                SubscribeToIoTCoreRequest::new(topic, Qos::AtLeastOnce),
                 |_e: IoTCoreMessage| {},
             )
             .map(|_| Value::Null)

@@ -11,9 +11,9 @@ use ggipc::codec::{FrameDecoder, Limits};
 use ggipc::emulator::{Emulator, Flavor, RecipeFormat, LITE_OPERATIONS};
 use ggipc::model::{
     ConfigurationUpdateEvents, GetConfigurationRequest, IoTCoreMessage, IpcError, LifecycleState,
-    PublishToIoTCoreRequest, PublishToTopicRequest, ReportedLifecycleState,
+    PublishToIoTCoreRequest, PublishToTopicRequest, Qos, ReportedLifecycleState,
     SubscribeToConfigurationUpdateRequest, SubscribeToIoTCoreRequest, SubscribeToTopicRequest,
-    SubscriptionResponseMessage, Timestamp, UpdateConfigurationRequest, UpdateStateRequest, QOS,
+    SubscriptionResponseMessage, Timestamp, UpdateConfigurationRequest, UpdateStateRequest,
 };
 use ggipc::rpc::{MessageType, RpcMessage};
 use ggipc::{CallOptions, Client};
@@ -122,7 +122,7 @@ fn same_checks(flavor: Flavor) {
     let (itx, irx) = unbounded();
     let _iot = client
         .subscribe_to_iot_core(
-            SubscribeToIoTCoreRequest::new("dt/+/cmd", QOS::AtLeastOnce),
+            SubscribeToIoTCoreRequest::new("dt/+/cmd", Qos::AtLeastOnce),
             move |m: IoTCoreMessage| {
                 itx.send(m).unwrap();
             },
@@ -133,14 +133,14 @@ fn same_checks(flavor: Flavor) {
     assert_eq!((m.topic(), m.payload()), ("dt/dev1/cmd", &b"go"[..]));
     client
         .publish_to_iot_core(
-            PublishToIoTCoreRequest::new("dt/dev1/telemetry", QOS::AtLeastOnce)
+            PublishToIoTCoreRequest::new("dt/dev1/telemetry", Qos::AtLeastOnce)
                 .with_payload(b"42".to_vec()),
         )
         .unwrap();
     let published = emu.cloud().published();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].payload, b"42");
-    assert_eq!(published[0].qos, QOS::AtLeastOnce);
+    assert_eq!(published[0].qos, Qos::AtLeastOnce);
 
     // A big (but allowed) message still passes below the lite frame limit.
     let big = "x".repeat(8_000);

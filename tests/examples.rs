@@ -244,3 +244,144 @@ fn in_flight_example_publishes_sequentially_and_with_a_window() {
     let out = run_with_timeout(&mut bad, Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(2));
 }
+
+const RELAY: &str = "com.example.Relay";
+
+/// The emulator loaded with the component example's recipe and secrets, plus an observer.
+fn relay_emulator() -> Emulator {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/emulator");
+    Emulator::builder()
+        .recipe_file(format!("{dir}/{RELAY}.yaml"))
+        .secrets_file(format!("{dir}/secrets.json"))
+        .permissive_component("test.Observer", "observer-token")
+        .start()
+        .unwrap()
+}
+
+/// Lines of a child's stdout, as they come.
+fn lines_of(child: &mut std::process::Child) -> crossbeam_channel::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn component_example_relays_follows_its_configuration_and_stops_on_sigterm() {
+    use ggipc::model::{
+        LifecycleState, PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage,
+    };
+    use ggipc::StreamItem;
+    let emu = relay_emulator();
+    let observer = emu.connect_as("test.Observer").unwrap();
+    let relayed = observer
+        .pull(SubscribeToTopicRequest::new("relayed/sensors/+"))
+        .unwrap();
+    let mut child = target_command(example("component"))
+        .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
+        .env(ggipc::AUTH_TOKEN_ENV, emu.token_of(RELAY).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    assert_eq!(
+        expect_within(&lines, Duration::from_secs(10), "site"),
+        "site: plant-1"
+    );
+    assert_eq!(
+        expect_within(&lines, Duration::from_secs(10), "secret"),
+        "secret: 7 bytes"
+    );
+    wait_until(Duration::from_secs(10), "RUNNING", || {
+        emu.device().component_state(RELAY) == Some(LifecycleState::Running)
+    });
+
+    // A JSON and a binary message: both reach IoT Core's record and the local topic as
+    // they were published.
+    observer
+        .publish_to_topic(PublishToTopicRequest::json(
+            "sensors/t1",
+            serde_json::json!({"celsius": 21.5}),
+        ))
+        .unwrap();
+    observer
+        .publish_to_topic(PublishToTopicRequest::binary(
+            "sensors/raw",
+            b"\x01\x02".to_vec(),
+        ))
+        .unwrap();
+    let mut seen: Vec<SubscriptionResponseMessage> = Vec::new();
+    while seen.len() < 2 {
+        match relayed.recv_timeout(Duration::from_secs(10)).unwrap() {
+            StreamItem::Event(message) => seen.push(message),
+            other => panic!("{other:?}"),
+        }
+    }
+    seen.sort_by(|a, b| a.topic().cmp(b.topic()));
+    assert_eq!(seen[0].topic(), "relayed/sensors/raw");
+    assert_eq!(seen[0].binary(), Some(&b"\x01\x02"[..]));
+    assert_eq!(seen[1].topic(), "relayed/sensors/t1");
+    assert_eq!(seen[1].json(), Some(&serde_json::json!({"celsius": 21.5})));
+    wait_until(Duration::from_secs(10), "both messages in IoT Core", || {
+        emu.cloud().published().len() == 2
+    });
+    let mut cloud: Vec<(String, Vec<u8>)> = emu
+        .cloud()
+        .published()
+        .into_iter()
+        .map(|m| (m.topic, m.payload))
+        .collect();
+    cloud.sort();
+    assert_eq!(
+        cloud,
+        vec![
+            ("dt/sensors/raw".to_owned(), b"\x01\x02".to_vec()),
+            ("dt/sensors/t1".to_owned(), br#"{"celsius":21.5}"#.to_vec()),
+        ]
+    );
+
+    // A deployment changes the configuration: the typed update subscription reads it.
+    let deployment = emu.device().simulate_deployment(
+        ggipc::emulator::SimulatedDeployment::new()
+            .merge_configuration(RELAY, serde_json::json!({"settings": {"site": "plant-2"}})),
+    );
+    assert!(deployment.wait(Duration::from_secs(10)).is_some());
+    assert_eq!(
+        expect_within(&lines, Duration::from_secs(10), "new site"),
+        "now: plant-2"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = exit_within(child, Duration::from_secs(2));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_readme_shows_the_component_example_verbatim() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let code = std::fs::read_to_string(format!("{root}/examples/component.rs")).unwrap();
+    let block = format!("<!-- readme-test: component.rs -->\n```rust,no_run\n{code}```\n");
+    assert!(
+        readme.contains(&block),
+        "README's component.rs block differs from examples/component.rs"
+    );
+}

@@ -30,10 +30,15 @@ fn check<T: Shape>(shape: &str, index: usize, sample: &Value) -> Result<(), Stri
 
 macro_rules! dispatch {
     ($($name:ident,)+) => {
-        /// Shape name -> (model type, checker).
+        /// Model shape name (`MQTTMessage`, the golden file's and the model's name, which
+        /// the Rust name may spell differently: `MqttMessage`) -> (model type, checker).
         fn dispatch() -> BTreeMap<&'static str, (&'static str, Checker)> {
             let mut map: BTreeMap<&'static str, (&'static str, Checker)> = BTreeMap::new();
-            $( map.insert(stringify!($name), (<$name as Shape>::MODEL_TYPE, check::<$name> as Checker)); )+
+            $( {
+                let model_type = <$name as Shape>::MODEL_TYPE;
+                let model_name = model_type.strip_prefix("aws.greengrass#").expect("aws.greengrass# model type");
+                map.insert(model_name, (model_type, check::<$name> as Checker));
+            } )+
             map
         }
     };
@@ -96,10 +101,10 @@ ListLocalDeploymentsResponse,
 ListNamedShadowsForThingRequest,
 ListNamedShadowsForThingResponse,
 LocalDeployment,
-MQTTCredential,
-MQTTMessage,
 MessageContext,
 Metric,
+MqttCredential,
+MqttMessage,
 PauseComponentRequest,
 PauseComponentResponse,
 PostComponentUpdateEvent,

@@ -69,7 +69,7 @@ fn timestamp_system_time_conversions() {
 
 #[test]
 fn enums_use_wire_values_and_keep_unknown_ones() {
-    let req = PublishToIoTCoreRequest::new("t", QOS::AtLeastOnce)
+    let req = PublishToIoTCoreRequest::new("t", Qos::AtLeastOnce)
         .with_payload(vec![0u8, 1])
         .with_user_properties([UserProperty::new().with_key("a").with_value("b")]);
     assert_eq!(
@@ -78,7 +78,7 @@ fn enums_use_wire_values_and_keep_unknown_ones() {
     );
     let r: PublishToIoTCoreRequest =
         dec(json!({"topicName": "t", "qos": "2", "payloadFormat": "7"}));
-    assert_eq!(r.qos, QOS::Unknown("2".into()));
+    assert_eq!(r.qos, Qos::Unknown("2".into()));
     assert!(!r.qos.is_known());
     assert_eq!(r.payload_format, Some(PayloadFormat::Unknown("7".into())));
     assert_eq!(
@@ -90,9 +90,12 @@ fn enums_use_wire_values_and_keep_unknown_ones() {
         dec(json!({"componentName": "c", "version": "1.0.0", "state": "HIBERNATING"}));
     assert_eq!(d.state, LifecycleState::Unknown("HIBERNATING".into()));
     assert_eq!(d.state.to_string(), "HIBERNATING");
-    assert_eq!(LifecycleState::from("RUNNING"), LifecycleState::Running);
+    assert_eq!(
+        LifecycleState::from_wire("RUNNING"),
+        LifecycleState::Running
+    );
     assert_eq!(PayloadFormat::Utf8.as_str(), "1");
-    assert_eq!(QOS::KNOWN, &[QOS::AtMostOnce, QOS::AtLeastOnce]);
+    assert_eq!(Qos::KNOWN, &[Qos::AtMostOnce, Qos::AtLeastOnce]);
     assert!(
         serde_json::from_value::<PublishToIoTCoreRequest>(json!({"topicName": "t", "qos": 1}))
             .is_err()
@@ -113,9 +116,9 @@ fn absent_optionals_are_omitted_and_null_means_absent() {
         json!({"topic": "a/b", "receiveMode": "RECEIVE_MESSAGES_FROM_OTHERS"})
     );
 
-    let m: MQTTMessage =
+    let m: MqttMessage =
         dec(json!({"topicName": "t", "payload": null, "retain": null, "userProperties": null}));
-    assert_eq!(m, MQTTMessage::new("t"));
+    assert_eq!(m, MqttMessage::new("t"));
     assert_eq!(enc(&m), json!({"topicName": "t"}));
 }
 
@@ -138,7 +141,7 @@ fn unknown_fields_are_ignored() {
     // The example frame's event body, with an unknown member next to the union member.
     let body = br#"{"binaryMessage":{"message":"aGk=","context":{"topic":"t"}},"unknownField":1}"#;
     let e: SubscriptionResponseMessage = serde_json::from_slice(body).expect("decodes");
-    assert_eq!(e.topic(), Some("t"));
+    assert_eq!(e.topic(), "t");
     assert_eq!(e.binary(), Some(&b"hi"[..]));
     assert_eq!(e.json(), None);
 }
@@ -215,7 +218,7 @@ fn sensitive_shapes_redact_debug() {
     assert!(!text.contains("PRIVATE") && text.contains("CERT"), "{text}");
     let t = GetClientDeviceAuthTokenResponse::new("tok-secret");
     assert!(!format!("{t:?}").contains("tok-secret"));
-    let m = MQTTCredential::new()
+    let m = MqttCredential::new()
         .with_client_id("id")
         .with_password("pw-secret");
     assert!(!format!("{m:?}").contains("pw-secret"));
@@ -409,5 +412,5 @@ fn builders_and_accessors() {
         SubscriptionResponseMessage::new_json("a/b", json!({"x": 1}))
     );
     let ev = PublishMessage::binary(b"hi".to_vec()).into_event("t");
-    assert_eq!((ev.topic(), ev.binary()), (Some("t"), Some(&b"hi"[..])));
+    assert_eq!((ev.topic(), ev.binary()), ("t", Some(&b"hi"[..])));
 }

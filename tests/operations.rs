@@ -55,7 +55,7 @@ macro_rules! streaming {
                     events.send(to_json(&e)).unwrap();
                 })?;
                 assert_eq!(
-                    to_json(sub.response()),
+                    to_json(sub.response::<<model::$op as Operation>::Response>().expect("the operation's response type")),
                     golden(<model::$op as Operation>::Response::MODEL_TYPE)[0],
                     "{} initial response", stringify!($op)
                 );

@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, unbounded};
 use ggipc::emulator::Emulator;
 use ggipc::model::{
     PublishMessage, PublishToTopicRequest, ReceiveMode, SubscribeToTopicRequest,
-    SubscriptionResponseMessage,
+    SubscribeToTopicResponse, SubscriptionResponseMessage,
 };
 use ggipc::{Error, StreamHandler};
 use serde_json::json;
@@ -36,7 +36,8 @@ fn json_message_round_trips_with_its_topic() {
         )
         .unwrap();
     // Like the nucleus, the emulator leaves the deprecated topicName unset.
-    assert_eq!(sub.response().topic_name, None);
+    let response = sub.response::<SubscribeToTopicResponse>();
+    assert_eq!(response.map(|r| r.topic_name.clone()), Some(None));
     client
         .publish_to_topic(PublishToTopicRequest::json(
             "sensors/temp",
@@ -45,7 +46,7 @@ fn json_message_round_trips_with_its_topic() {
         .unwrap();
     let event = expect_within(&rx, WAIT, "json event");
     assert_eq!(json_of(&event), Some(json!({"c": 21.5, "n": null})));
-    assert_eq!(event.topic(), Some("sensors/temp"));
+    assert_eq!(event.topic(), "sensors/temp");
 }
 
 #[test]
@@ -86,7 +87,7 @@ fn wildcard_filters_and_receive_modes() {
         .subscribe_to_topic(
             SubscribeToTopicRequest::new("home/+/temp"),
             move |e: SubscriptionResponseMessage| {
-                t1.send(("wild", e.topic().unwrap().to_owned())).unwrap();
+                t1.send(("wild", e.topic().to_owned())).unwrap();
             },
         )
         .unwrap();
@@ -96,7 +97,7 @@ fn wildcard_filters_and_receive_modes() {
             SubscribeToTopicRequest::new("home/#")
                 .with_receive_mode(ReceiveMode::ReceiveAllMessages),
             move |e: SubscriptionResponseMessage| {
-                t2.send(("all", e.topic().unwrap().to_owned())).unwrap();
+                t2.send(("all", e.topic().to_owned())).unwrap();
             },
         )
         .unwrap();
@@ -361,7 +362,7 @@ fn handler_closing_its_own_subscription_from_the_callback() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     let (tx, rx) = unbounded();
-    let slot: Arc<parking_lot::Mutex<Option<ggipc::Subscription<_>>>> = Arc::default();
+    let slot: Arc<parking_lot::Mutex<Option<ggipc::Subscription>>> = Arc::default();
     let inner = slot.clone();
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
@@ -441,4 +442,32 @@ fn overflow_drops_are_counted_and_reported_to_the_handler() {
         "every drop is reported to the handler"
     );
     assert!(sub.stats().delivered >= 1);
+}
+
+#[test]
+fn a_closure_handler_returning_an_error_keeps_its_subscription() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let (tx, rx) = unbounded();
+    let sub = client
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("fallible"),
+            move |event: SubscriptionResponseMessage| -> Result<(), Error> {
+                let n: i64 = event.json_as()?; // "x" is not a number: an error, logged
+                tx.send(n).unwrap();
+                Ok(())
+            },
+        )
+        .unwrap();
+    for value in [json!("x"), json!(2)] {
+        client
+            .publish_to_topic(PublishToTopicRequest::json("fallible", value))
+            .unwrap();
+    }
+    assert_eq!(
+        expect_within(&rx, Duration::from_secs(5), "the second event"),
+        2
+    );
+    assert!(sub.is_open());
+    assert_eq!(sub.stats().panicked, 0);
 }

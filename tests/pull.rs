@@ -161,9 +161,7 @@ fn pull_works_for_another_operation_without_annotations() {
     let emu = Emulator::start().unwrap();
     let client = emu.connect().unwrap();
     let sub = client
-        .pull(SubscribeToConfigurationUpdateRequest::new(
-            Vec::<String>::new(),
-        ))
+        .pull(SubscribeToConfigurationUpdateRequest::all())
         .unwrap();
     client
         .update_configuration(UpdateConfigurationRequest::new(
@@ -178,6 +176,56 @@ fn pull_works_for_another_operation_without_annotations() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Subscriptions kept in a struct name no initial response type: `Subscription` has no
+/// type parameter and `PullSubscription` is named by the event type the caller handles.
+struct Component {
+    commands: ggipc::Subscription,
+    updates: ggipc::PullSubscription<ggipc::model::ConfigurationUpdateEvents>,
+}
+
+#[test]
+fn subscriptions_are_stored_without_naming_their_response_type() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let component = Component {
+        commands: client
+            .subscribe_to_topic(
+                SubscribeToTopicRequest::new("cmd"),
+                |_: SubscriptionResponseMessage| {},
+            )
+            .unwrap(),
+        updates: client
+            .pull(SubscribeToConfigurationUpdateRequest::all())
+            .unwrap(),
+    };
+    // The initial response is still there, as its own type (and only as that type).
+    let response = component
+        .commands
+        .response::<ggipc::model::SubscribeToTopicResponse>();
+    assert!(response.is_some());
+    assert!(component
+        .commands
+        .response::<ggipc::model::SubscribeToConfigurationUpdateResponse>()
+        .is_none());
+    assert!(component
+        .updates
+        .response::<ggipc::model::SubscribeToConfigurationUpdateResponse>()
+        .is_some());
+    client
+        .update_configuration(UpdateConfigurationRequest::merge(
+            ["level"],
+            json!({"x": 1}),
+        ))
+        .unwrap();
+    match component.updates.recv_timeout(BOUND).unwrap() {
+        StreamItem::Event(ggipc::model::ConfigurationUpdateEvents::ConfigurationUpdateEvent(e)) => {
+            assert_eq!(e.key_path.first().map(String::as_str), Some("level"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(component.commands.is_open());
 }
 
 #[test]

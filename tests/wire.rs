@@ -327,7 +327,7 @@ fn subscribed(
     ScriptedPeer,
     Client,
     Receiver<Seen>,
-    ggipc::Subscription<ggipc::model::SubscribeToTopicResponse>,
+    ggipc::Subscription,
     Receiver<Told>,
 ) {
     let (peer, client, seen) = start(name, move |peer| {

@@ -30,7 +30,10 @@ Rules applied (see the spec, section 3 of greengrass-ipc.md):
   `#[serde(default)]` and read `null` as that default, so a sloppy server does not
   break decoding. Required enums/unions/structures without a default stay strict.
 * union -> `#[non_exhaustive]` enum, one newtype variant per member, one key on the wire.
-* enum -> string enum with an `Unknown(String)` variant (`wire_enum!`).
+* enum -> string enum with an `Unknown(String)` variant (`wire_enum!`); no `From<&str>`, and
+  constructors/setters take the enum itself, so a misspelled value does not compile.
+* names: a shape's Rust name writes an all-caps acronym as one word (`Qos`, `MqttMessage`,
+  see `rust_name`); `Shape::MODEL_TYPE` keeps the model's name (`aws.greengrass#MQTTMessage`).
 * list/map -> `Vec<T>` / `BTreeMap<String, T>` inline (no named Rust type).
 * blob -> `Vec<u8>` (base64), timestamp -> `Timestamp`, document -> `serde_json::Value`.
 """
@@ -80,9 +83,9 @@ SHAPE_DOCS = {
     "IoTCoreMessage": "Stream event of `SubscribeToIoTCore`: one MQTT message.",
     "JsonMessage": "A message whose payload is a JSON document.",
     "LocalDeployment": "A local deployment and its status.",
-    "MQTTCredential": "MQTT connection credentials of a client device. Sensitive: `Debug` redacts "
+    "MqttCredential": "MQTT connection credentials of a client device. Sensitive: `Debug` redacts "
                       "the password.",
-    "MQTTMessage": "An MQTT message received from AWS IoT Core.",
+    "MqttMessage": "An MQTT message received from AWS IoT Core.",
     "MessageContext": "Context of a received message (the concrete topic).",
     "Metric": "One metric data point.",
     "PostComponentUpdateEvent": "A deployment finished updating components.",
@@ -104,7 +107,7 @@ SHAPE_DOCS = {
     "LifecycleState": "Lifecycle state of a component.",
     "MetricUnitType": "Unit of a metric.",
     "PayloadFormat": "MQTT 5 payload format indicator (wire values `\"0\"` and `\"1\"`).",
-    "QOS": "MQTT quality of service (wire values `\"0\"` and `\"1\"`, strings).",
+    "Qos": "MQTT quality of service (wire values `\"0\"` and `\"1\"`, strings).",
     "ReceiveMode": "Whether a local subscription receives the subscriber's own messages.",
     "ReportedLifecycleState": "The state a component may report for itself.",
     "RequestStatus": "Outcome of a restart/stop request.",
@@ -115,7 +118,7 @@ SENSITIVE = {
     "CertificateUpdate": {"privateKey"},
     "GetClientDeviceAuthTokenResponse": {"clientDeviceAuthToken"},
     "SecretValue": {"secretString", "secretBinary"},
-    "MQTTCredential": {"password"},
+    "MqttCredential": {"password"},
     "CreateDebugPasswordResponse": {"password"},
     "AuthorizeClientDeviceActionRequest": {"clientDeviceAuthToken"},
     "ValidateAuthorizationTokenRequest": {"token"},
@@ -152,10 +155,43 @@ def enum_variant(name):
     return "".join(p.capitalize() for p in name.lower().split("_"))
 
 
+def rust_name(name):
+    """A shape's Rust type name: an all-caps acronym becomes one capitalized word (Rust API
+    guidelines C-CASE): `QOS` -> `Qos`, `MQTTMessage` -> `MqttMessage`. A run of capitals
+    is an acronym when it is followed by a capitalized word, a digit or the end; `IoT`
+    (a single capital after lower case) stays, so names derived from the operations keep
+    the service's spelling (`PublishToIoTCoreRequest`)."""
+    return re.sub(r"[A-Z]{2,}(?=[A-Z][a-z]|[0-9]|$)", lambda m: m.group(0).capitalize(), name)
+
+
+def rustify(model):
+    """Renames the structure/union/enum shapes to their Rust names (keys and `target`s).
+    Each shape keeps its `modelName`, the name the protocol uses, so the wire is unchanged."""
+    renames = {n: rust_name(n) for n, s in model["shapes"].items()
+               if s["kind"] in ("structure", "union", "enum") and rust_name(n) != n}
+    for op in model["operations"]:
+        for role in ("request", "response", "streamEvent"):
+            if op.get(role) in renames:
+                raise SystemExit(f"operation {op['name']}: its {role} would be renamed")
+
+    def fix(node):
+        if isinstance(node, dict):
+            if node.get("target") in renames:
+                node["target"] = renames[node["target"]]
+            for v in node.values():
+                fix(v)
+        elif isinstance(node, list):
+            for v in node:
+                fix(v)
+    fix(model["shapes"])
+    model["shapes"] = {renames.get(n, n): s for n, s in model["shapes"].items()}
+    return model
+
+
 def load_model(argv):
     path = argv[1] if len(argv) > 1 else os.path.join(MODEL_DIR, "greengrass-ipc-model.json")
     with open(path) as f:
-        return json.load(f)
+        return rustify(json.load(f))
 
 
 def load_facts(name):
@@ -287,7 +323,9 @@ class Gen:
             val = self.rust_type(t["values"])
             return (f"impl IntoIterator<Item = (impl Into<String>, impl Into<{val}>)>",
                     f"{var}.into_iter().map(|(k, v)| (k.into(), v.into())).collect()")
-        if ty in ("boolean", "integer", "long", "double"):
+        if ty in ("boolean", "integer", "long", "double", "enum"):
+            # An enum is taken as itself, not `impl Into`: a misspelled value must not
+            # compile (an unknown one is sent only explicitly, as `Enum::Unknown(..)`).
             return self.rust_type(t), var
         return f"impl Into<{self.rust_type(t)}>", f"{var}.into()"
 

@@ -347,8 +347,8 @@ impl CreateLocalDeploymentRequest {
     }
 
     /// Sets `failureHandlingPolicy`.
-    pub fn with_failure_handling_policy(mut self, value: impl Into<FailureHandlingPolicy>) -> Self {
-        self.failure_handling_policy = Some(value.into());
+    pub fn with_failure_handling_policy(mut self, value: FailureHandlingPolicy) -> Self {
+        self.failure_handling_policy = Some(value);
         self
     }
 }
@@ -735,9 +735,9 @@ impl Shape for RestartComponentResponse {
 
 impl RestartComponentResponse {
     /// Creates a `RestartComponentResponse` from its required members; optional members are unset.
-    pub fn new(restart_status: impl Into<RequestStatus>) -> Self {
+    pub fn new(restart_status: RequestStatus) -> Self {
         Self {
-            restart_status: restart_status.into(),
+            restart_status,
             message: None,
         }
     }
@@ -799,9 +799,9 @@ impl Shape for StopComponentResponse {
 
 impl StopComponentResponse {
     /// Creates a `StopComponentResponse` from its required members; optional members are unset.
-    pub fn new(stop_status: impl Into<RequestStatus>) -> Self {
+    pub fn new(stop_status: RequestStatus) -> Self {
         Self {
-            stop_status: stop_status.into(),
+            stop_status,
             message: None,
         }
     }
@@ -971,12 +971,12 @@ impl ComponentDetails {
     pub fn new(
         component_name: impl Into<String>,
         version: impl Into<String>,
-        state: impl Into<LifecycleState>,
+        state: LifecycleState,
     ) -> Self {
         Self {
             component_name: component_name.into(),
             version: version.into(),
-            state: state.into(),
+            state,
             configuration: None,
         }
     }
@@ -1044,9 +1044,9 @@ impl Shape for DeploymentStatusDetails {
 
 impl DeploymentStatusDetails {
     /// Creates a `DeploymentStatusDetails` from its required members; optional members are unset.
-    pub fn new(detailed_deployment_status: impl Into<DetailedDeploymentStatus>) -> Self {
+    pub fn new(detailed_deployment_status: DetailedDeploymentStatus) -> Self {
         Self {
-            detailed_deployment_status: detailed_deployment_status.into(),
+            detailed_deployment_status,
             deployment_error_stack: None,
             deployment_error_types: None,
             deployment_failure_cause: None,
@@ -1170,10 +1170,10 @@ impl Shape for LocalDeployment {
 
 impl LocalDeployment {
     /// Creates a `LocalDeployment` from its required members; optional members are unset.
-    pub fn new(deployment_id: impl Into<String>, status: impl Into<DeploymentStatus>) -> Self {
+    pub fn new(deployment_id: impl Into<String>, status: DeploymentStatus) -> Self {
         Self {
             deployment_id: deployment_id.into(),
-            status: status.into(),
+            status,
             created_on: None,
             deployment_status_details: None,
         }

@@ -392,10 +392,8 @@ impl Shape for CertificateOptions {
 
 impl CertificateOptions {
     /// Creates a `CertificateOptions` from its required members; optional members are unset.
-    pub fn new(certificate_type: impl Into<CertificateType>) -> Self {
-        Self {
-            certificate_type: certificate_type.into(),
-        }
+    pub fn new(certificate_type: CertificateType) -> Self {
+        Self { certificate_type }
     }
 }
 
@@ -528,13 +526,13 @@ impl Shape for ClientDeviceCredential {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum CredentialDocument {
-    /// `mqttCredential`: [`MQTTCredential`]. Union member.
+    /// `mqttCredential`: [`MqttCredential`]. Union member.
     #[serde(rename = "mqttCredential")]
-    MqttCredential(MQTTCredential),
+    MqttCredential(MqttCredential),
 }
 
 encoding::union_deserialize!(CredentialDocument {
-    "mqttCredential" => MqttCredential(MQTTCredential),
+    "mqttCredential" => MqttCredential(MqttCredential),
 });
 
 impl Shape for CredentialDocument {
@@ -548,7 +546,7 @@ impl Shape for CredentialDocument {
 /// Model type `aws.greengrass#MQTTCredential`.
 #[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
-pub struct MQTTCredential {
+pub struct MqttCredential {
     /// `clientId`: string. Optional.
     #[serde(rename = "clientId", default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -568,12 +566,12 @@ pub struct MQTTCredential {
     pub password: Option<String>,
 }
 
-impl Shape for MQTTCredential {
+impl Shape for MqttCredential {
     const MODEL_TYPE: &'static str = "aws.greengrass#MQTTCredential";
 }
 
-impl MQTTCredential {
-    /// Creates a `MQTTCredential` with every (optional) member unset.
+impl MqttCredential {
+    /// Creates a `MqttCredential` with every (optional) member unset.
     pub fn new() -> Self {
         Self {
             client_id: None,
@@ -608,9 +606,9 @@ impl MQTTCredential {
     }
 }
 
-impl fmt::Debug for MQTTCredential {
+impl fmt::Debug for MqttCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MQTTCredential")
+        f.debug_struct("MqttCredential")
             .field("client_id", &self.client_id)
             .field("certificate_pem", &self.certificate_pem)
             .field("username", &self.username)

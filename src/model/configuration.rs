@@ -547,12 +547,9 @@ impl Shape for ConfigurationValidityReport {
 
 impl ConfigurationValidityReport {
     /// Creates a `ConfigurationValidityReport` from its required members; optional members are unset.
-    pub fn new(
-        status: impl Into<ConfigurationValidityStatus>,
-        deployment_id: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: ConfigurationValidityStatus, deployment_id: impl Into<String>) -> Self {
         Self {
-            status: status.into(),
+            status,
             deployment_id: deployment_id.into(),
             message: None,
         }

@@ -120,6 +120,10 @@ impl fmt::Debug for Redacted {
 }
 
 /// Defines a string enum with known variants and an `Unknown(String)` catch-all.
+///
+/// There is deliberately no `From<&str>`/`From<String>`: code names a variant, so a typo
+/// does not compile. A value the crate does not know is still decoded (as `Unknown`), and
+/// can be sent only explicitly: `Enum::Unknown(..)` or `Enum::from_wire(..)`.
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
@@ -146,7 +150,9 @@ macro_rules! wire_enum {
                 }
             }
 
-            /// Parses a wire value; unknown values become [`Self::Unknown`].
+            /// Parses a wire value; unknown values become [`Self::Unknown`]. The explicit way
+            /// to send a value this crate does not know (there is no `From<&str>`, so that a
+            /// misspelled value does not compile).
             pub fn from_wire(value: &str) -> Self {
                 match value {
                     $( $wire => $name::$variant, )+
@@ -157,21 +163,6 @@ macro_rules! wire_enum {
             /// Whether this is a value known to this version of the crate.
             pub fn is_known(&self) -> bool {
                 !matches!(self, $name::Unknown(_))
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(value: &str) -> Self {
-                Self::from_wire(value)
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(value: String) -> Self {
-                match Self::from_wire(&value) {
-                    $name::Unknown(_) => $name::Unknown(value),
-                    known => known,
-                }
             }
         }
 
@@ -190,7 +181,10 @@ macro_rules! wire_enum {
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let value = ::std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-                Ok(Self::from(value.into_owned()))
+                Ok(match Self::from_wire(&value) {
+                    $name::Unknown(_) => $name::Unknown(value.into_owned()),
+                    known => known,
+                })
             }
         }
     };

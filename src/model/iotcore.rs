@@ -91,9 +91,9 @@ pub struct PublishToIoTCoreRequest {
     /// `topicName`: string. Required.
     #[serde(rename = "topicName")]
     pub topic_name: String,
-    /// `qos`: [`QOS`]. Required.
+    /// `qos`: [`Qos`]. Required.
     #[serde(rename = "qos")]
-    pub qos: QOS,
+    pub qos: Qos,
     /// `payload`: blob (base64 on the wire). Optional.
     #[serde(
         rename = "payload",
@@ -157,10 +157,10 @@ impl Shape for PublishToIoTCoreRequest {
 
 impl PublishToIoTCoreRequest {
     /// Creates a `PublishToIoTCoreRequest` from its required members; optional members are unset.
-    pub fn new(topic_name: impl Into<String>, qos: impl Into<QOS>) -> Self {
+    pub fn new(topic_name: impl Into<String>, qos: Qos) -> Self {
         Self {
             topic_name: topic_name.into(),
-            qos: qos.into(),
+            qos,
             payload: None,
             retain: None,
             user_properties: None,
@@ -212,8 +212,8 @@ impl PublishToIoTCoreRequest {
     }
 
     /// Sets `payloadFormat`.
-    pub fn with_payload_format(mut self, value: impl Into<PayloadFormat>) -> Self {
-        self.payload_format = Some(value.into());
+    pub fn with_payload_format(mut self, value: PayloadFormat) -> Self {
+        self.payload_format = Some(value);
         self
     }
 
@@ -257,9 +257,9 @@ pub struct SubscribeToIoTCoreRequest {
     /// `topicName`: string. Required.
     #[serde(rename = "topicName")]
     pub topic_name: String,
-    /// `qos`: [`QOS`]. Required.
+    /// `qos`: [`Qos`]. Required.
     #[serde(rename = "qos")]
-    pub qos: QOS,
+    pub qos: Qos,
 }
 
 impl Shape for SubscribeToIoTCoreRequest {
@@ -268,10 +268,10 @@ impl Shape for SubscribeToIoTCoreRequest {
 
 impl SubscribeToIoTCoreRequest {
     /// Creates a `SubscribeToIoTCoreRequest` from its required members; optional members are unset.
-    pub fn new(topic_name: impl Into<String>, qos: impl Into<QOS>) -> Self {
+    pub fn new(topic_name: impl Into<String>, qos: Qos) -> Self {
         Self {
             topic_name: topic_name.into(),
-            qos: qos.into(),
+            qos,
         }
     }
 }
@@ -308,13 +308,13 @@ impl SubscribeToIoTCoreResponse {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum IoTCoreMessage {
-    /// `message`: [`MQTTMessage`]. Union member.
+    /// `message`: [`MqttMessage`]. Union member.
     #[serde(rename = "message")]
-    Message(MQTTMessage),
+    Message(MqttMessage),
 }
 
 encoding::union_deserialize!(IoTCoreMessage {
-    "message" => Message(MQTTMessage),
+    "message" => Message(MqttMessage),
 });
 
 impl Shape for IoTCoreMessage {
@@ -427,10 +427,8 @@ impl Shape for ConnectionStatusEvent {
 
 impl ConnectionStatusEvent {
     /// Creates a `ConnectionStatusEvent` from its required members; optional members are unset.
-    pub fn new(status: impl Into<ConnectionStatus>) -> Self {
-        Self {
-            status: status.into(),
-        }
+    pub fn new(status: ConnectionStatus) -> Self {
+        Self { status }
     }
 }
 
@@ -441,7 +439,7 @@ impl ConnectionStatusEvent {
 /// Model type `aws.greengrass#MQTTMessage`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
-pub struct MQTTMessage {
+pub struct MqttMessage {
     /// `topicName`: string. Required.
     #[serde(
         rename = "topicName",
@@ -505,12 +503,12 @@ pub struct MQTTMessage {
     pub content_type: Option<String>,
 }
 
-impl Shape for MQTTMessage {
+impl Shape for MqttMessage {
     const MODEL_TYPE: &'static str = "aws.greengrass#MQTTMessage";
 }
 
-impl MQTTMessage {
-    /// Creates a `MQTTMessage` from its required members; optional members are unset.
+impl MqttMessage {
+    /// Creates a `MqttMessage` from its required members; optional members are unset.
     pub fn new(topic_name: impl Into<String>) -> Self {
         Self {
             topic_name: topic_name.into(),
@@ -565,8 +563,8 @@ impl MQTTMessage {
     }
 
     /// Sets `payloadFormat`.
-    pub fn with_payload_format(mut self, value: impl Into<PayloadFormat>) -> Self {
-        self.payload_format = Some(value.into());
+    pub fn with_payload_format(mut self, value: PayloadFormat) -> Self {
+        self.payload_format = Some(value);
         self
     }
 
@@ -593,7 +591,7 @@ wire_enum! {
     /// MQTT quality of service (wire values `"0"` and `"1"`, strings).
     ///
     /// Model type `aws.greengrass#QOS`.
-    QOS {
+    Qos {
         /// Wire value `"0"`.
         AtMostOnce = "0",
         /// Wire value `"1"`.

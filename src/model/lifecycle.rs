@@ -133,10 +133,8 @@ impl Shape for UpdateStateRequest {
 
 impl UpdateStateRequest {
     /// Creates a `UpdateStateRequest` from its required members; optional members are unset.
-    pub fn new(state: impl Into<ReportedLifecycleState>) -> Self {
-        Self {
-            state: state.into(),
-        }
+    pub fn new(state: ReportedLifecycleState) -> Self {
+        Self { state }
     }
 }
 

@@ -103,10 +103,10 @@ impl Shape for Metric {
 
 impl Metric {
     /// Creates a `Metric` from its required members; optional members are unset.
-    pub fn new(name: impl Into<String>, unit: impl Into<MetricUnitType>, value: f64) -> Self {
+    pub fn new(name: impl Into<String>, unit: MetricUnitType, value: f64) -> Self {
         Self {
             name: name.into(),
-            unit: unit.into(),
+            unit,
             value,
         }
     }

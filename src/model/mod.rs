@@ -1,11 +1,38 @@
 //! The service model: the typed shapes of the Greengrass Core IPC service (serde). Pure.
 //!
 //! Every structure, union and enum of the service model is a Rust type of the same name
-//! re-exported here (`PublishToTopicRequest`, `PublishMessage`, `QOS`, ...), grouped by
-//! service area in submodules. Each of the 35 operations is a unit struct implementing
+//! re-exported here (`PublishToTopicRequest`, `PublishMessage`, ...), grouped by
+//! service area in submodules; an all-caps acronym is written as one word (the model's
+//! `QOS`, `MQTTMessage` and `MQTTCredential` are [`Qos`], [`MqttMessage`] and
+//! [`MqttCredential`]), while names derived from operations keep the service's spelling
+//! (`PublishToIoTCoreRequest`). The wire is unchanged: [`Shape::MODEL_TYPE`] is the
+//! model's name (`aws.greengrass#MQTTMessage`). Each of the 35 operations is a unit struct implementing
 //! [`Operation`] (and [`StreamingOperation`] for the 7 streaming ones), e.g.
 //! [`PublishToTopic`]; [`OPERATIONS`] lists them all with their authorization service.
 //! Errors are in [`errors`]: one struct per modeled error and [`IpcError`].
+//!
+//! # Enums
+//!
+//! A string enum of the service ([`Qos`], [`ReportedLifecycleState`], [`ReceiveMode`], ...)
+//! is taken as itself, so a misspelled value does not compile:
+//!
+//! ```compile_fail
+//! let request = ggipc::model::UpdateStateRequest::new("RUNNNING"); // a typo: E0308
+//! ```
+//!
+//! ```
+//! use ggipc::model::{PublishToIoTCoreRequest, Qos, ReportedLifecycleState, UpdateStateRequest};
+//! let running = UpdateStateRequest::new(ReportedLifecycleState::Running);
+//! assert_eq!(running.state.as_str(), "RUNNING");
+//!
+//! // A value the server sends that this crate does not know still decodes...
+//! let from_server: PublishToIoTCoreRequest =
+//!     ggipc::serde_json::from_str(r#"{"topicName": "t", "qos": "2"}"#).unwrap();
+//! assert_eq!(from_server.qos, Qos::Unknown("2".into()));
+//! // ...and one is sent only explicitly.
+//! let exactly_once = PublishToIoTCoreRequest::new("t", Qos::from_wire("2"));
+//! assert!(!exactly_once.qos.is_known());
+//! ```
 //!
 //! # Requests by service area
 //!
@@ -34,16 +61,16 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, QOS};
+//! use ggipc::model::{IoTCoreMessage, PublishToIoTCoreRequest, SubscribeToIoTCoreRequest, Qos};
 //! # let emu = ggipc::emulator::Emulator::start()?;
 //! # let client = emu.connect()?;
 //! let (tx, rx) = crossbeam_channel::unbounded();
 //! let _sub = client.subscribe_to_iot_core(
-//!     SubscribeToIoTCoreRequest::new("commands/#", QOS::AtLeastOnce),
+//!     SubscribeToIoTCoreRequest::new("commands/#", Qos::AtLeastOnce),
 //!     move |m: IoTCoreMessage| tx.send((m.topic().to_owned(), m.payload().to_vec())).unwrap(),
 //! )?;
 //! client.publish_to_iot_core(
-//!     PublishToIoTCoreRequest::new("telemetry/t1", QOS::AtMostOnce).with_payload(b"21.5".to_vec()),
+//!     PublishToIoTCoreRequest::new("telemetry/t1", Qos::AtMostOnce).with_payload(b"21.5".to_vec()),
 //! )?;
 //! assert_eq!(emu.cloud().published()[0].topic, "telemetry/t1");
 //! emu.cloud().inject_message("commands/reboot", b"now".to_vec());
@@ -224,7 +251,7 @@ pub use timestamp::Timestamp;
 pub use tokens::*;
 
 /// A shape sent on the wire: its `service-model-type` header value.
-pub trait Shape: Serialize + DeserializeOwned + Send + 'static {
+pub trait Shape: Serialize + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static {
     /// The shape id, e.g. `aws.greengrass#PublishToTopicRequest`.
     const MODEL_TYPE: &'static str;
 }

@@ -153,8 +153,8 @@ impl SubscribeToTopicRequest {
     }
 
     /// Sets `receiveMode`.
-    pub fn with_receive_mode(mut self, value: impl Into<ReceiveMode>) -> Self {
-        self.receive_mode = Some(value.into());
+    pub fn with_receive_mode(mut self, value: ReceiveMode) -> Self {
+        self.receive_mode = Some(value);
         self
     }
 }

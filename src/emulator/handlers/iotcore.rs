@@ -37,9 +37,9 @@ use crate::emulator::state::CallContext;
 use crate::emulator::stores::iotcore::{base64_encode, status_event, CloudMessage, Subscriber};
 use crate::model::{
     IoTCoreConnectionStatusEvent, IpcError, Operation, PublishToIoTCore, PublishToIoTCoreRequest,
-    PublishToIoTCoreResponse, Shape, SubscribeToIoTCore, SubscribeToIoTCoreConnectionStatus,
+    PublishToIoTCoreResponse, Qos, Shape, SubscribeToIoTCore, SubscribeToIoTCoreConnectionStatus,
     SubscribeToIoTCoreConnectionStatusRequest, SubscribeToIoTCoreConnectionStatusResponse,
-    SubscribeToIoTCoreRequest, SubscribeToIoTCoreResponse, QOS,
+    SubscribeToIoTCoreRequest, SubscribeToIoTCoreResponse,
 };
 
 /// Whether `filter` is a valid MQTT topic filter (`+` whole levels, `#` last and whole).
@@ -153,7 +153,7 @@ fn not_authorized(e: IpcError) -> IpcError {
 }
 
 /// The qos check of a decoded request (`MqttProxyIPCAgent`: `Invalid QoS value: <q>`).
-fn check_qos(qos: &QOS) -> Result<(), IpcError> {
+fn check_qos(qos: &Qos) -> Result<(), IpcError> {
     if qos.is_known() {
         Ok(())
     } else {
@@ -255,7 +255,7 @@ fn check_nucleus_publish(
     if let Err(why) = validate_iot_topic(&request.topic_name, true) {
         return failed(&why);
     }
-    if !*ctx.state.cloud.connected.lock() && request.qos == QOS::AtMostOnce {
+    if !*ctx.state.cloud.connected.lock() && request.qos == Qos::AtMostOnce {
         return failed("Device is offline. Dropping QoS 0 message.");
     }
     Ok(())
@@ -289,7 +289,7 @@ fn publish(ctx: &CallContext<'_>, request: &PublishToIoTCoreRequest) {
     }
 }
 
-/// The `MQTTMessage` that subscribers of the topic receive for a publish.
+/// The `MqttMessage` that subscribers of the topic receive for a publish.
 fn echo_event(request: &PublishToIoTCoreRequest) -> Value {
     let mut event = json!({"topicName": request.topic_name});
     if let Some(p) = &request.payload {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::emulator::common::topic::filter_matches;
 use crate::emulator::conn::StreamRef;
 use crate::model::{
-    IoTCoreConnectionStatusEvent, IoTCoreMessage, PayloadFormat, Shape, UserProperty, QOS,
+    IoTCoreConnectionStatusEvent, IoTCoreMessage, PayloadFormat, Qos, Shape, UserProperty,
 };
 
 /// A message a component published to IoT Core.
@@ -21,7 +21,7 @@ pub struct CloudMessage {
     /// The payload.
     pub payload: Vec<u8>,
     /// The QoS requested.
-    pub qos: QOS,
+    pub qos: Qos,
     /// The retain flag.
     pub retain: bool,
     /// MQTT 5 user properties.
