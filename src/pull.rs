@@ -120,8 +120,18 @@ struct PullSink<E> {
     events: usize,
     /// Drops not yet reported to the puller.
     unreported: u64,
-    /// Events dropped here (the channel was full), shared with the handle's stats.
-    dropped_here: Arc<AtomicU64>,
+    /// What became of the events handed here, shared with the handle's stats.
+    counts: Arc<PullCounts>,
+}
+
+/// A pull subscription's own counts, updated once an event has been handled here (so
+/// that an event still on its way is in neither).
+#[derive(Debug, Default)]
+struct PullCounts {
+    /// Events put in the puller's channel.
+    sent: AtomicU64,
+    /// Events dropped here because the channel was full.
+    dropped: AtomicU64,
 }
 
 impl<E> PullSink<E> {
@@ -153,11 +163,12 @@ impl<E: Shape> EventSink for PullSink<E> {
         if self.tx.len() < self.events {
             self.report_drops();
             if self.unreported == 0 && self.tx.try_send(StreamItem::Event(event)).is_ok() {
+                self.counts.sent.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }
         self.unreported += 1;
-        let total = self.dropped_here.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.counts.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if total.is_power_of_two() {
             log::warn!("pull subscription full: {total} event(s) dropped so far");
         }
@@ -242,7 +253,7 @@ impl<E: Shape> EventSink for PullSink<E> {
 pub struct PullSubscription<E> {
     subscription: Subscription,
     rx: Receiver<StreamItem<E>>,
-    dropped_here: Arc<AtomicU64>,
+    counts: Arc<PullCounts>,
     operation: &'static str,
 }
 
@@ -323,10 +334,11 @@ impl<E> PullSubscription<E> {
     /// Events handed to the puller, events dropped (by the queue or because the channel
     /// was full), and panics (always 0: no user code runs).
     pub fn stats(&self) -> SubscriptionStats {
+        // Counted here, after the sink handled them: an event the pool has taken from the
+        // queue but not yet handed over is in neither figure.
         let mut stats = self.subscription.stats();
-        let here = self.dropped_here.load(Ordering::Relaxed);
-        stats.delivered = stats.delivered.saturating_sub(here);
-        stats.dropped += here;
+        stats.delivered = self.counts.sent.load(Ordering::Relaxed);
+        stats.dropped += self.counts.dropped.load(Ordering::Relaxed);
         stats
     }
 
@@ -431,19 +443,19 @@ impl Client {
     ) -> Result<PullSubscription<EventOf<Q>>> {
         let events = self.event_queue_capacity();
         let (tx, rx) = bounded(events + NOTICE_ROOM);
-        let dropped_here = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(PullCounts::default());
         let sink = PullSink::<EventOf<Q>> {
             tx,
             events,
             unreported: 0,
-            dropped_here: dropped_here.clone(),
+            counts: counts.clone(),
         };
         let subscription =
             self.subscribe_sink::<Q::Operation>(&request, Box::new(sink), options)?;
         Ok(PullSubscription {
             subscription,
             rx,
-            dropped_here,
+            counts,
             operation: <Q::Operation as Operation>::NAME,
         })
     }
