@@ -584,3 +584,61 @@ fn an_empty_topic_passes_authorization_on_lite_only() {
         }
     }
 }
+
+/// A request body that is not JSON is answered as the nucleus does (an APPLICATION_ERROR
+/// `InternalServerError`, text/plain), whichever path would serve the operation: a typed
+/// decoding, a handler that reads the raw members, one that reads nothing, a test's
+/// scripted reply (which never sees the request), or no handler at all.
+#[test]
+fn a_body_that_is_not_json_is_unparsable_whatever_serves_the_operation() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let emu = Emulator::builder()
+        .socket_path(unique_socket_path("not-json"))
+        .start()
+        .unwrap();
+    let scripted = Arc::new(AtomicUsize::new(0));
+    let seen = scripted.clone();
+    emu.replies().set("GetSecretValue", move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        ggipc::emulator::Reply::Error(ggipc::model::IpcError::Unmodeled(Default::default()))
+    });
+    let (mut socket, mut decoder) = raw_connect(&emu);
+    let operations = [
+        "PublishToTopic",
+        "RestartComponent",
+        "ListComponents",
+        "GetSecretValue",
+        "NoSuchOperation",
+    ];
+    let bodies: [&[u8]; 3] = [b"{not json", b"\"\xff\"", b"{} {}"];
+    let mut stream_id = 0;
+    for operation in operations {
+        for body in bodies {
+            stream_id += 1;
+            let mut m = RpcMessage::new(MessageType::ApplicationMessage, 0, stream_id);
+            m.operation = Some(format!("aws.greengrass#{operation}"));
+            m.content_type = Some("application/json".into());
+            m.payload = body.to_vec().into();
+            write_message(&mut socket, &m);
+            let reply = read_message(&mut socket, &mut decoder).expect("a reply");
+            assert_eq!(reply.stream_id, stream_id, "{operation}");
+            assert_eq!(
+                reply.message_type,
+                MessageType::ApplicationError,
+                "{operation} {body:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&reply.payload),
+                "InternalServerError",
+                "{operation} {body:?}"
+            );
+            assert_eq!(reply.content_type.as_deref(), Some("text/plain"));
+        }
+    }
+    assert_eq!(
+        scripted.load(Ordering::SeqCst),
+        0,
+        "the script saw a non-JSON request"
+    );
+}

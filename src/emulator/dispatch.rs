@@ -12,15 +12,19 @@ use super::common::scripts::{Reply, ScriptedRequest};
 use super::conn::StreamRef;
 use super::handlers::deployment;
 use super::handlers::table::HANDLERS;
-use super::registry::{Outcome, Run};
+use super::registry::{Body, Outcome, Run};
 use super::state::CallContext;
 
 /// Runs the operation; `None` = the operation is unknown.
-pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, request: Value) -> Option<Outcome> {
+pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, body: &Body<'_>) -> Option<Outcome> {
     let state = ctx.state;
     let script = state.scripts.lock().get(operation).cloned();
     if let Some(script) = script {
-        return Some(scripted(ctx, operation, request, &*script));
+        if !body.is_json() {
+            // Answered as unparsable by the server; the script never sees it.
+            return None;
+        }
+        return Some(scripted(ctx, operation, body.value(), &*script));
     }
     if state.flavor == Flavor::Lite && !facts(operation).is_some_and(|f| f.lite) {
         return Some(Outcome::Error(service_error(&format!(
@@ -30,12 +34,12 @@ pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, request: Value) -> 
     if state.control_topic
         && operation == <crate::model::PublishToTopic as crate::model::Operation>::NAME
     {
-        if let Some(outcome) = deployment::control_publish(ctx, &request) {
+        if let Some(outcome) = deployment::control_publish(ctx, &body.value()) {
             return Some(outcome);
         }
     }
     let run = handler(operation)?;
-    Some(run(ctx, request))
+    Some(run(ctx, body))
 }
 
 /// The typed handler of an operation, by short name.

@@ -11,8 +11,10 @@
 //! (authorization, lite support) is the generated `common/operations.rs`.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::common::errors::{parse_request, service_error};
@@ -20,16 +22,71 @@ use super::conn::{Cleanup, StreamRef};
 use super::state::CallContext;
 use crate::model::{IpcError, Operation, Shape, StreamingOperation};
 
-/// Runs one operation on a request body (`{}` when the body was empty).
-pub(crate) type Run = fn(&CallContext<'_>, Value) -> Outcome;
+/// Runs one operation on a request body.
+pub(crate) type Run = fn(&CallContext<'_>, &Body<'_>) -> Outcome;
+
+/// A request's body: JSON (an empty payload reads as `{}`), read straight into the typed
+/// request or, where a rule needs the raw members, into a [`Value`]. Decoding the typed
+/// request from the bytes skips building a `Value` for every call (the emulator's largest
+/// per-call cost, issue 12 point 3); whether the body is JSON at all is checked only when
+/// no typed decoding has shown it (see [`is_json`](Self::is_json)).
+pub(crate) struct Body<'a> {
+    json: &'a [u8],
+    /// Whether the body is JSON, once known.
+    valid: Cell<Option<bool>>,
+}
+
+impl<'a> Body<'a> {
+    /// The body of a request's payload.
+    pub(crate) fn new(payload: &'a [u8]) -> Body<'a> {
+        Body {
+            json: crate::rpc::json_body(payload),
+            valid: Cell::new(None),
+        }
+    }
+
+    /// Whether the body is JSON (UTF-8 text holding one JSON value). A body that is not
+    /// is answered as unparsable whatever the operation (`server.rs`), so handlers may
+    /// treat any body as JSON.
+    pub(crate) fn is_json(&self) -> bool {
+        if let Some(valid) = self.valid.get() {
+            return valid;
+        }
+        let valid = std::str::from_utf8(self.json)
+            .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
+        self.valid.set(Some(valid));
+        valid
+    }
+
+    /// The body as a JSON value; `Null` when it is not JSON (see [`is_json`](Self::is_json)).
+    pub(crate) fn value(&self) -> Value {
+        let value = serde_json::from_slice(self.json);
+        self.valid.set(Some(value.is_ok()));
+        value.unwrap_or(Value::Null)
+    }
+
+    /// The body as the typed request, else `InvalidArgumentsError`
+    /// `invalid <shape>: <why>`. The text of the error is the one decoding the `Value`
+    /// gives (no line and column), and a body with a member twice decodes as the value
+    /// would (the last one wins).
+    pub(crate) fn typed<T: DeserializeOwned>(&self, shape: &str) -> Result<T, IpcError> {
+        match serde_json::from_slice(self.json) {
+            Ok(request) => {
+                self.valid.set(Some(true));
+                Ok(request)
+            }
+            Err(_) => parse_request(self.value(), shape),
+        }
+    }
+}
 
 /// A request/response operation the emulator serves.
 pub(crate) trait Unary: Operation {
     /// Reads the request. By default the body must decode as the typed request, else
     /// `InvalidArgumentsError` `invalid <RequestShape>: <why>`; a handler overrides it
     /// where the server it mimics validates the raw body first.
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<Self::Request, IpcError> {
-        parse_request(request, short_name::<Self::Request>())
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<Self::Request, IpcError> {
+        body.typed(short_name::<Self::Request>())
     }
 
     /// Serves the request.
@@ -39,8 +96,8 @@ pub(crate) trait Unary: Operation {
 /// A streaming operation the emulator serves.
 pub(crate) trait Streaming: StreamingOperation {
     /// Reads the request, as [`Unary::parse`].
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<Self::Request, IpcError> {
-        parse_request(request, short_name::<Self::Request>())
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<Self::Request, IpcError> {
+        body.typed(short_name::<Self::Request>())
     }
 
     /// Serves the request: the initial response and how to register the stream.
@@ -89,17 +146,32 @@ fn short_name<T: Shape>() -> &'static str {
         .unwrap_or(T::MODEL_TYPE)
 }
 
+/// Reads the request with `parse`; a body that is not JSON never reaches the handler's
+/// `serve` (the server answers it as unparsable), even when `parse` does not read it.
+fn read<O: Operation>(
+    ctx: &CallContext<'_>,
+    body: &Body<'_>,
+    parse: fn(&CallContext<'_>, &Body<'_>) -> Result<O::Request, IpcError>,
+) -> Result<O::Request, IpcError> {
+    let request = parse(ctx, body)?;
+    if body.is_json() {
+        Ok(request)
+    } else {
+        Err(service_error("unparsable request"))
+    }
+}
+
 /// The [`Run`] of a request/response operation.
-pub(crate) fn unary<O: Unary>(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    match O::parse(ctx, request).and_then(|r| O::serve(ctx, r)) {
+pub(crate) fn unary<O: Unary>(ctx: &CallContext<'_>, body: &Body<'_>) -> Outcome {
+    match read::<O>(ctx, body, O::parse).and_then(|r| O::serve(ctx, r)) {
         Ok(response) => Outcome::response(&response),
         Err(e) => Outcome::Error(e),
     }
 }
 
 /// The [`Run`] of a streaming operation.
-pub(crate) fn streaming<O: Streaming>(ctx: &CallContext<'_>, request: Value) -> Outcome {
-    match O::parse(ctx, request).and_then(|r| O::serve(ctx, r)) {
+pub(crate) fn streaming<O: Streaming>(ctx: &CallContext<'_>, body: &Body<'_>) -> Outcome {
+    match read::<O>(ctx, body, O::parse).and_then(|r| O::serve(ctx, r)) {
         Ok(stream) => {
             let outcome = Outcome::subscribe(&stream.response, stream.register);
             match stream.initial {

@@ -32,7 +32,7 @@ use super::conn::outbound::{is_transient, write_all_by, Outbound};
 use super::conn::{Cleanup, ServerConn, StreamRef};
 use super::dispatch;
 use super::fault;
-use super::registry::{Initial, Outcome, Register};
+use super::registry::{Body, Initial, Outcome, Register};
 use super::state::{CallContext, CallRecord, State};
 use super::stores::faults::Faults;
 use crate::codec::{FrameDecoder, Limits};
@@ -428,23 +428,26 @@ fn handle_request(
     let name = operation
         .strip_prefix("aws.greengrass#")
         .unwrap_or(operation);
-    let request: Value = match serde_json::from_slice(crate::rpc::json_body(payload)) {
-        Ok(v) => v,
-        Err(_) => {
-            let call = CallLog::new(name, Vec::new());
-            return reply_unparsable(state, conn, stream_id, &call);
-        }
-    };
-    let fallback = request_resources(&request);
+    let body = Body::new(payload);
     let ctx = CallContext {
         state,
         component: &conn.component,
         resources: parking_lot::Mutex::new(Vec::new()),
     };
-    let outcome = dispatch::handle(&ctx, name, request);
-    let mut resources = std::mem::take(&mut *ctx.resources.lock());
-    if resources.is_empty() {
-        resources = fallback;
+    let outcome = dispatch::handle(&ctx, name, &body);
+    // Known by now unless the operation is unknown: no handler serves a body that is
+    // not JSON (registry.rs `read`; the script and control paths check it too).
+    if !body.is_json() {
+        let call = CallLog::new(name, Vec::new());
+        return reply_unparsable(state, conn, stream_id, &call);
+    }
+    // The resources only go into the call's log line: not gathered when it is not logged.
+    let mut resources = Vec::new();
+    if log::log_enabled!(log::Level::Info) {
+        resources = std::mem::take(&mut *ctx.resources.lock());
+        if resources.is_empty() {
+            resources = request_resources(&body.value());
+        }
     }
     let call = CallLog::new(name, resources);
     let Some(outcome) = outcome else {
@@ -641,16 +644,18 @@ impl<'a> CallLog<'a> {
     /// the reply is written, so a client that has its reply finds the call recorded.
     fn finish(&self, state: &State, conn: &ServerConn, outcome: &str, reason: Option<&str>) {
         let (name, component) = (self.name, &conn.component);
-        let resources = if self.resources.is_empty() {
-            String::new()
-        } else {
-            format!(" {:?}", self.resources)
-        };
-        match reason {
-            Some(reason) if !reason.is_empty() => {
-                log::info!("{component} {name}{resources} -> {outcome}: {reason}")
+        if log::log_enabled!(log::Level::Info) {
+            let resources = if self.resources.is_empty() {
+                String::new()
+            } else {
+                format!(" {:?}", self.resources)
+            };
+            match reason {
+                Some(reason) if !reason.is_empty() => {
+                    log::info!("{component} {name}{resources} -> {outcome}: {reason}")
+                }
+                _ => log::info!("{component} {name}{resources} -> {outcome}"),
             }
-            _ => log::info!("{component} {name}{resources} -> {outcome}"),
         }
         state.record(CallRecord::new(component, name, outcome));
     }

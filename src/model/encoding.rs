@@ -29,11 +29,28 @@ pub(crate) fn encode_base64(bytes: &[u8]) -> String {
 
 /// Decodes standard base64, ignoring ASCII whitespace (MIME-style line breaks).
 pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        BASE64.decode(compact)
-    } else {
-        BASE64.decode(text)
+    // Whitespace is rare: looked for only when the text does not decode as it is.
+    match BASE64.decode(text) {
+        Err(e) if text.bytes().any(|b| b.is_ascii_whitespace()) => {
+            let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            BASE64.decode(compact).map_err(|_| e)
+        }
+        decoded => decoded,
+    }
+}
+
+/// Reads a JSON string as a base64 blob, decoding from the borrowed text (no copy of it).
+struct Base64Visitor;
+
+impl serde::de::Visitor<'_> for Base64Visitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a base64 string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+        decode_base64(text).map_err(|e| E::custom(format_args!("invalid base64 blob: {e}")))
     }
 }
 
@@ -65,9 +82,7 @@ pub(crate) mod blob {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        decode_base64(&text)
-            .map_err(|e| serde::de::Error::custom(format_args!("invalid base64 blob: {e}")))
+        deserializer.deserialize_str(Base64Visitor)
     }
 
     /// Like [`deserialize`], but `null` yields an empty blob (for tolerant response decoding).

@@ -32,7 +32,7 @@ use crate::emulator::common::errors::modeled_error;
 use crate::emulator::common::errors::resource_not_found;
 use crate::emulator::common::flavor::Flavor;
 use crate::emulator::common::ids::random_token;
-use crate::emulator::registry::Unary;
+use crate::emulator::registry::{Body, Unary};
 use crate::emulator::state::CallContext;
 use crate::emulator::state::LifecycleRequest;
 use crate::emulator::stores::deployment::SimulatedDeployment;
@@ -191,7 +191,7 @@ impl Unary for GetLocalDeploymentStatus {
 impl Unary for ListLocalDeployments {
     fn parse(
         _ctx: &CallContext<'_>,
-        _request: Value,
+        _body: &Body<'_>,
     ) -> Result<ListLocalDeploymentsRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(ListLocalDeploymentsRequest::default())
@@ -215,7 +215,7 @@ fn details(name: &str, c: &crate::emulator::stores::components::Component) -> Co
 }
 
 impl Unary for ListComponents {
-    fn parse(_ctx: &CallContext<'_>, _request: Value) -> Result<ListComponentsRequest, IpcError> {
+    fn parse(_ctx: &CallContext<'_>, _body: &Body<'_>) -> Result<ListComponentsRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(ListComponentsRequest::default())
     }
@@ -275,7 +275,8 @@ fn raw_component_name(request: &Value) -> Result<String, IpcError> {
 }
 
 impl Unary for RestartComponent {
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<RestartComponentRequest, IpcError> {
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<RestartComponentRequest, IpcError> {
+        let request = body.value();
         raw_component_name(&request).map(RestartComponentRequest::new)
     }
 
@@ -289,7 +290,8 @@ impl Unary for RestartComponent {
 }
 
 impl Unary for StopComponent {
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<StopComponentRequest, IpcError> {
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<StopComponentRequest, IpcError> {
+        let request = body.value();
         raw_component_name(&request).map(StopComponentRequest::new)
     }
 
@@ -332,7 +334,7 @@ fn restart_or_stop(
 impl Unary for CreateDebugPassword {
     fn parse(
         _ctx: &CallContext<'_>,
-        _request: Value,
+        _body: &Body<'_>,
     ) -> Result<CreateDebugPasswordRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(CreateDebugPasswordRequest::default())

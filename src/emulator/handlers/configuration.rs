@@ -46,7 +46,7 @@ use crate::emulator::common::errors::resource_not_found;
 use crate::emulator::common::flavor::Flavor;
 use crate::emulator::common::texts::nucleus_text;
 use crate::emulator::conn::StreamRef;
-use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::registry::{Body, Stream, Streaming, Unary};
 use crate::emulator::state::CallContext;
 use crate::emulator::state::State;
 use crate::emulator::stores::configuration::UpdateSubscriber;
@@ -408,8 +408,9 @@ impl Unary for GetConfiguration {
 impl Unary for UpdateConfiguration {
     fn parse(
         ctx: &CallContext<'_>,
-        request: Value,
+        body: &Body<'_>,
     ) -> Result<UpdateConfigurationRequest, IpcError> {
+        let request = body.value();
         if ctx.state.flavor == Flavor::Nucleus {
             // CS:313-318, on the raw request (the typed one cannot lack them).
             if request.get("timestamp").map_or(true, Value::is_null) {
@@ -508,7 +509,7 @@ impl Streaming for SubscribeToConfigurationUpdate {
 impl Streaming for SubscribeToValidateConfigurationUpdates {
     fn parse(
         _ctx: &CallContext<'_>,
-        _request: Value,
+        _body: &Body<'_>,
     ) -> Result<SubscribeToValidateConfigurationUpdatesRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(SubscribeToValidateConfigurationUpdatesRequest::default())

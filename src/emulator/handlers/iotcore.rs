@@ -32,7 +32,7 @@ use crate::emulator::common::errors::parse_request;
 use crate::emulator::common::errors::service_error;
 use crate::emulator::common::flavor::Flavor;
 use crate::emulator::conn::StreamRef;
-use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::registry::{Body, Stream, Streaming, Unary};
 use crate::emulator::state::CallContext;
 use crate::emulator::stores::iotcore::{base64_encode, status_event, CloudMessage, Subscriber};
 use crate::model::{
@@ -198,7 +198,8 @@ fn parse_mqtt_request<T: serde::de::DeserializeOwned>(
 }
 
 impl Unary for PublishToIoTCore {
-    fn parse(ctx: &CallContext<'_>, request: Value) -> Result<PublishToIoTCoreRequest, IpcError> {
+    fn parse(ctx: &CallContext<'_>, body: &Body<'_>) -> Result<PublishToIoTCoreRequest, IpcError> {
+        let request = body.value();
         parse_mqtt_request(ctx, request, Self::NAME, "PublishToIoTCoreRequest")
     }
 
@@ -320,7 +321,11 @@ fn echo_event(request: &PublishToIoTCoreRequest) -> Value {
 }
 
 impl Streaming for SubscribeToIoTCore {
-    fn parse(ctx: &CallContext<'_>, request: Value) -> Result<SubscribeToIoTCoreRequest, IpcError> {
+    fn parse(
+        ctx: &CallContext<'_>,
+        body: &Body<'_>,
+    ) -> Result<SubscribeToIoTCoreRequest, IpcError> {
+        let request = body.value();
         parse_mqtt_request(ctx, request, Self::NAME, "SubscribeToIoTCoreRequest")
     }
 
@@ -386,7 +391,7 @@ impl Streaming for SubscribeToIoTCore {
 impl Streaming for SubscribeToIoTCoreConnectionStatus {
     fn parse(
         _ctx: &CallContext<'_>,
-        _request: Value,
+        _body: &Body<'_>,
     ) -> Result<SubscribeToIoTCoreConnectionStatusRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(SubscribeToIoTCoreConnectionStatusRequest::default())

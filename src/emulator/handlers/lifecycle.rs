@@ -25,7 +25,7 @@ use crate::emulator::common::errors::invalid_arguments;
 use crate::emulator::common::errors::resource_not_found;
 use crate::emulator::common::errors::service_error;
 use crate::emulator::conn::StreamRef;
-use crate::emulator::registry::{Stream, Streaming, Unary};
+use crate::emulator::registry::{Body, Stream, Streaming, Unary};
 use crate::emulator::state::CallContext;
 use crate::emulator::state::LifecycleRequest;
 use crate::emulator::stores::lifecycle::Deferral;
@@ -68,7 +68,7 @@ impl Unary for UpdateState {
 impl Streaming for SubscribeToComponentUpdates {
     fn parse(
         _ctx: &CallContext<'_>,
-        _request: Value,
+        _body: &Body<'_>,
     ) -> Result<SubscribeToComponentUpdatesRequest, IpcError> {
         // The request has no member; its body is not read.
         Ok(SubscribeToComponentUpdatesRequest::default())
@@ -157,7 +157,8 @@ fn raw_target(request: &Value) -> Result<String, IpcError> {
 }
 
 impl Unary for PauseComponent {
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<PauseComponentRequest, IpcError> {
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<PauseComponentRequest, IpcError> {
+        let request = body.value();
         raw_target(&request).map(PauseComponentRequest::new)
     }
 
@@ -171,7 +172,8 @@ impl Unary for PauseComponent {
 }
 
 impl Unary for ResumeComponent {
-    fn parse(_ctx: &CallContext<'_>, request: Value) -> Result<ResumeComponentRequest, IpcError> {
+    fn parse(_ctx: &CallContext<'_>, body: &Body<'_>) -> Result<ResumeComponentRequest, IpcError> {
+        let request = body.value();
         raw_target(&request).map(ResumeComponentRequest::new)
     }
 
