@@ -347,8 +347,9 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::Timeout`] (`Write`) when the frame is not on the wire by `deadline`
-    /// (nothing of it was sent), [`Error::Closed`] when the connection is closed or the
-    /// write closed it.
+    /// (either nothing of it was sent, or its group went out part-way and the
+    /// connection closes), [`Error::Closed`] when the connection is closed or a socket
+    /// error closed it.
     pub(crate) fn send_control(&self, message: RpcMessage, deadline: Instant) -> Result<()> {
         self.submit(Frame::Control(message), deadline).map(drop)
     }
