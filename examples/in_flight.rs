@@ -4,10 +4,12 @@
 //! system calls per call.
 //!
 //! ```sh
-//! cargo run --release --example in_flight -- <topic> <calls> [<window>]
+//! cargo run --release --example in_flight -- <topic> <calls> [<window> [<threads>]]
 //! ```
 //! Without `<window>` (or with 1) each publish waits for its reply before the next one;
-//! with it, up to `<window>` publishes are in flight at once. Every publish carries a
+//! with it, up to `<window>` publishes are in flight at once. With `<threads>` (default
+//! 1), that many threads share one client and each makes `<calls> / <threads>` of the
+//! publishes that way (`<calls> 1 8`: 8 threads each publishing in a loop). Every publish carries a
 //! 128-byte binary message. Connects from the Greengrass environment
 //! (`AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT`, `SVCUID`); exits non-zero with
 //! the error otherwise.
@@ -21,20 +23,19 @@ use ggipc::{CallOptions, Client};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = match args.as_slice() {
-        [topic, calls] => calls.parse().ok().map(|c| (topic, c, 1)),
-        [topic, calls, window] => calls
-            .parse()
-            .ok()
-            .zip(window.parse().ok())
-            .map(|(c, w)| (topic, c, w)),
+    let number = |i: usize, default: u64| args.get(i).map_or(Some(default), |a| a.parse().ok());
+    let parsed = match args.len() {
+        2..=4 => number(1, 0)
+            .zip(number(2, 1))
+            .zip(number(3, 1))
+            .map(|((c, w), t)| (&args[0], c, w, t)),
         _ => None,
     };
-    let Some((topic, calls, window)) = parsed.filter(|p| p.2 >= 1) else {
-        eprintln!("usage: in_flight <topic> <calls> [<window ≥ 1>]");
+    let Some((topic, calls, window, threads)) = parsed.filter(|p| p.2 >= 1 && p.3 >= 1) else {
+        eprintln!("usage: in_flight <topic> <calls> [<window ≥ 1> [<threads ≥ 1>]]");
         return ExitCode::from(2);
     };
-    match run(topic, calls, window) {
+    match run(topic, calls, window as usize, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("in_flight failed: {e}");
@@ -43,34 +44,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(topic: &str, calls: u64, window: usize) -> ggipc::Result<()> {
+fn run(topic: &str, calls: u64, window: usize, threads: u64) -> ggipc::Result<()> {
     let client = Client::connect()?;
     let request = PublishToTopicRequest::binary(topic, vec![0x5a; 128]);
+    let calls = calls / threads * threads;
     let switches = context_switches();
     let start = Instant::now();
-    if window == 1 {
-        for _ in 0..calls {
-            client.publish_to_topic(request.clone())?;
-        }
-    } else {
-        let mut pending = VecDeque::with_capacity(window);
-        for _ in 0..calls {
-            if pending.len() == window {
-                let oldest: ggipc::Pending<_> = pending.pop_front().expect("a full window");
-                oldest.wait()?;
-            }
-            pending.push_back(client.start::<PublishToTopic>(&request, CallOptions::default())?);
-        }
-        for result in ggipc::pending::wait_all(pending) {
-            result?;
-        }
-    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| publish(&client, &request, calls / threads, window)))
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a publishing thread panicked"))
+    })?;
     let elapsed = start.elapsed();
     let switches = context_switches()
         .zip(switches)
         .map(|(b, a)| b.saturating_sub(a));
     println!(
-        "{calls} publishes, window {window}: {:.0} publishes/s",
+        "{calls} publishes, window {window}, {threads} thread(s): {:.0} publishes/s",
         calls as f64 / elapsed.as_secs_f64()
     );
     if let Some(s) = switches {
@@ -79,6 +72,33 @@ fn run(topic: &str, calls: u64, window: usize) -> ggipc::Result<()> {
             s as f64 / calls.max(1) as f64
         );
     }
+    Ok(())
+}
+
+/// `calls` publishes from this thread, sequential or with up to `window` in flight.
+fn publish(
+    client: &Client,
+    request: &PublishToTopicRequest,
+    calls: u64,
+    window: usize,
+) -> ggipc::Result<()> {
+    if window == 1 {
+        for _ in 0..calls {
+            client.publish_to_topic(request.clone())?;
+        }
+        return Ok(());
+    }
+    let mut pending = VecDeque::with_capacity(window);
+    for _ in 0..calls {
+        if pending.len() == window {
+            let oldest: ggipc::Pending<_> = pending.pop_front().expect("a full window");
+            oldest.wait()?;
+        }
+        pending.push_back(client.start::<PublishToTopic>(request, CallOptions::default())?);
+    }
+    ggipc::pending::wait_all(pending)
+        .into_iter()
+        .collect::<ggipc::Result<Vec<_>>>()?;
     Ok(())
 }
 

@@ -109,7 +109,7 @@ struct QueueState {
     watch: Option<Duration>,
 }
 
-type CloseRequest = Box<dyn FnOnce() + Send>;
+pub(crate) type CloseRequest = Box<dyn FnOnce() + Send>;
 
 /// The queue of one subscription.
 pub(crate) struct StreamQueue {

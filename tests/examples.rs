@@ -209,11 +209,12 @@ fn the_service_area_examples_run_against_the_embedded_emulator() {
 }
 
 #[test]
-fn in_flight_example_publishes_sequentially_and_with_a_window() {
+fn in_flight_example_publishes_sequentially_with_a_window_and_from_threads() {
     let emu = Emulator::start().unwrap();
     for args in [
         &["demo/in-flight", "200"][..],
         &["demo/in-flight", "500", "64"][..],
+        &["demo/in-flight", "400", "1", "4"][..],
     ] {
         let mut run = target_command(example("in_flight"));
         run.args(args)
@@ -238,11 +239,13 @@ fn in_flight_example_publishes_sequentially_and_with_a_window() {
         .iter()
         .filter(|c| c.operation == "PublishToTopic" && c.outcome == "ok")
         .count();
-    assert_eq!(served, 700, "every publish reached the emulator");
-    let mut bad = target_command(example("in_flight"));
-    bad.args(["t", "10", "0"]);
-    let out = run_with_timeout(&mut bad, Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(served, 1100, "every publish reached the emulator");
+    for args in [&["t", "10", "0"][..], &["t", "10", "1", "0"][..]] {
+        let mut bad = target_command(example("in_flight"));
+        bad.args(args);
+        let out = run_with_timeout(&mut bad, Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
 
 const RELAY: &str = "com.example.Relay";

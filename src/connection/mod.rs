@@ -7,19 +7,23 @@
 //!   returns: complete the call waiting for it, or push to the subscription's queue in
 //!   [`dispatch`](crate::dispatch). It never runs user code and never waits on a handler.
 //!   Who starts that thread is the link's business (`crate::link`).
-//! * **Writes** happen on the calling thread, under the writer lock (see [`writer`]): the
-//!   stream id is allocated, the stream opened in the session and the whole frame written
-//!   under that one lock, so ids reach the wire in order. Lock order: writer, then
-//!   routes; the routes lock is never held while taking the writer lock or doing I/O, nor
+//! * **Writes** happen on the calling threads, in groups (see [`outbox`]): a caller
+//!   queues its frame; the thread that takes the write role writes every queued frame
+//!   with one `write` and tells each waiting caller its outcome. That thread allocates
+//!   the stream ids of the group's new streams in queue order, opens them in the session
+//!   and writes the group, so ids reach the wire strictly increasing. Lock order: the
+//!   outbox lock is taken alone (never while holding another lock, never across I/O);
+//!   the write role, then routes; the routes lock is never held while doing I/O, nor
 //!   while performing an action (pushing to a queue, sending a reply).
 
+mod outbox;
 mod reader;
 mod writer;
 
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +40,7 @@ use crate::rpc::session::{Action, Ending, Opened, Session, Unanswered};
 use crate::rpc::{
     self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM,
 };
+use outbox::{Outbox, Outcome, Queued, Turn};
 use writer::{WriteError, Writer};
 
 /// How long a control write (TERMINATE) may wait when no caller deadline applies.
@@ -44,6 +49,11 @@ pub(crate) const CONTROL_WRITE_BUDGET: Duration = Duration::from_secs(1);
 /// How long a caller whose deadline just passed waits for a reply the I/O thread has
 /// already claimed (the hand-over never blocks; this only bounds the unexpected).
 const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
+
+/// How long a caller whose frame is being written by another thread sleeps between
+/// looks once its own deadline has passed (the write itself is bounded by the earliest
+/// deadline of its group, so this only paces the looks).
+const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 
 /// The per-stream state with this layer's handles: a caller waits on a channel for its
 /// first reply; a subscription's later messages go to its queue.
@@ -54,10 +64,27 @@ struct Routes {
     closed: Option<CloseReason>,
 }
 
+/// A frame queued for the write path.
+enum Frame {
+    /// The first message of a new stream: it gets its id when its group is written.
+    Open {
+        message: RpcMessage,
+        opened: Opened<Sender<RpcMessage>, Arc<StreamQueue>>,
+    },
+    /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR.
+    Control(RpcMessage),
+}
+
+/// A frame's outcome: the new stream's id (0 for a control frame).
+type Sent = Result<i32>;
+
 /// One live connection: shared by the client handles, the subscriptions and the I/O thread.
 pub(crate) struct Connection {
-    writer: Mutex<Writer>,
+    /// The frames waiting to be written and, while no thread is writing, the writer.
+    outbox: Mutex<Outbox<Writer, Frame, Sent>>,
     routes: Mutex<Routes>,
+    /// This connection, for the close hooks of its subscriptions.
+    this: Weak<Connection>,
     /// A handle on the socket used only to shut it down (wakes the I/O thread).
     control: UnixStream,
     closing: AtomicBool,
@@ -172,12 +199,13 @@ pub(crate) fn connect(
         }
     }
     read_half.set_read_timeout(None)?;
-    let connection = Arc::new(Connection {
-        writer: Mutex::new(writer),
+    let connection = Arc::new_cyclic(|this| Connection {
+        outbox: Mutex::new(Outbox::new(writer)),
         routes: Mutex::new(Routes {
             session: Session::default(),
             closed: None,
         }),
+        this: this.clone(),
         control: socket,
         closing: AtomicBool::new(false),
         resumable: config.reconnect.is_some(),
@@ -302,88 +330,262 @@ impl Connection {
         Error::Closed(self.close_reason().unwrap_or(CloseReason::PeerClosed))
     }
 
-    /// Allocates the next stream id, opens it in the session and writes `message` on it,
-    /// all under the writer lock. An id is only consumed when its frame was written whole.
+    /// Sends the first message of a new stream: queues it, and returns its stream id once
+    /// it is on the wire. The id is allocated when the frame's group is written, and
+    /// only kept when the group went out whole (see [`Connection::write_group`]).
     fn open_stream(
-        self: &Arc<Self>,
-        mut message: RpcMessage,
+        &self,
+        message: RpcMessage,
         opened: Opened<Sender<RpcMessage>, Arc<StreamQueue>>,
         deadline: Instant,
     ) -> Result<i32> {
-        let mut writer = self
-            .writer
-            .try_lock_until(deadline)
-            .ok_or(Error::Timeout(TimeoutKind::Write))?;
-        if writer.broken {
-            return Err(self.closed_error());
-        }
-        let id = writer.next_stream_id;
-        if id <= 0 {
-            return Err(ProtocolError::StreamIdsExhausted.into());
-        }
-        message.stream_id = id;
-        writer.encode(&message)?;
-        if let Opened::Subscription(_, queue) = &opened {
-            // What runs when the handler asks to close: end the stream from our side.
-            let connection = Arc::downgrade(self);
-            queue.set_close_request(Box::new(move || {
-                if let Some(connection) = connection.upgrade() {
-                    if let Err(e) = connection.end_stream(id, deadline_after(CONTROL_WRITE_BUDGET))
-                    {
-                        log::debug!("could not terminate stream {id}: {e}");
-                    }
-                }
-            }));
-        }
-        {
-            let mut routes = self.routes.lock();
-            if let Some(reason) = &routes.closed {
-                return Err(Error::Closed(reason.clone()));
-            }
-            routes.session.open(id, opened);
-        }
-        match writer.flush(deadline) {
-            Ok(()) => {
-                // i32::MAX + 1 wraps to a negative sentinel: ids are exhausted.
-                writer.next_stream_id = id.wrapping_add(1);
-                Ok(id)
-            }
-            Err(e) => {
-                let broken = writer.broken;
-                drop(writer);
-                self.routes.lock().session.forget(id);
-                Err(self.write_failed(e, broken))
-            }
-        }
-    }
-
-    /// The error for a failed write; a write that left the writer broken (part of a
-    /// frame may be on the wire) closes the connection first.
-    fn write_failed(&self, e: WriteError, broken: bool) -> Error {
-        if broken {
-            self.shutdown(e.close_reason());
-        }
-        e.into_error(self.close_reason())
+        self.submit(Frame::Open { message, opened }, deadline)
     }
 
     /// Writes a control message (TERMINATE, PING_RESPONSE, PROTOCOL_ERROR) before
     /// `deadline`; a write that fails part-way closes the connection.
     ///
     /// # Errors
-    /// [`Error::Timeout`] (`Write`) when the writer lock or the write misses `deadline`,
-    /// [`Error::Closed`] when the connection is closed or the write closed it.
-    pub(crate) fn send_control(&self, message: &RpcMessage, deadline: Instant) -> Result<()> {
-        let mut writer = self
-            .writer
-            .try_lock_until(deadline)
-            .ok_or(Error::Timeout(TimeoutKind::Write))?;
-        if writer.broken || self.closing.load(Ordering::Acquire) {
+    /// [`Error::Timeout`] (`Write`) when the frame is not on the wire by `deadline`
+    /// (either nothing of it was sent, or its group went out part-way and the
+    /// connection closes), [`Error::Closed`] when the connection is closed or a socket
+    /// error closed it.
+    pub(crate) fn send_control(&self, message: RpcMessage, deadline: Instant) -> Result<()> {
+        self.submit(Frame::Control(message), deadline).map(drop)
+    }
+
+    /// Queues `frame` and waits for its outcome: either another thread writes it with
+    /// its own group, or this thread takes the write role and writes every queued frame.
+    /// Bounded: a frame still queued at `deadline` is withdrawn (never sent) and the
+    /// caller gets [`Error::Timeout`] (`Write`); a frame being written waits for its
+    /// group, whose write ends by the earliest deadline in it.
+    fn submit(&self, frame: Frame, deadline: Instant) -> Sent {
+        if self.closing.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        writer.send(message, deadline).map_err(|e| {
-            let broken = writer.broken;
-            drop(writer);
-            self.write_failed(e, broken)
+        let me = thread::current();
+        let mut wake: Vec<thread::Thread> = Vec::new();
+        // A frame withdrawn unsent, dropped outside the lock (it may hold a queue).
+        let mut withdrawn = None;
+        let mut outbox = self.outbox.lock();
+        let ticket = outbox.push(frame, deadline, me.clone());
+        let sent = loop {
+            let now = Instant::now();
+            match outbox.poll(ticket, now) {
+                Turn::Done(sent) => break sent,
+                Turn::TimedOut { job, wake: next } => {
+                    withdrawn = Some(job);
+                    wake.extend(next);
+                    break Err(Error::Timeout(TimeoutKind::Write));
+                }
+                Turn::Write(writer, group) => {
+                    let (writer, outcomes, requeue) =
+                        parking_lot::MutexGuard::unlocked(&mut outbox, || {
+                            self.write_group(writer, group)
+                        });
+                    wake.extend(outbox.finish(writer, outcomes, requeue, &me));
+                }
+                Turn::Wait { queued } => {
+                    let pause = match queued {
+                        true => deadline.saturating_duration_since(now),
+                        false => deadline
+                            .saturating_duration_since(now)
+                            .max(GROUP_WAIT_SLICE),
+                    };
+                    parking_lot::MutexGuard::unlocked(&mut outbox, || {
+                        for thread in wake.drain(..) {
+                            thread.unpark();
+                        }
+                        thread::park_timeout(pause);
+                    });
+                }
+            }
+        };
+        drop(outbox);
+        drop(withdrawn);
+        for thread in wake {
+            thread.unpark();
+        }
+        sent
+    }
+
+    /// Writes one group of frames (the holder of the write role, outside the outbox
+    /// lock): allocates the ids of the new streams in order, opens them in the session,
+    /// writes everything with one `write` bounded by the earliest deadline of the
+    /// group, and returns the writer, each frame's outcome, and the frames to put back
+    /// in front of the queue.
+    ///
+    /// * Written whole: every frame is sent, its ids are consumed.
+    /// * Nothing written by the deadline: nothing of the group is on the wire, its ids
+    ///   are free again and its streams withdrawn from the session; the frames whose
+    ///   deadline passed fail with [`Error::Timeout`] (`Write`), the others go back to
+    ///   the queue (to get their ids again in the next group). The connection stays.
+    /// * A failure after part of the group went out: the writer is broken and the
+    ///   connection closes (its reason from [`WriteError::close_reason`]); every frame of
+    ///   the group fails with the same error.
+    fn write_group(
+        &self,
+        mut writer: Writer,
+        group: Vec<Queued<Frame>>,
+    ) -> (Writer, Vec<Outcome<Sent>>, Vec<Queued<Frame>>) {
+        struct Member {
+            ticket: u64,
+            waiter: thread::Thread,
+            deadline: Instant,
+            message: RpcMessage,
+            /// The new stream's id, for an `Open` frame.
+            id: Option<i32>,
+        }
+        let mut outcomes = Vec::with_capacity(group.len());
+        let done = |q: Member, result: Sent| Outcome {
+            ticket: q.ticket,
+            waiter: q.waiter,
+            result,
+        };
+        if writer.broken || self.closing.load(Ordering::Acquire) {
+            let reason = self.close_reason().unwrap_or(CloseReason::PeerClosed);
+            for q in group {
+                outcomes.push(Outcome {
+                    ticket: q.ticket,
+                    waiter: q.waiter,
+                    result: Err(Error::Closed(reason.clone())),
+                });
+            }
+            return (writer, outcomes, Vec::new());
+        }
+        let now = Instant::now();
+        writer.clear();
+        let mut next_id = writer.next_stream_id;
+        let mut members = Vec::with_capacity(group.len());
+        let mut opens = Vec::new();
+        for q in group {
+            let (message, opened) = match q.job {
+                Frame::Open { message, opened } => (message, Some(opened)),
+                Frame::Control(message) => (message, None),
+            };
+            let mut member = Member {
+                ticket: q.ticket,
+                waiter: q.waiter,
+                deadline: q.deadline,
+                message,
+                id: None,
+            };
+            if member.deadline <= now {
+                outcomes.push(done(member, Err(Error::Timeout(TimeoutKind::Write))));
+                continue;
+            }
+            if opened.is_some() {
+                if next_id <= 0 {
+                    let exhausted = ProtocolError::StreamIdsExhausted.into();
+                    outcomes.push(done(member, Err(exhausted)));
+                    continue;
+                }
+                member.message.stream_id = next_id;
+            }
+            if let Err(e) = writer.append(&member.message) {
+                outcomes.push(done(member, Err(e)));
+                continue;
+            }
+            if let Some(opened) = opened {
+                let id = next_id;
+                if let Opened::Subscription(_, queue) = &opened {
+                    queue.set_close_request(self.close_hook(id));
+                }
+                member.id = Some(id);
+                opens.push((id, opened));
+                // i32::MAX + 1 wraps to a negative sentinel: ids are exhausted.
+                next_id = id.wrapping_add(1);
+            }
+            members.push(member);
+        }
+        let Some(deadline) = members.iter().map(|m| m.deadline).min() else {
+            return (writer, outcomes, Vec::new());
+        };
+        {
+            let mut routes = self.routes.lock();
+            if let Some(reason) = routes.closed.clone() {
+                drop(routes);
+                for m in members {
+                    outcomes.push(done(m, Err(Error::Closed(reason.clone()))));
+                }
+                return (writer, outcomes, Vec::new());
+            }
+            for (id, opened) in opens {
+                routes.session.open(id, opened);
+            }
+        }
+        let mut requeue = Vec::new();
+        match writer.flush(deadline) {
+            Ok(()) => {
+                writer.next_stream_id = next_id;
+                for m in members {
+                    let id = m.id.unwrap_or(0);
+                    outcomes.push(done(m, Ok(id)));
+                }
+            }
+            Err(WriteError::Timeout) if !writer.broken => {
+                // Not a byte went out: the ids are free again (the counter was not
+                // advanced) and the streams are taken back.
+                let now = Instant::now();
+                let mut routes = self.routes.lock();
+                for m in members {
+                    let opened = m.id.map(|id| routes.session.withdraw(id));
+                    match opened {
+                        _ if m.deadline <= now => {
+                            outcomes.push(done(m, Err(Error::Timeout(TimeoutKind::Write))));
+                        }
+                        // Not waiting for its reply any more (a server answering an id
+                        // it never saw): give up on it.
+                        Some(None) => {
+                            outcomes.push(done(m, Err(Error::Timeout(TimeoutKind::Write))));
+                        }
+                        Some(Some(opened)) => requeue.push(Queued {
+                            ticket: m.ticket,
+                            waiter: m.waiter,
+                            deadline: m.deadline,
+                            job: Frame::Open {
+                                message: m.message,
+                                opened,
+                            },
+                        }),
+                        None => requeue.push(Queued {
+                            ticket: m.ticket,
+                            waiter: m.waiter,
+                            deadline: m.deadline,
+                            job: Frame::Control(m.message),
+                        }),
+                    }
+                }
+            }
+            Err(e) => {
+                {
+                    let mut routes = self.routes.lock();
+                    for id in members.iter().filter_map(|m| m.id) {
+                        routes.session.forget(id);
+                    }
+                }
+                if writer.broken {
+                    self.shutdown(e.close_reason());
+                }
+                let reason = self.close_reason().unwrap_or_else(|| e.close_reason());
+                for m in members {
+                    outcomes.push(done(m, Err(e.group_error(&reason))));
+                }
+            }
+        }
+        (writer, outcomes, requeue)
+    }
+
+    /// What runs when the handler of the subscription on stream `id` asks to close: end
+    /// the stream from our side.
+    fn close_hook(&self, id: i32) -> crate::dispatch::CloseRequest {
+        let connection = self.this.clone();
+        Box::new(move || {
+            if let Some(connection) = connection.upgrade() {
+                if let Err(e) = connection.end_stream(id, deadline_after(CONTROL_WRITE_BUDGET)) {
+                    log::debug!("could not terminate stream {id}: {e}");
+                }
+            }
         })
     }
 
@@ -393,11 +595,11 @@ impl Connection {
         if !self.routes.lock().session.end(id) {
             return Ok(false);
         }
-        self.send_control(&terminate(id), deadline).map(|()| true)
+        self.send_control(terminate(id), deadline).map(|()| true)
     }
 
     fn send_terminate(&self, id: i32, deadline: Instant) {
-        if let Err(e) = self.send_control(&terminate(id), deadline) {
+        if let Err(e) = self.send_control(terminate(id), deadline) {
             log::debug!("could not terminate stream {id}: {e}");
         }
     }
@@ -572,6 +774,239 @@ pub(crate) fn terminate(id: i32) -> RpcMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Limits;
+
+    /// A connection over one end of a socket pair (no handshake, no I/O thread); the
+    /// other end plays the server.
+    fn pair() -> (Arc<Connection>, UnixStream) {
+        let (client, server) = UnixStream::pair().unwrap();
+        let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
+        let connection = Arc::new_cyclic(|this| Connection {
+            outbox: Mutex::new(Outbox::new(writer)),
+            routes: Mutex::new(Routes {
+                session: Session::default(),
+                closed: None,
+            }),
+            this: this.clone(),
+            control: client,
+            closing: AtomicBool::new(false),
+            resumable: false,
+        });
+        (connection, server)
+    }
+
+    /// This thread holds the write role (as a caller with a frame of its own would)
+    /// until [`release`]: frames queued meanwhile wait behind it.
+    struct Role {
+        ticket: u64,
+        writer: Writer,
+        group: Vec<Queued<Frame>>,
+    }
+
+    fn hold(connection: &Connection) -> Role {
+        let mut outbox = connection.outbox.lock();
+        let far = Instant::now() + Duration::from_secs(60);
+        let ping = Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0));
+        let ticket = outbox.push(ping, far, thread::current());
+        match outbox.poll(ticket, Instant::now()) {
+            Turn::Write(writer, group) => Role {
+                ticket,
+                writer,
+                group,
+            },
+            _ => panic!("the role is free"),
+        }
+    }
+
+    /// Hands the role back without writing the holder's own frame; the first queued
+    /// frame's thread takes it.
+    fn release(connection: &Connection, role: Role) {
+        let me = thread::current();
+        let outcomes = role
+            .group
+            .into_iter()
+            .map(|q| Outcome {
+                ticket: q.ticket,
+                waiter: q.waiter,
+                result: Ok(0),
+            })
+            .collect();
+        let wake = {
+            let mut outbox = connection.outbox.lock();
+            let wake = outbox.finish(role.writer, outcomes, Vec::new(), &me);
+            assert!(matches!(
+                outbox.poll(role.ticket, Instant::now()),
+                Turn::Done(Ok(0))
+            ));
+            wake
+        };
+        for thread in wake {
+            thread.unpark();
+        }
+    }
+
+    fn wait_queued(connection: &Connection, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while connection.outbox.lock().queued() < n {
+            assert!(Instant::now() < deadline, "{n} frames queued within 5 s");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn writes(connection: &Connection) -> usize {
+        connection
+            .outbox
+            .lock()
+            .writer()
+            .expect("the role is free")
+            .writes
+    }
+
+    /// Starts a publish on another thread; its result (the stream id) arrives on the
+    /// returned channel.
+    fn publish(
+        connection: &Arc<Connection>,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Receiver<Result<i32>> {
+        let (tx, rx) = bounded(1);
+        let connection = connection.clone();
+        thread::spawn(move || {
+            let deadline = Instant::now() + timeout;
+            let started = connection.start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                body.into(),
+                deadline,
+                None,
+            );
+            // Nobody answers here: dropping the call forgets its stream.
+            let _ = tx.send(started.map(|call| call.id()));
+        });
+        rx
+    }
+
+    fn result_of(rx: &Receiver<Result<i32>>) -> Result<i32> {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the caller returns within 10 s")
+    }
+
+    /// Reads `n` frames from the server's end, within a bound.
+    fn read_frames(server: &mut UnixStream, n: usize) -> Vec<RpcMessage> {
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut decoder = FrameDecoder::new(Limits::default());
+        let mut frames = Vec::new();
+        while frames.len() < n {
+            match decoder.next_message().unwrap() {
+                Some(frame) => frames.push(RpcMessage::from_frame(frame).unwrap()),
+                None => assert!(decoder.read_from(server).unwrap() > 0, "end of stream"),
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn frames_queued_behind_a_busy_writer_leave_in_one_write_with_consecutive_ids() {
+        let (connection, mut server) = pair();
+        let role = hold(&connection);
+        let callers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let rx = publish(&connection, vec![b'0' + i], Duration::from_secs(10));
+                wait_queued(&connection, usize::from(i) + 1);
+                rx
+            })
+            .collect();
+        let before = role.writer.writes;
+        release(&connection, role);
+        let ids: Vec<i32> = callers.iter().map(|rx| result_of(rx).unwrap()).collect();
+        // Queued in order 0..8, they got ids 1..=8 in that order, in one write.
+        assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        assert_eq!(writes(&connection), before + 1);
+        let frames = read_frames(&mut server, 8);
+        for (i, frame) in frames.iter().enumerate() {
+            assert_eq!(frame.stream_id, i as i32 + 1);
+            assert_eq!(frame.payload[..], [b'0' + i as u8]);
+        }
+        assert_eq!(
+            connection.open_streams(),
+            0,
+            "every caller forgot its stream"
+        );
+        assert!(connection.close_reason().is_none());
+    }
+
+    #[test]
+    fn a_group_that_times_out_part_way_fails_every_caller_in_it_and_closes_the_connection() {
+        // The server reads nothing; the group (3 MiB) cannot fit in the socket buffer.
+        let (connection, _server) = pair();
+        let role = hold(&connection);
+        let callers: Vec<_> = (0..3)
+            .map(|i| {
+                let rx = publish(&connection, vec![b'x'; 1 << 20], Duration::from_millis(600));
+                wait_queued(&connection, i + 1);
+                rx
+            })
+            .collect();
+        release(&connection, role);
+        for rx in &callers {
+            let result = result_of(rx);
+            assert!(
+                matches!(result, Err(Error::Timeout(TimeoutKind::Write))),
+                "{result:?}"
+            );
+        }
+        assert_eq!(connection.close_reason(), Some(CloseReason::WriteTimeout));
+        let after = result_of(&publish(&connection, vec![1], Duration::from_secs(1)));
+        assert!(
+            matches!(after, Err(Error::Closed(CloseReason::WriteTimeout))),
+            "{after:?}"
+        );
+        assert_eq!(connection.open_streams(), 0);
+    }
+
+    #[test]
+    fn a_group_that_wrote_nothing_by_a_deadline_fails_only_the_late_and_frees_their_ids() {
+        let (connection, mut server) = pair();
+        // Fill the socket buffer with small frames until one cannot go: a small frame
+        // goes whole or not at all, so the buffer is full at a frame boundary.
+        let mut fillers = 0;
+        loop {
+            let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
+            match connection.send_control(pong, Instant::now() + Duration::from_millis(20)) {
+                Ok(()) => fillers += 1,
+                Err(Error::Timeout(TimeoutKind::Write)) => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(fillers < 1_000_000, "the socket buffer never filled");
+        }
+        assert!(
+            connection.close_reason().is_none(),
+            "nothing went out part-way"
+        );
+        let role = hold(&connection);
+        let late = publish(&connection, b"late".to_vec(), Duration::from_millis(300));
+        wait_queued(&connection, 1);
+        let patient = publish(&connection, b"patient".to_vec(), Duration::from_secs(10));
+        wait_queued(&connection, 2);
+        release(&connection, role);
+        // The group {late, patient} is bounded by late's deadline and writes nothing.
+        let result = result_of(&late);
+        assert!(
+            matches!(result, Err(Error::Timeout(TimeoutKind::Write))),
+            "{result:?}"
+        );
+        assert!(connection.close_reason().is_none());
+        // The server reads again: `patient` goes out on its own, with id 1.
+        let frames = read_frames(&mut server, fillers + 1);
+        assert_eq!(result_of(&patient).unwrap(), 1);
+        let last = frames.last().unwrap();
+        assert_eq!((last.stream_id, &last.payload[..]), (1, &b"patient"[..]));
+        assert!(frames[..fillers]
+            .iter()
+            .all(|f| f.message_type == MessageType::PingResponse));
+    }
 
     #[test]
     fn opening_a_socket_that_blocks_is_bounded_by_the_deadline() {

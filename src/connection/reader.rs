@@ -12,8 +12,9 @@ use crate::rpc::{self, MessageType, ProtocolError, RpcMessage};
 
 use super::Connection;
 
-/// How long the I/O thread may wait to answer a PING (it never waits longer on the
-/// writer lock than this, so a stalled writer cannot stall reading for long).
+/// How long the I/O thread may wait to answer a PING (its PING_RESPONSE is withdrawn
+/// unsent if it is still queued behind other frames by then, and a group it writes is
+/// bounded by this too, so a stalled writer cannot stall reading for long).
 const PING_REPLY_BUDGET: Duration = Duration::from_millis(500);
 
 /// Runs until the socket closes or fails, then fails every call and ends every
@@ -76,7 +77,7 @@ fn handle(connection: &Connection, message: RpcMessage) -> Result<(), ProtocolEr
             reply.content_type = message.content_type;
             reply.extra_headers = message.extra_headers;
             reply.payload = message.payload;
-            if let Err(e) = connection.send_control(&reply, Instant::now() + PING_REPLY_BUDGET) {
+            if let Err(e) = connection.send_control(reply, Instant::now() + PING_REPLY_BUDGET) {
                 log::debug!("could not answer PING: {e}");
             }
             Ok(())
@@ -108,5 +109,5 @@ fn send_protocol_error(connection: &Connection, error: &ProtocolError) {
         .to_string()
         .into_bytes()
         .into();
-    let _ = connection.send_control(&m, Instant::now() + Duration::from_millis(100));
+    let _ = connection.send_control(m, Instant::now() + Duration::from_millis(100));
 }

@@ -1,4 +1,6 @@
-//! The write path: whole frames, under one lock, with a deadline.
+//! The write path: whole frames, with a deadline. The [`Writer`] is owned by one thread
+//! at a time, the one holding the write role of the connection's outbox (see
+//! [`super::outbox`]).
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -15,9 +17,9 @@ use crate::rpc::RpcMessage;
 /// by at most this much.
 const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 
-/// The writing half of the socket and the stream-id counter. Lives under the connection's
-/// writer lock: allocating an id and writing its first frame happen under that one lock,
-/// so ids reach the wire strictly increasing.
+/// The writing half of the socket and the stream-id counter. Whoever holds it allocates
+/// ids and writes the frames carrying them, in the same order, so ids reach the wire
+/// strictly increasing.
 pub(crate) struct Writer {
     socket: UnixStream,
     buf: BytesMut,
@@ -27,6 +29,9 @@ pub(crate) struct Writer {
     pub(crate) next_stream_id: i32,
     /// Set once a write failed part-way: the byte stream can no longer be trusted.
     pub(crate) broken: bool,
+    /// How many `write` calls put bytes on the wire (for the tests).
+    #[cfg(test)]
+    pub(crate) writes: usize,
 }
 
 impl Writer {
@@ -38,18 +43,29 @@ impl Writer {
             current_timeout: None,
             next_stream_id: 1,
             broken: false,
+            #[cfg(test)]
+            writes: 0,
         }
     }
 
-    /// Encodes `message` into the write buffer (nothing is sent yet).
-    pub(crate) fn encode(&mut self, message: &RpcMessage) -> Result<(), Error> {
+    /// Empties the write buffer.
+    pub(crate) fn clear(&mut self) {
         self.buf.clear();
-        message.encode(&self.limits, &mut self.buf)?;
-        Ok(())
     }
 
-    /// Writes the encoded frame before `deadline`. Any failure leaves the writer broken
-    /// (part of a frame may be on the wire) and the caller must close the connection.
+    /// Encodes `message` after what the write buffer holds (nothing is sent yet). On an
+    /// error the buffer is as it was.
+    pub(crate) fn append(&mut self, message: &RpcMessage) -> Result<(), Error> {
+        let len = self.buf.len();
+        message.encode(&self.limits, &mut self.buf).map_err(|e| {
+            self.buf.truncate(len);
+            Error::from(e)
+        })
+    }
+
+    /// Writes the whole buffer before `deadline`. A failure after part of it went out
+    /// leaves the writer broken and the caller must close the connection; a timeout
+    /// before any byte went out does not (`broken` stays false).
     pub(crate) fn flush(&mut self, deadline: Instant) -> Result<(), WriteError> {
         let mut written = 0;
         while written < self.buf.len() {
@@ -61,7 +77,13 @@ impl Writer {
             self.arm_timeout(remaining).map_err(|e| self.fail(e))?;
             match self.socket.write(&self.buf[written..]) {
                 Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    #[cfg(test)]
+                    {
+                        self.writes += 1;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -100,7 +122,8 @@ impl Writer {
         message: &RpcMessage,
         deadline: Instant,
     ) -> Result<(), WriteError> {
-        self.encode(message).map_err(WriteError::Encode)?;
+        self.clear();
+        self.append(message).map_err(WriteError::Encode)?;
         self.flush(deadline)
     }
 }
@@ -124,6 +147,16 @@ impl WriteError {
             WriteError::Io(e) => CloseReason::from_io(e),
             // Encoding writes nothing, so it never breaks the writer; a timeout does.
             WriteError::Timeout | WriteError::Encode(_) => CloseReason::WriteTimeout,
+        }
+    }
+
+    /// The error of every caller whose frame was in a failed group write; `closed` is the
+    /// connection's close reason (a socket error always broke the writer and closed it).
+    pub(crate) fn group_error(&self, closed: &CloseReason) -> Error {
+        match self {
+            WriteError::Timeout => Error::Timeout(TimeoutKind::Write),
+            WriteError::Encode(e) => e.clone(),
+            WriteError::Io(_) => Error::Closed(closed.clone()),
         }
     }
 

@@ -133,6 +133,20 @@ impl<C, Q: Clone> Session<C, Q> {
         self.streams.remove(&id);
     }
 
+    /// Takes back stream `id`, whose first message did not reach the wire, with what it
+    /// was opened for (to open it again under another id). `None` when it is not waiting
+    /// for its first reply.
+    pub(crate) fn withdraw(&mut self, id: i32) -> Option<Opened<C, Q>> {
+        match self.streams.remove(&id)? {
+            Stream::Call(caller) => Some(Opened::Call(caller)),
+            Stream::Subscribing(caller, queue) => Some(Opened::Subscription(caller, queue)),
+            open @ Stream::Open(_) => {
+                self.streams.insert(id, open);
+                None
+            }
+        }
+    }
+
     /// The caller of stream `id` gave up waiting for its first reply: forgets the stream
     /// if that reply has not come. `None` when it has (the caller should take it).
     pub(crate) fn give_up(&mut self, id: i32) -> Option<Unanswered> {
@@ -452,6 +466,30 @@ mod tests {
         s.forget(1);
         assert_eq!(s.len(), 0);
         assert!(matches!(s.receive(message(1, None)), Ok(Action::Discard)));
+    }
+
+    #[test]
+    fn a_stream_withdrawn_before_its_request_went_out_comes_back_as_opened() {
+        let mut s = S::default();
+        s.open(1, Opened::Call("a"));
+        s.open(2, Opened::Subscription("b", "q"));
+        assert!(matches!(
+            s.withdraw(2),
+            Some(Opened::Subscription("b", "q"))
+        ));
+        assert!(matches!(s.withdraw(1), Some(Opened::Call("a"))));
+        assert_eq!(s.len(), 0);
+        assert!(s.withdraw(1).is_none());
+        // Reopened under the same id, it routes as before.
+        s.open(1, Opened::Call("c"));
+        assert!(matches!(
+            s.receive(message(1, None)),
+            Ok(Action::Reply("c", _))
+        ));
+        // A subscription past its response is not waiting: it stays.
+        let mut s = open_subscription();
+        assert!(s.withdraw(1).is_none());
+        assert_eq!(s.len(), 1);
     }
 
     fn endings(resumable: bool, by_user: bool) -> Vec<String> {

@@ -1,0 +1,341 @@
+//! Group writes ("flat combining"): the bookkeeping, without I/O.
+//!
+//! A thread with a frame to send queues it here and then, under the outbox lock, asks
+//! [`Outbox::poll`] what to do. When no one holds the write role, it takes the role (the
+//! writer) together with *every* queued frame, its own and those of the threads waiting
+//! behind it, writes them all with one `write` outside the lock, and hands the writer
+//! back with each frame's outcome ([`Outbox::finish`]). The others sleep until their
+//! outcome is in (each is woken once, by the thread that wrote its frame). So under
+//! concurrency frames leave in groups, and a lone caller still writes its own frame at
+//! once.
+//!
+//! The rules this keeps (the connection relies on them, the tests below check them):
+//!
+//! * **Order.** Frames are taken in the order they were queued; frames put back
+//!   ([`Outbox::finish`]'s `requeue`, when nothing of a group reached the wire) go back
+//!   in front, in their order. Stream ids are allocated when a group is taken, so they
+//!   reach the wire strictly increasing, without gaps.
+//! * **Deadlines.** A frame still queued when its deadline passes is withdrawn by its
+//!   own thread (never sent, [`Turn::TimedOut`]). A frame that was taken waits for the
+//!   outcome of its group, whose write is bounded by the earliest deadline in it.
+//! * **No stall.** Whenever the role is free and a frame is queued, the thread of the
+//!   first queued frame has been woken: [`Outbox::finish`] and a withdrawal say whom to
+//!   wake.
+
+use std::collections::VecDeque;
+use std::thread::Thread;
+use std::time::Instant;
+
+/// A frame waiting to be written: `J` is the frame, `waiter` the thread to wake with its
+/// outcome.
+#[derive(Debug)]
+pub(super) struct Queued<J> {
+    pub(super) ticket: u64,
+    pub(super) waiter: Thread,
+    pub(super) deadline: Instant,
+    pub(super) job: J,
+}
+
+/// The outcome of one frame, for its waiter.
+#[derive(Debug)]
+pub(super) struct Outcome<R> {
+    pub(super) ticket: u64,
+    pub(super) waiter: Thread,
+    pub(super) result: R,
+}
+
+/// What a thread with a queued frame does next ([`Outbox::poll`]).
+#[derive(Debug)]
+pub(super) enum Turn<W, J, R> {
+    /// Its frame's outcome.
+    Done(R),
+    /// It holds the write role: write these frames (its own among them) with `W`, then
+    /// call [`Outbox::finish`].
+    Write(W, Vec<Queued<J>>),
+    /// Its deadline passed while its frame was still queued: the frame is withdrawn,
+    /// never sent. `wake` must be woken (outside the lock) to take the role.
+    TimedOut { job: J, wake: Option<Thread> },
+    /// Sleep until woken; `queued`: the frame is still queued (else it is being written).
+    Wait { queued: bool },
+}
+
+/// The queue of frames to write and the writer `W` while no one holds the write role.
+#[derive(Debug)]
+pub(super) struct Outbox<W, J, R> {
+    writer: Option<W>,
+    queue: VecDeque<Queued<J>>,
+    /// Outcomes not yet collected by their waiters.
+    done: Vec<(u64, R)>,
+    next_ticket: u64,
+}
+
+impl<W, J, R> Outbox<W, J, R> {
+    pub(super) fn new(writer: W) -> Self {
+        Outbox {
+            writer: Some(writer),
+            queue: VecDeque::new(),
+            done: Vec::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Queues `job` for the current thread; returns its ticket for [`Outbox::poll`].
+    pub(super) fn push(&mut self, job: J, deadline: Instant, waiter: Thread) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.queue.push_back(Queued {
+            ticket,
+            waiter,
+            deadline,
+            job,
+        });
+        ticket
+    }
+
+    /// What the thread of `ticket` does now.
+    pub(super) fn poll(&mut self, ticket: u64, now: Instant) -> Turn<W, J, R> {
+        if let Some(i) = self.done.iter().position(|(t, _)| *t == ticket) {
+            return Turn::Done(self.done.swap_remove(i).1);
+        }
+        let queued = self.queue.iter().position(|q| q.ticket == ticket);
+        if let Some(i) = queued {
+            if now >= self.queue[i].deadline {
+                let job = self.queue.remove(i).expect("a queued position").job;
+                return Turn::TimedOut {
+                    job,
+                    wake: self.successor(),
+                };
+            }
+        }
+        match (queued, self.writer.take()) {
+            (Some(_), Some(writer)) => Turn::Write(writer, self.queue.drain(..).collect()),
+            // Taken by a writer: it hands the writer back before anyone can see it free.
+            (None, Some(writer)) => {
+                self.writer = Some(writer);
+                Turn::Wait { queued: false }
+            }
+            (queued, None) => Turn::Wait {
+                queued: queued.is_some(),
+            },
+        }
+    }
+
+    /// The holder of the write role hands the writer back with the outcome of each frame
+    /// it took, and the frames it did not send and that may still go (`requeue`, in
+    /// their order: they go back in front of the queue). Returns the threads to wake
+    /// (outside the lock): every waiter with an outcome except `me`, and the thread of
+    /// the first queued frame, which takes the role next.
+    pub(super) fn finish(
+        &mut self,
+        writer: W,
+        outcomes: Vec<Outcome<R>>,
+        requeue: Vec<Queued<J>>,
+        me: &Thread,
+    ) -> Vec<Thread> {
+        debug_assert!(self.writer.is_none(), "finish without holding the role");
+        self.writer = Some(writer);
+        for q in requeue.into_iter().rev() {
+            self.queue.push_front(q);
+        }
+        let mut wake = Vec::with_capacity(outcomes.len() + 1);
+        for outcome in outcomes {
+            self.done.push((outcome.ticket, outcome.result));
+            if outcome.waiter.id() != me.id() {
+                wake.push(outcome.waiter);
+            }
+        }
+        if let Some(next) = self.successor() {
+            if next.id() != me.id() {
+                wake.push(next);
+            }
+        }
+        wake
+    }
+
+    /// The thread to wake to take the free role: the first queued frame's.
+    fn successor(&self) -> Option<Thread> {
+        match (&self.writer, self.queue.front()) {
+            (Some(_), Some(first)) => Some(first.waiter.clone()),
+            _ => None,
+        }
+    }
+
+    /// How many frames are queued (not taken by a writer).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The writer, while no one holds the write role.
+    #[cfg(test)]
+    pub(super) fn writer(&self) -> Option<&W> {
+        self.writer.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+    use std::time::Duration;
+
+    /// The writer is a counter of groups written; frames are labels; outcomes too.
+    type O = Outbox<u32, &'static str, &'static str>;
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    fn much_later() -> Instant {
+        Instant::now() + Duration::from_secs(120)
+    }
+
+    /// A thread handle distinct from the test's own (it just parks briefly and ends).
+    fn other_thread() -> Thread {
+        thread::spawn(|| thread::park_timeout(Duration::from_millis(10)))
+            .thread()
+            .clone()
+    }
+
+    fn outcome(q: &Queued<&'static str>, result: &'static str) -> Outcome<&'static str> {
+        Outcome {
+            ticket: q.ticket,
+            waiter: q.waiter.clone(),
+            result,
+        }
+    }
+
+    fn ids(threads: &[Thread]) -> Vec<thread::ThreadId> {
+        threads.iter().map(Thread::id).collect()
+    }
+
+    #[test]
+    fn a_lone_caller_takes_the_role_and_its_own_frame() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let t = o.push("a", later(), me.clone());
+        let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert_eq!(batch.iter().map(|q| q.job).collect::<Vec<_>>(), ["a"]);
+        let outcomes = vec![outcome(&batch[0], "sent a")];
+        assert!(o.finish(writer + 1, outcomes, vec![], &me).is_empty());
+        assert!(matches!(o.poll(t, Instant::now()), Turn::Done("sent a")));
+        assert_eq!(o.queued(), 0);
+    }
+
+    #[test]
+    fn frames_queued_behind_a_writer_leave_together_in_order_and_each_waiter_is_woken() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let (b, c) = (other_thread(), other_thread());
+        let a = o.push("a", later(), me.clone());
+        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        // While `a` is being written, b and c queue and must wait.
+        let tb = o.push("b", later(), b.clone());
+        let tc = o.push("c", later(), c.clone());
+        assert!(matches!(
+            o.poll(tb, Instant::now()),
+            Turn::Wait { queued: true }
+        ));
+        let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
+        // a's writer is done; b (first queued) is woken to take the role.
+        assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)));
+        assert!(matches!(o.poll(a, Instant::now()), Turn::Done("ok a")));
+        // c's thread polls first: it takes the role and both frames, in order.
+        let Turn::Write(writer, group) = o.poll(tc, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert!(matches!(
+            o.poll(tb, Instant::now()),
+            Turn::Wait { queued: false }
+        ));
+        let outcomes = vec![outcome(&group[0], "ok b"), outcome(&group[1], "ok c")];
+        let wake = o.finish(writer, outcomes, vec![], &c);
+        // Only b is woken (c wrote them and collects its own outcome).
+        assert_eq!(ids(&wake), ids(&[b]));
+        assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
+        assert!(matches!(o.poll(tc, Instant::now()), Turn::Done("ok c")));
+    }
+
+    #[test]
+    fn a_queued_frame_past_its_deadline_is_withdrawn_and_the_next_one_takes_over() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let b = other_thread();
+        let soon = Instant::now() + Duration::from_millis(5);
+        let a = o.push("a", later(), me.clone());
+        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        let ta = o.push("late", soon, me.clone());
+        let tb = o.push("b", later(), b.clone());
+        // The role is held: withdrawing wakes no one.
+        let Turn::TimedOut { job, wake } = o.poll(ta, soon) else {
+            panic!("past its deadline")
+        };
+        assert_eq!(job, "late");
+        assert!(wake.is_none());
+        let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
+        assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)));
+        // With the role free, the first queued frame withdrawing passes the role on.
+        let tc = o.push("c", later(), me.clone());
+        let Turn::TimedOut { wake, .. } = o.poll(tb, much_later()) else {
+            panic!("past its deadline")
+        };
+        assert_eq!(ids(&wake.into_iter().collect::<Vec<_>>()), ids(&[me]));
+        let Turn::Write(_, group) = o.poll(tc, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn a_frame_being_written_waits_for_its_group_even_past_its_deadline() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let b = other_thread();
+        let a = o.push("a", later(), me.clone());
+        let soon = Instant::now();
+        let tb = o.push("b", soon, b.clone());
+        let Turn::Write(writer, group) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert_eq!(group.len(), 2);
+        // b's deadline has passed, but its frame is in the group being written: it is
+        // neither withdrawn nor given an outcome until the writer is done.
+        assert!(matches!(
+            o.poll(tb, much_later()),
+            Turn::Wait { queued: false }
+        ));
+        let outcomes = vec![outcome(&group[0], "ok a"), outcome(&group[1], "ok b")];
+        o.finish(writer, outcomes, vec![], &me);
+        assert!(matches!(o.poll(tb, much_later()), Turn::Done("ok b")));
+    }
+
+    #[test]
+    fn frames_put_back_go_in_front_of_newer_ones_in_their_order() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let b = other_thread();
+        let a = o.push("a", later(), me.clone());
+        let tb = o.push("b", later(), b.clone());
+        let Turn::Write(writer, mut group) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        let tc = o.push("c", later(), b.clone());
+        // Nothing went out: a timed out (its outcome), b goes back in front of c.
+        let first = group.remove(0);
+        let wake = o.finish(writer, vec![outcome(&first, "timeout a")], group, &me);
+        assert_eq!(ids(&wake), ids(&[b]));
+        assert!(matches!(o.poll(a, Instant::now()), Turn::Done("timeout a")));
+        let Turn::Write(_, group) = o.poll(tc, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(group[0].ticket, tb);
+    }
+}
