@@ -337,24 +337,7 @@ impl EmulatorBuilder {
                 }
             }
         }
-        let components: Vec<(String, String)> = order
-            .iter()
-            .map(|name| {
-                let token = tokens_by_name
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| new_svcuid(self.flavor));
-                (name.clone(), token)
-            })
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        for (name, token) in &components {
-            if !seen.insert(token.clone()) {
-                return Err(EmulatorError::Invalid(format!(
-                    "component {name} reuses another component's auth token"
-                )));
-            }
-        }
+        let components = tokens_in_order(&order, &tokens_by_name, self.flavor)?;
         Ok((components, table))
     }
 
@@ -424,4 +407,32 @@ fn check_settings(settings: &ConnectionSettings) -> Result<(), EmulatorError> {
 
 pub(crate) fn json_object() -> Value {
     Value::Object(serde_json::Map::new())
+}
+
+/// Each component's name with its token (declared, else a fresh one), in declaration order;
+/// two components may not share a token.
+fn tokens_in_order(
+    order: &[String],
+    tokens_by_name: &HashMap<String, String>,
+    flavor: Flavor,
+) -> Result<Vec<(String, String)>, EmulatorError> {
+    let components: Vec<(String, String)> = order
+        .iter()
+        .map(|name| {
+            let token = tokens_by_name
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| new_svcuid(flavor));
+            (name.clone(), token)
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (name, token) in &components {
+        if !seen.insert(token.clone()) {
+            return Err(EmulatorError::Invalid(format!(
+                "component {name} reuses another component's auth token"
+            )));
+        }
+    }
+    Ok(components)
 }

@@ -161,6 +161,20 @@ fn connection_error(message_type: MessageType, text: &str) -> RpcMessage {
     )
 }
 
+/// A good reply whose `:message-type` is 42, which no message type has.
+fn unknown_message_type(id: i32, response_type: &str) -> Vec<u8> {
+    let mut frame = reply(id, Some(response_type), b"{}").to_frame();
+    for h in &mut frame.headers {
+        if h.name == MESSAGE_TYPE {
+            h.value = HeaderValue::Int32(42);
+        }
+    }
+    frame
+        .to_bytes(&Limits::default())
+        .map(|b| b.to_vec())
+        .unwrap_or_default()
+}
+
 /// The bytes a reply-damaging fault writes instead of the reply to `operation` on stream
 /// `id`, and whether the connection closes after them; `None` for other faults.
 fn faulty_reply(fault: Fault, id: i32, operation: &str) -> Option<(Vec<u8>, bool)> {
@@ -208,21 +222,7 @@ fn faulty_reply(fault: Fault, id: i32, operation: &str) -> Option<(Vec<u8>, bool
             encode(&reply(id.saturating_add(1000), Some(&response_type), b"{}")),
             false,
         ),
-        Fault::UnknownMessageType => {
-            let mut frame = reply(id, Some(&response_type), b"{}").to_frame();
-            for h in &mut frame.headers {
-                if h.name == MESSAGE_TYPE {
-                    h.value = HeaderValue::Int32(42);
-                }
-            }
-            (
-                frame
-                    .to_bytes(&Limits::default())
-                    .map(|b| b.to_vec())
-                    .unwrap_or_default(),
-                false,
-            )
-        }
+        Fault::UnknownMessageType => (unknown_message_type(id, &response_type), false),
         Fault::ProtocolError(text) => (
             encode(&connection_error(MessageType::ProtocolError, &text)),
             true,
