@@ -199,17 +199,7 @@ pub(crate) fn connect(
         }
     }
     read_half.set_read_timeout(None)?;
-    let connection = Arc::new_cyclic(|this| Connection {
-        outbox: Mutex::new(Outbox::new(writer)),
-        routes: Mutex::new(Routes {
-            session: Session::default(),
-            closed: None,
-        }),
-        this: this.clone(),
-        control: socket,
-        closing: AtomicBool::new(false),
-        resumable: config.reconnect.is_some(),
-    });
+    let connection = Connection::new(writer, socket, config.reconnect.is_some());
     Ok(Established {
         connection,
         read_half,
@@ -263,6 +253,22 @@ fn rejected_by_close() -> Error {
 }
 
 impl Connection {
+    /// A connection writing through `writer`; `control` is the socket it shuts down to
+    /// close; `resumable` when a reconnect may resume its subscriptions.
+    fn new(writer: Writer, control: UnixStream, resumable: bool) -> Arc<Connection> {
+        Arc::new_cyclic(|this| Connection {
+            outbox: Mutex::new(Outbox::new(writer)),
+            routes: Mutex::new(Routes {
+                session: Session::default(),
+                closed: None,
+            }),
+            this: this.clone(),
+            control,
+            closing: AtomicBool::new(false),
+            resumable,
+        })
+    }
+
     /// Why the connection is closed, if it is.
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
         self.routes.lock().closed.clone()
@@ -781,17 +787,7 @@ mod tests {
     fn pair() -> (Arc<Connection>, UnixStream) {
         let (client, server) = UnixStream::pair().unwrap();
         let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
-        let connection = Arc::new_cyclic(|this| Connection {
-            outbox: Mutex::new(Outbox::new(writer)),
-            routes: Mutex::new(Routes {
-                session: Session::default(),
-                closed: None,
-            }),
-            this: this.clone(),
-            control: client,
-            closing: AtomicBool::new(false),
-            resumable: false,
-        });
+        let connection = Connection::new(writer, client, false);
         (connection, server)
     }
 
