@@ -698,6 +698,55 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_counts_what_waits_and_never_refuses_one_event_alone() {
+        let (pool, queue, seen, gate) = gated(100, 10);
+        // Alone in the queue, an event larger than the byte bound is accepted.
+        assert!(
+            queue.push_event(event(50)),
+            "one event over the bound, queue empty"
+        );
+        assert_eq!(next(&seen, "the large event"), Seen::Event(50));
+        // It is being handled (off the queue): what waits behind it is bounded.
+        assert!(queue.push_event(event(6)));
+        assert!(
+            queue.push_event(event(4)),
+            "6 + 4 bytes is exactly the bound"
+        );
+        assert!(!queue.push_event(event(1)), "one byte more is over it");
+        for len in [6, 4] {
+            gate.send(()).unwrap();
+            if len == 6 {
+                assert_eq!(next(&seen, "the drop report"), Seen::Dropped(1));
+            }
+            assert_eq!(next(&seen, "a queued event"), Seen::Event(len));
+        }
+        gate.send(()).unwrap();
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
+    fn a_held_queue_delivers_nothing_until_released_then_everything_in_order() {
+        let (pool, queue, seen) = ungated();
+        queue.hold();
+        assert!(queue.push_event(event(1)));
+        assert!(queue.push_event(event(2)));
+        queue.push_error(Error::Timeout(TimeoutKind::Response));
+        // Held: nothing reaches the handler, however long it is given.
+        assert!(
+            seen.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a held queue delivered"
+        );
+        queue.release();
+        assert_eq!(next(&seen, "the first event"), Seen::Event(1));
+        assert_eq!(next(&seen, "the second event"), Seen::Event(2));
+        assert_eq!(next(&seen, "the error"), Seen::Error);
+        // Released: what comes next is delivered at once.
+        assert!(queue.push_event(event(3)));
+        assert_eq!(next(&seen, "an event after the release"), Seen::Event(3));
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    #[test]
     fn a_delivered_event_releases_its_bytes_and_an_event_of_exactly_the_byte_bound_fits() {
         let (pool, queue, seen, gate) = gated(100, 10);
         assert!(queue.push_event(event(6)));
