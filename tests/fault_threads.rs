@@ -154,4 +154,30 @@ fn no_thread_outlives_the_client_under_faults_except_a_blocked_handler() {
             ggipc_threads() == 0
         });
     }
+
+    // 5. A staleness watchdog is one thread per subscription however often it is
+    // re-timed, and it ends with the subscription.
+    {
+        let client = emu.connect().unwrap();
+        let sub = client.pull(SubscribeToTopicRequest::new("w")).unwrap();
+        let watchers = || {
+            thread_names()
+                .iter()
+                .filter(|n| n.as_str() == "ggipc-watch")
+                .count()
+        };
+        sub.watch_staleness(Duration::from_millis(100)).unwrap();
+        // (A new thread takes its name from inside itself, a moment after it starts.)
+        wait_until(BOUND, "the watchdog thread", || watchers() == 1);
+        for period in [200, 300] {
+            sub.watch_staleness(Duration::from_millis(period)).unwrap();
+        }
+        assert_eq!(watchers(), 1, "re-timing started another watchdog thread");
+        drop(sub);
+        wait_until(BOUND, "the watchdog thread ended", || watchers() == 0);
+        drop(client);
+        wait_until(BOUND, "threads gone after the watchdog", || {
+            ggipc_threads() == 0
+        });
+    }
 }
