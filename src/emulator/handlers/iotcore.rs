@@ -143,6 +143,16 @@ fn check_topic_present(request: &Value) -> Result<(), IpcError> {
     Ok(())
 }
 
+/// Authorizes `operation` on `topic`; the Java nucleus words a denial its MQTT proxy's way.
+fn authorize_topic(ctx: &CallContext<'_>, operation: &str, topic: &str) -> Result<(), IpcError> {
+    ctx.state
+        .authorize(ctx, operation, &[topic.to_owned()])
+        .map_err(|e| match ctx.state.flavor {
+            Flavor::Nucleus => not_authorized(e),
+            _ => e,
+        })
+}
+
 /// The MQTT proxy's fixed denial text, then the authorizer's explanation.
 fn not_authorized(e: IpcError) -> IpcError {
     let why = e.message().to_owned();
@@ -208,12 +218,7 @@ impl Unary for PublishToIoTCore {
         request: PublishToIoTCoreRequest,
     ) -> Result<PublishToIoTCoreResponse, IpcError> {
         let nucleus = ctx.state.flavor == Flavor::Nucleus;
-        if let Err(e) =
-            ctx.state
-                .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))
-        {
-            return Err(if nucleus { not_authorized(e) } else { e });
-        }
+        authorize_topic(ctx, Self::NAME, &request.topic_name)?;
         if nucleus {
             check_nucleus_publish(ctx, &request)?;
         } else {
@@ -334,12 +339,7 @@ impl Streaming for SubscribeToIoTCore {
         request: SubscribeToIoTCoreRequest,
     ) -> Result<Stream<SubscribeToIoTCoreResponse>, IpcError> {
         let nucleus = ctx.state.flavor == Flavor::Nucleus;
-        if let Err(e) =
-            ctx.state
-                .authorize(ctx, Self::NAME, std::slice::from_ref(&request.topic_name))
-        {
-            return Err(if nucleus { not_authorized(e) } else { e });
-        }
+        authorize_topic(ctx, Self::NAME, &request.topic_name)?;
         if nucleus {
             check_qos(&request.qos)?;
             let why = validate_iot_topic(&request.topic_name, false)
