@@ -507,7 +507,9 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// With reconnect enabled: when the client is disconnected, wait (up to the
     /// deadline) for the reconnect instead of failing at once with
-    /// [`Error::Disconnected`]. Default `false`.
+    /// [`Error::Disconnected`]. Default `false`. Either way, a call made while a new
+    /// connection re-makes the subscriptions (a short step after it is established)
+    /// waits for that, so a handler told `on_stream_resumed` can call at once.
     pub wait_for_reconnect: bool,
 }
 

@@ -116,7 +116,9 @@ impl Link {
     }
 
     /// The connection to call on. While reconnecting: [`Error::Disconnected`] at once, or
-    /// (with `wait`) the new connection once it is up, or a timeout at `deadline`. Without
+    /// (with `wait`) the new connection once it is up, or a timeout at `deadline`. Once a
+    /// new connection is installed and its subscriptions are being re-made (`resuming`),
+    /// every call waits for that, `wait` or not, up to `deadline`. Without
     /// reconnect, after `close()` or after giving up: the closed connection (whose calls
     /// fail with [`Error::Closed`]).
     pub(crate) fn current(&self, deadline: Instant, wait: bool) -> Result<Arc<Connection>> {
