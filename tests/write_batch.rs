@@ -23,6 +23,20 @@ const WAIT: Duration = Duration::from_secs(10);
 
 const PUBLISH_RESPONSE: &str = "aws.greengrass#PublishToTopicResponse";
 
+/// Answers the publish on `stream_id` with `body` (its final reply).
+fn answer(socket: &mut std::os::unix::net::UnixStream, stream_id: i32, body: Vec<u8>) {
+    write_message(
+        socket,
+        &RpcMessage::json(
+            MessageType::ApplicationMessage,
+            FLAG_TERMINATE_STREAM,
+            stream_id,
+            Some(PUBLISH_RESPONSE),
+            body,
+        ),
+    );
+}
+
 /// Starts a raw peer that accepts the handshake and runs `script`, and a client on it.
 fn start(
     name: &str,
@@ -55,16 +69,7 @@ fn echo(
         let _ = ids.send(m.stream_id);
         let request: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         let body = json!({ "echo": request["topic"] }).to_string();
-        write_message(
-            socket,
-            &RpcMessage::json(
-                MessageType::ApplicationMessage,
-                FLAG_TERMINATE_STREAM,
-                m.stream_id,
-                Some(PUBLISH_RESPONSE),
-                body.into_bytes(),
-            ),
-        );
+        answer(socket, m.stream_id, body.into_bytes());
     }
 }
 
@@ -159,16 +164,7 @@ fn pings_are_answered_while_callers_keep_the_write_path_busy() {
                 }
                 _ if m.operation.is_some() => {
                     requests += 1;
-                    write_message(
-                        socket,
-                        &RpcMessage::json(
-                            MessageType::ApplicationMessage,
-                            FLAG_TERMINATE_STREAM,
-                            m.stream_id,
-                            Some(PUBLISH_RESPONSE),
-                            &b"{}"[..],
-                        ),
-                    );
+                    answer(socket, m.stream_id, b"{}".to_vec());
                     // A PING every 25 requests, in the middle of the callers' traffic.
                     if requests % 25 == 0 && sent < PINGS {
                         let mut ping = RpcMessage::new(MessageType::Ping, 0, 0);
