@@ -1,11 +1,12 @@
 # examples/component.rs written with the official Python V2 client (pip install awsiotsdk),
-# to compare the two (README: "A whole component"); run by tests/tools/component_v2.sh.
+# to compare the two (README: "A whole component"); checked by hand against ggipc-emulator.
 # Same behaviour: configuration read and followed, every message under sensors/+
 # republished as it came to IoT Core (dt/<topic>) and to a local topic (relayed/<topic>)
 # from inside the handler, a secret, RUNNING, exit 0 on SIGTERM and non-zero when the
 # nucleus goes away. Differences: the configuration stays a dict (no typed struct); an
 # exception in a handler is printed by the V2 client itself (the Rust handlers return their
-# error, which ggipc logs).
+# error, which ggipc prints); the V2 client has no typed "follow the configuration", so the
+# site is read after subscribing to its changes, and again on each change.
 import json
 import signal
 import sys
@@ -17,12 +18,8 @@ from awsiot.greengrasscoreipc.model import PublishMessage, QOS, ReportedLifecycl
 ipc = GreengrassCoreIPCClientV2()  # reads the socket path and SVCUID from the environment
 
 
-def settings():
-    return ipc.get_configuration(key_path=["settings"]).value
-
-
-def on_settings_changed(event):
-    print(f"now: {settings()['site']}", flush=True)
+def show_site():
+    print(f"site: {ipc.get_configuration(key_path=['settings']).value['site']}", flush=True)
 
 
 def relay(event):
@@ -36,8 +33,8 @@ def relay(event):
 
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print(f"site: {settings()['site']}", flush=True)
-ipc.subscribe_to_configuration_update(key_path=["settings"], on_stream_event=on_settings_changed)
+ipc.subscribe_to_configuration_update(key_path=["settings"], on_stream_event=lambda _: show_site())
+show_site()
 ipc.subscribe_to_topic(topic="sensors/+", on_stream_event=relay, on_stream_closed=stop.set)
 secret = ipc.get_secret_value(secret_id="MyGreengrassSecret").secret_value
 print(f"secret: {len(secret.secret_string or secret.secret_binary)} bytes", flush=True)

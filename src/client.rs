@@ -34,7 +34,7 @@ use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use ggipc::model::{GetConfigurationRequest, PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
+/// use ggipc::model::{GetConfigurationRequest, PublishToTopicRequest, SubscriptionResponseMessage};
 /// use ggipc::serde_json::json;
 ///
 /// let emulator = ggipc::emulator::Emulator::start()?;
@@ -48,14 +48,12 @@ use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
 /// let config = client.get_configuration(GetConfigurationRequest::all())?;
 /// assert_eq!(config.value, Some(json!({})));
 ///
-/// // A subscription: the handler runs on the client's handler pool.
+/// // A subscription: the handler runs on the client's handler pool. A request with one
+/// // required member can be given as that member (here `SubscribeToTopicRequest`'s topic).
 /// let (tx, rx) = crossbeam_channel::unbounded();
-/// let _subscription = client.subscribe_to_topic(
-///     SubscribeToTopicRequest::new("commands"),
-///     move |event: SubscriptionResponseMessage| {
-///         let _ = tx.send(event.json().cloned());
-///     },
-/// )?;
+/// let _subscription = client.subscribe_to_topic("commands", move |event: SubscriptionResponseMessage| {
+///     let _ = tx.send(event.json().cloned());
+/// })?;
 ///
 /// // Clones share the connection; use them from any thread.
 /// let publisher = client.clone();

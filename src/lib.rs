@@ -222,6 +222,7 @@ mod connection;
 mod deadline;
 mod dispatch;
 mod error;
+mod follow;
 mod link;
 mod operations;
 pub mod pending;

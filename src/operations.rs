@@ -24,9 +24,9 @@ macro_rules! request_response_methods {
                 /// [`Client::call`].
                 pub fn $method(
                     &self,
-                    request: <crate::model::$op as Operation>::Request,
+                    request: impl Into<<crate::model::$op as Operation>::Request>,
                 ) -> Result<<crate::model::$op as Operation>::Response> {
-                    self.call::<crate::model::$op>(&request, CallOptions::default())
+                    self.call::<crate::model::$op>(&request.into(), CallOptions::default())
                 }
 
                 #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
@@ -37,10 +37,10 @@ macro_rules! request_response_methods {
                 #[doc = concat!("As [`Client::", stringify!($method), "`].")]
                 pub fn $method_with(
                     &self,
-                    request: <crate::model::$op as Operation>::Request,
+                    request: impl Into<<crate::model::$op as Operation>::Request>,
                     options: CallOptions,
                 ) -> Result<<crate::model::$op as Operation>::Response> {
-                    self.call::<crate::model::$op>(&request, options)
+                    self.call::<crate::model::$op>(&request.into(), options)
                 }
             )*
         }
@@ -65,13 +65,13 @@ macro_rules! streaming_methods {
                 /// [`Client::subscribe`].
                 pub fn $method<H>(
                     &self,
-                    request: <crate::model::$op as Operation>::Request,
+                    request: impl Into<<crate::model::$op as Operation>::Request>,
                     handler: H,
                 ) -> Result<Subscription>
                 where
                     H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
                 {
-                    self.subscribe::<crate::model::$op, H>(&request, handler, CallOptions::default())
+                    self.subscribe::<crate::model::$op, H>(&request.into(), handler, CallOptions::default())
                 }
 
                 #[doc = concat!("[`Client::", stringify!($method), "`] with per-call options (timeout).")]
@@ -82,14 +82,14 @@ macro_rules! streaming_methods {
                 #[doc = concat!("As [`Client::", stringify!($method), "`].")]
                 pub fn $method_with<H>(
                     &self,
-                    request: <crate::model::$op as Operation>::Request,
+                    request: impl Into<<crate::model::$op as Operation>::Request>,
                     handler: H,
                     options: CallOptions,
                 ) -> Result<Subscription>
                 where
                     H: StreamHandler<<crate::model::$op as StreamingOperation>::Event>,
                 {
-                    self.subscribe::<crate::model::$op, H>(&request, handler, options)
+                    self.subscribe::<crate::model::$op, H>(&request.into(), handler, options)
                 }
             )*
         }

@@ -60,6 +60,33 @@ impl Shutdown {
         }
     }
 
+    /// `Ok` for a signal (a clean stop), the error for a lost connection: the end of a
+    /// component's `main` in one line.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), ggipc::Report> {
+    ///     let client = ggipc::Client::connect()?;
+    ///     // ... subscriptions whose handlers do the work ...
+    ///     Ok(client.wait_for_shutdown().into_result()?)
+    /// }
+    /// ```
+    ///
+    /// ```
+    /// use ggipc::{CloseReason, Error, Shutdown};
+    /// assert!(Shutdown::Signal(15).into_result().is_ok());
+    /// let lost = Shutdown::ConnectionLost(Error::Closed(CloseReason::PeerClosed));
+    /// assert!(matches!(lost.into_result(), Err(Error::Closed(CloseReason::PeerClosed))));
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Shutdown::ConnectionLost`] error.
+    pub fn into_result(self) -> crate::Result<()> {
+        match self {
+            Shutdown::Signal(_) => Ok(()),
+            Shutdown::ConnectionLost(e) => Err(e),
+        }
+    }
+
     /// Whether a signal asked the component to stop (a clean stop: exit 0).
     pub fn is_signal(&self) -> bool {
         matches!(self, Shutdown::Signal(_))

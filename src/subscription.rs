@@ -125,7 +125,9 @@ pub trait StreamHandler<E>: Send + 'static {
 }
 
 /// What a closure handler may return: `()`, or a `Result` whose error is logged at error level
-/// (so a closure can use `?`; the subscription goes on either way).
+/// (so a closure can use `?`; the subscription goes on either way). With no logger installed
+/// (the `log` crate's level still at its initial `Off`) the error is printed to stderr
+/// instead, which the nucleus keeps in the component's log: a failing handler is never silent.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -154,7 +156,11 @@ impl HandlerReturn for () {
 impl<E: fmt::Display> HandlerReturn for std::result::Result<(), E> {
     fn report(self) {
         if let Err(e) = self {
-            log::error!("subscription handler failed: {e}");
+            if log::max_level() == log::LevelFilter::Off {
+                eprintln!("ggipc: subscription handler failed: {e}");
+            } else {
+                log::error!("subscription handler failed: {e}");
+            }
         }
     }
 }

@@ -263,11 +263,15 @@ fn relay_emulator() -> Emulator {
 
 /// Lines of a child's stdout, as they come.
 fn lines_of(child: &mut std::process::Child) -> crossbeam_channel::Receiver<String> {
+    lines_from(child.stdout.take().unwrap())
+}
+
+/// Lines read from `reader` (a child's stdout or stderr), as they come.
+fn lines_from(reader: impl std::io::Read + Send + 'static) -> crossbeam_channel::Receiver<String> {
     use std::io::BufRead;
-    let stdout = child.stdout.take().unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
+        for line in std::io::BufReader::new(reader).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;
@@ -296,6 +300,7 @@ fn component_example_relays_follows_its_configuration_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let lines = lines_of(&mut child);
+    let errors = lines_from(child.stderr.take().unwrap());
     assert_eq!(
         expect_within(&lines, Duration::from_secs(10), "site"),
         "site: plant-1"
@@ -352,7 +357,27 @@ fn component_example_relays_follows_its_configuration_and_stops_on_sigterm() {
         ]
     );
 
-    // A deployment changes the configuration: the typed update subscription reads it.
+    // A relay that fails (IoT Core refuses) is not silent: the component installs no logger,
+    // so ggipc prints the handler's error to stderr; the subscription goes on.
+    emu.replies().set("PublishToIoTCore", |_| {
+        ggipc::emulator::Reply::error(ggipc::model::IpcError::from_application_error(
+            Some("aws.greengrass#ServiceError"),
+            Some("application/json"),
+            br#"{"message":"cloud unreachable"}"#,
+        ))
+    });
+    observer
+        .publish_to_topic(PublishToTopicRequest::binary("sensors/t2", b"x".to_vec()))
+        .unwrap();
+    let error = expect_within(&errors, Duration::from_secs(10), "handler error");
+    assert!(
+        error.starts_with("ggipc: subscription handler failed:")
+            && error.contains("cloud unreachable"),
+        "{error}"
+    );
+    emu.replies().clear("PublishToIoTCore");
+
+    // A deployment changes the configuration: the component's typed follower prints it.
     let deployment = emu.device().simulate_deployment(
         ggipc::emulator::SimulatedDeployment::new()
             .merge_configuration(RELAY, serde_json::json!({"settings": {"site": "plant-2"}})),
@@ -360,7 +385,7 @@ fn component_example_relays_follows_its_configuration_and_stops_on_sigterm() {
     assert!(deployment.wait(Duration::from_secs(10)).is_some());
     assert_eq!(
         expect_within(&lines, Duration::from_secs(10), "new site"),
-        "now: plant-2"
+        "site: plant-2"
     );
 
     let kill = Command::new("kill")
@@ -369,12 +394,8 @@ fn component_example_relays_follows_its_configuration_and_stops_on_sigterm() {
         .unwrap();
     assert!(kill.success());
     let out = exit_within(child, Duration::from_secs(2));
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(errors.try_recv().is_err(), "no other error on stderr");
 }
 
 #[test]

@@ -147,3 +147,50 @@ fn a_value_that_cannot_be_serialized_is_an_error_not_a_panic() {
         Err(Error::Json { .. })
     ));
 }
+
+#[test]
+fn a_followed_configuration_arrives_typed_now_and_after_each_change() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    let set = |value: serde_json::Value| {
+        client
+            .update_configuration(UpdateConfigurationRequest::merge(["probe"], value))
+            .unwrap();
+    };
+    set(serde_json::to_value(reading()).unwrap());
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let following = client
+        .follow_configuration(["probe"], move |r: Reading| tx.send(r.celsius))
+        .unwrap();
+    // The current value was handed over before follow_configuration returned.
+    assert_eq!(rx.try_recv().unwrap(), 21.5);
+    set(json!({"celsius": 22.0}));
+    assert_eq!(rx.recv_timeout(BOUND).unwrap(), 22.0);
+    // A value that is not a `Reading` is reported, not delivered; the follower goes on.
+    set(json!({"celsius": "warm"}));
+    set(json!({"celsius": 23.5}));
+    assert_eq!(rx.recv_timeout(BOUND).unwrap(), 23.5);
+    assert!(following.is_open());
+    // Dropping the subscription ends the deliveries.
+    drop(following);
+    std::thread::sleep(Duration::from_millis(100));
+    set(json!({"celsius": 30.0}));
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn following_a_configuration_that_is_not_the_type_fails_at_once() {
+    let emu = Emulator::start().unwrap();
+    let client = emu.connect().unwrap();
+    client
+        .update_configuration(UpdateConfigurationRequest::merge(
+            ["probe"],
+            json!({"x": 1}),
+        ))
+        .unwrap();
+    let outcome = client.follow_configuration(["probe"], |_: Reading| ());
+    match outcome {
+        Err(Error::Json { shape, .. }) => assert!(shape.contains("Reading"), "{shape}"),
+        other => panic!("{:?}", other.map(|s| s.is_open())),
+    }
+}

@@ -463,8 +463,35 @@ class Gen:
             out += f"    pub fn with_{field.rstrip('_')}(mut self, value: {aty}) -> Self {{\n"
             out += f"        self.{field} = Some({conv});\n        self\n    }}\n"
         out += "}\n"
+        if len(req) == 1 and self.role.get(name, (None, None))[1] == "request":
+            out += self.emit_request_from(name, req[0])
         if name in SENSITIVE:
             out += "\n" + self.emit_redacted_debug_struct(name, s)
+        return out
+
+    def emit_request_from(self, name, mm):
+        """A request with one required member converts from that member's natural types,
+        so that an operation method (which takes `impl Into<Request>`) accepts it bare:
+        `client.subscribe_to_topic("sensors/+", handler)`, `get_configuration(["a", "b"])`,
+        `update_state(ReportedLifecycleState::Running)`."""
+        field = snake(mm["name"])
+        ty = mm["type"]
+        if ty == "string":
+            sources = [("", "&str", field), ("", "String", field)]
+        elif ty == "list" and mm["items"]["type"] == "string":
+            sources = [("<const N: usize>", "[&str; N]", field),
+                       ("", "&[&str]", f"{field}.iter().copied()"),
+                       ("", "Vec<String>", field)]
+        elif ty == "enum":
+            sources = [("", self.rust_type(mm), field)]
+        else:
+            return ""
+        out = ""
+        for generics, source, arg in sources:
+            out += (f"\n/// [`{name}::new`] from `{field}`.\n"
+                    f"impl{generics} From<{source}> for {name} {{\n"
+                    f"    fn from({field}: {source}) -> Self {{\n"
+                    f"        Self::new({arg})\n    }}\n}}\n")
         return out
 
     def emit_redacted_debug_struct(self, name, s):

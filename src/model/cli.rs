@@ -485,6 +485,20 @@ impl GetLocalDeploymentStatusRequest {
     }
 }
 
+/// [`GetLocalDeploymentStatusRequest::new`] from `deployment_id`.
+impl From<&str> for GetLocalDeploymentStatusRequest {
+    fn from(deployment_id: &str) -> Self {
+        Self::new(deployment_id)
+    }
+}
+
+/// [`GetLocalDeploymentStatusRequest::new`] from `deployment_id`.
+impl From<String> for GetLocalDeploymentStatusRequest {
+    fn from(deployment_id: String) -> Self {
+        Self::new(deployment_id)
+    }
+}
+
 /// Response of the [`GetLocalDeploymentStatus`] operation.
 ///
 /// Get the status of one local deployment by ID.
@@ -659,6 +673,20 @@ impl GetComponentDetailsRequest {
     }
 }
 
+/// [`GetComponentDetailsRequest::new`] from `component_name`.
+impl From<&str> for GetComponentDetailsRequest {
+    fn from(component_name: &str) -> Self {
+        Self::new(component_name)
+    }
+}
+
+/// [`GetComponentDetailsRequest::new`] from `component_name`.
+impl From<String> for GetComponentDetailsRequest {
+    fn from(component_name: String) -> Self {
+        Self::new(component_name)
+    }
+}
+
 /// Response of the [`GetComponentDetails`] operation.
 ///
 /// Get version, state and configuration of one component.
@@ -710,6 +738,20 @@ impl RestartComponentRequest {
         Self {
             component_name: component_name.into(),
         }
+    }
+}
+
+/// [`RestartComponentRequest::new`] from `component_name`.
+impl From<&str> for RestartComponentRequest {
+    fn from(component_name: &str) -> Self {
+        Self::new(component_name)
+    }
+}
+
+/// [`RestartComponentRequest::new`] from `component_name`.
+impl From<String> for RestartComponentRequest {
+    fn from(component_name: String) -> Self {
+        Self::new(component_name)
     }
 }
 
@@ -774,6 +816,20 @@ impl StopComponentRequest {
         Self {
             component_name: component_name.into(),
         }
+    }
+}
+
+/// [`StopComponentRequest::new`] from `component_name`.
+impl From<&str> for StopComponentRequest {
+    fn from(component_name: &str) -> Self {
+        Self::new(component_name)
+    }
+}
+
+/// [`StopComponentRequest::new`] from `component_name`.
+impl From<String> for StopComponentRequest {
+    fn from(component_name: String) -> Self {
+        Self::new(component_name)
     }
 }
 

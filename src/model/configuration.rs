@@ -162,6 +162,27 @@ impl GetConfigurationRequest {
     }
 }
 
+/// [`GetConfigurationRequest::new`] from `key_path`.
+impl<const N: usize> From<[&str; N]> for GetConfigurationRequest {
+    fn from(key_path: [&str; N]) -> Self {
+        Self::new(key_path)
+    }
+}
+
+/// [`GetConfigurationRequest::new`] from `key_path`.
+impl From<&[&str]> for GetConfigurationRequest {
+    fn from(key_path: &[&str]) -> Self {
+        Self::new(key_path.iter().copied())
+    }
+}
+
+/// [`GetConfigurationRequest::new`] from `key_path`.
+impl From<Vec<String>> for GetConfigurationRequest {
+    fn from(key_path: Vec<String>) -> Self {
+        Self::new(key_path)
+    }
+}
+
 /// Response of the [`GetConfiguration`] operation.
 ///
 /// Read a value (or subtree) from a component's configuration; defaults to the caller's own configuration.
@@ -318,6 +339,27 @@ impl SubscribeToConfigurationUpdateRequest {
     pub fn with_component_name(mut self, value: impl Into<String>) -> Self {
         self.component_name = Some(value.into());
         self
+    }
+}
+
+/// [`SubscribeToConfigurationUpdateRequest::new`] from `key_path`.
+impl<const N: usize> From<[&str; N]> for SubscribeToConfigurationUpdateRequest {
+    fn from(key_path: [&str; N]) -> Self {
+        Self::new(key_path)
+    }
+}
+
+/// [`SubscribeToConfigurationUpdateRequest::new`] from `key_path`.
+impl From<&[&str]> for SubscribeToConfigurationUpdateRequest {
+    fn from(key_path: &[&str]) -> Self {
+        Self::new(key_path.iter().copied())
+    }
+}
+
+/// [`SubscribeToConfigurationUpdateRequest::new`] from `key_path`.
+impl From<Vec<String>> for SubscribeToConfigurationUpdateRequest {
+    fn from(key_path: Vec<String>) -> Self {
+        Self::new(key_path)
     }
 }
 

@@ -138,6 +138,13 @@ impl UpdateStateRequest {
     }
 }
 
+/// [`UpdateStateRequest::new`] from `state`.
+impl From<ReportedLifecycleState> for UpdateStateRequest {
+    fn from(state: ReportedLifecycleState) -> Self {
+        Self::new(state)
+    }
+}
+
 /// Response of the [`UpdateState`] operation.
 ///
 /// Report the calling component's own state (RUNNING or ERRORED) to the nucleus.
@@ -284,6 +291,20 @@ impl DeferComponentUpdateRequest {
     }
 }
 
+/// [`DeferComponentUpdateRequest::new`] from `deployment_id`.
+impl From<&str> for DeferComponentUpdateRequest {
+    fn from(deployment_id: &str) -> Self {
+        Self::new(deployment_id)
+    }
+}
+
+/// [`DeferComponentUpdateRequest::new`] from `deployment_id`.
+impl From<String> for DeferComponentUpdateRequest {
+    fn from(deployment_id: String) -> Self {
+        Self::new(deployment_id)
+    }
+}
+
 /// Response of the [`DeferComponentUpdate`] operation.
 ///
 /// Ask the nucleus to postpone a pending deployment for a number of milliseconds (0 acknowledges/permits the update).
@@ -332,6 +353,20 @@ impl PauseComponentRequest {
     }
 }
 
+/// [`PauseComponentRequest::new`] from `component_name`.
+impl From<&str> for PauseComponentRequest {
+    fn from(component_name: &str) -> Self {
+        Self::new(component_name)
+    }
+}
+
+/// [`PauseComponentRequest::new`] from `component_name`.
+impl From<String> for PauseComponentRequest {
+    fn from(component_name: String) -> Self {
+        Self::new(component_name)
+    }
+}
+
 /// Response of the [`PauseComponent`] operation.
 ///
 /// Suspend the processes of another (generic) component.
@@ -377,6 +412,20 @@ impl ResumeComponentRequest {
         Self {
             component_name: component_name.into(),
         }
+    }
+}
+
+/// [`ResumeComponentRequest::new`] from `component_name`.
+impl From<&str> for ResumeComponentRequest {
+    fn from(component_name: &str) -> Self {
+        Self::new(component_name)
+    }
+}
+
+/// [`ResumeComponentRequest::new`] from `component_name`.
+impl From<String> for ResumeComponentRequest {
+    fn from(component_name: String) -> Self {
+        Self::new(component_name)
     }
 }
 

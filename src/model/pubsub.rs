@@ -159,6 +159,20 @@ impl SubscribeToTopicRequest {
     }
 }
 
+/// [`SubscribeToTopicRequest::new`] from `topic`.
+impl From<&str> for SubscribeToTopicRequest {
+    fn from(topic: &str) -> Self {
+        Self::new(topic)
+    }
+}
+
+/// [`SubscribeToTopicRequest::new`] from `topic`.
+impl From<String> for SubscribeToTopicRequest {
+    fn from(topic: String) -> Self {
+        Self::new(topic)
+    }
+}
+
 /// Response of the [`SubscribeToTopic`] operation.
 ///
 /// Open a stream that receives messages published on a local topic or MQTT-style topic filter.

@@ -95,6 +95,20 @@ impl GetSecretValueRequest {
     }
 }
 
+/// [`GetSecretValueRequest::new`] from `secret_id`.
+impl From<&str> for GetSecretValueRequest {
+    fn from(secret_id: &str) -> Self {
+        Self::new(secret_id)
+    }
+}
+
+/// [`GetSecretValueRequest::new`] from `secret_id`.
+impl From<String> for GetSecretValueRequest {
+    fn from(secret_id: String) -> Self {
+        Self::new(secret_id)
+    }
+}
+
 /// Response of the [`GetSecretValue`] operation.
 ///
 /// Fetch a locally stored AWS Secrets Manager secret value (string or binary) via the secret manager component.

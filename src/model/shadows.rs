@@ -131,6 +131,20 @@ impl GetThingShadowRequest {
     }
 }
 
+/// [`GetThingShadowRequest::new`] from `thing_name`.
+impl From<&str> for GetThingShadowRequest {
+    fn from(thing_name: &str) -> Self {
+        Self::new(thing_name)
+    }
+}
+
+/// [`GetThingShadowRequest::new`] from `thing_name`.
+impl From<String> for GetThingShadowRequest {
+    fn from(thing_name: String) -> Self {
+        Self::new(thing_name)
+    }
+}
+
 /// Response of the [`GetThingShadow`] operation.
 ///
 /// Read a local device shadow document (classic when shadowName is empty/absent, else named).
@@ -291,6 +305,20 @@ impl DeleteThingShadowRequest {
     }
 }
 
+/// [`DeleteThingShadowRequest::new`] from `thing_name`.
+impl From<&str> for DeleteThingShadowRequest {
+    fn from(thing_name: &str) -> Self {
+        Self::new(thing_name)
+    }
+}
+
+/// [`DeleteThingShadowRequest::new`] from `thing_name`.
+impl From<String> for DeleteThingShadowRequest {
+    fn from(thing_name: String) -> Self {
+        Self::new(thing_name)
+    }
+}
+
 /// Response of the [`DeleteThingShadow`] operation.
 ///
 /// Delete a local device shadow.
@@ -370,6 +398,20 @@ impl ListNamedShadowsForThingRequest {
     pub fn with_page_size(mut self, value: i32) -> Self {
         self.page_size = Some(value);
         self
+    }
+}
+
+/// [`ListNamedShadowsForThingRequest::new`] from `thing_name`.
+impl From<&str> for ListNamedShadowsForThingRequest {
+    fn from(thing_name: &str) -> Self {
+        Self::new(thing_name)
+    }
+}
+
+/// [`ListNamedShadowsForThingRequest::new`] from `thing_name`.
+impl From<String> for ListNamedShadowsForThingRequest {
+    fn from(thing_name: String) -> Self {
+        Self::new(thing_name)
     }
 }
 

@@ -61,6 +61,20 @@ impl ValidateAuthorizationTokenRequest {
     }
 }
 
+/// [`ValidateAuthorizationTokenRequest::new`] from `token`.
+impl From<&str> for ValidateAuthorizationTokenRequest {
+    fn from(token: &str) -> Self {
+        Self::new(token)
+    }
+}
+
+/// [`ValidateAuthorizationTokenRequest::new`] from `token`.
+impl From<String> for ValidateAuthorizationTokenRequest {
+    fn from(token: String) -> Self {
+        Self::new(token)
+    }
+}
+
 impl fmt::Debug for ValidateAuthorizationTokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidateAuthorizationTokenRequest")
