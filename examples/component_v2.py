@@ -1,5 +1,6 @@
 # examples/component.rs written with the official Python V2 client (pip install awsiotsdk),
-# to compare the two (README: "A whole component"); run against ggipc-emulator by tests/tools/component_v2.sh.
+# to compare the two (README: "A whole component"); tests/tools/component_v2.sh runs it
+# against ggipc-emulator.
 # Same behaviour: configuration read and followed, every message under sensors/+
 # republished as it came to IoT Core (dt/<topic>) and to a local topic (relayed/<topic>)
 # from inside the handler, a secret, RUNNING, exit 0 on SIGTERM and non-zero when the
