@@ -13,7 +13,7 @@ use crossbeam_channel::unbounded;
 use ggipc::emulator::{Emulator, RecipeFormat, SimulatedDeployment};
 use ggipc::model::{
     ComponentUpdatePolicyEvents, DeferComponentUpdateRequest, ReportedLifecycleState,
-    SubscribeToComponentUpdatesRequest, UpdateStateRequest,
+    SubscribeToComponentUpdatesRequest,
 };
 
 const RECIPE: &str = "
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let (emulator, client) =
         common::connect(Emulator::builder().recipe_str(RECIPE, RecipeFormat::Yaml))?;
-    client.update_state(UpdateStateRequest::new(ReportedLifecycleState::Running))?;
+    client.update_state(ReportedLifecycleState::Running)?;
     println!("reported RUNNING");
 
     let (tx, rx) = unbounded();
