@@ -11,13 +11,7 @@ ggipc_venv
 
 cargo build --quiet --features emulator --bin ggipc-emulator
 BIN="$DEBUG_DIR/ggipc-emulator"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ggipc-component-v2.XXXXXX")
-PID=""
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+ggipc_scratch component-v2
 
 cat >"$WORK/observer.yaml" <<'YAML'
 RecipeFormatVersion: '2020-01-25'
@@ -47,7 +41,5 @@ for ending in term nucleus-dies; do
     [ -n "$relay" ] && [ -n "$observer" ] || { echo "not ok - no tokens"; cat "$WORK/out" "$WORK/log"; exit 1; }
     AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT="$WORK/ipc.socket" SVCUID="$observer" \
         timeout 120 "$PY" tests/tools/component_v2.py "$relay" "$ending" "$PID"
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=""
+    ggipc_stop_emulator
 done

@@ -11,20 +11,10 @@ ggipc_venv
 cargo build --quiet --features emulator --bin ggipc-emulator
 BIN="$DEBUG_DIR/ggipc-emulator"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ggipc-fidelity.XXXXXX")
+ggipc_scratch fidelity
 SOCK="$WORK/ipc.socket"
 OUT="$WORK/emulator.out"
 LOG="$WORK/emulator.log"
-PID=""
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 "$BIN" --socket "$SOCK" \
     --recipe tests/data/recipes/com.example.Fidelity.yaml \
@@ -43,9 +33,7 @@ eval "$(grep '^export ' "$OUT")"
 status=0
 timeout 150 "$PY" tests/tools/fidelity.py || status=$?
 
-kill -TERM "$PID" 2>/dev/null || true
-wait "$PID" 2>/dev/null || true
-PID=""
+ggipc_stop_emulator
 if [ -e "$SOCK" ]; then
     echo "not ok - the emulator left its socket behind"
     status=1

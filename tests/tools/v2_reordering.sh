@@ -14,17 +14,7 @@ cargo build --quiet --features emulator --bin ggipc-emulator --example publish
 N=${1:-3000}
 WORK_MS=${2:-1}
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ggipc-v2-order.XXXXXX")
-PID=""
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+ggipc_scratch v2-order
 
 # One permissive component (no --recipe); a queue that holds the whole burst, so that
 # no event is dropped for a slow subscriber and every one is counted.
