@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{
     ConfigurationUpdateEvents, GetConfigurationRequest, SubscribeToConfigurationUpdateRequest,
 };
-use crate::subscription::{HandlerReturn, Subscription};
+use crate::subscription::{HandlerReturn, StreamHandler, Subscription};
 use crate::Client;
 
 /// What one delivery needs: the reading client, the request, the user's handler.
@@ -41,6 +41,26 @@ where
     }
 }
 
+/// The update subscription's handler: every event, and every resumption after a
+/// reconnect (changes made while the connection was down sent no event), is a new read.
+struct OnUpdate<T, F>(Arc<Mutex<Follow<T, F>>>);
+
+impl<T, F, R> StreamHandler<ConfigurationUpdateEvents> for OnUpdate<T, F>
+where
+    T: DeserializeOwned + 'static,
+    F: FnMut(T) -> R + Send + 'static,
+    R: HandlerReturn,
+{
+    fn on_stream_event(&mut self, _: ConfigurationUpdateEvents) {
+        self.0.lock().deliver().report();
+    }
+
+    fn on_stream_resumed(&mut self) {
+        log::info!("configuration follower resumed: reading the value again");
+        self.0.lock().deliver().report();
+    }
+}
+
 impl Client {
     /// Calls `handler` with the component's configuration at `key_path` read as a `T`:
     /// once before returning, then again after every change under `key_path`, until the
@@ -51,6 +71,9 @@ impl Client {
     /// events only name what changed). Deliveries never overlap and the last one carries
     /// the value read last. The first runs on the calling thread; later ones on the
     /// handler pool, like any subscription's handler, so `handler` may call the client.
+    /// With [`ClientBuilder::reconnect`](crate::ClientBuilder::reconnect), a resumed
+    /// subscription reads the value again (a change made while the connection was down
+    /// sent no event).
     /// A later value that is not a `T`, or a failed read, is reported as a handler's
     /// error is ([`HandlerReturn`]: the `log` logger, else stderr), and the subscription
     /// goes on.
@@ -102,13 +125,9 @@ impl Client {
             handler,
             value: PhantomData,
         }));
-        let on_update = {
-            let follow = Arc::clone(&follow);
-            move |_: ConfigurationUpdateEvents| follow.lock().deliver()
-        };
         let subscription = self.subscribe_to_configuration_update(
             SubscribeToConfigurationUpdateRequest::new(key_path),
-            on_update,
+            OnUpdate(Arc::clone(&follow)),
         )?;
         follow.lock().deliver()?;
         Ok(subscription)

@@ -348,3 +348,40 @@ fn a_handler_told_of_the_resumption_can_call_at_once() {
         }
     }
 }
+
+#[test]
+fn a_configuration_follower_reads_the_value_again_when_its_subscription_resumes() {
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        site: String,
+    }
+    let mut emu = Emulator::start().unwrap();
+    let client = Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token(emu.auth_token())
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap();
+    let site = |name: &str| serde_json::json!({"settings": {"site": name}});
+    let deploy = |emu: &Emulator, name: &str| {
+        let deployment = ggipc::emulator::SimulatedDeployment::new()
+            .merge_configuration(emu.component_name(), site(name));
+        assert!(emu
+            .device()
+            .simulate_deployment(deployment)
+            .wait(BOUND)
+            .is_some());
+    };
+    deploy(&emu, "plant-1");
+    let (tx, rx) = unbounded();
+    let _follower = client
+        .follow_configuration(["settings"], move |s: Settings| tx.send(s.site))
+        .unwrap();
+    assert_eq!(rx.try_recv().unwrap(), "plant-1");
+    // The change is made while the nucleus is down: no update event can reach the
+    // component, only the resumption tells the follower to read again.
+    emu.go_down();
+    deploy(&emu, "plant-2");
+    emu.come_back(None).unwrap();
+    assert_eq!(rx.recv_timeout(BOUND).unwrap(), "plant-2");
+}
