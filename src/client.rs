@@ -490,9 +490,9 @@ fn request_frame_len(operation: &str, model_type: &str, payload: &Bytes) -> Opti
         MessageType::ApplicationMessage,
         0,
         1,
-        Some(model_type),
+        Some(model_type.to_owned()),
         payload.clone(),
     );
-    message.operation = Some(operation.to_owned());
+    message.operation = Some(operation.to_owned().into());
     message.to_frame().encoded_len().ok().map(|n| n as u64)
 }

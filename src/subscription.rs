@@ -189,7 +189,7 @@ pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
     if let Some(ct) = &message.content_type {
         if ct != CONTENT_TYPE_JSON {
             return Err(ProtocolError::UnsupportedContentType {
-                content_type: Some(ct.clone()),
+                content_type: Some(ct.to_string()),
             }
             .into());
         }
@@ -198,7 +198,7 @@ pub(crate) fn decode_payload<T: Shape>(message: &RpcMessage) -> Result<T> {
         if mt != T::MODEL_TYPE {
             return Err(ProtocolError::UnexpectedModelType {
                 expected: T::MODEL_TYPE,
-                actual: mt.clone(),
+                actual: mt.to_string(),
             }
             .into());
         }

@@ -281,7 +281,7 @@ fn subscribe_request(stream_id: i32, topic: &str) -> RpcMessage {
         MessageType::ApplicationMessage,
         0,
         stream_id,
-        None,
+        None::<&str>,
         json!({"topic": topic}).to_string().into_bytes(),
     );
     m.operation = Some("aws.greengrass#SubscribeToTopic".into());

@@ -196,7 +196,7 @@ fn aws_sdk_go_negative_vectors() {
 }
 
 fn h(name: &str, value: HeaderValue) -> Header {
-    Header::new(name, value)
+    Header::new(name.to_owned(), value)
 }
 
 fn smithy_valid() -> Vec<(&'static str, Message)> {
@@ -530,8 +530,8 @@ fn eventstream_rpc_frames() {
         let others: Vec<(&str, Option<&str>)> = msg
             .headers
             .iter()
-            .filter(|h| !RPC_HEADERS.contains(&h.name.as_str()))
-            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .filter(|h| !RPC_HEADERS.contains(&&*h.name))
+            .map(|h| (&*h.name, h.value.as_str()))
             .collect();
         let want: Vec<(&str, Option<&str>)> =
             row.others.iter().map(|(n, v)| (*n, Some(*v))).collect();

@@ -617,7 +617,7 @@ fn a_body_that_is_not_json_is_unparsable_whatever_serves_the_operation() {
         for body in bodies {
             stream_id += 1;
             let mut m = RpcMessage::new(MessageType::ApplicationMessage, 0, stream_id);
-            m.operation = Some(format!("aws.greengrass#{operation}"));
+            m.operation = Some(format!("aws.greengrass#{operation}").into());
             m.content_type = Some("application/json".into());
             m.payload = body.to_vec().into();
             write_message(&mut socket, &m);

@@ -182,7 +182,7 @@ fn rpc_from_frame_never_panics_on_mutated_headers() {
             let duplicated = r
                 .extra_headers
                 .iter()
-                .any(|h| NAMES[..7].contains(&h.name.as_str()));
+                .any(|h| NAMES[..7].contains(&&*h.name));
             if !duplicated {
                 assert_eq!(RpcMessage::from_frame(r.to_frame()).unwrap(), r);
             }

@@ -40,7 +40,7 @@ impl Seen {
             kind: m.message_type,
             stream_id: m.stream_id,
             terminate: m.is_terminate(),
-            operation: m.operation.clone(),
+            operation: m.operation.as_deref().map(str::to_owned),
             payload: m.payload.to_vec(),
         }
     }
@@ -87,7 +87,7 @@ impl Peer {
             MessageType::ApplicationMessage,
             flags,
             stream_id,
-            Some(model_type),
+            Some(model_type.to_owned()),
             body.to_vec(),
         ));
     }
@@ -256,7 +256,7 @@ fn a_message_on_an_unknown_stream_gets_a_protocol_error_before_the_client_drops_
 #[test]
 fn the_server_s_protocol_error_is_not_answered_with_one() {
     let (peer, client, seen) = start("peer-protocol-error", |peer| {
-        let mut m = RpcMessage::json(MessageType::ProtocolError, 0, 0, None, Vec::new());
+        let mut m = RpcMessage::json(MessageType::ProtocolError, 0, 0, None::<&str>, Vec::new());
         m.payload = br#"{"message":"you broke it"}"#.to_vec().into();
         peer.send(&m);
         peer.drain();

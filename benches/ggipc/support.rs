@@ -438,7 +438,7 @@ pub fn response_message(stream_id: i32, model_type: &str, flags: i32) -> RpcMess
         MessageType::ApplicationMessage,
         flags,
         stream_id,
-        Some(model_type),
+        Some(model_type.to_owned()),
         &b"{}"[..],
     )
 }

@@ -1,5 +1,7 @@
 //! The headers block: encoding, validation and bounds-checked parsing.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::CodecError;
@@ -119,8 +121,9 @@ pub(super) fn parse_headers(
     let block = frame
         .get(start..end)
         .ok_or(CodecError::HeaderTruncated { offset: 0 })?;
-    // Small, fixed initial capacity: never sized by a wire length.
-    let mut headers = Vec::with_capacity(if block.is_empty() { 0 } else { 4 });
+    // A fixed initial capacity, never sized by a wire length: room for the 5 to 7 headers
+    // of an eventstream-RPC frame, so that a typical frame allocates the list once.
+    let mut headers = Vec::with_capacity(if block.is_empty() { 0 } else { 8 });
     let mut r = Reader {
         block,
         pos: 0,
@@ -134,7 +137,11 @@ pub(super) fn parse_headers(
                 offset: r.header_start,
             });
         }
-        let name = utf8(r.take(name_len)?)?;
+        let name = r.take(name_len)?;
+        let name = match known(name) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(text(name)?.to_owned()),
+        };
         let value = match r.u8()? {
             0 => HeaderValue::Bool(true),
             1 => HeaderValue::Bool(false),
@@ -157,10 +164,7 @@ pub(super) fn parse_headers(
             9 => HeaderValue::Uuid(r.array()?),
             type_code => return Err(CodecError::UnknownHeaderType { type_code }),
         };
-        headers.push(Header {
-            name: name.to_owned(),
-            value,
-        });
+        headers.push(Header { name, value });
     }
     Ok(headers)
 }
@@ -178,13 +182,25 @@ const KNOWN_TEXT: [&str; 8] = [
     "application/json",
 ];
 
+/// The known string these bytes spell, if any.
+#[inline]
+fn known(bytes: &[u8]) -> Option<&'static str> {
+    KNOWN_TEXT.iter().find(|k| k.as_bytes() == bytes).copied()
+}
+
 /// The bytes as UTF-8 text (known strings are recognised without validating them again).
 #[inline]
 fn utf8(bytes: &[u8]) -> Result<&str, CodecError> {
-    match KNOWN_TEXT.iter().find(|k| k.as_bytes() == bytes) {
+    match known(bytes) {
         Some(known) => Ok(known),
-        None => std::str::from_utf8(bytes).map_err(|_| CodecError::InvalidUtf8),
+        None => text(bytes),
     }
+}
+
+/// The bytes validated as UTF-8.
+#[inline]
+fn text(bytes: &[u8]) -> Result<&str, CodecError> {
+    std::str::from_utf8(bytes).map_err(|_| CodecError::InvalidUtf8)
 }
 
 /// Reads a 2-byte value length and checks it against [`MAX_VALUE_LEN`].

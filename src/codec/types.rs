@@ -1,6 +1,8 @@
 //! The codec's data types: limits, headers and messages. The functions that encode and
 //! decode them are in `frame` and `header` (which import this file, never the reverse).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// Default maximum size of one whole frame (prelude, headers, payload and trailer): 16 MiB.
@@ -115,15 +117,16 @@ impl HeaderValue {
 /// One header: a name (1..=255 bytes of UTF-8) and a typed value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
-    /// The header name.
-    pub name: String,
+    /// The header name. The decoder borrows the names eventstream RPC uses on every frame
+    /// (`:message-type`, `operation`, ...) from constants instead of allocating them.
+    pub name: Cow<'static, str>,
     /// The header value.
     pub value: HeaderValue,
 }
 
 impl Header {
     /// A header with the given name and value.
-    pub fn new(name: impl Into<String>, value: HeaderValue) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: HeaderValue) -> Self {
         Header {
             name: name.into(),
             value,

@@ -313,10 +313,10 @@ impl Connection {
             MessageType::ApplicationMessage,
             0,
             0,
-            Some(model_type),
+            Some(model_type.to_owned()),
             payload,
         );
-        message.operation = Some(operation.to_owned());
+        message.operation = Some(operation.to_owned().into());
         let id = self.open_stream(message, opened, deadline)?;
         log::debug!("{operation} on stream {id}");
         Ok(InFlight {

@@ -104,7 +104,7 @@ fn send_protocol_error(connection: &Connection, error: &ProtocolError) {
     ) {
         return;
     }
-    let mut m = RpcMessage::json(MessageType::ProtocolError, 0, 0, None, Vec::new());
+    let mut m = RpcMessage::json(MessageType::ProtocolError, 0, 0, None::<&str>, Vec::new());
     m.payload = serde_json::json!({ "message": error.to_string() })
         .to_string()
         .into_bytes()

@@ -132,7 +132,7 @@ fn reply(stream_id: i32, model_type: Option<&str>, body: &'static [u8]) -> RpcMe
         MessageType::ApplicationMessage,
         FLAG_TERMINATE_STREAM,
         stream_id,
-        model_type,
+        model_type.map(str::to_owned),
         Bytes::from_static(body),
     )
 }
@@ -154,7 +154,7 @@ fn connection_error(message_type: MessageType, text: &str) -> RpcMessage {
         message_type,
         0,
         0,
-        None,
+        None::<&str>,
         serde_json::json!({ "message": text })
             .to_string()
             .into_bytes(),

@@ -356,7 +356,7 @@ fn protocol_error(conn: &ServerConn, text: &str) {
         MessageType::ProtocolError,
         0,
         0,
-        None,
+        None::<&str>,
         serde_json::json!({ "message": text })
             .to_string()
             .into_bytes(),
@@ -506,7 +506,7 @@ fn reply_unsupported(
         MessageType::ApplicationError,
         FLAG_TERMINATE_STREAM,
         stream_id,
-        None,
+        None::<&str>,
         body.to_string().into_bytes(),
     );
     call.finish(state, conn, "error: unsupported operation", None);
@@ -525,7 +525,7 @@ fn reply_response(
         MessageType::ApplicationMessage,
         conn.reply_flags(),
         stream_id,
-        Some(model_type),
+        Some(model_type.to_owned()),
         payload,
     );
     call.finish(state, conn, "ok", None);
@@ -539,7 +539,7 @@ fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<
         MessageType::ApplicationError,
         FLAG_TERMINATE_STREAM,
         stream_id,
-        model_type.as_deref(),
+        model_type,
         body,
     );
     call.finish(state, conn, &outcome, Some(e.message()));
@@ -580,7 +580,7 @@ fn open_stream(
             MessageType::ApplicationError,
             FLAG_TERMINATE_STREAM,
             stream_id,
-            model_type.as_deref(),
+            model_type,
             body,
         ));
         return;
@@ -589,7 +589,7 @@ fn open_stream(
         MessageType::ApplicationMessage,
         0,
         stream_id,
-        Some(model_type),
+        Some(model_type.to_owned()),
         payload,
     );
     // Recorded before the reply is queued: a test that has its reply sees the record.

@@ -8,7 +8,7 @@ pub const PROTOCOL_VERSION: &str = "0.1.0";
 /// The CONNECT message carrying `auth_token` (`{"authToken": …}`, properly JSON-escaped).
 pub fn connect_message(auth_token: &str) -> RpcMessage {
     let mut m = RpcMessage::new(MessageType::Connect, 0, 0);
-    m.version = Some(PROTOCOL_VERSION.to_owned());
+    m.version = Some(PROTOCOL_VERSION.into());
     m.payload = serde_json::json!({ "authToken": auth_token })
         .to_string()
         .into_bytes()

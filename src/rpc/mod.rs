@@ -11,6 +11,8 @@ pub(crate) mod session;
 pub use error::ProtocolError;
 pub use handshake::{connect_ack, connect_message, ConnectOutcome, PROTOCOL_VERSION};
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::{CodecError, Header, HeaderRef, HeaderValue, Limits, Message, ValueRef};
@@ -119,13 +121,13 @@ pub struct RpcMessage {
     /// `:stream-id` (0 = connection level).
     pub stream_id: i32,
     /// `:content-type`, if present.
-    pub content_type: Option<String>,
+    pub content_type: Option<Cow<'static, str>>,
     /// `service-model-type`, if present.
-    pub model_type: Option<String>,
+    pub model_type: Option<Cow<'static, str>>,
     /// `operation`, if present.
-    pub operation: Option<String>,
+    pub operation: Option<Cow<'static, str>>,
     /// `:version`, if present.
-    pub version: Option<String>,
+    pub version: Option<Cow<'static, str>>,
     /// Every other header, in wire order.
     pub extra_headers: Vec<Header>,
     /// The payload.
@@ -148,17 +150,18 @@ impl RpcMessage {
         }
     }
 
-    /// A JSON APPLICATION_MESSAGE (or APPLICATION_ERROR) carrying `model_type`.
+    /// A JSON APPLICATION_MESSAGE (or APPLICATION_ERROR) carrying `model_type` (a
+    /// `&'static str` is borrowed, not copied).
     pub fn json(
         message_type: MessageType,
         flags: i32,
         stream_id: i32,
-        model_type: Option<&str>,
+        model_type: Option<impl Into<Cow<'static, str>>>,
         payload: impl Into<Bytes>,
     ) -> Self {
         let mut m = RpcMessage::new(message_type, flags, stream_id);
-        m.content_type = Some(CONTENT_TYPE_JSON.to_owned());
-        m.model_type = model_type.map(str::to_owned);
+        m.content_type = Some(Cow::Borrowed(CONTENT_TYPE_JSON));
+        m.model_type = model_type.map(Into::into);
         m.payload = payload.into();
         m
     }
@@ -180,7 +183,7 @@ impl RpcMessage {
         let mut stream_id = None;
         let mut m = RpcMessage::new(MessageType::Ping, 0, 0);
         for header in frame.headers {
-            let name = header.name.as_str();
+            let name: &str = &header.name;
             match (name, header.value) {
                 (MESSAGE_TYPE, HeaderValue::Int32(v)) if message_type.is_none() => {
                     message_type = Some(v)
@@ -188,15 +191,17 @@ impl RpcMessage {
                 (MESSAGE_FLAGS, HeaderValue::Int32(v)) if flags.is_none() => flags = Some(v),
                 (STREAM_ID, HeaderValue::Int32(v)) if stream_id.is_none() => stream_id = Some(v),
                 (CONTENT_TYPE, HeaderValue::String(s)) if m.content_type.is_none() => {
-                    m.content_type = Some(s)
+                    m.content_type = Some(s.into())
                 }
                 (MODEL_TYPE, HeaderValue::String(s)) if m.model_type.is_none() => {
-                    m.model_type = Some(s)
+                    m.model_type = Some(s.into())
                 }
                 (OPERATION, HeaderValue::String(s)) if m.operation.is_none() => {
-                    m.operation = Some(s)
+                    m.operation = Some(s.into())
                 }
-                (VERSION, HeaderValue::String(s)) if m.version.is_none() => m.version = Some(s),
+                (VERSION, HeaderValue::String(s)) if m.version.is_none() => {
+                    m.version = Some(s.into())
+                }
                 (_, value) => m.extra_headers.push(Header {
                     name: header.name,
                     value,
@@ -225,9 +230,9 @@ impl RpcMessage {
     /// `operation` last.
     pub fn to_frame(&self) -> Message {
         let mut headers = Vec::with_capacity(7 + self.extra_headers.len());
-        let text = |name: &str, value: &Option<String>, headers: &mut Vec<Header>| {
+        let text = |name: &'static str, value: &Option<Cow<str>>, headers: &mut Vec<Header>| {
             if let Some(v) = value {
-                headers.push(Header::new(name, HeaderValue::String(v.clone())));
+                headers.push(Header::new(name, HeaderValue::String(v.to_string())));
             }
         };
         text(VERSION, &self.version, &mut headers);
@@ -254,7 +259,7 @@ impl RpcMessage {
     /// # Errors
     /// As [`Message::encode`].
     pub fn encode(&self, limits: &Limits, out: &mut BytesMut) -> Result<(), CodecError> {
-        fn text<'a>(name: &'static str, value: &'a Option<String>) -> Option<HeaderRef<'a>> {
+        fn text<'a>(name: &'static str, value: &'a Option<Cow<str>>) -> Option<HeaderRef<'a>> {
             value
                 .as_deref()
                 .map(|v| HeaderRef::new(name, ValueRef::String(v)))

@@ -254,7 +254,7 @@ mod tests {
     const RESPONSE: &str = "aws.greengrass#SubscribeToTopicResponse";
     const EVENT: &str = "aws.greengrass#SubscriptionResponseMessage";
 
-    fn message(id: i32, model_type: Option<&str>) -> RpcMessage {
+    fn message(id: i32, model_type: Option<&'static str>) -> RpcMessage {
         RpcMessage::json(
             MessageType::ApplicationMessage,
             0,

@@ -131,7 +131,7 @@ impl StreamRef {
             MessageType::ApplicationMessage,
             0,
             self.stream_id,
-            Some(model_type),
+            Some(model_type.to_owned()),
             payload,
         ))
     }
