@@ -200,7 +200,7 @@ impl RepliesHandle<'_> {
         let wait = state.settings.write_timeout;
         streams
             .iter()
-            .filter(|s| s.send_event_waiting(model_type, payload.clone(), wait))
+            .filter(|s| s.send_event_waiting(model_type.to_owned().into(), payload.clone(), wait))
             .count()
     }
 }

@@ -15,6 +15,7 @@
 //! written (one frame), the stream table (at most
 //! `max_streams_per_connection` entries, each a few hundred bytes with its subscription), and two thread stacks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -457,7 +458,7 @@ fn handle_request(
         Outcome::Response {
             model_type,
             payload,
-        } => reply_response(state, conn, stream_id, &call, &model_type, payload),
+        } => reply_response(state, conn, stream_id, &call, model_type, payload),
         Outcome::Error(e) => reply_error(state, conn, stream_id, &call, &e),
         Outcome::Subscribe {
             model_type,
@@ -465,14 +466,7 @@ fn handle_request(
             register,
             initial,
         } => open_stream(
-            state,
-            conn,
-            stream_id,
-            &call,
-            &model_type,
-            payload,
-            register,
-            initial,
+            state, conn, stream_id, &call, model_type, payload, register, initial,
         ),
     }
 }
@@ -518,14 +512,14 @@ fn reply_response(
     conn: &ServerConn,
     stream_id: i32,
     call: &CallLog<'_>,
-    model_type: &str,
+    model_type: Cow<'static, str>,
     payload: Bytes,
 ) {
     let m = RpcMessage::json(
         MessageType::ApplicationMessage,
         conn.reply_flags(),
         stream_id,
-        Some(model_type.to_owned()),
+        Some(model_type),
         payload,
     );
     call.finish(state, conn, "ok", None);
@@ -553,7 +547,7 @@ fn open_stream(
     conn: &Arc<ServerConn>,
     stream_id: i32,
     call: &CallLog<'_>,
-    model_type: &str,
+    model_type: Cow<'static, str>,
     payload: Bytes,
     register: Register,
     initial: Option<Initial>,
@@ -589,7 +583,7 @@ fn open_stream(
         MessageType::ApplicationMessage,
         0,
         stream_id,
-        Some(model_type.to_owned()),
+        Some(model_type),
         payload,
     );
     // Recorded before the reply is queued: a test that has its reply sees the record.

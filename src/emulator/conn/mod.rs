@@ -6,6 +6,7 @@
 pub(crate) mod admission;
 pub(crate) mod outbound;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,7 +103,7 @@ impl StreamRef {
     /// Queues one event without blocking; false when the connection is gone, or the
     /// event was dropped because the connection's outbound queue is full (counted and
     /// logged, see `outbound.rs`).
-    pub(crate) fn send_event(&self, model_type: &str, payload: Bytes) -> bool {
+    pub(crate) fn send_event(&self, model_type: &'static str, payload: Bytes) -> bool {
         self.event_frame(model_type, payload)
             .is_some_and(|frame| self.conn.outbound.push_event(frame))
     }
@@ -113,7 +114,7 @@ impl StreamRef {
     /// component's call.
     pub(crate) fn send_event_waiting(
         &self,
-        model_type: &str,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         within: Duration,
     ) -> bool {
@@ -123,7 +124,11 @@ impl StreamRef {
 
     /// The encoded event frame for this stream; `None` when the connection is gone (or the
     /// event cannot be encoded, which is logged).
-    fn event_frame(&self, model_type: &str, payload: Bytes) -> Option<Bytes> {
+    fn event_frame(
+        &self,
+        model_type: impl Into<Cow<'static, str>>,
+        payload: Bytes,
+    ) -> Option<Bytes> {
         if !self.conn.is_alive() {
             return None;
         }
@@ -131,7 +136,7 @@ impl StreamRef {
             MessageType::ApplicationMessage,
             0,
             self.stream_id,
-            Some(model_type.to_owned()),
+            Some(model_type),
             payload,
         ))
     }

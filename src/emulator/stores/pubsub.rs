@@ -55,7 +55,7 @@ impl Broker {
         for target in targets {
             let sent = match wait {
                 Some(within) => target.send_event_waiting(
-                    SubscriptionResponseMessage::MODEL_TYPE,
+                    SubscriptionResponseMessage::MODEL_TYPE.into(),
                     payload.clone(),
                     within,
                 ),
