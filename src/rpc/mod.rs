@@ -369,6 +369,43 @@ mod tests {
     }
 
     #[test]
+    fn the_first_of_each_text_header_is_lifted_and_repeats_are_kept_as_extra() {
+        let mut m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            3,
+            Some("aws.greengrass#X"),
+            &b"{}"[..],
+        );
+        m.operation = Some("aws.greengrass#Op".into());
+        m.version = Some("0.1.0".into());
+        let mut frame = m.to_frame();
+        let repeats = [
+            (CONTENT_TYPE, "text/plain"),
+            (MODEL_TYPE, "aws.greengrass#Y"),
+            (OPERATION, "aws.greengrass#Other"),
+            (VERSION, "9.9.9"),
+        ];
+        for (name, value) in repeats {
+            frame
+                .headers
+                .push(Header::new(name, HeaderValue::String(value.into())));
+        }
+        let back = RpcMessage::from_frame(frame).unwrap();
+        assert_eq!(back.content_type.as_deref(), Some(CONTENT_TYPE_JSON));
+        assert_eq!(back.model_type.as_deref(), Some("aws.greengrass#X"));
+        assert_eq!(back.operation.as_deref(), Some("aws.greengrass#Op"));
+        assert_eq!(back.version.as_deref(), Some("0.1.0"));
+        let extra: Vec<_> = back
+            .extra_headers
+            .iter()
+            .map(|h| (&*h.name, h.value.as_str()))
+            .collect();
+        let expected: Vec<_> = repeats.iter().map(|(n, v)| (*n, Some(*v))).collect();
+        assert_eq!(extra, expected);
+    }
+
+    #[test]
     fn missing_colon_header_is_a_protocol_error() {
         let mut frame = RpcMessage::new(MessageType::Ping, 0, 0).to_frame();
         frame.headers.retain(|h| h.name != STREAM_ID);
