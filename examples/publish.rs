@@ -47,9 +47,14 @@ impl Log for StderrLogger {
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
             let level: Level = record.level();
-            // One write per line (stderr is unbuffered; lines of threads do not mix).
-            let line = format!("[{level:<5} {}] {}\n", record.target(), record.args());
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            // Under stderr's lock, so that lines of different threads do not mix; an
+            // error writing (stderr closed) is ignored rather than a panic.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "[{level:<5} {}] {}",
+                record.target(),
+                record.args()
+            );
         }
     }
 
