@@ -17,7 +17,7 @@ use crate::link::{Binding, Link, Resubscribe, SubEntry};
 use crate::model::{Operation, Shape, StreamingOperation};
 use crate::pending::Pending;
 use crate::rpc::{json_body, MessageType, RpcMessage};
-use crate::subscription::{decode_reply, StreamHandler, Subscription, TypedSink};
+use crate::subscription::{decode_reply, InitialResponse, StreamHandler, Subscription, TypedSink};
 
 /// A connection to the Greengrass IPC service.
 ///
@@ -147,27 +147,32 @@ impl Client {
     ) -> Result<O::Response> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
-        let payload = Bytes::from(payload);
+        let reply = self.call_raw(
+            O::OPERATION,
+            O::Request::MODEL_TYPE,
+            Bytes::from(payload),
+            options,
+        )?;
+        decode_reply::<O::Response>(&reply)
+    }
+
+    /// The part of [`Client::call`] (and [`Client::call_json`]) that does not depend on
+    /// the operation's types, one copy in the binary for all of them: sends the encoded
+    /// request and waits for the reply (which may be an application error).
+    fn call_raw(
+        &self,
+        operation: &str,
+        model_type: &str,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Result<RpcMessage> {
         let deadline = self.deadline(options);
         let link = &self.inner.link;
         let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
-            .call(
-                O::OPERATION,
-                O::Request::MODEL_TYPE,
-                payload.clone(),
-                deadline,
-                None,
-            )
-            .map_err(|e| {
-                explain_size(
-                    link.map_err(e),
-                    O::OPERATION,
-                    O::Request::MODEL_TYPE,
-                    &payload,
-                )
-            })?;
-        decode_reply::<O::Response>(&reply)
+            .call(operation, model_type, payload.clone(), deadline, None)
+            .map_err(|e| explain_size(link.map_err(e), operation, model_type, &payload))?;
+        Ok(reply)
     }
 
     /// Starts a request/response operation and returns at once, without waiting for the
@@ -206,19 +211,31 @@ impl Client {
     ) -> Result<Pending<O::Response>> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+        let (call, deadline) = self.start_raw(
+            O::OPERATION,
+            O::Request::MODEL_TYPE,
+            payload.into(),
+            options,
+        )?;
+        Ok(Pending::new(call, self.inner.link.clone(), deadline))
+    }
+
+    /// The part of [`Client::start`] that does not depend on the operation's types (one
+    /// copy for all of them): sends the encoded request; returns the call and its deadline.
+    fn start_raw(
+        &self,
+        operation: &str,
+        model_type: &str,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Result<(crate::connection::InFlight, Instant)> {
         let deadline = self.deadline(options);
         let link = &self.inner.link;
         let call = link
             .current(deadline, options.wait_for_reconnect)?
-            .start(
-                O::OPERATION,
-                O::Request::MODEL_TYPE,
-                payload.into(),
-                deadline,
-                None,
-            )
+            .start(operation, model_type, payload, deadline, None)
             .map_err(|e| link.map_err(e))?;
-        Ok(Pending::new(call, link.clone(), deadline))
+        Ok((call, deadline))
     }
 
     /// How many streams are open on the current connection: calls whose reply has not
@@ -275,7 +292,32 @@ impl Client {
     ) -> Result<Subscription> {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
-        let payload = Bytes::from(payload);
+        self.subscribe_raw(
+            Resubscribe {
+                operation: O::OPERATION,
+                model_type: O::Request::MODEL_TYPE,
+                payload: Bytes::from(payload),
+            },
+            O::NAME,
+            sink,
+            options,
+            |reply| {
+                decode_reply::<O::Response>(reply).map(|r| Box::new(r) as Box<dyn InitialResponse>)
+            },
+        )
+    }
+
+    /// The part of [`Client::subscribe`] that does not depend on the operation's types
+    /// (one copy for all of them); `decode` turns the accepted reply into the typed
+    /// initial response.
+    fn subscribe_raw(
+        &self,
+        request: Resubscribe,
+        name: &str,
+        sink: Box<dyn EventSink>,
+        options: CallOptions,
+        decode: fn(&RpcMessage) -> Result<Box<dyn InitialResponse>>,
+    ) -> Result<Subscription> {
         let deadline = self.deadline(options);
         let link = &self.inner.link;
         let config = link.config();
@@ -284,16 +326,16 @@ impl Client {
             sink,
             config.event_queue_capacity,
             config.event_queue_bytes,
-            O::NAME.to_owned(),
+            name.to_owned(),
         );
         // Nothing reaches the handler before the response is accepted below: messages that
         // arrive meanwhile wait in the queue, and are dropped with the handler if the
         // subscribe fails (whatever the order of the server's frames).
         queue.hold();
         let (id, reply) = match connection.call(
-            O::OPERATION,
-            O::Request::MODEL_TYPE,
-            payload.clone(),
+            request.operation,
+            request.model_type,
+            request.payload.clone(),
             deadline,
             Some(queue.clone()),
         ) {
@@ -302,13 +344,13 @@ impl Client {
                 queue.abandon();
                 return Err(explain_size(
                     link.map_err(e),
-                    O::OPERATION,
-                    O::Request::MODEL_TYPE,
-                    &payload,
+                    request.operation,
+                    request.model_type,
+                    &request.payload,
                 ));
             }
         };
-        let response = match decode_reply::<O::Response>(&reply) {
+        let response = match decode(&reply) {
             Ok(response) => response,
             Err(e) => {
                 queue.abandon();
@@ -317,11 +359,7 @@ impl Client {
             }
         };
         let entry = Arc::new(SubEntry {
-            request: Resubscribe {
-                operation: O::OPERATION,
-                model_type: O::Request::MODEL_TYPE,
-                payload,
-            },
+            request,
             queue,
             binding: Mutex::new(Binding {
                 connection: connection.clone(),
@@ -381,20 +419,9 @@ impl Client {
         }
         let payload =
             Bytes::from(serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?);
-        let deadline = self.deadline(options);
-        let link = &self.inner.link;
         let full_operation = format!("aws.greengrass#{operation}");
         let model_type = format!("aws.greengrass#{operation}Request");
-        let (_, reply) = link
-            .current(deadline, options.wait_for_reconnect)?
-            .call(
-                &full_operation,
-                &model_type,
-                payload.clone(),
-                deadline,
-                None,
-            )
-            .map_err(|e| explain_size(link.map_err(e), &full_operation, &model_type, &payload))?;
+        let reply = self.call_raw(&full_operation, &model_type, payload, options)?;
         if reply.message_type == MessageType::ApplicationError {
             return Err(stream_error(&reply));
         }

@@ -268,7 +268,7 @@ pub struct SubscriptionStats {
 }
 
 /// The initial response kept by a [`Subscription`], whatever its type.
-trait InitialResponse: Any + fmt::Debug + Send + Sync {
+pub(crate) trait InitialResponse: Any + fmt::Debug + Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -333,15 +333,15 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new<R: Shape>(
-        response: R,
+    pub(crate) fn new(
+        response: Box<dyn InitialResponse>,
         entry: Arc<SubEntry>,
         key: u64,
         link: Weak<Link>,
         close_timeout: Duration,
     ) -> Self {
         Subscription {
-            response: Box::new(response),
+            response,
             entry,
             key,
             link,

@@ -321,6 +321,104 @@ fn application_error_lite_style_and_oddities() {
     assert_eq!(e.message(), "");
 }
 
+/// What the derived `Deserialize` of the shape makes of `body` (the decoding
+/// `from_application_error` did before it decoded the members by hand), with the
+/// `_message` fallback: the reference the hand-written decoding must equal.
+fn derived_decode(model_type: &str, body: &Value) -> Option<IpcError> {
+    fn shape<T: serde::de::DeserializeOwned>(body: &Value) -> Option<T> {
+        serde_json::from_value(body.clone()).ok()
+    }
+    let fallback = body["_message"].as_str().map(str::to_owned);
+    let with = |message: Option<String>| message.or(fallback.clone());
+    macro_rules! message_only {
+        ($($variant:ident($ty:ident)),+) => {
+            $(
+                if model_type == $ty::MODEL_TYPE {
+                    let mut e: $ty = shape(body)?;
+                    e.message = with(e.message);
+                    return Some(IpcError::$variant(e));
+                }
+            )+
+        };
+    }
+    message_only!(
+        ComponentNotFound(ComponentNotFoundError),
+        Conflict(ConflictError),
+        FailedUpdateConditionCheck(FailedUpdateConditionCheckError),
+        InvalidArguments(InvalidArgumentsError),
+        InvalidArtifactsDirectoryPath(InvalidArtifactsDirectoryPathError),
+        InvalidClientDeviceAuthToken(InvalidClientDeviceAuthTokenError),
+        InvalidCredential(InvalidCredentialError),
+        InvalidRecipeDirectoryPath(InvalidRecipeDirectoryPathError),
+        InvalidToken(InvalidTokenError),
+        Unauthorized(UnauthorizedError)
+    );
+    if model_type == ResourceNotFoundError::MODEL_TYPE {
+        let mut e: ResourceNotFoundError = shape(body)?;
+        e.message = with(e.message);
+        return Some(IpcError::ResourceNotFound(e));
+    }
+    if model_type == ServiceError::MODEL_TYPE {
+        let mut e: ServiceError = shape(body)?;
+        e.message = with(e.message);
+        return Some(IpcError::Service(e));
+    }
+    None
+}
+
+#[test]
+fn application_error_members_decode_as_the_derived_deserialize_does() {
+    // Every member in every JSON type (and absent, and null), with and without `_message`.
+    let values = [
+        None,
+        Some(json!(null)),
+        Some(json!("text")),
+        Some(json!(5)),
+        Some(json!(true)),
+        Some(json!([])),
+        Some(json!({"reasonCode": 135})),
+    ];
+    let members = [
+        "message",
+        "resourceType",
+        "resourceName",
+        "context",
+        "_message",
+    ];
+    let mut bodies = vec![json!({}), json!({"other": 1, "_errorCode": "X"})];
+    for member in members {
+        for value in values.iter().flatten() {
+            bodies.push(json!({ member: value }));
+            bodies.push(json!({ member: value, "_message": "fallback" }));
+            bodies.push(json!({ member: value, "message": "m", "resourceType": "t" }));
+        }
+    }
+    let mut model_types: Vec<&str> = ERROR_MODEL_TYPES.to_vec();
+    model_types.extend(["aws#AccessDenied", "aws.greengrass#Nope", ""]);
+    let mut modeled = 0;
+    for model_type in &model_types {
+        for body in &bodies {
+            let payload = serde_json::to_vec(body).expect("json");
+            let got = IpcError::from_application_error(Some(model_type), None, &payload);
+            match derived_decode(model_type, body) {
+                Some(expected) => {
+                    modeled += 1;
+                    assert_eq!(got, expected, "{model_type} {body}");
+                }
+                None => assert!(
+                    matches!(&got, IpcError::Unmodeled(u) if u.model_type.as_deref() == Some(*model_type)),
+                    "{model_type} {body}: {got:?}"
+                ),
+            }
+        }
+    }
+    // Both outcomes were exercised for every modeled type.
+    assert!(
+        modeled > 12 * 10 && modeled < 12 * bodies.len(),
+        "{modeled}"
+    );
+}
+
 #[test]
 fn error_payloads_for_the_emulator() {
     let e: IpcError = ServiceError::new("bad")

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::codec::FrameDecoder;
 use crate::config::Config;
@@ -218,20 +218,35 @@ enum OpenError {
 /// has no connect with a timeout (nor may this crate use `unsafe`). On a timeout the
 /// thread is left to finish on its own: it ends, dropping the socket, as soon as the
 /// server accepts, refuses or goes away.
+///
+/// The result comes back through a mutex and condition variable rather than a channel of
+/// its own type (each channel element type adds a copy of the channel code to a binary).
 fn open_before<F>(connect: F, deadline: Instant) -> Result<UnixStream, OpenError>
 where
     F: FnOnce() -> io::Result<UnixStream> + Send + 'static,
 {
-    let (tx, rx) = bounded(1);
+    #[derive(Default)]
+    struct Slot {
+        result: Mutex<Option<io::Result<UnixStream>>>,
+        ready: Condvar,
+    }
+    let slot = Arc::new(Slot::default());
+    let theirs = slot.clone();
     thread::Builder::new()
         .name("ggipc-connect".into())
         .spawn(move || {
-            let _ = tx.send(connect());
+            let result = connect();
+            *theirs.result.lock() = Some(result);
+            theirs.ready.notify_one();
         })
         .map_err(OpenError::Io)?;
-    match rx.recv_deadline(deadline) {
-        Ok(result) => result.map_err(OpenError::Io),
-        Err(_) => Err(OpenError::Timeout),
+    let mut result = slot.result.lock();
+    while result.is_none() && !slot.ready.wait_until(&mut result, deadline).timed_out() {}
+    // On a timeout the thread keeps the slot: the socket it may still open is dropped
+    // with the slot when the thread ends.
+    match result.take() {
+        Some(result) => result.map_err(OpenError::Io),
+        None => Err(OpenError::Timeout),
     }
 }
 

@@ -24,7 +24,9 @@ pub(super) enum Notice {
 pub(super) struct Background {
     id: ThreadId,
     handle: JoinHandle<()>,
-    done: Receiver<()>,
+    /// Gets the thread's id when it ends (the id only so that this channel has the
+    /// element type of the handler pool's: one copy of the channel code in the binary).
+    done: Receiver<ThreadId>,
 }
 
 impl Background {
@@ -36,7 +38,7 @@ impl Background {
         let (done_tx, done) = bounded(1);
         let handle = thread::Builder::new().name(name.into()).spawn(move || {
             body();
-            let _ = done_tx.send(());
+            let _ = done_tx.send(thread::current().id());
         })?;
         Ok(Background {
             id: handle.thread().id(),

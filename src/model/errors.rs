@@ -38,7 +38,33 @@ macro_rules! message_error {
         impl Shape for $name {
             const MODEL_TYPE: &'static str = concat!("aws.greengrass#", stringify!($name));
         }
+
+        impl FromMembers for $name {
+            fn from_members(_body: &Map<String, Value>, message: Option<String>) -> Option<Self> {
+                Some(Self { message })
+            }
+        }
     };
+}
+
+/// Decoding a modeled error from its body without serde's derived visitors (one small
+/// function per shape instead of a deserializer per shape: smaller binaries). It accepts
+/// exactly what the derived `Deserialize` accepts: unknown members are ignored, an optional
+/// member may be absent or `null`, and a member of the wrong type fails the whole shape.
+trait FromMembers: Sized {
+    /// The shape from `body`, with `message` already decoded (from `message`, else
+    /// `_message`); `None` if a member has the wrong type.
+    fn from_members(body: &Map<String, Value>, message: Option<String>) -> Option<Self>;
+}
+
+/// An optional string member: `Some(None)` when absent or `null`, `None` when it is not a
+/// string.
+fn string_member(body: &Map<String, Value>, key: &str) -> Option<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    }
 }
 
 message_error!(
@@ -141,6 +167,16 @@ impl Shape for ResourceNotFoundError {
     const MODEL_TYPE: &'static str = "aws.greengrass#ResourceNotFoundError";
 }
 
+impl FromMembers for ResourceNotFoundError {
+    fn from_members(body: &Map<String, Value>, message: Option<String>) -> Option<Self> {
+        Some(Self {
+            message,
+            resource_type: string_member(body, "resourceType")?,
+            resource_name: string_member(body, "resourceName")?,
+        })
+    }
+}
+
 /// The server failed to handle the request (server error: retryable).
 /// Model type `aws.greengrass#ServiceError`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -173,6 +209,16 @@ impl ServiceError {
 
 impl Shape for ServiceError {
     const MODEL_TYPE: &'static str = "aws.greengrass#ServiceError";
+}
+
+impl FromMembers for ServiceError {
+    fn from_members(body: &Map<String, Value>, message: Option<String>) -> Option<Self> {
+        let context = match body.get("context") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.clone()),
+        };
+        Some(Self { message, context })
+    }
 }
 
 /// An error that is not one of the modeled error shapes: missing or unknown
@@ -295,14 +341,15 @@ macro_rules! impl_error_conversions {
             /// Decodes a modeled error body; `None` if `model_type` is not a modeled error
             /// or the body does not match the shape.
             fn decode_modeled(model_type: &str, body: &Map<String, Value>) -> Option<IpcError> {
-                let fallback = body.get("_message").and_then(Value::as_str).map(str::to_owned);
+                if !ERROR_MODEL_TYPES.contains(&model_type) {
+                    return None;
+                }
+                let message = string_member(body, "message")?.or_else(|| {
+                    body.get("_message").and_then(Value::as_str).map(str::to_owned)
+                });
                 $(
                     if model_type == <$ty as Shape>::MODEL_TYPE {
-                        let mut error: $ty = serde_json::from_value(Value::Object(body.clone())).ok()?;
-                        if error.message.is_none() {
-                            error.message = fallback;
-                        }
-                        return Some(IpcError::$variant(error));
+                        return <$ty>::from_members(body, message).map(IpcError::$variant);
                     }
                 )+
                 None
