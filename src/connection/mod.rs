@@ -55,6 +55,12 @@ const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
 /// deadline of its group, so this only paces the looks).
 const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 
+/// How long after its own deadline a caller whose frame was taken by a writer still waits
+/// for the outcome. The write is bounded by the earliest deadline of its group, so an
+/// outcome later than this means the writer lost the frame (a bug): the call fails with
+/// [`Error::Internal`] instead of waiting forever.
+const LOST_FRAME_GRACE: Duration = Duration::from_secs(5);
+
 /// The per-stream state with this layer's handles: a caller waits on a channel for its
 /// first reply; a subscription's later messages go to its queue.
 type StreamSession = Session<Sender<RpcMessage>, Arc<StreamQueue>>;
@@ -74,6 +80,10 @@ enum Frame {
     /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR.
     Control(RpcMessage),
 }
+
+/// What [`Error::Internal`] says when the write path lost track of a frame.
+const LOST_FRAME: &str =
+    "the write queue lost track of this call's frame (it may or may not have been sent)";
 
 /// A frame's outcome: the new stream's id (0 for a control frame).
 type Sent = Result<i32>;
@@ -391,7 +401,11 @@ impl Connection {
                         });
                     wake.extend(outbox.finish(writer, outcomes, requeue, &me));
                 }
+                Turn::Lost => break Err(Error::Internal(LOST_FRAME)),
                 Turn::Wait { queued } => {
+                    if !queued && now > deadline + LOST_FRAME_GRACE {
+                        break Err(Error::Internal(LOST_FRAME));
+                    }
                     let pause = match queued {
                         true => deadline.saturating_duration_since(now),
                         false => deadline
@@ -1002,6 +1016,51 @@ mod tests {
         assert!(frames[..fillers]
             .iter()
             .all(|f| f.message_type == MessageType::PingResponse));
+    }
+
+    #[test]
+    fn a_frame_taken_by_a_writer_that_never_hands_back_fails_after_a_bound() {
+        let (connection, _server) = pair();
+        let first = hold(&connection);
+        let start = Instant::now();
+        let caller = publish(&connection, b"lost".to_vec(), Duration::from_secs(1));
+        wait_queued(&connection, 1);
+        // Under one lock: the first holder hands the role back without waking the caller,
+        // and a second writer takes the queued frame with its own and never finishes.
+        let role = {
+            let mut outbox = connection.outbox.lock();
+            let me = thread::current();
+            let outcomes = first
+                .group
+                .into_iter()
+                .map(|q| Outcome {
+                    ticket: q.ticket,
+                    waiter: q.waiter,
+                    result: Ok(0),
+                })
+                .collect();
+            outbox.finish(first.writer, outcomes, Vec::new(), &me);
+            assert!(matches!(
+                outbox.poll(first.ticket, Instant::now()),
+                Turn::Done(Ok(0))
+            ));
+            let far = Instant::now() + Duration::from_secs(60);
+            let ping = Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0));
+            let ticket = outbox.push(ping, far, me);
+            match outbox.poll(ticket, Instant::now()) {
+                Turn::Write(writer, group) => (writer, group),
+                _ => panic!("the role is free"),
+            }
+        };
+        assert_eq!(role.1.len(), 2, "the caller's frame is in the group");
+        let result = result_of(&caller);
+        assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+        assert!(
+            start.elapsed() >= LOST_FRAME_GRACE,
+            "it waited out the grace after its deadline: {:?}",
+            start.elapsed()
+        );
+        drop(role);
     }
 
     #[test]
