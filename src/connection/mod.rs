@@ -169,6 +169,8 @@ pub(crate) fn connect(
         .send(&rpc::connect_message(token), deadline)
         .map_err(|e| match e {
             WriteError::Timeout => Error::Timeout(TimeoutKind::Handshake),
+            // Not killed by a test (mutant: guard → `true`): a write on a connected Unix
+            // socket fails only with a disconnect or a timeout, short of ENOMEM/ENOBUFS.
             WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
             other => other.into_error(None),
         })?;
@@ -1061,6 +1063,82 @@ mod tests {
             start.elapsed()
         );
         drop(role);
+    }
+
+    #[test]
+    fn a_server_that_closes_before_the_connect_is_written_rejects_the_connection() {
+        let path = std::env::temp_dir().join(format!(
+            "ggipc-{}-closes-before-connect.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (closed_tx, closed_rx) = bounded(1);
+        let server = thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            let _ = closed_tx.send(());
+        });
+        let config = crate::config::ClientBuilder::new()
+            .socket_path(&path)
+            .auth_token("t")
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        // The socket is open; the CONNECT is written only once the server has closed.
+        let result = connect(&config, "t", &|_abort| {
+            closed_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server closes within 5 s");
+        });
+        server.join().unwrap();
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Err(Error::ConnectRejected { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("connected to a closed socket"),
+        }
+    }
+
+    #[test]
+    fn a_server_that_closes_with_the_connect_unread_rejects_the_connection() {
+        let path = std::env::temp_dir().join(format!(
+            "ggipc-{}-closes-with-connect-unread.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            // One byte: the CONNECT arrived; the rest stays unread, so the close resets
+            // the client's read (ECONNRESET) rather than ending it.
+            io::Read::read_exact(&mut socket, &mut [0u8; 1]).unwrap();
+        });
+        let config = crate::config::ClientBuilder::new()
+            .socket_path(&path)
+            .auth_token("t")
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let result = connect(&config, "t", &|_abort| {});
+        server.join().unwrap();
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Err(Error::ConnectRejected { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("connected to a closed socket"),
+        }
+    }
+
+    #[test]
+    fn debug_shows_whether_the_connection_is_closing() {
+        let (connection, _server) = pair();
+        assert_eq!(
+            format!("{connection:?}"),
+            "Connection { closing: false, .. }"
+        );
     }
 
     #[test]
