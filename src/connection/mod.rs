@@ -195,6 +195,9 @@ pub(crate) fn connect(
             {
                 return Err(Error::Timeout(TimeoutKind::Handshake))
             }
+            // Not killed by a test (mutants: this guard → `true`/`false`, the next → `true`):
+            // EINTR cannot be provoked, and a read here fails only with a timeout or a
+            // disconnect (a reset is followed by EOF, so retrying it ends the same way).
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_disconnect(&e) => return Err(rejected_by_close()),
             Err(e) => return Err(e.into()),
@@ -247,6 +250,8 @@ where
     }
 }
 
+// Mutant `→ true` not killed: its callers have already taken the other errors a Unix
+// socket gives there (timeouts, EINTR).
 fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -405,6 +410,7 @@ impl Connection {
                 }
                 Turn::Lost => break Err(Error::Internal(LOST_FRAME)),
                 Turn::Wait { queued } => {
+                    // (`>` or `>=` here: the same; that mutant is equivalent.)
                     if !queued && now > deadline + LOST_FRAME_GRACE {
                         break Err(Error::Internal(LOST_FRAME));
                     }
@@ -553,6 +559,8 @@ impl Connection {
                 for m in members {
                     let opened = m.id.map(|id| routes.session.withdraw(id));
                     match opened {
+                        // (Guard → `false` is equivalent: a late frame put back is withdrawn
+                        // at once by its own thread, with the same Timeout(Write).)
                         _ if m.deadline <= now => {
                             outcomes.push(done(m, Err(Error::Timeout(TimeoutKind::Write))));
                         }
@@ -1129,6 +1137,53 @@ mod tests {
             Err(Error::ConnectRejected { .. }) => {}
             Err(e) => panic!("{e:?}"),
             Ok(_) => panic!("connected to a closed socket"),
+        }
+    }
+
+    #[test]
+    fn a_call_holds_its_stream_until_dropped_unanswered() {
+        let (connection, _server) = pair();
+        let call = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        assert_eq!(call.id(), 1);
+        assert_eq!(connection.open_streams(), 1);
+        assert_eq!(
+            format!("{call:?}"),
+            "InFlight { stream_id: 1, settled: false, .. }"
+        );
+        drop(call);
+        assert_eq!(connection.open_streams(), 0);
+    }
+
+    #[test]
+    fn a_group_on_a_closed_connection_fails_closed_even_past_its_deadline() {
+        let (connection, _server) = pair();
+        let mut role = hold(&connection);
+        connection.shutdown(CloseReason::ByUser);
+        let deadline = Instant::now();
+        thread::sleep(Duration::from_millis(2));
+        role.group.push(Queued {
+            ticket: role.ticket + 1,
+            waiter: thread::current(),
+            deadline,
+            job: Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0)),
+        });
+        let (_writer, outcomes, requeue) = connection.write_group(role.writer, role.group);
+        assert!(requeue.is_empty());
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome.result, Err(Error::Closed(CloseReason::ByUser))),
+                "{:?}",
+                outcome.result
+            );
         }
     }
 
