@@ -1188,6 +1188,154 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_call_fails_at_once_with_the_reason_the_connection_closed() {
+        let (connection, _server) = pair();
+        let mut call = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        let mut polled = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        assert!(polled.try_take().is_none(), "no reply yet");
+        connection.fail_all(CloseReason::PeerClosed);
+        assert_eq!(connection.open_streams(), 0);
+        let taken = polled.try_take();
+        assert!(
+            matches!(taken, Some(Err(Error::Closed(CloseReason::PeerClosed)))),
+            "{taken:?}"
+        );
+        // Not its 10 s deadline: the closed channel answers at once.
+        let result = call.wait(Instant::now() + Duration::from_secs(10));
+        assert!(
+            matches!(result, Err(Error::Closed(CloseReason::PeerClosed))),
+            "{result:?}"
+        );
+    }
+
+    /// A subscription handler that does nothing (its queue's fate is what is looked at).
+    struct Quiet;
+
+    impl crate::dispatch::EventSink for Quiet {
+        fn event(&mut self, _: RpcMessage) -> Option<crate::error::StreamEnd> {
+            None
+        }
+        fn error(&mut self, _: Error) -> Option<crate::error::StreamEnd> {
+            None
+        }
+        fn closed(&mut self, _: &crate::error::StreamEnd) {}
+        fn dropped(&mut self, _: u64) {}
+        fn interrupted(&mut self, _: &Error) {}
+        fn resumed(&mut self) {}
+    }
+
+    #[test]
+    fn an_open_subscription_ends_as_connection_lost_when_the_peer_closes() {
+        let (connection, _server) = pair();
+        let pool = crate::dispatch::Dispatcher::start(1).unwrap();
+        let queue = pool.queue(Box::new(Quiet), 16, 1 << 20, "test".into());
+        let mut call = connection
+            .start(
+                "aws.greengrass#SubscribeToTopic",
+                "aws.greengrass#SubscribeToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                Some(queue.clone()),
+            )
+            .unwrap();
+        let response = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            call.id(),
+            Some("aws.greengrass#SubscribeToTopicResponse"),
+            &b"{}"[..],
+        );
+        connection.route_stream_message(response).unwrap();
+        call.wait(Instant::now() + Duration::from_secs(2)).unwrap();
+        connection.fail_all(CloseReason::PeerClosed);
+        let end = queue.fate().get();
+        assert!(
+            matches!(
+                end,
+                Some(crate::error::StreamEnd::ConnectionLost(Error::Closed(
+                    CloseReason::PeerClosed
+                )))
+            ),
+            "{end:?}"
+        );
+        pool.shutdown(Instant::now() + Duration::from_secs(2));
+    }
+
+    /// Runs the I/O thread's body until the server's end (`script`'s) is gone; returns
+    /// the reason the connection closed.
+    fn read_until_closed(script: impl FnOnce(&Connection, UnixStream)) -> Option<CloseReason> {
+        let (client, server) = UnixStream::pair().unwrap();
+        let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
+        let connection = Connection::new(writer, client.try_clone().unwrap(), false);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        script(&connection, server);
+        reader::run(
+            connection.clone(),
+            client,
+            FrameDecoder::new(Limits::default()),
+        );
+        connection.close_reason()
+    }
+
+    #[test]
+    fn the_server_closing_between_frames_is_a_peer_close() {
+        let reason = read_until_closed(|_, server| drop(server));
+        assert_eq!(reason, Some(CloseReason::PeerClosed));
+    }
+
+    #[test]
+    fn the_server_closing_inside_a_frame_is_a_truncated_frame() {
+        let reason = read_until_closed(|_, mut server| {
+            io::Write::write_all(&mut server, &[0, 0, 0, 16, 0]).unwrap();
+        });
+        assert_eq!(
+            reason,
+            Some(CloseReason::Codec(crate::codec::CodecError::Truncated {
+                buffered: 5
+            }))
+        );
+    }
+
+    #[test]
+    fn the_server_closing_with_our_frame_unread_is_a_reset() {
+        let reason = read_until_closed(|connection, server| {
+            let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
+            connection
+                .send_control(pong, Instant::now() + Duration::from_secs(5))
+                .unwrap();
+            drop(server);
+        });
+        assert!(
+            matches!(
+                reason,
+                Some(CloseReason::Io {
+                    kind: io::ErrorKind::ConnectionReset,
+                    ..
+                })
+            ),
+            "{reason:?}"
+        );
+    }
+
+    #[test]
     fn debug_shows_whether_the_connection_is_closing() {
         let (connection, _server) = pair();
         assert_eq!(

@@ -671,6 +671,10 @@ mod tests {
         assert!(p.matches("a/b/c"));
         assert!(p.matches("a/+/c"));
         assert!(!p.matches("a/b/x/c"));
+        // `+` as the last level runs to the end of the topic, and no further level.
+        let last = Resource::parse("a/+", Matching::Mqtt).unwrap();
+        assert!(last.matches("a/bc"));
+        assert!(!last.matches("a/b/c"));
         let misplaced = Resource::parse("a+/b#", Matching::Mqtt).unwrap();
         assert!(misplaced.matches("a+/b#"));
         assert!(!misplaced.matches("ax/b"));
