@@ -84,6 +84,7 @@ impl Writer {
                         self.writes += 1;
                     }
                 }
+                // (Guard → `false` not killed: no test can interrupt a write with a signal.)
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(

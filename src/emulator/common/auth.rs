@@ -190,10 +190,13 @@ fn glob(pattern: &[Token], text: &[char]) -> bool {
                         continue;
                     }
                     next[j] = true;
-                    let mut k = j;
-                    while k < t && text[k] != '/' {
-                        k += 1;
-                        next[k] = true;
+                    // A bounded `for` (not a `while` on a counter): no edit of it loops
+                    // forever.
+                    for k in j..t {
+                        if text[k] == '/' {
+                            break;
+                        }
+                        next[k + 1] = true;
                     }
                 }
             }
