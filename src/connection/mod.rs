@@ -990,17 +990,26 @@ mod tests {
     fn a_group_that_wrote_nothing_by_a_deadline_fails_only_the_late_and_frees_their_ids() {
         let (connection, mut server) = pair();
         // Fill the socket buffer with small frames until one cannot go: a small frame
-        // goes whole or not at all, so the buffer is full at a frame boundary.
-        let mut fillers = 0;
-        loop {
-            let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
-            match connection.send_control(pong, Instant::now() + Duration::from_millis(20)) {
-                Ok(()) => fillers += 1,
-                Err(Error::Timeout(TimeoutKind::Write)) => break,
-                Err(e) => panic!("{e}"),
+        // goes whole or not at all, so the buffer is full at a frame boundary. On another
+        // thread, so that a write that ignores its deadline fails the test, not hangs it.
+        let (filled_tx, filled) = bounded(1);
+        let filler = connection.clone();
+        thread::spawn(move || {
+            let mut fillers = 0;
+            loop {
+                let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
+                match filler.send_control(pong, Instant::now() + Duration::from_millis(20)) {
+                    Ok(()) => fillers += 1,
+                    Err(Error::Timeout(TimeoutKind::Write)) => break,
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(fillers < 1_000_000, "the socket buffer never filled");
             }
-            assert!(fillers < 1_000_000, "the socket buffer never filled");
-        }
+            let _ = filled_tx.send(fillers);
+        });
+        let fillers: usize = filled
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the socket buffer fills within 10 s, every write bounded by its deadline");
         assert!(
             connection.close_reason().is_none(),
             "nothing went out part-way"
