@@ -664,6 +664,20 @@ mod tests {
     }
 
     #[test]
+    fn the_denial_names_a_metric_for_put_component_metric_and_a_resource_otherwise() {
+        let metric = policy_denial("c", "svc", "PutComponentMetric", "m1");
+        assert!(
+            metric.contains("svc:aws.greengrass#PutComponentMetric with metric name m1"),
+            "{metric}"
+        );
+        let other = policy_denial("c", "svc", "PublishToTopic", "t1");
+        assert!(
+            other.contains("svc:aws.greengrass#PublishToTopic on resource t1"),
+            "{other}"
+        );
+    }
+
+    #[test]
     fn mqtt_levels() {
         let r = Resource::parse("a/#", Matching::Mqtt).unwrap();
         for ok in ["a", "a/b", "a/b/c", "a/#", "a/+"] {
