@@ -134,6 +134,11 @@ pub enum Error {
         /// How the connection closed.
         reason: CloseReason,
     },
+    /// A bug in ggipc: its own bookkeeping broke an invariant (e.g. the write path lost
+    /// track of a call's frame, which may or may not have been sent). The call fails
+    /// rather than waiting forever; please report it.
+    #[error("internal error in ggipc (please report it): {0}")]
+    Internal(&'static str),
 }
 
 /// The largest whole frame nucleus lite accepts: its 10,000-byte IPC buffer after the
@@ -303,7 +308,8 @@ impl Error {
             | Error::MissingEnvVar { .. }
             | Error::InvalidArgument(_)
             | Error::RequestTooLarge { .. }
-            | Error::FrameRefused { .. } => false,
+            | Error::FrameRefused { .. }
+            | Error::Internal(_) => false,
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use ggipc::emulator::Emulator;
+use ggipc::emulator::{Emulator, Fault};
 use ggipc::model::{PublishToTopicRequest, SubscribeToTopicRequest, SubscriptionResponseMessage};
 use ggipc::{CallOptions, Client, CloseReason, Error, ReconnectPolicy, StreamHandler, TimeoutKind};
 use parking_lot::Mutex;
@@ -231,6 +231,29 @@ fn close_while_reconnecting_returns_promptly_and_closes_subscriptions() {
         matches!(result, Err(Error::Closed(CloseReason::ByUser))),
         "{result:?}"
     );
+}
+
+#[test]
+fn close_during_a_reconnect_handshake_aborts_it() {
+    let emu = Emulator::start().unwrap();
+    // Neither bound would end the stalled handshake before `close` must return.
+    let client = emu
+        .client_builder()
+        .reconnect(fast_policy())
+        .connect_timeout(Duration::from_secs(30))
+        .shutdown_timeout(Duration::from_secs(10))
+        .connect()
+        .unwrap();
+    emu.faults().inject(Fault::IgnoreConnect);
+    emu.disconnect_all();
+    wait_until(BOUND, "the reconnect attempt's CONNECT ignored", || {
+        emu.faults().hits() >= 1
+    });
+    // The attempt's socket is shut down: the handshake fails at once and the
+    // supervisor ends, instead of close() waiting out its shutdown bound.
+    returns_within(Duration::from_secs(2), "close during a handshake", || {
+        client.close()
+    });
 }
 
 #[test]

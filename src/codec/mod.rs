@@ -24,7 +24,9 @@ use bytes::{Bytes, BytesMut};
 
 use frame::Prelude;
 
-/// Most bytes [`FrameDecoder::read_from`] reads in one call.
+/// Most bytes [`FrameDecoder::read_from`] reads in one call. (Its mutants, like those of
+/// the growth and truncation tests in `read_from`, change only how much is read or kept
+/// per call, never what is decoded: equivalent in outcome.)
 const MAX_READ: usize = 64 * 1024;
 /// Capacity a new [`FrameDecoder`] starts with (lets small frames be read in batches).
 const INITIAL_CAPACITY: usize = 8 * 1024;

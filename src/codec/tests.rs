@@ -656,6 +656,13 @@ fn reseal_makes_a_corrupted_frame_check_again_and_leaves_short_buffers_alone() {
     let mut short = [7u8; 15];
     reseal(&mut short);
     assert_eq!(short, [7u8; 15]);
+    // The smallest frame (no headers, no payload: 16 bytes) is resealed too.
+    let mut empty = raw_frame(&[], &[]);
+    assert_eq!(empty.len(), 16);
+    empty[8] ^= 0xFF; // the prelude CRC
+    assert!(Message::decode(&empty, &Limits::default()).is_err());
+    reseal(&mut empty);
+    assert!(Message::decode(&empty, &Limits::default()).is_ok());
 }
 
 /// A reader that hands out its bytes in the given chunk sizes (cycling), with an
@@ -727,4 +734,19 @@ fn read_from_reassembles_frames_of_every_size_from_any_chunking() {
         );
         assert_eq!(decoder.limits(), &Limits::default());
     }
+}
+
+#[cfg(feature = "emulator")]
+#[test]
+fn raised_limits_apply_to_the_next_frame() {
+    let big = raw_frame(&[], &[b'x'; 100]);
+    let mut dec = FrameDecoder::new(Limits::with_max_frame_size(64));
+    dec.set_limits(Limits::default());
+    dec.extend(&big);
+    let m = dec.next_message().unwrap().expect("a whole frame");
+    assert_eq!(m.payload.len(), 100);
+    // Under the small limits the same frame is refused.
+    let mut small = FrameDecoder::new(Limits::with_max_frame_size(64));
+    small.extend(&big);
+    assert!(small.next_message().is_err());
 }

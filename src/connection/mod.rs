@@ -55,6 +55,12 @@ const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
 /// deadline of its group, so this only paces the looks).
 const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 
+/// How long after its own deadline a caller whose frame was taken by a writer still waits
+/// for the outcome. The write is bounded by the earliest deadline of its group, so an
+/// outcome later than this means the writer lost the frame (a bug): the call fails with
+/// [`Error::Internal`] instead of waiting forever.
+const LOST_FRAME_GRACE: Duration = Duration::from_secs(5);
+
 /// The per-stream state with this layer's handles: a caller waits on a channel for its
 /// first reply; a subscription's later messages go to its queue.
 type StreamSession = Session<Sender<RpcMessage>, Arc<StreamQueue>>;
@@ -74,6 +80,10 @@ enum Frame {
     /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR.
     Control(RpcMessage),
 }
+
+/// What [`Error::Internal`] says when the write path lost track of a frame.
+const LOST_FRAME: &str =
+    "the write queue lost track of this call's frame (it may or may not have been sent)";
 
 /// A frame's outcome: the new stream's id (0 for a control frame).
 type Sent = Result<i32>;
@@ -159,6 +169,8 @@ pub(crate) fn connect(
         .send(&rpc::connect_message(token), deadline)
         .map_err(|e| match e {
             WriteError::Timeout => Error::Timeout(TimeoutKind::Handshake),
+            // Not killed by a test (mutant: guard → `true`): a write on a connected Unix
+            // socket fails only with a disconnect or a timeout, short of ENOMEM/ENOBUFS.
             WriteError::Io(e) if is_disconnect(&e) => rejected_by_close(),
             other => other.into_error(None),
         })?;
@@ -183,6 +195,9 @@ pub(crate) fn connect(
             {
                 return Err(Error::Timeout(TimeoutKind::Handshake))
             }
+            // Not killed by a test (mutants: this guard → `true`/`false`, the next → `true`):
+            // EINTR cannot be provoked, and a read here fails only with a timeout or a
+            // disconnect (a reset is followed by EOF, so retrying it ends the same way).
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_disconnect(&e) => return Err(rejected_by_close()),
             Err(e) => return Err(e.into()),
@@ -250,6 +265,8 @@ where
     }
 }
 
+// Mutant `→ true` not killed: its callers have already taken the other errors a Unix
+// socket gives there (timeouts, EINTR).
 fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -406,7 +423,12 @@ impl Connection {
                         });
                     wake.extend(outbox.finish(writer, outcomes, requeue, &me));
                 }
+                Turn::Lost => break Err(Error::Internal(LOST_FRAME)),
                 Turn::Wait { queued } => {
+                    // (`>` or `>=` here: the same; that mutant is equivalent.)
+                    if !queued && now > deadline + LOST_FRAME_GRACE {
+                        break Err(Error::Internal(LOST_FRAME));
+                    }
                     let pause = match queued {
                         true => deadline.saturating_duration_since(now),
                         false => deadline
@@ -552,6 +574,8 @@ impl Connection {
                 for m in members {
                     let opened = m.id.map(|id| routes.session.withdraw(id));
                     match opened {
+                        // (Guard → `false` is equivalent: a late frame put back is withdrawn
+                        // at once by its own thread, with the same Timeout(Write).)
                         _ if m.deadline <= now => {
                             outcomes.push(done(m, Err(Error::Timeout(TimeoutKind::Write))));
                         }
@@ -981,17 +1005,26 @@ mod tests {
     fn a_group_that_wrote_nothing_by_a_deadline_fails_only_the_late_and_frees_their_ids() {
         let (connection, mut server) = pair();
         // Fill the socket buffer with small frames until one cannot go: a small frame
-        // goes whole or not at all, so the buffer is full at a frame boundary.
-        let mut fillers = 0;
-        loop {
-            let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
-            match connection.send_control(pong, Instant::now() + Duration::from_millis(20)) {
-                Ok(()) => fillers += 1,
-                Err(Error::Timeout(TimeoutKind::Write)) => break,
-                Err(e) => panic!("{e}"),
+        // goes whole or not at all, so the buffer is full at a frame boundary. On another
+        // thread, so that a write that ignores its deadline fails the test, not hangs it.
+        let (filled_tx, filled) = bounded(1);
+        let filler = connection.clone();
+        thread::spawn(move || {
+            let mut fillers = 0;
+            loop {
+                let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
+                match filler.send_control(pong, Instant::now() + Duration::from_millis(20)) {
+                    Ok(()) => fillers += 1,
+                    Err(Error::Timeout(TimeoutKind::Write)) => break,
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(fillers < 1_000_000, "the socket buffer never filled");
             }
-            assert!(fillers < 1_000_000, "the socket buffer never filled");
-        }
+            let _ = filled_tx.send(fillers);
+        });
+        let fillers: usize = filled
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the socket buffer fills within 10 s, every write bounded by its deadline");
         assert!(
             connection.close_reason().is_none(),
             "nothing went out part-way"
@@ -1017,6 +1050,322 @@ mod tests {
         assert!(frames[..fillers]
             .iter()
             .all(|f| f.message_type == MessageType::PingResponse));
+    }
+
+    #[test]
+    fn a_frame_taken_by_a_writer_that_never_hands_back_fails_after_a_bound() {
+        let (connection, _server) = pair();
+        let first = hold(&connection);
+        let start = Instant::now();
+        let caller = publish(&connection, b"lost".to_vec(), Duration::from_secs(1));
+        wait_queued(&connection, 1);
+        // Under one lock: the first holder hands the role back without waking the caller,
+        // and a second writer takes the queued frame with its own and never finishes.
+        let role = {
+            let mut outbox = connection.outbox.lock();
+            let me = thread::current();
+            let outcomes = first
+                .group
+                .into_iter()
+                .map(|q| Outcome {
+                    ticket: q.ticket,
+                    waiter: q.waiter,
+                    result: Ok(0),
+                })
+                .collect();
+            outbox.finish(first.writer, outcomes, Vec::new(), &me);
+            assert!(matches!(
+                outbox.poll(first.ticket, Instant::now()),
+                Turn::Done(Ok(0))
+            ));
+            let far = Instant::now() + Duration::from_secs(60);
+            let ping = Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0));
+            let ticket = outbox.push(ping, far, me);
+            match outbox.poll(ticket, Instant::now()) {
+                Turn::Write(writer, group) => (writer, group),
+                _ => panic!("the role is free"),
+            }
+        };
+        assert_eq!(role.1.len(), 2, "the caller's frame is in the group");
+        let result = result_of(&caller);
+        assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+        assert!(
+            start.elapsed() >= LOST_FRAME_GRACE,
+            "it waited out the grace after its deadline: {:?}",
+            start.elapsed()
+        );
+        drop(role);
+    }
+
+    #[test]
+    fn a_server_that_closes_before_the_connect_is_written_rejects_the_connection() {
+        let path = std::env::temp_dir().join(format!(
+            "ggipc-{}-closes-before-connect.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (closed_tx, closed_rx) = bounded(1);
+        let server = thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            let _ = closed_tx.send(());
+        });
+        let config = crate::config::ClientBuilder::new()
+            .socket_path(&path)
+            .auth_token("t")
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        // The socket is open; the CONNECT is written only once the server has closed.
+        let result = connect(&config, "t", &|_abort| {
+            closed_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server closes within 5 s");
+        });
+        server.join().unwrap();
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Err(Error::ConnectRejected { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("connected to a closed socket"),
+        }
+    }
+
+    #[test]
+    fn a_server_that_closes_with_the_connect_unread_rejects_the_connection() {
+        let path = std::env::temp_dir().join(format!(
+            "ggipc-{}-closes-with-connect-unread.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            // One byte: the CONNECT arrived; the rest stays unread, so the close resets
+            // the client's read (ECONNRESET) rather than ending it.
+            io::Read::read_exact(&mut socket, &mut [0u8; 1]).unwrap();
+        });
+        let config = crate::config::ClientBuilder::new()
+            .socket_path(&path)
+            .auth_token("t")
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let result = connect(&config, "t", &|_abort| {});
+        server.join().unwrap();
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Err(Error::ConnectRejected { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("connected to a closed socket"),
+        }
+    }
+
+    #[test]
+    fn a_call_holds_its_stream_until_dropped_unanswered() {
+        let (connection, _server) = pair();
+        let call = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        assert_eq!(call.id(), 1);
+        assert_eq!(connection.open_streams(), 1);
+        assert_eq!(
+            format!("{call:?}"),
+            "InFlight { stream_id: 1, settled: false, .. }"
+        );
+        drop(call);
+        assert_eq!(connection.open_streams(), 0);
+    }
+
+    #[test]
+    fn a_group_on_a_closed_connection_fails_closed_even_past_its_deadline() {
+        let (connection, _server) = pair();
+        let mut role = hold(&connection);
+        connection.shutdown(CloseReason::ByUser);
+        let deadline = Instant::now();
+        thread::sleep(Duration::from_millis(2));
+        role.group.push(Queued {
+            ticket: role.ticket + 1,
+            waiter: thread::current(),
+            deadline,
+            job: Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0)),
+        });
+        let (_writer, outcomes, requeue) = connection.write_group(role.writer, role.group);
+        assert!(requeue.is_empty());
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome.result, Err(Error::Closed(CloseReason::ByUser))),
+                "{:?}",
+                outcome.result
+            );
+        }
+    }
+
+    #[test]
+    fn a_pending_call_fails_at_once_with_the_reason_the_connection_closed() {
+        let (connection, _server) = pair();
+        let mut call = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        let mut polled = connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap();
+        assert!(polled.try_take().is_none(), "no reply yet");
+        connection.fail_all(CloseReason::PeerClosed);
+        assert_eq!(connection.open_streams(), 0);
+        let taken = polled.try_take();
+        assert!(
+            matches!(taken, Some(Err(Error::Closed(CloseReason::PeerClosed)))),
+            "{taken:?}"
+        );
+        // Not its 10 s deadline: the closed channel answers at once.
+        let result = call.wait(Instant::now() + Duration::from_secs(10));
+        assert!(
+            matches!(result, Err(Error::Closed(CloseReason::PeerClosed))),
+            "{result:?}"
+        );
+    }
+
+    /// A subscription handler that does nothing (its queue's fate is what is looked at).
+    struct Quiet;
+
+    impl crate::dispatch::EventSink for Quiet {
+        fn event(&mut self, _: RpcMessage) -> Option<crate::error::StreamEnd> {
+            None
+        }
+        fn error(&mut self, _: Error) -> Option<crate::error::StreamEnd> {
+            None
+        }
+        fn closed(&mut self, _: &crate::error::StreamEnd) {}
+        fn dropped(&mut self, _: u64) {}
+        fn interrupted(&mut self, _: &Error) {}
+        fn resumed(&mut self) {}
+    }
+
+    #[test]
+    fn an_open_subscription_ends_as_connection_lost_when_the_peer_closes() {
+        let (connection, _server) = pair();
+        let pool = crate::dispatch::Dispatcher::start(1).unwrap();
+        let queue = pool.queue(Box::new(Quiet), 16, 1 << 20, "test".into());
+        let mut call = connection
+            .start(
+                "aws.greengrass#SubscribeToTopic",
+                "aws.greengrass#SubscribeToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                Some(queue.clone()),
+            )
+            .unwrap();
+        let response = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            call.id(),
+            Some("aws.greengrass#SubscribeToTopicResponse"),
+            &b"{}"[..],
+        );
+        connection.route_stream_message(response).unwrap();
+        call.wait(Instant::now() + Duration::from_secs(2)).unwrap();
+        connection.fail_all(CloseReason::PeerClosed);
+        let end = queue.fate().get();
+        assert!(
+            matches!(
+                end,
+                Some(crate::error::StreamEnd::ConnectionLost(Error::Closed(
+                    CloseReason::PeerClosed
+                )))
+            ),
+            "{end:?}"
+        );
+        pool.shutdown(Instant::now() + Duration::from_secs(2));
+    }
+
+    /// Runs the I/O thread's body until the server's end (`script`'s) is gone; returns
+    /// the reason the connection closed.
+    fn read_until_closed(script: impl FnOnce(&Connection, UnixStream)) -> Option<CloseReason> {
+        let (client, server) = UnixStream::pair().unwrap();
+        let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
+        let connection = Connection::new(writer, client.try_clone().unwrap(), false);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        script(&connection, server);
+        reader::run(
+            connection.clone(),
+            client,
+            FrameDecoder::new(Limits::default()),
+        );
+        connection.close_reason()
+    }
+
+    #[test]
+    fn the_server_closing_between_frames_is_a_peer_close() {
+        let reason = read_until_closed(|_, server| drop(server));
+        assert_eq!(reason, Some(CloseReason::PeerClosed));
+    }
+
+    #[test]
+    fn the_server_closing_inside_a_frame_is_a_truncated_frame() {
+        let reason = read_until_closed(|_, mut server| {
+            io::Write::write_all(&mut server, &[0, 0, 0, 16, 0]).unwrap();
+        });
+        assert_eq!(
+            reason,
+            Some(CloseReason::Codec(crate::codec::CodecError::Truncated {
+                buffered: 5
+            }))
+        );
+    }
+
+    #[test]
+    fn the_server_closing_with_our_frame_unread_is_a_reset() {
+        let reason = read_until_closed(|connection, server| {
+            let pong = RpcMessage::new(MessageType::PingResponse, 0, 0);
+            connection
+                .send_control(pong, Instant::now() + Duration::from_secs(5))
+                .unwrap();
+            drop(server);
+        });
+        assert!(
+            matches!(
+                reason,
+                Some(CloseReason::Io {
+                    kind: io::ErrorKind::ConnectionReset,
+                    ..
+                })
+            ),
+            "{reason:?}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_whether_the_connection_is_closing() {
+        let (connection, _server) = pair();
+        assert_eq!(
+            format!("{connection:?}"),
+            "Connection { closing: false, .. }"
+        );
     }
 
     #[test]

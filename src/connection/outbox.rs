@@ -57,6 +57,9 @@ pub(super) enum Turn<W, J, R> {
     TimedOut { job: J, wake: Option<Thread> },
     /// Sleep until woken; `queued`: the frame is still queued (else it is being written).
     Wait { queued: bool },
+    /// The ticket is neither queued, nor being written, nor done: it was never queued or
+    /// its outcome was already taken. A bug in the bookkeeping; the caller must not wait.
+    Lost,
 }
 
 /// The queue of frames to write and the writer `W` while no one holds the write role.
@@ -109,10 +112,12 @@ impl<W, J, R> Outbox<W, J, R> {
         }
         match (queued, self.writer.take()) {
             (Some(_), Some(writer)) => Turn::Write(writer, self.queue.drain(..).collect()),
-            // Taken by a writer: it hands the writer back before anyone can see it free.
+            // A writer hands the writer back together with the outcome of every frame it
+            // took (`finish`), so with the role free a frame not queued and not done is
+            // not being written either: it is lost.
             (None, Some(writer)) => {
                 self.writer = Some(writer);
-                Turn::Wait { queued: false }
+                Turn::Lost
             }
             (queued, None) => Turn::Wait {
                 queued: queued.is_some(),
@@ -314,6 +319,28 @@ mod tests {
         let outcomes = vec![outcome(&group[0], "ok a"), outcome(&group[1], "ok b")];
         o.finish(writer, outcomes, vec![], &me);
         assert!(matches!(o.poll(tb, much_later()), Turn::Done("ok b")));
+    }
+
+    #[test]
+    fn a_ticket_neither_queued_nor_done_is_lost_while_the_role_is_free() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        // Never queued.
+        assert!(matches!(o.poll(7, Instant::now()), Turn::Lost));
+        let t = o.push("a", later(), me.clone());
+        let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
+            panic!("the role is free")
+        };
+        // While the role is held, a ticket not queued may be in the group being written.
+        assert!(matches!(
+            o.poll(7, Instant::now()),
+            Turn::Wait { queued: false }
+        ));
+        o.finish(writer, vec![outcome(&batch[0], "ok a")], vec![], &me);
+        assert!(matches!(o.poll(t, Instant::now()), Turn::Done("ok a")));
+        // Its outcome already taken.
+        assert!(matches!(o.poll(t, Instant::now()), Turn::Lost));
+        assert_eq!(o.writer(), Some(&0), "the writer stays free");
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn read_loop(
             }
             Ok(0) => return CloseReason::PeerClosed,
             Ok(_) => {}
+            // (Guard → `false` not killed: no test can interrupt a read with a signal.)
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return CloseReason::from_io(&e),
         }

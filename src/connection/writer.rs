@@ -84,6 +84,7 @@ impl Writer {
                         self.writes += 1;
                     }
                 }
+                // (Guard → `false` not killed: no test can interrupt a write with a signal.)
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -102,6 +103,10 @@ impl Writer {
         WriteError::Io(e)
     }
 
+    // The second clause only saves `setsockopt` calls: a timeout armed shorter than the
+    // time left makes `flush` wake and re-arm, with the same outcome. Its mutants (`<` →
+    // `==`/`>`/`<=`, `/` → `*`), and `>` → `>=` in the first, are equivalent in what the
+    // caller sees.
     fn arm_timeout(&mut self, remaining: Duration) -> io::Result<()> {
         let stale = match self.current_timeout {
             None => true,

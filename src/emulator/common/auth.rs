@@ -190,10 +190,13 @@ fn glob(pattern: &[Token], text: &[char]) -> bool {
                         continue;
                     }
                     next[j] = true;
-                    let mut k = j;
-                    while k < t && text[k] != '/' {
-                        k += 1;
-                        next[k] = true;
+                    // A bounded `for` (not a `while` on a counter): no edit of it loops
+                    // forever.
+                    for k in j..t {
+                        if text[k] == '/' {
+                            break;
+                        }
+                        next[k + 1] = true;
                     }
                 }
             }
@@ -661,6 +664,20 @@ mod tests {
     }
 
     #[test]
+    fn the_denial_names_a_metric_for_put_component_metric_and_a_resource_otherwise() {
+        let metric = policy_denial("c", "svc", "PutComponentMetric", "m1");
+        assert!(
+            metric.contains("svc:aws.greengrass#PutComponentMetric with metric name m1"),
+            "{metric}"
+        );
+        let other = policy_denial("c", "svc", "PublishToTopic", "t1");
+        assert!(
+            other.contains("svc:aws.greengrass#PublishToTopic on resource t1"),
+            "{other}"
+        );
+    }
+
+    #[test]
     fn mqtt_levels() {
         let r = Resource::parse("a/#", Matching::Mqtt).unwrap();
         for ok in ["a", "a/b", "a/b/c", "a/#", "a/+"] {
@@ -671,6 +688,10 @@ mod tests {
         assert!(p.matches("a/b/c"));
         assert!(p.matches("a/+/c"));
         assert!(!p.matches("a/b/x/c"));
+        // `+` as the last level runs to the end of the topic, and no further level.
+        let last = Resource::parse("a/+", Matching::Mqtt).unwrap();
+        assert!(last.matches("a/bc"));
+        assert!(!last.matches("a/b/c"));
         let misplaced = Resource::parse("a+/b#", Matching::Mqtt).unwrap();
         assert!(misplaced.matches("a+/b#"));
         assert!(!misplaced.matches("ax/b"));
