@@ -68,7 +68,8 @@ impl Client {
     ///
     /// The update subscription is made first and the value read after it, so no change is
     /// missed between the two; each delivery reads the whole value again (the update
-    /// events only name what changed). Deliveries never overlap and the last one carries
+    /// events only name what changed), so when changes come close together the handler
+    /// may see the latest value more than once and not every value in between. Deliveries never overlap and the last one carries
     /// the value read last. The first runs on the calling thread; later ones on the
     /// handler pool, like any subscription's handler, so `handler` may call the client.
     /// With [`ClientBuilder::reconnect`](crate::ClientBuilder::reconnect), a resumed
