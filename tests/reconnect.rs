@@ -21,6 +21,16 @@ fn fast_policy() -> ReconnectPolicy {
         .max_delay(Duration::from_millis(100))
 }
 
+/// A client of `emu` that reconnects with [`fast_policy`].
+fn reconnecting_client(emu: &Emulator) -> Client {
+    Client::builder()
+        .socket_path(emu.socket_path())
+        .auth_token(emu.auth_token())
+        .reconnect(fast_policy())
+        .connect()
+        .unwrap()
+}
+
 struct Recorder(Sender<String>);
 impl StreamHandler<SubscriptionResponseMessage> for Recorder {
     fn on_stream_event(&mut self, e: SubscriptionResponseMessage) {
@@ -339,12 +349,7 @@ impl StreamHandler<SubscriptionResponseMessage> for CallsWhenResumed {
 #[test]
 fn a_handler_told_of_the_resumption_can_call_at_once() {
     let mut emu = Emulator::start().unwrap();
-    let client = Client::builder()
-        .socket_path(emu.socket_path())
-        .auth_token(emu.auth_token())
-        .reconnect(fast_policy())
-        .connect()
-        .unwrap();
+    let client = reconnecting_client(&emu);
     // Several subscriptions: the first is resumed while the others are still being
     // re-subscribed, which is when a too-early notice would show.
     let (tx, rx) = unbounded();
@@ -379,12 +384,7 @@ fn a_configuration_follower_reads_the_value_again_when_its_subscription_resumes(
         site: String,
     }
     let mut emu = Emulator::start().unwrap();
-    let client = Client::builder()
-        .socket_path(emu.socket_path())
-        .auth_token(emu.auth_token())
-        .reconnect(fast_policy())
-        .connect()
-        .unwrap();
+    let client = reconnecting_client(&emu);
     let site = |name: &str| serde_json::json!({"settings": {"site": name}});
     let deploy = |emu: &Emulator, name: &str| {
         let deployment = ggipc::emulator::SimulatedDeployment::new()

@@ -1097,31 +1097,25 @@ mod tests {
         drop(role);
     }
 
-    #[test]
-    fn a_server_that_closes_before_the_connect_is_written_rejects_the_connection() {
-        let path = std::env::temp_dir().join(format!(
-            "ggipc-{}-closes-before-connect.sock",
-            std::process::id()
-        ));
+    /// Connects (`on_open` as in [`connect`]) to a one-connection server on a fresh socket
+    /// path of this process that hands the accepted socket to `serve`, and checks that the
+    /// connection is rejected.
+    fn assert_connect_rejected(
+        name: &str,
+        serve: impl FnOnce(UnixStream) + Send + 'static,
+        on_open: &dyn Fn(Abort),
+    ) {
+        let path = std::env::temp_dir().join(format!("ggipc-{}-{name}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let (closed_tx, closed_rx) = bounded(1);
-        let server = thread::spawn(move || {
-            drop(listener.accept().unwrap());
-            let _ = closed_tx.send(());
-        });
+        let server = thread::spawn(move || serve(listener.accept().unwrap().0));
         let config = crate::config::ClientBuilder::new()
             .socket_path(&path)
             .auth_token("t")
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        // The socket is open; the CONNECT is written only once the server has closed.
-        let result = connect(&config, "t", &|_abort| {
-            closed_rx
-                .recv_timeout(Duration::from_secs(5))
-                .expect("the server closes within 5 s");
-        });
+        let result = connect(&config, "t", on_open);
         server.join().unwrap();
         let _ = std::fs::remove_file(&path);
         match result {
@@ -1132,36 +1126,31 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_closes_before_the_connect_is_written_rejects_the_connection() {
+        let (closed_tx, closed_rx) = bounded(1);
+        let serve = move |socket: UnixStream| {
+            drop(socket);
+            let _ = closed_tx.send(());
+        };
+        // The socket is open; the CONNECT is written only once the server has closed.
+        assert_connect_rejected("closes-before-connect", serve, &|_abort| {
+            closed_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server closes within 5 s");
+        });
+    }
+
+    #[test]
     fn a_server_that_closes_with_the_connect_unread_rejects_the_connection() {
-        let path = std::env::temp_dir().join(format!(
-            "ggipc-{}-closes-with-connect-unread.sock",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let server = thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
+        let serve = |mut socket: UnixStream| {
             socket
                 .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
             // One byte: the CONNECT arrived; the rest stays unread, so the close resets
             // the client's read (ECONNRESET) rather than ending it.
             io::Read::read_exact(&mut socket, &mut [0u8; 1]).unwrap();
-        });
-        let config = crate::config::ClientBuilder::new()
-            .socket_path(&path)
-            .auth_token("t")
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        let result = connect(&config, "t", &|_abort| {});
-        server.join().unwrap();
-        let _ = std::fs::remove_file(&path);
-        match result {
-            Err(Error::ConnectRejected { .. }) => {}
-            Err(e) => panic!("{e:?}"),
-            Ok(_) => panic!("connected to a closed socket"),
-        }
+        };
+        assert_connect_rejected("closes-with-connect-unread", serve, &|_abort| {});
     }
 
     #[test]
