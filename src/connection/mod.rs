@@ -853,19 +853,23 @@ mod tests {
         }
     }
 
-    /// Hands the role back without writing the holder's own frame; the first queued
-    /// frame's thread takes it.
-    fn release(connection: &Connection, role: Role) {
-        let me = thread::current();
-        let outcomes = role
-            .group
+    /// An `Ok` outcome for each frame of `group`, as if written.
+    fn sent_ok(group: Vec<Queued<Frame>>) -> Vec<Outcome<Sent>> {
+        group
             .into_iter()
             .map(|q| Outcome {
                 ticket: q.ticket,
                 waiter: q.waiter,
                 result: Ok(0),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Hands the role back without writing the holder's own frame; the first queued
+    /// frame's thread takes it.
+    fn release(connection: &Connection, role: Role) {
+        let me = thread::current();
+        let outcomes = sent_ok(role.group);
         let wake = {
             let mut outbox = connection.outbox.lock();
             let wake = outbox.finish(role.writer, outcomes, Vec::new(), &me);
@@ -1064,15 +1068,7 @@ mod tests {
         let role = {
             let mut outbox = connection.outbox.lock();
             let me = thread::current();
-            let outcomes = first
-                .group
-                .into_iter()
-                .map(|q| Outcome {
-                    ticket: q.ticket,
-                    waiter: q.waiter,
-                    result: Ok(0),
-                })
-                .collect();
+            let outcomes = sent_ok(first.group);
             outbox.finish(first.writer, outcomes, Vec::new(), &me);
             assert!(matches!(
                 outbox.poll(first.ticket, Instant::now()),
