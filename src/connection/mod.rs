@@ -853,6 +853,19 @@ mod tests {
         }
     }
 
+    /// Starts a PublishToTopic call with a 5 s deadline.
+    fn start_publish(connection: &Arc<Connection>) -> InFlight {
+        connection
+            .start(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(5),
+                None,
+            )
+            .unwrap()
+    }
+
     /// An `Ok` outcome for each frame of `group`, as if written.
     fn sent_ok(group: Vec<Queued<Frame>>) -> Vec<Outcome<Sent>> {
         group
@@ -1152,15 +1165,7 @@ mod tests {
     #[test]
     fn a_call_holds_its_stream_until_dropped_unanswered() {
         let (connection, _server) = pair();
-        let call = connection
-            .start(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
-                b"{}".to_vec().into(),
-                Instant::now() + Duration::from_secs(5),
-                None,
-            )
-            .unwrap();
+        let call = start_publish(&connection);
         assert_eq!(call.id(), 1);
         assert_eq!(connection.open_streams(), 1);
         assert_eq!(
@@ -1199,24 +1204,8 @@ mod tests {
     #[test]
     fn a_pending_call_fails_at_once_with_the_reason_the_connection_closed() {
         let (connection, _server) = pair();
-        let mut call = connection
-            .start(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
-                b"{}".to_vec().into(),
-                Instant::now() + Duration::from_secs(5),
-                None,
-            )
-            .unwrap();
-        let mut polled = connection
-            .start(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
-                b"{}".to_vec().into(),
-                Instant::now() + Duration::from_secs(5),
-                None,
-            )
-            .unwrap();
+        let mut call = start_publish(&connection);
+        let mut polled = start_publish(&connection);
         assert!(polled.try_take().is_none(), "no reply yet");
         connection.fail_all(CloseReason::PeerClosed);
         assert_eq!(connection.open_streams(), 0);
