@@ -51,9 +51,10 @@ use crate::subscription::{decode_reply, InitialResponse, StreamHandler, Subscrip
 /// // A subscription: the handler runs on the client's handler pool. A request with one
 /// // required member can be given as that member (here `SubscribeToTopicRequest`'s topic).
 /// let (tx, rx) = crossbeam_channel::unbounded();
-/// let _subscription = client.subscribe_to_topic("commands", move |event: SubscriptionResponseMessage| {
+/// let forward = move |event: SubscriptionResponseMessage| {
 ///     let _ = tx.send(event.json().cloned());
-/// })?;
+/// };
+/// let _subscription = client.subscribe_to_topic("commands", forward)?;
 ///
 /// // Clones share the connection; use them from any thread.
 /// let publisher = client.clone();

@@ -104,7 +104,7 @@ impl StreamRef {
     /// event was dropped because the connection's outbound queue is full (counted and
     /// logged, see `outbound.rs`).
     pub(crate) fn send_event(&self, model_type: &'static str, payload: Bytes) -> bool {
-        self.event_frame(model_type, payload)
+        self.event_frame(Cow::Borrowed(model_type), payload)
             .is_some_and(|frame| self.conn.outbound.push_event(frame))
     }
 
@@ -124,11 +124,7 @@ impl StreamRef {
 
     /// The encoded event frame for this stream; `None` when the connection is gone (or the
     /// event cannot be encoded, which is logged).
-    fn event_frame(
-        &self,
-        model_type: impl Into<Cow<'static, str>>,
-        payload: Bytes,
-    ) -> Option<Bytes> {
+    fn event_frame(&self, model_type: Cow<'static, str>, payload: Bytes) -> Option<Bytes> {
         if !self.conn.is_alive() {
             return None;
         }
