@@ -61,9 +61,40 @@ const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 /// [`Error::Internal`] instead of waiting forever.
 const LOST_FRAME_GRACE: Duration = Duration::from_secs(5);
 
-/// The per-stream state with this layer's handles: a caller waits on a channel for its
-/// first reply; a subscription's later messages go to its queue.
-type StreamSession = Session<Sender<RpcMessage>, Arc<StreamQueue>>;
+/// The per-stream state with this layer's handles: a caller waits for its first reply
+/// ([`ReplyTo`]); a subscription's later messages go to its queue.
+type StreamSession = Session<ReplyTo, Arc<StreamQueue>>;
+
+/// Where a stream's first reply goes: the caller's channel and, for a caller blocked in
+/// [`Connection::call`], its thread. That thread sleeps in `thread::park` from queuing
+/// its frame until its reply (once per call: it is not woken when its frame is written,
+/// see `outbox`), so it is woken when the reply is delivered, and when the stream is
+/// dropped unanswered (the connection closed, the write failed): on drop.
+#[derive(Debug)]
+struct ReplyTo {
+    /// `None` once delivered or dropped: the channel disconnects before the wake-up.
+    tx: Option<Sender<RpcMessage>>,
+    blocked: Option<thread::Thread>,
+}
+
+impl ReplyTo {
+    /// Hands the reply over (the caller may be gone: then it is discarded), then wakes a
+    /// blocked caller (on drop).
+    fn deliver(mut self, message: RpcMessage) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(message);
+        }
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = &self.blocked {
+            thread.unpark();
+        }
+    }
+}
 
 struct Routes {
     session: StreamSession,
@@ -75,7 +106,7 @@ enum Frame {
     /// The first message of a new stream: it gets its id when its group is written.
     Open {
         message: RpcMessage,
-        opened: Opened<Sender<RpcMessage>, Arc<StreamQueue>>,
+        opened: Opened<ReplyTo, Arc<StreamQueue>>,
     },
     /// TERMINATE, PING_RESPONSE, PROTOCOL_ERROR.
     Control(RpcMessage),
@@ -320,7 +351,7 @@ impl Connection {
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
     ) -> Result<(i32, RpcMessage)> {
-        let mut call = self.start(operation, model_type, payload, deadline, queue)?;
+        let mut call = self.begin(operation, model_type, payload, deadline, queue, true)?;
         let reply = call.wait(deadline)?;
         Ok((call.id, reply))
     }
@@ -336,10 +367,29 @@ impl Connection {
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
     ) -> Result<InFlight> {
+        self.begin(operation, model_type, payload, deadline, queue, false)
+    }
+
+    /// [`Connection::start`]; `blocked`: the current thread will wait for the reply at
+    /// once ([`Connection::call`]): it sleeps once, until the reply, instead of being
+    /// woken when its frame is written and then again by the reply.
+    fn begin(
+        self: &Arc<Self>,
+        operation: &str,
+        model_type: &str,
+        payload: Bytes,
+        deadline: Instant,
+        queue: Option<Arc<StreamQueue>>,
+        blocked: bool,
+    ) -> Result<InFlight> {
         let (tx, rx) = bounded(1);
+        let reply_to = ReplyTo {
+            tx: Some(tx),
+            blocked: blocked.then(thread::current),
+        };
         let opened = match queue {
-            None => Opened::Call(tx),
-            Some(queue) => Opened::Subscription(tx, queue),
+            None => Opened::Call(reply_to),
+            Some(queue) => Opened::Subscription(reply_to, queue),
         };
         let mut message = RpcMessage::json(
             MessageType::ApplicationMessage,
@@ -349,12 +399,13 @@ impl Connection {
             payload,
         );
         message.operation = Some(operation.to_owned().into());
-        let id = self.open_stream(message, opened, deadline)?;
+        let id = self.submit(Frame::Open { message, opened }, deadline, !blocked)?;
         log::debug!("{operation} on stream {id}");
         Ok(InFlight {
             connection: self.clone(),
             id,
             rx,
+            blocked,
             settled: false,
         })
     }
@@ -368,18 +419,6 @@ impl Connection {
         Error::Closed(self.close_reason().unwrap_or(CloseReason::PeerClosed))
     }
 
-    /// Sends the first message of a new stream: queues it, and returns its stream id once
-    /// it is on the wire. The id is allocated when the frame's group is written, and
-    /// only kept when the group went out whole (see [`Connection::write_group`]).
-    fn open_stream(
-        &self,
-        message: RpcMessage,
-        opened: Opened<Sender<RpcMessage>, Arc<StreamQueue>>,
-        deadline: Instant,
-    ) -> Result<i32> {
-        self.submit(Frame::Open { message, opened }, deadline)
-    }
-
     /// Writes a control message (TERMINATE, PING_RESPONSE, PROTOCOL_ERROR) before
     /// `deadline`; a write that fails part-way closes the connection.
     ///
@@ -389,7 +428,8 @@ impl Connection {
     /// connection closes), [`Error::Closed`] when the connection is closed or a socket
     /// error closed it.
     pub(crate) fn send_control(&self, message: RpcMessage, deadline: Instant) -> Result<()> {
-        self.submit(Frame::Control(message), deadline).map(drop)
+        self.submit(Frame::Control(message), deadline, true)
+            .map(drop)
     }
 
     /// Queues `frame` and waits for its outcome: either another thread writes it with
@@ -397,7 +437,13 @@ impl Connection {
     /// Bounded: a frame still queued at `deadline` is withdrawn (never sent) and the
     /// caller gets [`Error::Timeout`] (`Write`); a frame being written waits for its
     /// group, whose write ends by the earliest deadline in it.
-    fn submit(&self, frame: Frame, deadline: Instant) -> Sent {
+    ///
+    /// The first message of a new stream gets its stream id once it is on the wire: the
+    /// id is allocated when the frame's group is written, and only kept when the group
+    /// went out whole (see [`Connection::write_group`]). Without `notify` (a blocked
+    /// caller, see [`ReplyTo`]) the thread that wrote the frame does not wake this one
+    /// when it went out: its reply, or its deadline, does.
+    fn submit(&self, frame: Frame, deadline: Instant, notify: bool) -> Sent {
         if self.closing.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
@@ -406,7 +452,7 @@ impl Connection {
         // A frame withdrawn unsent, dropped outside the lock (it may hold a queue).
         let mut withdrawn = None;
         let mut outbox = self.outbox.lock();
-        let ticket = outbox.push(frame, deadline, me.clone());
+        let ticket = outbox.push(frame, deadline, me.clone(), notify);
         let sent = loop {
             let now = Instant::now();
             match outbox.poll(ticket, now) {
@@ -475,14 +521,17 @@ impl Connection {
             ticket: u64,
             waiter: thread::Thread,
             deadline: Instant,
+            notify: bool,
             message: RpcMessage,
             /// The new stream's id, for an `Open` frame.
             id: Option<i32>,
         }
         let mut outcomes = Vec::with_capacity(group.len());
+        // A failure always wakes its waiter; a frame sent only when it asked to be told.
         let done = |q: Member, result: Sent| Outcome {
             ticket: q.ticket,
             waiter: q.waiter,
+            notify: q.notify || result.is_err(),
             result,
         };
         if writer.broken || self.closing.load(Ordering::Acquire) {
@@ -491,6 +540,7 @@ impl Connection {
                 outcomes.push(Outcome {
                     ticket: q.ticket,
                     waiter: q.waiter,
+                    notify: true,
                     result: Err(Error::Closed(reason.clone())),
                 });
             }
@@ -510,6 +560,7 @@ impl Connection {
                 ticket: q.ticket,
                 waiter: q.waiter,
                 deadline: q.deadline,
+                notify: q.notify,
                 message,
                 id: None,
             };
@@ -588,6 +639,7 @@ impl Connection {
                             ticket: m.ticket,
                             waiter: m.waiter,
                             deadline: m.deadline,
+                            notify: m.notify,
                             job: Frame::Open {
                                 message: m.message,
                                 opened,
@@ -597,6 +649,7 @@ impl Connection {
                             ticket: m.ticket,
                             waiter: m.waiter,
                             deadline: m.deadline,
+                            notify: m.notify,
                             job: Frame::Control(m.message),
                         }),
                     }
@@ -676,7 +729,7 @@ impl Connection {
         for ending in endings {
             match ending {
                 // The caller sees the channel close and reports `closed_error()`.
-                Ending::Caller(tx) => drop(tx),
+                Ending::Caller(reply_to) => drop(reply_to),
                 Ending::Interrupt(queue) => queue.interrupt(Error::Disconnected(reason.clone())),
                 Ending::Finish { queue, with_error } => {
                     queue.finish(with_error.then(|| Error::Closed(reason.clone())));
@@ -691,10 +744,10 @@ impl Connection {
         let id = message.stream_id;
         let action = self.routes.lock().session.receive(message)?;
         match action {
-            Action::Reply(tx, message) => {
+            Action::Reply(reply_to, message) => {
                 // The caller decides; for a subscription it may still fail the call (an
                 // error, a response that does not decode) and then no callback runs.
-                let _ = tx.send(message);
+                reply_to.deliver(message);
             }
             Action::Event(queue, message) => {
                 queue.push_event(message);
@@ -725,6 +778,9 @@ pub(crate) struct InFlight {
     connection: Arc<Connection>,
     id: i32,
     rx: Receiver<RpcMessage>,
+    /// Started by [`Connection::call`] for the thread that waits: the reply wakes it
+    /// with `unpark` ([`ReplyTo`]), so it waits with `thread::park`.
+    blocked: bool,
     /// The reply was taken or the stream abandoned: nothing left to do on drop.
     settled: bool,
 }
@@ -754,7 +810,10 @@ impl InFlight {
     /// a timeout (unless the reply was being handed over at that moment: then it is
     /// taken). Call once: afterwards the stream is settled.
     pub(crate) fn wait(&mut self, deadline: Instant) -> Result<RpcMessage> {
-        let received = self.rx.recv_deadline(deadline);
+        let received = match self.blocked {
+            true => self.park_until(deadline),
+            false => self.rx.recv_deadline(deadline),
+        };
         self.settled = true;
         match received {
             Ok(reply) => Ok(reply),
@@ -770,6 +829,25 @@ impl InFlight {
                 },
             },
             Err(RecvTimeoutError::Disconnected) => Err(self.connection.closed_error()),
+        }
+    }
+
+    /// A blocked caller's wait ([`InFlight::blocked`]): sleeps until its [`ReplyTo`] wakes
+    /// it, with no spinning (a channel's `recv` spins and yields first, which costs
+    /// context switches when threads outnumber cores). A stray wake-up looks and sleeps
+    /// again.
+    fn park_until(&self, deadline: Instant) -> Result<RpcMessage, RecvTimeoutError> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(reply) => return Ok(reply),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            thread::park_timeout(deadline - now);
         }
     }
 
@@ -842,7 +920,7 @@ mod tests {
         let mut outbox = connection.outbox.lock();
         let far = Instant::now() + Duration::from_secs(60);
         let ping = Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0));
-        let ticket = outbox.push(ping, far, thread::current());
+        let ticket = outbox.push(ping, far, thread::current(), true);
         match outbox.poll(ticket, Instant::now()) {
             Turn::Write(writer, group) => Role {
                 ticket,
@@ -873,6 +951,7 @@ mod tests {
             .map(|q| Outcome {
                 ticket: q.ticket,
                 waiter: q.waiter,
+                notify: q.notify,
                 result: Ok(0),
             })
             .collect()
@@ -1089,7 +1168,7 @@ mod tests {
             ));
             let far = Instant::now() + Duration::from_secs(60);
             let ping = Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0));
-            let ticket = outbox.push(ping, far, me);
+            let ticket = outbox.push(ping, far, me, true);
             match outbox.poll(ticket, Instant::now()) {
                 Turn::Write(writer, group) => (writer, group),
                 _ => panic!("the role is free"),
@@ -1187,6 +1266,7 @@ mod tests {
             ticket: role.ticket + 1,
             waiter: thread::current(),
             deadline,
+            notify: true,
             job: Frame::Control(RpcMessage::new(MessageType::PingResponse, 0, 0)),
         });
         let (_writer, outcomes, requeue) = connection.write_group(role.writer, role.group);
@@ -1199,6 +1279,75 @@ mod tests {
                 outcome.result
             );
         }
+    }
+
+    /// A blocking PublishToTopic call (10 s deadline) on another thread; its reply or
+    /// error arrives on the returned channel.
+    fn call_publish(connection: &Arc<Connection>) -> Receiver<Result<RpcMessage>> {
+        let (tx, rx) = bounded(1);
+        let connection = connection.clone();
+        thread::spawn(move || {
+            let called = connection.call(
+                "aws.greengrass#PublishToTopic",
+                "aws.greengrass#PublishToTopicRequest",
+                b"{}".to_vec().into(),
+                Instant::now() + Duration::from_secs(10),
+                None,
+            );
+            let _ = tx.send(called.map(|(_, reply)| reply));
+        });
+        rx
+    }
+
+    fn wait_open_streams(connection: &Connection, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while connection.open_streams() < n {
+            assert!(Instant::now() < deadline, "{n} streams open within 5 s");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn a_blocked_call_whose_frame_another_thread_wrote_is_woken_by_its_reply() {
+        let (connection, mut server) = pair();
+        let role = hold(&connection);
+        // A started call queues first, so its thread takes the role and writes both.
+        let started = publish(&connection, b"{}".to_vec(), Duration::from_secs(10));
+        wait_queued(&connection, 1);
+        let blocked = call_publish(&connection);
+        wait_queued(&connection, 2);
+        release(&connection, role);
+        assert_eq!(result_of(&started).unwrap(), 1);
+        let frames = read_frames(&mut server, 2);
+        assert_eq!(frames[1].stream_id, 2, "the blocked call's frame went out");
+        let reply = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            FLAG_TERMINATE_STREAM,
+            2,
+            Some("aws.greengrass#PublishToTopicResponse"),
+            Bytes::from_static(b"{}"),
+        );
+        connection.route_stream_message(reply).unwrap();
+        let answered = blocked
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the blocked caller returns within 2 s of its reply");
+        assert_eq!(answered.unwrap().stream_id, 2);
+    }
+
+    #[test]
+    fn a_blocked_call_fails_at_once_when_the_connection_closes() {
+        let (connection, _server) = pair();
+        let blocked = call_publish(&connection);
+        wait_open_streams(&connection, 1);
+        connection.fail_all(CloseReason::PeerClosed);
+        // Not its 10 s deadline: dropping its route wakes the sleeping caller.
+        let result = blocked
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the blocked caller returns within 2 s of the close");
+        assert!(
+            matches!(result, Err(Error::Closed(CloseReason::PeerClosed))),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! concurrency frames leave in groups, and a lone caller still writes its own frame at
 //! once.
 //!
+//! A thread that waits for something after its frame is written (a blocking call waits
+//! for its reply) queues it without `notify`: when its frame goes out, its thread is not
+//! woken for the outcome, only for a failure, so it sleeps once per call, until its
+//! reply (whoever delivers the reply wakes it). Such a thread that wakes while its frame
+//! is being written (the reply came first, or a stray wake-up) is woken again with the
+//! outcome.
+//!
 //! The rules this keeps (the connection relies on them, the tests below check them):
 //!
 //! * **Order.** Frames are taken in the order they were queued; frames put back
@@ -27,20 +34,23 @@ use std::thread::Thread;
 use std::time::Instant;
 
 /// A frame waiting to be written: `J` is the frame, `waiter` the thread to wake with its
-/// outcome.
+/// outcome; without `notify`, only an outcome that is a failure wakes it.
 #[derive(Debug)]
 pub(super) struct Queued<J> {
     pub(super) ticket: u64,
     pub(super) waiter: Thread,
     pub(super) deadline: Instant,
+    pub(super) notify: bool,
     pub(super) job: J,
 }
 
-/// The outcome of one frame, for its waiter.
+/// The outcome of one frame, for its waiter; `notify`: wake the waiter with it (the
+/// frame's `notify`, or the outcome is a failure).
 #[derive(Debug)]
 pub(super) struct Outcome<R> {
     pub(super) ticket: u64,
     pub(super) waiter: Thread,
+    pub(super) notify: bool,
     pub(super) result: R,
 }
 
@@ -69,6 +79,9 @@ pub(super) struct Outbox<W, J, R> {
     queue: VecDeque<Queued<J>>,
     /// Outcomes not yet collected by their waiters.
     done: Vec<(u64, R)>,
+    /// Frames being written whose thread (queued without `notify`) asked for the outcome
+    /// since: woken by [`Outbox::finish`] whatever the outcome.
+    awaiting: Vec<u64>,
     next_ticket: u64,
 }
 
@@ -78,18 +91,21 @@ impl<W, J, R> Outbox<W, J, R> {
             writer: Some(writer),
             queue: VecDeque::new(),
             done: Vec::new(),
+            awaiting: Vec::new(),
             next_ticket: 0,
         }
     }
 
     /// Queues `job` for the current thread; returns its ticket for [`Outbox::poll`].
-    pub(super) fn push(&mut self, job: J, deadline: Instant, waiter: Thread) -> u64 {
+    /// `notify`: wake `waiter` when the frame is written (else only when it fails).
+    pub(super) fn push(&mut self, job: J, deadline: Instant, waiter: Thread, notify: bool) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.queue.push_back(Queued {
             ticket,
             waiter,
             deadline,
+            notify,
             job,
         });
         ticket
@@ -119,17 +135,23 @@ impl<W, J, R> Outbox<W, J, R> {
                 self.writer = Some(writer);
                 Turn::Lost
             }
-            (queued, None) => Turn::Wait {
-                queued: queued.is_some(),
-            },
+            (Some(_), None) => Turn::Wait { queued: true },
+            (None, None) => {
+                // Being written: its thread is awake and waits for the outcome now.
+                if !self.awaiting.contains(&ticket) {
+                    self.awaiting.push(ticket);
+                }
+                Turn::Wait { queued: false }
+            }
         }
     }
 
     /// The holder of the write role hands the writer back with the outcome of each frame
     /// it took, and the frames it did not send and that may still go (`requeue`, in
     /// their order: they go back in front of the queue). Returns the threads to wake
-    /// (outside the lock): every waiter with an outcome except `me`, and the thread of
-    /// the first queued frame, which takes the role next.
+    /// (outside the lock): every waiter with an outcome to be told (`notify`, or waiting
+    /// for it since its frame was taken) except `me`, and the thread of the first queued
+    /// frame, which takes the role next.
     pub(super) fn finish(
         &mut self,
         writer: W,
@@ -144,8 +166,15 @@ impl<W, J, R> Outbox<W, J, R> {
         }
         let mut wake = Vec::with_capacity(outcomes.len() + 1);
         for outcome in outcomes {
+            let awaited = match self.awaiting.iter().position(|t| *t == outcome.ticket) {
+                Some(i) => {
+                    self.awaiting.swap_remove(i);
+                    true
+                }
+                None => false,
+            };
             self.done.push((outcome.ticket, outcome.result));
-            if outcome.waiter.id() != me.id() {
+            if (outcome.notify || awaited) && outcome.waiter.id() != me.id() {
                 wake.push(outcome.waiter);
             }
         }
@@ -206,6 +235,7 @@ mod tests {
         Outcome {
             ticket: q.ticket,
             waiter: q.waiter.clone(),
+            notify: q.notify,
             result,
         }
     }
@@ -218,7 +248,7 @@ mod tests {
     fn a_lone_caller_takes_the_role_and_its_own_frame() {
         let mut o = O::new(0);
         let me = thread::current();
-        let t = o.push("a", later(), me.clone());
+        let t = o.push("a", later(), me.clone(), true);
         let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
             panic!("the role is free")
         };
@@ -234,13 +264,13 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
-        let a = o.push("a", later(), me.clone());
+        let a = o.push("a", later(), me.clone(), true);
         let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
             panic!("the role is free")
         };
         // While `a` is being written, b and c queue and must wait.
-        let tb = o.push("b", later(), b.clone());
-        let tc = o.push("c", later(), c.clone());
+        let tb = o.push("b", later(), b.clone(), true);
+        let tc = o.push("c", later(), c.clone(), true);
         assert!(matches!(
             o.poll(tb, Instant::now()),
             Turn::Wait { queued: true }
@@ -272,12 +302,12 @@ mod tests {
         let me = thread::current();
         let b = other_thread();
         let soon = Instant::now() + Duration::from_millis(5);
-        let a = o.push("a", later(), me.clone());
+        let a = o.push("a", later(), me.clone(), true);
         let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
             panic!("the role is free")
         };
-        let ta = o.push("late", soon, me.clone());
-        let tb = o.push("b", later(), b.clone());
+        let ta = o.push("late", soon, me.clone(), true);
+        let tb = o.push("b", later(), b.clone(), true);
         // The role is held: withdrawing wakes no one.
         let Turn::TimedOut { job, wake } = o.poll(ta, soon) else {
             panic!("past its deadline")
@@ -287,7 +317,7 @@ mod tests {
         let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
         assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)));
         // With the role free, the first queued frame withdrawing passes the role on.
-        let tc = o.push("c", later(), me.clone());
+        let tc = o.push("c", later(), me.clone(), true);
         let Turn::TimedOut { wake, .. } = o.poll(tb, much_later()) else {
             panic!("past its deadline")
         };
@@ -303,9 +333,9 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let b = other_thread();
-        let a = o.push("a", later(), me.clone());
+        let a = o.push("a", later(), me.clone(), true);
         let soon = Instant::now();
-        let tb = o.push("b", soon, b.clone());
+        let tb = o.push("b", soon, b.clone(), true);
         let Turn::Write(writer, group) = o.poll(a, Instant::now()) else {
             panic!("the role is free")
         };
@@ -327,7 +357,7 @@ mod tests {
         let me = thread::current();
         // Never queued.
         assert!(matches!(o.poll(7, Instant::now()), Turn::Lost));
-        let t = o.push("a", later(), me.clone());
+        let t = o.push("a", later(), me.clone(), true);
         let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
             panic!("the role is free")
         };
@@ -348,12 +378,12 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let b = other_thread();
-        let a = o.push("a", later(), me.clone());
-        let tb = o.push("b", later(), b.clone());
+        let a = o.push("a", later(), me.clone(), true);
+        let tb = o.push("b", later(), b.clone(), true);
         let Turn::Write(writer, mut group) = o.poll(a, Instant::now()) else {
             panic!("the role is free")
         };
-        let tc = o.push("c", later(), b.clone());
+        let tc = o.push("c", later(), b.clone(), true);
         // Nothing went out: a timed out (its outcome), b goes back in front of c.
         let first = group.remove(0);
         let wake = o.finish(writer, vec![outcome(&first, "timeout a")], group, &me);
@@ -364,5 +394,79 @@ mod tests {
         };
         assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(group[0].ticket, tb);
+    }
+
+    #[test]
+    fn a_frame_queued_without_notify_wakes_its_thread_only_on_failure() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let (b, c) = (other_thread(), other_thread());
+        let a = o.push("a", later(), me.clone(), true);
+        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        let tb = o.push("b", later(), b.clone(), false);
+        let tc = o.push("c", later(), c.clone(), false);
+        let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
+        assert_eq!(
+            ids(&wake),
+            ids(std::slice::from_ref(&b)),
+            "b takes the role"
+        );
+        let Turn::Write(writer, group) = o.poll(tb, Instant::now()) else {
+            panic!("the role is free")
+        };
+        // b's frame went out, c's failed: only c is woken (b wrote them itself).
+        let failed = Outcome {
+            notify: true,
+            ..outcome(&group[1], "failed c")
+        };
+        let wake = o.finish(writer, vec![outcome(&group[0], "ok b"), failed], vec![], &b);
+        assert_eq!(ids(&wake), ids(std::slice::from_ref(&c)));
+        assert!(matches!(o.poll(tc, Instant::now()), Turn::Done("failed c")));
+        // A frame sent without notify: its thread is not woken, the outcome waits.
+        let td = o.push("d", later(), b.clone(), true);
+        let Turn::Write(writer, first) = o.poll(td, Instant::now()) else {
+            panic!("the role is free")
+        };
+        let te = o.push("e", later(), c.clone(), false);
+        let wake = o.finish(writer, vec![outcome(&first[0], "ok d")], vec![], &b);
+        assert_eq!(
+            ids(&wake),
+            ids(std::slice::from_ref(&c)),
+            "e takes the role"
+        );
+        let Turn::Write(writer, group) = o.poll(te, Instant::now()) else {
+            panic!("the role is free")
+        };
+        assert!(o
+            .finish(writer, vec![outcome(&group[0], "ok e")], vec![], &me)
+            .is_empty());
+        assert!(matches!(o.poll(te, Instant::now()), Turn::Done("ok e")));
+    }
+
+    #[test]
+    fn a_thread_without_notify_that_looks_while_its_frame_is_written_is_woken_with_the_outcome() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let b = other_thread();
+        let a = o.push("a", later(), me.clone(), true);
+        let tb = o.push("b", later(), b.clone(), false);
+        let Turn::Write(writer, group) = o.poll(a, Instant::now()) else {
+            panic!("the role is free")
+        };
+        // b wakes (its reply came first) while its frame is being written: it asks.
+        assert!(matches!(
+            o.poll(tb, Instant::now()),
+            Turn::Wait { queued: false }
+        ));
+        assert!(matches!(
+            o.poll(tb, Instant::now()),
+            Turn::Wait { queued: false }
+        ));
+        let outcomes = vec![outcome(&group[0], "ok a"), outcome(&group[1], "ok b")];
+        let wake = o.finish(writer, outcomes, vec![], &me);
+        assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)), "woken once");
+        assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
     }
 }
