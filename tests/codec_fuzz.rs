@@ -287,7 +287,8 @@ fn fuzz_c_streams_in_random_chunks() {
         };
         let mut dec = FrameDecoder::new(limits);
         let mut got = vec![];
-        loop {
+        for reads in 0.. {
+            assert!(reads <= stream.len(), "iter {i}: more reads than bytes");
             while let Some(m) = dec.next_message().unwrap() {
                 got.push(m);
             }
@@ -359,7 +360,14 @@ fn fuzz_d_hostile_preludes() {
             head: p.to_vec(),
             pos: 0,
         };
+        let mut reads = 0usize;
         let err = loop {
+            // Each read takes at least a byte, and the buffer is bounded by the limit.
+            reads += 1;
+            assert!(
+                reads <= limits.max_frame_size as usize + 16,
+                "iter {i}: endless reads"
+            );
             assert!(
                 dec.buffered() <= (limits.max_frame_size as usize).max(12),
                 "iter {i}: buffer grew to {}",

@@ -24,9 +24,7 @@ use bytes::{Bytes, BytesMut};
 
 use frame::Prelude;
 
-/// Most bytes [`FrameDecoder::read_from`] reads in one call. (Its mutants, like those of
-/// the growth and truncation tests in `read_from`, change only how much is read or kept
-/// per call, never what is decoded: equivalent in outcome.)
+/// Most bytes [`FrameDecoder::read_from`] reads in one call.
 const MAX_READ: usize = 64 * 1024;
 /// Capacity a new [`FrameDecoder`] starts with (lets small frames be read in batches).
 const INITIAL_CAPACITY: usize = 8 * 1024;
@@ -165,14 +163,12 @@ impl FrameDecoder {
             want = spare.max(PRELUDE_LEN);
         }
         let want = want.min(MAX_READ);
-        if len + want > self.buf.capacity() {
-            self.buf.truncate(len);
-        }
-        if self.buf.len() < len + want {
-            // Only bytes never zeroed before are zeroed (no `unsafe`: a read needs an
-            // initialized buffer).
-            self.buf.resize(len + want, 0);
-        }
+        // Only bytes never zeroed before are zeroed (no `unsafe`: a read needs an
+        // initialized buffer), and zeroed scratch is kept. The buffer grows here only by
+        // the prelude's few bytes, when a whole frame fills it (the frame's own growth
+        // is the `reserve` above).
+        let end = len + want;
+        self.buf.resize(end.max(self.buf.len()), 0);
         let result = loop {
             match reader.read(self.buf.get_mut(len..len + want).unwrap_or_default()) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -209,6 +205,11 @@ impl FrameDecoder {
     /// Number of buffered bytes not yet returned as messages.
     pub fn buffered(&self) -> usize {
         self.filled
+    }
+    /// The buffer's allocated size (what the read-size policy bounds).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
     /// The limits this decoder enforces.
     pub fn limits(&self) -> &Limits {

@@ -594,15 +594,7 @@ fn frame_decoder_read_from() {
             max_asked: 0,
         };
         let mut dec = FrameDecoder::new(Limits::default());
-        let mut got = vec![];
-        loop {
-            while let Some(m) = dec.next_message().unwrap() {
-                got.push(m);
-            }
-            if dec.read_from(&mut reader).unwrap() == 0 {
-                break;
-            }
-        }
+        let got = read_all(&mut dec, &mut reader, stream.len());
         assert_eq!(got, vec![big.clone(), worked_message()]);
         assert!(reader.max_asked <= 64 * 1024);
         assert_eq!(dec.finish(), Ok(()));
@@ -714,7 +706,8 @@ fn read_from_reassembles_frames_of_every_size_from_any_chunking() {
         };
         let mut decoder = FrameDecoder::new(Limits::default());
         let mut got = Vec::new();
-        loop {
+        for reads in 0.. {
+            assert!(reads <= data.len(), "more reads than bytes");
             while let Some(m) = decoder.next_message().unwrap() {
                 got.push(m);
             }
@@ -749,4 +742,132 @@ fn raised_limits_apply_to_the_next_frame() {
     let mut small = FrameDecoder::new(Limits::with_max_frame_size(64));
     small.extend(&big);
     assert!(small.next_message().is_err());
+}
+
+/// A reader that records the size of every read asked of it and gives what it has.
+struct Recording<'a> {
+    data: &'a [u8],
+    asked: Vec<usize>,
+}
+
+impl std::io::Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.asked.push(buf.len());
+        let n = buf.len().min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Reads `stream` to its end through `dec` (a bounded number of reads: each one must
+/// take at least a byte), returning the messages.
+fn read_all(dec: &mut FrameDecoder, reader: &mut impl std::io::Read, len: usize) -> Vec<Message> {
+    let mut got = vec![];
+    for _ in 0..=len {
+        while let Some(m) = dec.next_message().unwrap() {
+            got.push(m);
+        }
+        if dec.read_from(reader).unwrap() == 0 {
+            return got;
+        }
+    }
+    panic!("more reads than bytes: a read returned bytes it did not take");
+}
+
+#[test]
+fn a_new_decoder_reads_small_frames_in_batches_into_its_initial_capacity() {
+    let one = unhex(WORKED);
+    let stream: Vec<u8> = one.iter().copied().cycle().take(one.len() * 100).collect();
+    let mut reader = Recording {
+        data: &stream,
+        asked: vec![],
+    };
+    let mut dec = FrameDecoder::new(Limits::default());
+    assert_eq!(dec.capacity(), INITIAL_CAPACITY);
+    let got = read_all(&mut dec, &mut reader, stream.len());
+    assert_eq!(got.len(), 100);
+    // One read took all 100 frames (they fit the initial capacity); the next saw the end.
+    assert_eq!(reader.asked.len(), 2, "{:?}", reader.asked);
+    assert_eq!(reader.asked[0], INITIAL_CAPACITY);
+    assert!(
+        dec.capacity() <= INITIAL_CAPACITY,
+        "small frames never grow the buffer"
+    );
+}
+
+#[test]
+fn a_large_frame_grows_the_buffer_once_to_its_size_and_is_read_64_kib_at_a_time() {
+    let (asked, capacity, total) = read_one_large_frame(200_000);
+    // Grown once, to the frame's size: not in steps, not doubled past it.
+    assert_eq!(capacity, total);
+    // The initial capacity, then the frame's remaining bytes in reads of at most 64 KiB
+    // (the last one exactly what is left).
+    let rest = total - INITIAL_CAPACITY;
+    let mut expected = vec![INITIAL_CAPACITY];
+    expected.extend(std::iter::repeat_n(MAX_READ, rest / MAX_READ));
+    expected.push(rest % MAX_READ);
+    assert_eq!(asked, expected);
+}
+
+#[test]
+fn a_frame_a_little_larger_than_the_buffer_grows_it_and_the_next_read_fills_what_is_allocated() {
+    let (asked, capacity, total) = read_one_large_frame(12_000);
+    assert!(capacity >= total);
+    // Growing may allocate more than the frame needs (amortized); the read after the
+    // growth asks for all of it, so frames behind this one come in the same read.
+    assert_eq!(asked, [INITIAL_CAPACITY, capacity - INITIAL_CAPACITY]);
+}
+
+/// Reads one frame with a `size`-byte payload from a reader that gives all it is asked
+/// for; returns the sizes asked, the capacity once the frame was whole, and its length.
+fn read_one_large_frame(size: usize) -> (Vec<usize>, usize, usize) {
+    let big = Message {
+        headers: vec![],
+        payload: Bytes::from(vec![7u8; size]),
+    };
+    let stream = big.to_bytes(&Limits::default()).unwrap().to_vec();
+    let total = stream.len();
+    let mut reader = Recording {
+        data: &stream,
+        asked: vec![],
+    };
+    let mut dec = FrameDecoder::new(Limits::default());
+    for _ in 0..total {
+        if dec.buffered() == total {
+            break;
+        }
+        assert!(
+            dec.read_from(&mut reader).unwrap() > 0,
+            "the frame is all there"
+        );
+    }
+    let capacity = dec.capacity();
+    assert_eq!(dec.next_message().unwrap(), Some(big));
+    (reader.asked, capacity, total)
+}
+
+#[test]
+fn a_read_never_takes_the_buffer_past_the_frame_size_limit() {
+    let small = Message {
+        headers: vec![],
+        payload: Bytes::from(vec![1u8; 100]),
+    };
+    let limits = Limits::with_max_frame_size(1000);
+    let one = small.to_bytes(&limits).unwrap().to_vec();
+    let stream: Vec<u8> = one.iter().copied().cycle().take(one.len() * 30).collect();
+    let mut reader = Recording {
+        data: &stream,
+        asked: vec![],
+    };
+    let mut dec = FrameDecoder::new(limits);
+    let got = read_all(&mut dec, &mut reader, stream.len());
+    assert_eq!(got.len(), 30);
+    // Each read asks for what fills the buffer up to the limit, no more.
+    assert!(
+        reader.asked.iter().all(|&n| n <= 1000),
+        "{:?}",
+        reader.asked
+    );
+    assert_eq!(reader.asked[0], 1000);
 }

@@ -1029,7 +1029,9 @@ mod tests {
             .unwrap();
         let mut decoder = FrameDecoder::new(Limits::default());
         let mut frames = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
         while frames.len() < n {
+            assert!(Instant::now() < deadline, "{n} frames within 5 s");
             match decoder.next_message().unwrap() {
                 Some(frame) => frames.push(RpcMessage::from_frame(frame).unwrap()),
                 None => assert!(decoder.read_from(server).unwrap() > 0, "end of stream"),
@@ -1440,6 +1442,20 @@ mod tests {
             FrameDecoder::new(Limits::default()),
         );
         connection.close_reason()
+    }
+
+    #[test]
+    fn a_connection_marked_closing_stops_reading_though_its_socket_stays_open() {
+        let started = Instant::now();
+        let mut server = None;
+        let reason = read_until_closed(|connection, open| {
+            connection.closing.store(true, Ordering::Release);
+            server = Some(open);
+        });
+        // Not the 5 s read timeout: the I/O thread looks before reading.
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(reason, Some(CloseReason::ByUser));
+        drop(server);
     }
 
     #[test]

@@ -53,6 +53,11 @@ fn read_loop(
                 Err(e) => return CloseReason::Codec(e),
             }
         }
+        // Closing: stop reading even if the socket still delivers (its shutdown failed,
+        // or a reader that never ends); `run` reports the recorded reason.
+        if connection.closing.load(Ordering::Acquire) {
+            return CloseReason::ByUser;
+        }
         match decoder.read_from(socket) {
             Ok(0) if decoder.buffered() > 0 => {
                 return CloseReason::Codec(CodecError::Truncated {
