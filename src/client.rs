@@ -2,6 +2,7 @@
 //! in the link ([`crate::link`]); this file only turns requests into calls on the current
 //! connection and replies into typed results.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -149,8 +150,8 @@ impl Client {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let reply = self.call_raw(
-            O::OPERATION,
-            O::Request::MODEL_TYPE,
+            O::OPERATION.into(),
+            O::Request::MODEL_TYPE.into(),
             Bytes::from(payload),
             options,
         )?;
@@ -162,8 +163,8 @@ impl Client {
     /// request and waits for the reply (which may be an application error).
     fn call_raw(
         &self,
-        operation: &str,
-        model_type: &str,
+        operation: Cow<'static, str>,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         options: CallOptions,
     ) -> Result<RpcMessage> {
@@ -171,8 +172,15 @@ impl Client {
         let link = &self.inner.link;
         let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
-            .call(operation, model_type, payload.clone(), deadline, None)
-            .map_err(|e| explain_size(link.map_err(e), operation, model_type, &payload))?;
+            // Clones of borrowed names (every typed call) copy no text.
+            .call(
+                operation.clone(),
+                model_type.clone(),
+                payload.clone(),
+                deadline,
+                None,
+            )
+            .map_err(|e| explain_size(link.map_err(e), &operation, &model_type, &payload))?;
         Ok(reply)
     }
 
@@ -213,8 +221,8 @@ impl Client {
         let payload =
             serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let (call, deadline) = self.start_raw(
-            O::OPERATION,
-            O::Request::MODEL_TYPE,
+            O::OPERATION.into(),
+            O::Request::MODEL_TYPE.into(),
             payload.into(),
             options,
         )?;
@@ -225,8 +233,8 @@ impl Client {
     /// copy for all of them): sends the encoded request; returns the call and its deadline.
     fn start_raw(
         &self,
-        operation: &str,
-        model_type: &str,
+        operation: Cow<'static, str>,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         options: CallOptions,
     ) -> Result<(crate::connection::InFlight, Instant)> {
@@ -334,8 +342,8 @@ impl Client {
         // subscribe fails (whatever the order of the server's frames).
         queue.hold();
         let (id, reply) = match connection.call(
-            request.operation,
-            request.model_type,
+            request.operation.into(),
+            request.model_type.into(),
             request.payload.clone(),
             deadline,
             Some(queue.clone()),
@@ -422,7 +430,7 @@ impl Client {
             Bytes::from(serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?);
         let full_operation = format!("aws.greengrass#{operation}");
         let model_type = format!("aws.greengrass#{operation}Request");
-        let reply = self.call_raw(&full_operation, &model_type, payload, options)?;
+        let reply = self.call_raw(full_operation.into(), model_type.into(), payload, options)?;
         if reply.message_type == MessageType::ApplicationError {
             return Err(stream_error(&reply));
         }

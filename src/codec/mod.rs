@@ -150,6 +150,8 @@ impl FrameDecoder {
         if needed > self.buf.capacity() - len {
             // Grow once to what the current frame still needs (its length was checked
             // against the limits), not in 64 KiB steps. Scratch is not worth moving.
+            // (`>=` above is equivalent: with exactly the room needed, `reserve` keeps
+            // the allocation and only the scratch beyond `len` is dropped.)
             self.buf.truncate(len);
             self.buf.reserve(needed);
         }

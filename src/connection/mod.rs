@@ -20,6 +20,7 @@ mod outbox;
 mod reader;
 mod writer;
 
+use std::borrow::Cow;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -345,8 +346,8 @@ impl Connection {
     /// stream, and abandon it when the call fails.
     pub(crate) fn call(
         self: &Arc<Self>,
-        operation: &str,
-        model_type: &str,
+        operation: Cow<'static, str>,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
@@ -361,8 +362,8 @@ impl Connection {
     /// Dropping it before the reply came abandons the stream.
     pub(crate) fn start(
         self: &Arc<Self>,
-        operation: &str,
-        model_type: &str,
+        operation: Cow<'static, str>,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
@@ -375,8 +376,8 @@ impl Connection {
     /// woken when its frame is written and then again by the reply.
     fn begin(
         self: &Arc<Self>,
-        operation: &str,
-        model_type: &str,
+        operation: Cow<'static, str>,
+        model_type: Cow<'static, str>,
         payload: Bytes,
         deadline: Instant,
         queue: Option<Arc<StreamQueue>>,
@@ -395,10 +396,11 @@ impl Connection {
             MessageType::ApplicationMessage,
             0,
             0,
-            Some(model_type.to_owned()),
+            Some(model_type),
             payload,
         );
-        message.operation = Some(operation.to_owned().into());
+        // A clone of a borrowed name (every typed call) copies no text.
+        message.operation = Some(operation.clone());
         let id = self.submit(Frame::Open { message, opened }, deadline, !blocked)?;
         log::debug!("{operation} on stream {id}");
         Ok(InFlight {
@@ -935,8 +937,8 @@ mod tests {
     fn start_publish(connection: &Arc<Connection>) -> InFlight {
         connection
             .start(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
+                "aws.greengrass#PublishToTopic".into(),
+                "aws.greengrass#PublishToTopicRequest".into(),
                 b"{}".to_vec().into(),
                 Instant::now() + Duration::from_secs(5),
                 None,
@@ -1005,8 +1007,8 @@ mod tests {
         thread::spawn(move || {
             let deadline = Instant::now() + timeout;
             let started = connection.start(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
+                "aws.greengrass#PublishToTopic".into(),
+                "aws.greengrass#PublishToTopicRequest".into(),
                 body.into(),
                 deadline,
                 None,
@@ -1290,8 +1292,8 @@ mod tests {
         let connection = connection.clone();
         thread::spawn(move || {
             let called = connection.call(
-                "aws.greengrass#PublishToTopic",
-                "aws.greengrass#PublishToTopicRequest",
+                "aws.greengrass#PublishToTopic".into(),
+                "aws.greengrass#PublishToTopicRequest".into(),
                 b"{}".to_vec().into(),
                 Instant::now() + Duration::from_secs(10),
                 None,
@@ -1396,8 +1398,8 @@ mod tests {
         let queue = pool.queue(Box::new(Quiet), 16, 1 << 20, "test".into());
         let mut call = connection
             .start(
-                "aws.greengrass#SubscribeToTopic",
-                "aws.greengrass#SubscribeToTopicRequest",
+                "aws.greengrass#SubscribeToTopic".into(),
+                "aws.greengrass#SubscribeToTopicRequest".into(),
                 b"{}".to_vec().into(),
                 Instant::now() + Duration::from_secs(5),
                 Some(queue.clone()),

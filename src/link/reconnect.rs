@@ -139,8 +139,8 @@ fn resubscribe_on(link: &Link, connection: &Arc<Connection>) {
 fn resubscribe(link: &Link, connection: &Arc<Connection>, entry: &SubEntry) {
     let request = &entry.request;
     let result = connection.call(
-        request.operation,
-        request.model_type,
+        request.operation.into(),
+        request.model_type.into(),
         request.payload.clone(),
         deadline_after(link.config.request_timeout),
         Some(entry.queue.clone()),
