@@ -1,5 +1,6 @@
 //! The outbound side of one emulator connection: a bounded queue of encoded frames and
-//! the writer thread that drains it under one total deadline per frame.
+//! the writer thread that drains it, several queued frames per write, under one total
+//! deadline per write.
 //!
 //! # Policy
 //! - **Events** (stream messages pushed by publishers, the cloud stand-in, configuration
@@ -14,10 +15,13 @@
 //!   response and its initial events) are never dropped. They are produced by the
 //!   connection's own reading thread, which stops reading requests while the queue holds
 //!   `max_bytes` or more: a component that does not read its replies only slows itself.
-//! - **Writes**: every frame must be written whole within the write deadline
-//!   ([`EmulatorBuilder::write_timeout`], default 5 s), counted from the first byte, not
-//!   restarted by partial writes. A frame that misses it closes the connection (logged
-//!   at warn), so a subscriber that stops reading is dropped after that deadline.
+//! - **Writes**: the writer takes every frame queued (up to [`BATCH_BYTES`] together; a
+//!   larger frame alone) and writes them with one `write`, so replies to requests that
+//!   arrived together leave together. Each write must be whole within the write
+//!   deadline ([`EmulatorBuilder::write_timeout`], default 5 s), counted from the first
+//!   byte, not restarted by partial writes. A write that misses it closes the
+//!   connection (logged at warn), so a subscriber that stops reading is dropped after
+//!   that deadline.
 //!
 //! [`Emulator::dropped_events`]: crate::emulator::Emulator::dropped_events
 //! [`EmulatorBuilder::write_timeout`]: crate::emulator::EmulatorBuilder::write_timeout
@@ -34,6 +38,18 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// How long a thread waiting for room sleeps before checking the connection again.
 const ROOM_POLL: Duration = Duration::from_millis(100);
+
+/// Most bytes of queued frames the writer joins into one write (a larger frame is
+/// written alone, uncopied).
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// What the writer takes from the queue for one write.
+enum Batch {
+    /// One frame, written as it is.
+    One(Bytes),
+    /// Several frames, joined in the writer's buffer.
+    Joined,
+}
 
 /// One queued item.
 enum Item {
@@ -205,31 +221,55 @@ impl Outbound {
         }
     }
 
-    /// The next frame to write and the instant by which it must be written; `None` once
-    /// the queue is closed, or after a queued `Close`.
-    fn pop(&self, write_timeout: Duration) -> Option<(Bytes, Instant)> {
+    /// What to write next and the instant by which it must be written: the first queued
+    /// frame, with the frames behind it joined into `joined` while the whole stays within
+    /// [`BATCH_BYTES`]. `None` once the queue is closed, or after a queued `Close`.
+    fn pop(&self, write_timeout: Duration, joined: &mut Vec<u8>) -> Option<(Batch, Instant)> {
         let mut q = self.queue.lock();
-        loop {
+        let first = loop {
             if q.closed {
                 return None;
             }
             match q.items.pop_front() {
-                Some(Item::Frame(frame, event)) => {
-                    q.bytes -= frame.len();
-                    if event {
-                        q.events -= 1;
-                    }
-                    self.room.notify_all();
-                    let mut by = Instant::now() + write_timeout;
-                    if let Some(finish_by) = q.finish_by {
-                        by = by.min(finish_by);
-                    }
-                    return Some((frame, by));
-                }
+                Some(Item::Frame(frame, event)) => break Self::taken(&mut q, frame, event),
                 Some(Item::Close) => return None,
                 None => self.ready.wait(&mut q),
             }
+        };
+        let mut batch = Batch::One(first);
+        while let Some(Item::Frame(next, _)) = q.items.front() {
+            let next_len = next.len();
+            let size = match &batch {
+                Batch::One(first) => first.len(),
+                Batch::Joined => joined.len(),
+            };
+            if size + next_len > BATCH_BYTES {
+                break;
+            }
+            if let Batch::One(first) = &batch {
+                joined.clear();
+                joined.extend_from_slice(first);
+                batch = Batch::Joined;
+            }
+            if let Some(Item::Frame(next, event)) = q.items.pop_front() {
+                joined.extend_from_slice(&Self::taken(&mut q, next, event));
+            }
         }
+        self.room.notify_all();
+        let mut by = Instant::now() + write_timeout;
+        if let Some(finish_by) = q.finish_by {
+            by = by.min(finish_by);
+        }
+        Some((batch, by))
+    }
+
+    /// Accounts for a frame leaving the queue.
+    fn taken(q: &mut Queue, frame: Bytes, event: bool) -> Bytes {
+        q.bytes -= frame.len();
+        if event {
+            q.events -= 1;
+        }
+        frame
     }
 
     /// Refuses further events and queues a `Close` after what is queued: replies
@@ -278,14 +318,20 @@ impl Outbound {
     }
 
     /// The writer thread's loop: writes queued frames until the queue closes or a write
-    /// fails; `write` writes one frame by its deadline. Returns the error that ended it.
+    /// fails; `write` writes one frame, or several joined, by its deadline. Returns the
+    /// error that ended it.
     pub(crate) fn drain(
         &self,
         write_timeout: Duration,
         mut write: impl FnMut(&[u8], Instant) -> io::Result<()>,
     ) -> Option<io::Error> {
-        while let Some((frame, by)) = self.pop(write_timeout) {
-            if let Err(e) = write(&frame, by) {
+        let mut joined = Vec::new();
+        while let Some((batch, by)) = self.pop(write_timeout, &mut joined) {
+            let written = match &batch {
+                Batch::One(frame) => write(frame, by),
+                Batch::Joined => write(&joined, by),
+            };
+            if let Err(e) = written {
                 return Some(e);
             }
         }
@@ -355,7 +401,9 @@ mod tests {
         let q = queue(10, 4);
         assert!(q.push_event(Bytes::from_static(b"0123456789")));
         assert!(!q.push_event(Bytes::from_static(b"x")));
-        let (frame, _) = q.pop(Duration::from_secs(1)).unwrap();
+        let Some((Batch::One(frame), _)) = q.pop(Duration::from_secs(1), &mut Vec::new()) else {
+            panic!("one frame queued")
+        };
         assert_eq!(&frame[..], b"0123456789");
         assert!(q.push_event(Bytes::from_static(b"x")));
     }
@@ -374,6 +422,42 @@ mod tests {
         });
         assert!(end.is_none());
         assert_eq!(written, vec![b"reply".to_vec()]);
+    }
+
+    #[test]
+    fn queued_frames_leave_together_up_to_the_batch_size_a_larger_one_alone() {
+        let q = queue(10, 1 << 20);
+        let big = Bytes::from(vec![b'b'; BATCH_BYTES - 2]);
+        q.push_reply(Bytes::from_static(b"r1"));
+        q.push_event(Bytes::from_static(b"e1"));
+        q.push_reply(Bytes::from_static(b"r2"));
+        q.push_reply(big);
+        q.push_reply(Bytes::from_static(b"r3"));
+        q.push_reply(Bytes::from(vec![b'h'; BATCH_BYTES + 1]));
+        q.push_reply(Bytes::from_static(b"r4"));
+        q.finish(Duration::from_secs(5));
+        let mut written = Vec::new();
+        let end = q.drain(Duration::from_secs(1), |f, _| {
+            written.push(f.to_vec());
+            Ok(())
+        });
+        assert!(end.is_none());
+        // Each write as (length, first byte, last byte); `finish` discarded the event.
+        let shape: Vec<(usize, u8, u8)> = written
+            .iter()
+            .map(|w| (w.len(), w[0], w[w.len() - 1]))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (4, b'r', b'2'),
+                (BATCH_BYTES, b'b', b'3'),
+                (BATCH_BYTES + 1, b'h', b'h'),
+                (2, b'r', b'4')
+            ]
+        );
+        assert_eq!(written[0], b"r1r2");
+        assert_eq!(q.lock().bytes, 0, "every byte accounted for");
     }
 
     #[test]
