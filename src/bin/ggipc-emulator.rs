@@ -59,12 +59,10 @@ impl log::Log for Logger {
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "ggipc-emulator {:5} {}",
-                record.level(),
-                record.args()
-            );
+            // One write per line: stderr is unbuffered, and `writeln!` with arguments
+            // writes each piece separately (about ten system calls per logged call).
+            let line = format!("ggipc-emulator {:5} {}\n", record.level(), record.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }
 
