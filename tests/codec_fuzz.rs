@@ -275,6 +275,10 @@ fn fuzz_c_streams_in_random_chunks() {
             at += n;
             while let Some(m) = dec.next_message().unwrap() {
                 got.push(m);
+                assert!(
+                    got.len() <= stream.len() / 16,
+                    "iter {i}: more frames than bytes"
+                );
             }
         }
         assert_eq!(got, msgs, "iter {i}: extend");
@@ -291,6 +295,10 @@ fn fuzz_c_streams_in_random_chunks() {
             assert!(reads <= stream.len(), "iter {i}: more reads than bytes");
             while let Some(m) = dec.next_message().unwrap() {
                 got.push(m);
+                assert!(
+                    got.len() <= stream.len() / 16,
+                    "iter {i}: more frames than bytes"
+                );
             }
             if dec.read_from(&mut reader).unwrap() == 0 {
                 break;

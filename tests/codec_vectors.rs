@@ -125,6 +125,7 @@ fn check_streaming(frames: &[Vec<u8>], expected: &[Message]) {
             dec.extend(std::slice::from_ref(b));
             while let Some(m) = dec.next_message().unwrap() {
                 got.push(m);
+                assert!(got.len() <= expected.len(), "more frames than were sent");
             }
         }
     }
@@ -136,6 +137,7 @@ fn check_streaming(frames: &[Vec<u8>], expected: &[Message]) {
     let mut got = vec![];
     while let Some(m) = dec.next_message().unwrap() {
         got.push(m);
+        assert!(got.len() <= expected.len(), "more frames than were sent");
     }
     assert_eq!(got, expected, "all at once");
     assert_eq!(dec.buffered(), 0);

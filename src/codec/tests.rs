@@ -498,6 +498,10 @@ fn frame_decoder_byte_by_byte_and_batched() {
         dec.extend(std::slice::from_ref(byte));
         while let Some(m) = dec.next_message().unwrap() {
             got.push(m);
+            assert!(
+                got.len() <= stream.len() / 16,
+                "more frames than the bytes hold"
+            );
         }
     }
     assert_eq!(
@@ -710,6 +714,10 @@ fn read_from_reassembles_frames_of_every_size_from_any_chunking() {
             assert!(reads <= data.len(), "more reads than bytes");
             while let Some(m) = decoder.next_message().unwrap() {
                 got.push(m);
+                assert!(
+                    got.len() <= data.len() / 16,
+                    "more frames than the bytes hold"
+                );
             }
             let n = decoder.read_from(&mut reader).unwrap();
             assert!(n <= 64 * 1024);
@@ -767,6 +775,7 @@ fn read_all(dec: &mut FrameDecoder, reader: &mut impl std::io::Read, len: usize)
     for _ in 0..=len {
         while let Some(m) = dec.next_message().unwrap() {
             got.push(m);
+            assert!(got.len() <= len / 16, "more frames than the bytes hold");
         }
         if dec.read_from(reader).unwrap() == 0 {
             return got;
