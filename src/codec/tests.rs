@@ -742,7 +742,9 @@ fn read_from_reassembles_frames_of_every_size_from_any_chunking() {
 fn raised_limits_apply_to_the_next_frame() {
     let big = raw_frame(&[], &[b'x'; 100]);
     let mut dec = FrameDecoder::new(Limits::with_max_frame_size(64));
+    assert_eq!(dec.limits(), &Limits::with_max_frame_size(64));
     dec.set_limits(Limits::default());
+    assert_eq!(dec.limits(), &Limits::default());
     dec.extend(&big);
     let m = dec.next_message().unwrap().expect("a whole frame");
     assert_eq!(m.payload.len(), 100);
