@@ -240,6 +240,14 @@ mod tests {
         }
     }
 
+    /// The thread of `ticket` polls and must get the role: the writer and the group.
+    fn take_role(o: &mut O, ticket: u64) -> (u32, Vec<Queued<&'static str>>) {
+        match o.poll(ticket, Instant::now()) {
+            Turn::Write(writer, group) => (writer, group),
+            _ => panic!("the role is free"),
+        }
+    }
+
     fn ids(threads: &[Thread]) -> Vec<thread::ThreadId> {
         threads.iter().map(Thread::id).collect()
     }
@@ -249,9 +257,7 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let t = o.push("a", later(), me.clone(), true);
-        let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, batch) = take_role(&mut o, t);
         assert_eq!(batch.iter().map(|q| q.job).collect::<Vec<_>>(), ["a"]);
         let outcomes = vec![outcome(&batch[0], "sent a")];
         assert!(o.finish(writer + 1, outcomes, vec![], &me).is_empty());
@@ -265,9 +271,7 @@ mod tests {
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
         let a = o.push("a", later(), me.clone(), true);
-        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, first) = take_role(&mut o, a);
         // While `a` is being written, b and c queue and must wait.
         let tb = o.push("b", later(), b.clone(), true);
         let tc = o.push("c", later(), c.clone(), true);
@@ -280,9 +284,7 @@ mod tests {
         assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)));
         assert!(matches!(o.poll(a, Instant::now()), Turn::Done("ok a")));
         // c's thread polls first: it takes the role and both frames, in order.
-        let Turn::Write(writer, group) = o.poll(tc, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, group) = take_role(&mut o, tc);
         assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
         assert!(matches!(
             o.poll(tb, Instant::now()),
@@ -303,9 +305,7 @@ mod tests {
         let b = other_thread();
         let soon = Instant::now() + Duration::from_millis(5);
         let a = o.push("a", later(), me.clone(), true);
-        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, first) = take_role(&mut o, a);
         let ta = o.push("late", soon, me.clone(), true);
         let tb = o.push("b", later(), b.clone(), true);
         // The role is held: withdrawing wakes no one.
@@ -322,9 +322,7 @@ mod tests {
             panic!("past its deadline")
         };
         assert_eq!(ids(&wake.into_iter().collect::<Vec<_>>()), ids(&[me]));
-        let Turn::Write(_, group) = o.poll(tc, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (_, group) = take_role(&mut o, tc);
         assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["c"]);
     }
 
@@ -336,9 +334,7 @@ mod tests {
         let a = o.push("a", later(), me.clone(), true);
         let soon = Instant::now();
         let tb = o.push("b", soon, b.clone(), true);
-        let Turn::Write(writer, group) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, group) = take_role(&mut o, a);
         assert_eq!(group.len(), 2);
         // b's deadline has passed, but its frame is in the group being written: it is
         // neither withdrawn nor given an outcome until the writer is done.
@@ -358,9 +354,7 @@ mod tests {
         // Never queued.
         assert!(matches!(o.poll(7, Instant::now()), Turn::Lost));
         let t = o.push("a", later(), me.clone(), true);
-        let Turn::Write(writer, batch) = o.poll(t, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, batch) = take_role(&mut o, t);
         // While the role is held, a ticket not queued may be in the group being written.
         assert!(matches!(
             o.poll(7, Instant::now()),
@@ -380,18 +374,14 @@ mod tests {
         let b = other_thread();
         let a = o.push("a", later(), me.clone(), true);
         let tb = o.push("b", later(), b.clone(), true);
-        let Turn::Write(writer, mut group) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, mut group) = take_role(&mut o, a);
         let tc = o.push("c", later(), b.clone(), true);
         // Nothing went out: a timed out (its outcome), b goes back in front of c.
         let first = group.remove(0);
         let wake = o.finish(writer, vec![outcome(&first, "timeout a")], group, &me);
         assert_eq!(ids(&wake), ids(&[b]));
         assert!(matches!(o.poll(a, Instant::now()), Turn::Done("timeout a")));
-        let Turn::Write(_, group) = o.poll(tc, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (_, group) = take_role(&mut o, tc);
         assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(group[0].ticket, tb);
     }
@@ -402,9 +392,7 @@ mod tests {
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
         let a = o.push("a", later(), me.clone(), true);
-        let Turn::Write(writer, first) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, first) = take_role(&mut o, a);
         let tb = o.push("b", later(), b.clone(), false);
         let tc = o.push("c", later(), c.clone(), false);
         let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
@@ -413,9 +401,7 @@ mod tests {
             ids(std::slice::from_ref(&b)),
             "b takes the role"
         );
-        let Turn::Write(writer, group) = o.poll(tb, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, group) = take_role(&mut o, tb);
         // b's frame went out, c's failed: only c is woken (b wrote them itself).
         let failed = Outcome {
             notify: true,
@@ -426,9 +412,7 @@ mod tests {
         assert!(matches!(o.poll(tc, Instant::now()), Turn::Done("failed c")));
         // A frame sent without notify: its thread is not woken, the outcome waits.
         let td = o.push("d", later(), b.clone(), true);
-        let Turn::Write(writer, first) = o.poll(td, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, first) = take_role(&mut o, td);
         let te = o.push("e", later(), c.clone(), false);
         let wake = o.finish(writer, vec![outcome(&first[0], "ok d")], vec![], &b);
         assert_eq!(
@@ -436,9 +420,7 @@ mod tests {
             ids(std::slice::from_ref(&c)),
             "e takes the role"
         );
-        let Turn::Write(writer, group) = o.poll(te, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, group) = take_role(&mut o, te);
         assert!(o
             .finish(writer, vec![outcome(&group[0], "ok e")], vec![], &me)
             .is_empty());
@@ -452,9 +434,7 @@ mod tests {
         let b = other_thread();
         let a = o.push("a", later(), me.clone(), true);
         let tb = o.push("b", later(), b.clone(), false);
-        let Turn::Write(writer, group) = o.poll(a, Instant::now()) else {
-            panic!("the role is free")
-        };
+        let (writer, group) = take_role(&mut o, a);
         // b wakes (its reply came first) while its frame is being written: it asks.
         assert!(matches!(
             o.poll(tb, Instant::now()),
