@@ -882,3 +882,23 @@ fn a_read_never_takes_the_buffer_past_the_frame_size_limit() {
     );
     assert_eq!(reader.asked[0], 1000);
 }
+
+#[test]
+fn known_header_names_are_borrowed_and_others_allocated() {
+    let message = Message {
+        headers: vec![
+            Header::new(":message-type", HeaderValue::Int32(0)),
+            Header::new("x-custom".to_string(), HeaderValue::Bool(true)),
+        ],
+        payload: Bytes::new(),
+    };
+    let mut dec = FrameDecoder::new(Limits::default());
+    dec.extend(&message.to_bytes(&Limits::default()).unwrap());
+    let decoded = dec.next_message().unwrap().expect("a whole frame");
+    assert_eq!(decoded, message);
+    assert!(matches!(
+        decoded.headers[0].name,
+        std::borrow::Cow::Borrowed(":message-type")
+    ));
+    assert!(matches!(&decoded.headers[1].name, std::borrow::Cow::Owned(n) if n == "x-custom"));
+}
