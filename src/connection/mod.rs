@@ -1438,11 +1438,15 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         script(&connection, server);
-        reader::run(
-            connection.clone(),
-            client,
-            FrameDecoder::new(Limits::default()),
-        );
+        // On its own thread, so that a reader that never stops fails the test.
+        let (done_tx, done) = bounded(1);
+        let reading = connection.clone();
+        thread::spawn(move || {
+            reader::run(reading, client, FrameDecoder::new(Limits::default()));
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("the reader stops within 10 s");
         connection.close_reason()
     }
 
