@@ -1046,9 +1046,11 @@ mod tests {
     fn frames_queued_behind_a_busy_writer_leave_in_one_write_with_consecutive_ids() {
         let (connection, mut server) = pair();
         let role = hold(&connection);
+        // Deadlines far beyond `result_of`'s bound: each started call returns once its
+        // frame is written (its writer wakes it), not at its deadline.
         let callers: Vec<_> = (0..8u8)
             .map(|i| {
-                let rx = publish(&connection, vec![b'0' + i], Duration::from_secs(10));
+                let rx = publish(&connection, vec![b'0' + i], Duration::from_secs(60));
                 wait_queued(&connection, usize::from(i) + 1);
                 rx
             })

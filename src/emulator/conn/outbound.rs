@@ -457,6 +457,17 @@ mod tests {
             ]
         );
         assert_eq!(written[0], b"r1r2");
+        // Up to 64 KiB together.
+        let q = queue(10, 1 << 20);
+        q.push_reply(Bytes::from(vec![1; 30_000]));
+        q.push_reply(Bytes::from(vec![2; 30_000]));
+        q.finish(Duration::from_secs(5));
+        let mut sizes = Vec::new();
+        q.drain(Duration::from_secs(1), |f, _| {
+            sizes.push(f.len());
+            Ok(())
+        });
+        assert_eq!(sizes, [60_000]);
         assert_eq!(q.lock().bytes, 0, "every byte accounted for");
     }
 
