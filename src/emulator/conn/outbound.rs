@@ -425,6 +425,24 @@ mod tests {
     }
 
     #[test]
+    fn frames_taken_by_the_writer_free_their_bytes_and_event_slots() {
+        let q = queue(2, 1 << 20);
+        assert!(q.push_event(Bytes::from_static(b"aaaa")));
+        assert!(q.push_event(Bytes::from_static(b"a")));
+        let Some((Batch::Joined, _)) = q.pop(Duration::from_secs(1), &mut Vec::new()) else {
+            panic!("two frames joined")
+        };
+        {
+            let q = q.lock();
+            assert_eq!((q.bytes, q.events), (0, 0));
+        }
+        // Both event slots are free again.
+        assert!(q.push_event(Bytes::from_static(b"b")));
+        assert!(q.push_event(Bytes::from_static(b"c")));
+        assert_eq!(q.dropped(), 0);
+    }
+
+    #[test]
     fn queued_frames_leave_together_up_to_the_batch_size_a_larger_one_alone() {
         let q = queue(10, 1 << 20);
         let big = Bytes::from(vec![b'b'; BATCH_BYTES - 2]);
