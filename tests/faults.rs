@@ -399,3 +399,66 @@ fn a_killed_server_fails_every_pending_call_and_ends_every_subscription() {
     }
     drop(subs);
 }
+
+/// The emulator writes the replies to the requests it has read before it sleeps for a
+/// delayed one: a reply to a request that came with the delayed one is not delayed too.
+#[test]
+fn a_delayed_reply_does_not_hold_back_the_replies_to_requests_read_with_it() {
+    use ggipc::codec::{FrameDecoder, Limits};
+    use ggipc::rpc::{connect_message, MessageType, RpcMessage};
+    use std::io::Write;
+    use std::time::Instant;
+
+    let emu = Emulator::start().unwrap();
+    let delay = Duration::from_secs(3);
+    emu.faults()
+        .inject_for("PublishToTopic", Fault::DelayReply(delay));
+    let token = emu.token_of("com.example.Component").unwrap();
+    let mut socket = std::os::unix::net::UnixStream::connect(emu.socket_path()).unwrap();
+    socket.set_read_timeout(Some(BOUND)).unwrap();
+    let mut decoder = FrameDecoder::new(Limits::default());
+    write_message(&mut socket, &connect_message(token));
+    let ack = read_message(&mut socket, &mut decoder).expect("CONNECT_ACK");
+    assert_eq!(ack.message_type, MessageType::ConnectAck);
+    // Two requests in one write: a configuration read, then a delayed publish.
+    let request = |id: i32, operation: &'static str, body: serde_json::Value| {
+        let mut m = RpcMessage::json(
+            MessageType::ApplicationMessage,
+            0,
+            id,
+            None::<&str>,
+            body.to_string().into_bytes(),
+        );
+        m.operation = Some(operation.into());
+        m.to_frame().to_bytes(&Limits::default()).unwrap()
+    };
+    // In one write: 20 configuration reads, then a delayed publish. However the emulator
+    // splits them into reads, the publish shares one with configuration reads.
+    let mut all = Vec::new();
+    for id in 1..=20 {
+        all.extend_from_slice(&request(
+            id,
+            "aws.greengrass#GetConfiguration",
+            json!({"keyPath": []}),
+        ));
+    }
+    all.extend_from_slice(&request(
+        21,
+        "aws.greengrass#PublishToTopic",
+        json!({"topic": "t", "publishMessage": {"jsonMessage": {"message": 1}}}),
+    ));
+    let sent = Instant::now();
+    socket.write_all(&all).unwrap();
+    for id in 1..=20 {
+        let reply = read_message(&mut socket, &mut decoder).expect("an undelayed reply");
+        assert_eq!(reply.stream_id, id);
+    }
+    assert!(
+        sent.elapsed() < delay,
+        "undelayed replies came after the delay ({:?})",
+        sent.elapsed()
+    );
+    let last = read_message(&mut socket, &mut decoder).expect("the delayed reply");
+    assert_eq!(last.stream_id, 21);
+    assert!(sent.elapsed() >= delay);
+}

@@ -4,18 +4,14 @@
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 
 use crate::codec::Limits;
+use crate::deadline::WriteTimeout;
 use crate::error::{CloseReason, Error, TimeoutKind};
 use crate::rpc::RpcMessage;
-
-/// How far the socket's write timeout may lag behind a call's remaining time before it is
-/// set again. Keeps `setsockopt` off the hot path; a blocked write overshoots its deadline
-/// by at most this much.
-const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 
 /// The writing half of the socket and the stream-id counter. Whoever holds it allocates
 /// ids and writes the frames carrying them, in the same order, so ids reach the wire
@@ -24,7 +20,7 @@ pub(crate) struct Writer {
     socket: UnixStream,
     buf: BytesMut,
     limits: Limits,
-    current_timeout: Option<Duration>,
+    timeout: WriteTimeout,
     /// The id the next new stream gets.
     pub(crate) next_stream_id: i32,
     /// Set once a write failed part-way: the byte stream can no longer be trusted.
@@ -40,7 +36,7 @@ impl Writer {
             socket,
             buf: BytesMut::with_capacity(4096),
             limits,
-            current_timeout: None,
+            timeout: WriteTimeout::default(),
             next_stream_id: 1,
             broken: false,
             #[cfg(test)]
@@ -74,7 +70,8 @@ impl Writer {
                 self.broken = written > 0;
                 return Err(WriteError::Timeout);
             }
-            self.arm_timeout(remaining).map_err(|e| self.fail(e))?;
+            let armed = self.timeout.arm(&self.socket, remaining);
+            armed.map_err(|e| self.fail(e))?;
             match self.socket.write(&self.buf[written..]) {
                 Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
@@ -101,23 +98,6 @@ impl Writer {
     fn fail(&mut self, e: io::Error) -> WriteError {
         self.broken = true;
         WriteError::Io(e)
-    }
-
-    // The second clause only saves `setsockopt` calls: a timeout armed shorter than the
-    // time left makes `flush` wake and re-arm, with the same outcome. Its mutants (`<` →
-    // `==`/`>`/`<=`, `/` → `*`), and `>` → `>=` in the first, are equivalent in what the
-    // caller sees.
-    fn arm_timeout(&mut self, remaining: Duration) -> io::Result<()> {
-        let stale = match self.current_timeout {
-            None => true,
-            Some(t) => t > remaining + TIMEOUT_SLACK || t < remaining / 2,
-        };
-        if stale {
-            // A zero duration is rejected by the OS; `remaining` is non-zero here.
-            self.socket.set_write_timeout(Some(remaining))?;
-            self.current_timeout = Some(remaining);
-        }
-        Ok(())
     }
 
     /// Encodes and writes one message (the control frames of `Connection::send_control`:

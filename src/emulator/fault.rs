@@ -25,6 +25,7 @@ use super::conn::ServerConn;
 use super::state::State;
 use super::stores::faults::{Fault, Faults};
 use crate::codec::{self, HeaderValue, Limits};
+use crate::deadline::WriteTimeout;
 use crate::rpc::{MessageType, RpcMessage, FLAG_TERMINATE_STREAM, MESSAGE_TYPE};
 
 /// How often a stalled emulator thread checks whether it may go on.
@@ -69,6 +70,8 @@ pub(crate) fn on_connect(state: &State, socket: &UnixStream) -> ConnectAction {
 pub(crate) enum Action {
     /// Serve it as usual.
     Serve,
+    /// Serve it once this instant has passed ([`Fault::DelayReply`]; see [`delay`]).
+    Delay(Instant),
     /// It was consumed by a fault; read on.
     Skip,
     /// Close the connection.
@@ -100,11 +103,7 @@ pub(crate) fn before_message(
     log::info!("fault {fault:?} on {name} (stream {id})");
     state.faults.hits.fetch_add(1, Ordering::Relaxed);
     if let Fault::DelayReply(delay) = fault {
-        let until = Instant::now() + delay;
-        while Instant::now() < until && conn.is_alive() && !state.stopping.load(Ordering::Acquire) {
-            std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
-        }
-        return Action::Serve;
+        return Action::Delay(Instant::now() + delay);
     }
     *last_stream = id;
     let (bytes, close_after) = match fault {
@@ -246,6 +245,14 @@ fn faulty_reply(fault: Fault, id: i32, operation: &str) -> Option<(Vec<u8>, bool
     })
 }
 
+/// Sleeps until `until` ([`Action::Delay`]), or until the connection is killed or the
+/// emulator stops.
+pub(crate) fn delay(state: &State, conn: &ServerConn, until: Instant) {
+    while Instant::now() < until && conn.is_alive() && !state.stopping.load(Ordering::Acquire) {
+        std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
+    }
+}
+
 /// Hook of `serve`, before each read: blocks while [`Fault::StopReading`] is active (until
 /// it is cleared, the connection is killed or the emulator stops).
 pub(crate) fn stall_reading(state: &State, conn: &ServerConn) {
@@ -261,17 +268,19 @@ pub(crate) fn stall_reading(state: &State, conn: &ServerConn) {
     }
 }
 
-/// Hook of the writer thread: writes `bytes` whole by `by` (one total deadline), or one
-/// byte at a time under [`Fault::Dribble`] (each byte within `write_timeout`).
+/// Hook of every write to a connection: writes `bytes` whole by `by` (one total
+/// deadline), or one byte at a time under [`Fault::Dribble`] (each byte within
+/// `write_timeout`); `timeout` is the socket's write timeout as last set.
 pub(crate) fn write_frame(
     faults: &Faults,
     socket: &UnixStream,
     bytes: &[u8],
     by: Instant,
     write_timeout: Duration,
+    timeout: &mut WriteTimeout,
 ) -> io::Result<()> {
     if !faults.has(&Fault::Dribble) {
-        return crate::emulator::conn::outbound::write_all_by(socket, bytes, by);
+        return crate::emulator::conn::outbound::write_all_by(socket, bytes, by, timeout);
     }
     let mut writer = socket;
     for byte in bytes {
@@ -279,6 +288,7 @@ pub(crate) fn write_frame(
             socket,
             std::slice::from_ref(byte),
             Instant::now() + write_timeout,
+            timeout,
         )?;
         writer.flush()?;
         std::thread::sleep(Duration::from_micros(200));

@@ -1,11 +1,13 @@
-//! The emulator's socket side: the handshake, reading requests, queueing replies and
-//! stream events for the connection's writer thread. Service semantics live in the area
+//! The emulator's socket side: the handshake, reading requests and writing their replies,
+//! the writer thread that writes stream events. Service semantics live in the area
 //! modules.
 //!
 //! # Threads and memory per connection
 //! Each connection has a reading thread (the handshake, then requests; the services run
-//! on it) and, once authenticated, a writer thread that drains the connection's bounded
-//! outbound queue (see `outbound.rs` for the drop and deadline policy); one descriptor.
+//! on it; it writes its replies itself when it has served what it read) and, once
+//! authenticated, a writer thread that writes the events queued while the reading thread
+//! waits (see `outbound.rs` for the write role, the drop and deadline policy); one
+//! descriptor.
 //! Before the CONNECT is accepted, frames are limited to [`CONNECT_MAX_FRAME`] bytes and
 //! the whole CONNECT must arrive within the handshake deadline. Memory per connection is
 //! bounded by: the inbound frame buffer (at most the flavour's frame limit: 16 MiB for
@@ -37,6 +39,7 @@ use super::registry::{Body, Initial, Outcome, Register};
 use super::state::{CallContext, CallRecord, State};
 use super::stores::faults::Faults;
 use crate::codec::{FrameDecoder, Limits};
+use crate::deadline::WriteTimeout;
 use crate::model::IpcError;
 use crate::rpc::{self, MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM};
 
@@ -118,7 +121,8 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
     close_connection(&state, &conn, writer);
 }
 
-/// Reads and serves requests until the connection ends.
+/// Reads and serves requests until the connection ends. Replies are written once every
+/// request read so far is served, before the next read (or a wait under a fault).
 fn read_requests(
     state: &Arc<State>,
     conn: &Arc<ServerConn>,
@@ -126,6 +130,18 @@ fn read_requests(
     socket: &UnixStream,
 ) {
     let mut last_stream = 0i32;
+    let write_timeout = state.settings.write_timeout;
+    let write = |bytes: &[u8], by: Instant, timeout: &mut WriteTimeout| {
+        // Fault injection hook: `Fault::Dribble` writes byte by byte.
+        fault::write_frame(&state.faults, socket, bytes, by, write_timeout, timeout)
+    };
+    let written = |result: io::Result<()>| match result {
+        Ok(()) => conn.is_alive(),
+        Err(e) => {
+            write_failed(conn, &e, write_timeout);
+            false
+        }
+    };
     'outer: loop {
         loop {
             let message = match decoder.next_message() {
@@ -144,19 +160,28 @@ fn read_requests(
             };
             // A client that does not read its replies is not served either: the queue
             // holds at most its byte bound plus one reply.
-            conn.outbound.wait_for_room();
-            if !conn.is_alive() {
+            if !written(conn.outbound.wait_for_room(write_timeout, write)) {
                 break 'outer;
             }
-            // Fault injection hook: a fault may consume the request or close.
+            // Fault injection hook: a fault may consume the request, delay it or close.
             match fault::before_message(state, conn, &message, &mut last_stream) {
                 fault::Action::Serve => {}
+                fault::Action::Delay(until) => {
+                    // The replies to the requests before it are not delayed.
+                    if !written(conn.outbound.write_queued(write_timeout, write)) {
+                        break 'outer;
+                    }
+                    fault::delay(state, conn, until);
+                }
                 fault::Action::Skip => continue,
                 fault::Action::Close => break 'outer,
             }
             if !handle_message(state, conn, message, &mut last_stream) {
                 break 'outer;
             }
+        }
+        if !written(conn.outbound.write_queued(write_timeout, write)) {
+            break;
         }
         // Fault injection hook: `Fault::StopReading` stalls here.
         fault::stall_reading(state, conn);
@@ -197,34 +222,35 @@ fn close_connection(state: &State, conn: &ServerConn, writer: std::thread::JoinH
     }
 }
 
-/// The writer thread: writes queued frames, each within one total deadline.
+/// The writer thread: writes the frames queued while the reading thread waits (events),
+/// each write within one total deadline.
 fn write_loop(conn: &ServerConn, faults: &Faults, write_timeout: Duration) {
-    let end = conn.outbound.drain(write_timeout, |frame, by| {
+    let end = conn.outbound.drain(write_timeout, |frame, by, timeout| {
         // Fault injection hook: `Fault::Dribble` writes byte by byte.
-        fault::write_frame(faults, &conn.socket, frame, by, write_timeout)
+        fault::write_frame(faults, &conn.socket, frame, by, write_timeout, timeout)
     });
-    match end {
-        Some(e) if e.kind() == io::ErrorKind::TimedOut => {
-            log::warn!(
-                "closing the connection of {} (#{}): a frame was not written \
-                 within the write deadline of {write_timeout:?} ({e})",
-                conn.component,
-                conn.id
-            );
-            conn.kill();
-        }
-        Some(e) => {
-            if conn.is_alive() {
-                log::info!(
-                    "dropping the connection of {} (#{}): {e}",
-                    conn.component,
-                    conn.id
-                );
-            }
-            conn.kill();
-        }
-        None => {}
+    if let Some(e) = end {
+        write_failed(conn, &e, write_timeout);
     }
+}
+
+/// A write to the connection failed (on either of its threads): logs why, closes it.
+fn write_failed(conn: &ServerConn, e: &io::Error, write_timeout: Duration) {
+    if e.kind() == io::ErrorKind::TimedOut {
+        log::warn!(
+            "closing the connection of {} (#{}): a frame was not written \
+             within the write deadline of {write_timeout:?} ({e})",
+            conn.component,
+            conn.id
+        );
+    } else if conn.is_alive() {
+        log::info!(
+            "dropping the connection of {} (#{}): {e}",
+            conn.component,
+            conn.id
+        );
+    }
+    conn.kill();
 }
 
 fn handshake(
@@ -246,7 +272,7 @@ fn handshake(
                 .is_ok()
             {
                 let by = Instant::now() + state.settings.write_timeout;
-                let _ = write_all_by(socket, &buf, by);
+                let _ = write_all_by(socket, &buf, by, &mut WriteTimeout::default());
             }
         }
         None

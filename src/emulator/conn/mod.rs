@@ -1,7 +1,7 @@
 //! A client connection as the services see it: [`ServerConn`] (queue a reply, kill the
 //! connection) and [`StreamRef`] (push an event to one open stream), over the
 //! connection's bounded outbound queue (`outbound.rs`). The socket side (handshake,
-//! reading requests, the writer thread) is `server.rs`.
+//! reading requests, writing) is `server.rs`.
 
 pub(crate) mod admission;
 pub(crate) mod outbound;
@@ -30,10 +30,10 @@ pub(crate) struct ServerConn {
     pub(crate) component: String,
     pub(crate) flavor: Flavor,
     pub(crate) limits: Limits,
-    /// The socket (one descriptor): read by the connection's thread, written by its
-    /// writer thread, shut down by `kill`.
+    /// The socket (one descriptor): read by the connection's thread, written by whichever
+    /// of its threads holds the outbound queue's write role, shut down by `kill`.
     pub(crate) socket: Arc<UnixStream>,
-    /// Frames waiting for the writer thread.
+    /// Frames waiting to be written.
     pub(crate) outbound: Outbound,
     pub(crate) streams: Mutex<HashMap<i32, Cleanup>>,
     pub(crate) alive: AtomicBool,

@@ -1,6 +1,7 @@
-//! The outbound side of one emulator connection: a bounded queue of encoded frames and
-//! the writer thread that drains it, several queued frames per write, under one total
-//! deadline per write.
+//! The outbound side of one emulator connection: a bounded queue of encoded frames,
+//! written by the connection's reading thread (its replies, at each pause in its reading)
+//! or by its writer thread (events pushed while the reading thread waits), several queued
+//! frames per write, under one total deadline per write.
 //!
 //! # Policy
 //! - **Events** (stream messages pushed by publishers, the cloud stand-in, configuration
@@ -10,18 +11,21 @@
 //!   **dropped**: counted (per connection and in [`Emulator::dropped_events`]), logged at
 //!   warn when a run of drops starts and summarized when it ends. An event always fits an
 //!   empty queue, whatever its size. A publish therefore returns as soon as the event is
-//!   queued, whatever any subscriber does.
+//!   queued, whatever any subscriber does. Queuing an event wakes the writer thread.
 //! - **Replies** (responses, errors, the CONNECT_ACK, PING responses, a subscription's
-//!   response and its initial events) are never dropped. They are produced by the
-//!   connection's own reading thread, which stops reading requests while the queue holds
-//!   `max_bytes` or more: a component that does not read its replies only slows itself.
-//! - **Writes**: the writer takes every frame queued (up to [`BATCH_BYTES`] together; a
-//!   larger frame alone) and writes them with one `write`, so replies to requests that
-//!   arrived together leave together. Each write must be whole within the write
-//!   deadline ([`EmulatorBuilder::write_timeout`], default 5 s), counted from the first
-//!   byte, not restarted by partial writes. A write that misses it closes the
-//!   connection (logged at warn), so a subscriber that stops reading is dropped after
-//!   that deadline.
+//!   response and its initial events) are never dropped. Only the connection's own
+//!   reading thread queues them, and it writes them itself ([`Outbound::write_queued`])
+//!   once it has served every request it has read, before it reads again: replies to
+//!   requests that arrived together leave together, with no thread woken to write them.
+//!   While it waits for room (the queue holds `max_bytes` or more) it writes too, so a
+//!   component that does not read its replies only slows itself.
+//! - **Writes**: one thread at a time holds the write role (a flag under the queue's
+//!   lock): it takes every frame queued (up to [`BATCH_BYTES`] together; a larger frame
+//!   alone) and writes them with one `write`, until the queue is empty. Each write must be
+//!   whole within the write deadline ([`EmulatorBuilder::write_timeout`], default 5 s),
+//!   counted from the first byte, not restarted by partial writes. A write that misses it
+//!   closes the connection (logged at warn), so a subscriber that stops reading is
+//!   dropped after that deadline.
 //!
 //! [`Emulator::dropped_events`]: crate::emulator::Emulator::dropped_events
 //! [`EmulatorBuilder::write_timeout`]: crate::emulator::EmulatorBuilder::write_timeout
@@ -35,6 +39,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::deadline::WriteTimeout;
 
 /// How long a thread waiting for room sleeps before checking the connection again.
 const ROOM_POLL: Duration = Duration::from_millis(100);
@@ -72,6 +78,11 @@ pub(crate) struct Queue {
     finishing: bool,
     /// Once finishing: no frame may be written past this instant.
     finish_by: Option<Instant>,
+    /// A thread holds the write role: it writes what is queued until the queue is empty.
+    writing: bool,
+    /// The socket's write timeout as last set, handed from one holder of the role to
+    /// the next.
+    timeout: WriteTimeout,
     /// Drops of the current run (reset when an event fits again).
     dropping: u64,
     /// Drops on this connection.
@@ -81,7 +92,8 @@ pub(crate) struct Queue {
 /// The bounded outbound queue of one connection.
 pub(crate) struct Outbound {
     queue: Mutex<Queue>,
-    /// Signalled when an item is queued or the queue closes.
+    /// Signalled when an event is queued, the write role is released with items left,
+    /// or the queue finishes or closes (the writer thread waits on it).
     ready: Condvar,
     /// Signalled when bytes leave the queue or it closes.
     room: Condvar,
@@ -108,6 +120,8 @@ impl Outbound {
                 closed: false,
                 finishing: false,
                 finish_by: None,
+                writing: false,
+                timeout: WriteTimeout::default(),
                 dropping: 0,
                 dropped: 0,
             }),
@@ -126,18 +140,19 @@ impl Outbound {
         self.queue.lock()
     }
 
-    /// Queues a reply (never dropped); false when the connection is closed.
+    /// Queues a reply (never dropped) without waking the writer thread: the reading thread
+    /// that queues it writes it at its next [`Outbound::write_queued`] (or while it waits
+    /// for room); false when the connection is closed.
     pub(crate) fn push_reply_locked(&self, q: &mut Queue, frame: Bytes) -> bool {
         if q.closed {
             return false;
         }
         q.bytes += frame.len();
         q.items.push_back(Item::Frame(frame, false));
-        self.ready.notify_one();
         true
     }
 
-    /// Queues a reply (never dropped); false when the connection is closed.
+    /// As [`Outbound::push_reply_locked`].
     pub(crate) fn push_reply(&self, frame: Bytes) -> bool {
         let mut q = self.queue.lock();
         self.push_reply_locked(&mut q, frame)
@@ -212,31 +227,129 @@ impl Outbound {
         }
     }
 
-    /// Blocks while the queue holds `max_bytes` or more (the reading thread calls this
-    /// before reading the next request), until the connection closes.
-    pub(crate) fn wait_for_room(&self) {
+    /// For the reading thread, before it serves the next request: while the queue holds
+    /// `max_bytes` or more, writes what is queued (or, while the writer thread holds the
+    /// write role, waits for it to make room), until the connection closes. The error of
+    /// a failed write.
+    pub(crate) fn wait_for_room(
+        &self,
+        write_timeout: Duration,
+        mut write: impl FnMut(&[u8], Instant, &mut WriteTimeout) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut joined = Vec::new();
         let mut q = self.queue.lock();
         while !q.closed && q.bytes >= self.max_bytes {
-            self.room.wait_for(&mut q, ROOM_POLL);
+            if self.claim(&mut q) {
+                drop(q);
+                self.write_held(write_timeout, &mut joined, &mut write)?;
+                q = self.queue.lock();
+            } else {
+                self.room.wait_for(&mut q, ROOM_POLL);
+            }
         }
+        Ok(())
+    }
+
+    /// For the reading thread, before it waits (to read, or under a fault): writes
+    /// everything queued, unless the writer thread holds the write role (it then writes
+    /// it). The error of a failed write.
+    pub(crate) fn write_queued(
+        &self,
+        write_timeout: Duration,
+        mut write: impl FnMut(&[u8], Instant, &mut WriteTimeout) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if !self.claim(&mut self.queue.lock()) {
+            return Ok(());
+        }
+        self.write_held(write_timeout, &mut Vec::new(), &mut write)
+    }
+
+    /// The writer thread's loop: waits for frames that no other thread is writing, takes
+    /// the write role and writes them, until the queue is closed or a queued `Close` is
+    /// reached. Returns the error of a failed write.
+    pub(crate) fn drain(
+        &self,
+        write_timeout: Duration,
+        mut write: impl FnMut(&[u8], Instant, &mut WriteTimeout) -> io::Result<()>,
+    ) -> Option<io::Error> {
+        let mut joined = Vec::new();
+        loop {
+            {
+                let mut q = self.queue.lock();
+                loop {
+                    if q.closed || (!q.writing && matches!(q.items.front(), Some(Item::Close))) {
+                        return None;
+                    }
+                    if self.claim(&mut q) {
+                        break;
+                    }
+                    self.ready.wait(&mut q);
+                }
+            }
+            if let Err(e) = self.write_held(write_timeout, &mut joined, &mut write) {
+                return Some(e);
+            }
+        }
+    }
+
+    /// Takes the write role when it is free and a frame is queued.
+    fn claim(&self, q: &mut Queue) -> bool {
+        let claimed = !q.closed && !q.writing && matches!(q.items.front(), Some(Item::Frame(..)));
+        q.writing |= claimed;
+        claimed
+    }
+
+    /// With the write role: writes batches until no frame is left at the front of the
+    /// queue, then releases the role (waking the writer thread when a `Close` is left for
+    /// it). `write` gets one frame or several joined, its deadline, and the socket's
+    /// write timeout as last set.
+    fn write_held(
+        &self,
+        write_timeout: Duration,
+        joined: &mut Vec<u8>,
+        write: &mut impl FnMut(&[u8], Instant, &mut WriteTimeout) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut q = self.queue.lock();
+        let mut timeout = q.timeout;
+        loop {
+            let Some((batch, by)) = self.take_batch(&mut q, write_timeout, joined) else {
+                break;
+            };
+            drop(q);
+            let written = match &batch {
+                Batch::One(frame) => write(frame, by, &mut timeout),
+                Batch::Joined => write(joined, by, &mut timeout),
+            };
+            q = self.queue.lock();
+            if let Err(e) = written {
+                q.writing = false;
+                return Err(e);
+            }
+        }
+        q.writing = false;
+        q.timeout = timeout;
+        if !q.items.is_empty() {
+            self.ready.notify_one();
+        }
+        Ok(())
     }
 
     /// What to write next and the instant by which it must be written: the first queued
     /// frame, with the frames behind it joined into `joined` while the whole stays within
-    /// [`BATCH_BYTES`]. `None` once the queue is closed, or after a queued `Close`.
-    fn pop(&self, write_timeout: Duration, joined: &mut Vec<u8>) -> Option<(Batch, Instant)> {
-        let mut q = self.queue.lock();
-        let first = loop {
-            if q.closed {
-                return None;
-            }
-            match q.items.pop_front() {
-                Some(Item::Frame(frame, event)) => break Self::taken(&mut q, frame, event),
-                Some(Item::Close) => return None,
-                None => self.ready.wait(&mut q),
-            }
+    /// [`BATCH_BYTES`]. `None` when the queue is closed or empty, or a `Close` is next.
+    fn take_batch(
+        &self,
+        q: &mut Queue,
+        write_timeout: Duration,
+        joined: &mut Vec<u8>,
+    ) -> Option<(Batch, Instant)> {
+        if q.closed || !matches!(q.items.front(), Some(Item::Frame(..))) {
+            return None;
+        }
+        let Some(Item::Frame(first, event)) = q.items.pop_front() else {
+            return None;
         };
-        let mut batch = Batch::One(first);
+        let mut batch = Batch::One(Self::taken(q, first, event));
         while let Some(Item::Frame(next, _)) = q.items.front() {
             let next_len = next.len();
             let size = match &batch {
@@ -252,7 +365,7 @@ impl Outbound {
                 batch = Batch::Joined;
             }
             if let Some(Item::Frame(next, event)) = q.items.pop_front() {
-                joined.extend_from_slice(&Self::taken(&mut q, next, event));
+                joined.extend_from_slice(&Self::taken(q, next, event));
             }
         }
         self.room.notify_all();
@@ -316,33 +429,18 @@ impl Outbound {
     pub(crate) fn dropped(&self) -> u64 {
         self.queue.lock().dropped
     }
-
-    /// The writer thread's loop: writes queued frames until the queue closes or a write
-    /// fails; `write` writes one frame, or several joined, by its deadline. Returns the
-    /// error that ended it.
-    pub(crate) fn drain(
-        &self,
-        write_timeout: Duration,
-        mut write: impl FnMut(&[u8], Instant) -> io::Result<()>,
-    ) -> Option<io::Error> {
-        let mut joined = Vec::new();
-        while let Some((batch, by)) = self.pop(write_timeout, &mut joined) {
-            let written = match &batch {
-                Batch::One(frame) => write(frame, by),
-                Batch::Joined => write(&joined, by),
-            };
-            if let Err(e) = written {
-                return Some(e);
-            }
-        }
-        None
-    }
 }
 
 /// Writes all of `bytes` to `socket` by `deadline`: one total deadline for the frame,
-/// however many partial writes it takes (the socket's write timeout is set to what is
-/// left before each). `TimedOut` when the deadline passes.
-pub(crate) fn write_all_by(socket: &UnixStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+/// however many partial writes it takes (the socket's write timeout, as last set in
+/// `timeout`, is armed from what is left before each). `TimedOut` when the deadline
+/// passes.
+pub(crate) fn write_all_by(
+    socket: &UnixStream,
+    bytes: &[u8],
+    deadline: Instant,
+    timeout: &mut WriteTimeout,
+) -> io::Result<()> {
     let mut rest = bytes;
     let mut writer = socket;
     while !rest.is_empty() {
@@ -357,7 +455,7 @@ pub(crate) fn write_all_by(socket: &UnixStream, bytes: &[u8], deadline: Instant)
                 ),
             ));
         }
-        socket.set_write_timeout(Some(left))?;
+        timeout.arm(socket, left)?;
         match writer.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = rest.get(n..).unwrap_or_default(),
@@ -385,6 +483,160 @@ mod tests {
         Outbound::new(max_events, max_bytes, Arc::default(), "test".into())
     }
 
+    /// What the holder of the write role would write next.
+    fn take(q: &Outbound) -> Option<(Batch, Instant)> {
+        q.take_batch(&mut q.lock(), Duration::from_secs(1), &mut Vec::new())
+    }
+
+    /// A writer thread draining `q` that reports each write as (bytes, writer's name).
+    fn writer_thread(
+        q: &Arc<Outbound>,
+        gate: Option<crossbeam_channel::Receiver<()>>,
+    ) -> (
+        std::thread::JoinHandle<Option<io::Error>>,
+        crossbeam_channel::Receiver<Vec<u8>>,
+    ) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let q = q.clone();
+        let handle = std::thread::spawn(move || {
+            q.drain(Duration::from_secs(1), |f, _, _| {
+                if let Some(gate) = &gate {
+                    let _ = gate.recv_timeout(Duration::from_secs(5));
+                }
+                let _ = tx.send(f.to_vec());
+                Ok(())
+            })
+        });
+        (handle, rx)
+    }
+
+    const BOUND: Duration = Duration::from_secs(5);
+    const QUIET: Duration = Duration::from_millis(200);
+
+    /// Whether pushing `frame` (as an event or a reply) wakes a thread waiting on
+    /// `ready`, as the writer thread does. The waiter holds the lock until it waits, so
+    /// the push comes after: no race.
+    fn push_wakes_the_writer(event: bool) -> bool {
+        let q = Arc::new(queue(10, 1 << 20));
+        let mut waiting = q.lock();
+        let pusher = std::thread::spawn({
+            let q = q.clone();
+            move || {
+                let frame = Bytes::from_static(b"f");
+                if event {
+                    q.push_event(frame)
+                } else {
+                    q.push_reply(frame)
+                }
+            }
+        });
+        let woken = !q.ready.wait_for(&mut waiting, QUIET).timed_out();
+        drop(waiting);
+        assert!(pusher.join().unwrap());
+        woken
+    }
+
+    #[test]
+    fn an_event_wakes_the_writer_thread_a_reply_does_not() {
+        assert!(push_wakes_the_writer(true));
+        assert!(!push_wakes_the_writer(false));
+    }
+
+    #[test]
+    fn the_reading_thread_writes_queued_replies_together_and_the_writer_thread_events() {
+        let q = Arc::new(queue(10, 1 << 20));
+        assert!(q.push_reply(Bytes::from_static(b"r1")));
+        assert!(q.push_reply(Bytes::from_static(b"r2")));
+        let mut mine = Vec::new();
+        q.write_queued(Duration::from_secs(1), |f, _, _| {
+            mine.push(f.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            mine,
+            [b"r1r2".to_vec()],
+            "both replies in one write, by this thread"
+        );
+        assert_eq!(q.lock().bytes, 0);
+        assert!(!q.lock().writing, "the role is released");
+        let (writer, written_by_writer) = writer_thread(&q, None);
+        assert!(q.push_event(Bytes::from_static(b"e1")));
+        assert_eq!(written_by_writer.recv_timeout(BOUND).unwrap(), b"e1");
+        q.close();
+        assert!(writer.join().unwrap().is_none());
+    }
+
+    #[test]
+    fn while_the_writer_thread_writes_the_reading_thread_leaves_the_queue_to_it() {
+        let q = Arc::new(queue(10, 1 << 20));
+        let (open, gate) = crossbeam_channel::unbounded();
+        let (writer, written) = writer_thread(&q, Some(gate));
+        assert!(q.push_event(Bytes::from_static(b"e1")));
+        // The writer thread holds the role (blocked in its write of e1).
+        let deadline = Instant::now() + BOUND;
+        while !(q.lock().writing && q.lock().items.is_empty()) {
+            assert!(
+                Instant::now() < deadline,
+                "the writer thread took the event"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(q.push_reply(Bytes::from_static(b"r1")));
+        let mut mine = 0;
+        q.write_queued(Duration::from_secs(1), |_, _, _| {
+            mine += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(mine, 0, "the holder of the role writes it");
+        open.send(()).unwrap();
+        open.send(()).unwrap();
+        assert_eq!(written.recv_timeout(BOUND).unwrap(), b"e1");
+        assert_eq!(written.recv_timeout(BOUND).unwrap(), b"r1");
+        q.close();
+        assert!(writer.join().unwrap().is_none());
+    }
+
+    #[test]
+    fn waiting_for_room_writes_the_full_queue_from_the_reading_thread() {
+        let q = queue(10, 4);
+        assert!(q.push_reply(Bytes::from_static(b"r1r1")));
+        assert!(q.push_reply(Bytes::from_static(b"r2")));
+        let mut mine = Vec::new();
+        q.wait_for_room(Duration::from_secs(1), |f, _, _| {
+            mine.push(f.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(mine, [b"r1r1r2".to_vec()]);
+        // A failed write is returned, and the role released.
+        assert!(q.push_reply(Bytes::from_static(b"r3r3")));
+        let e = q
+            .wait_for_room(Duration::from_secs(1), |_, _, _| {
+                Err(io::ErrorKind::BrokenPipe.into())
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        assert!(!q.lock().writing);
+    }
+
+    #[test]
+    fn the_socket_timeout_is_handed_from_one_holder_of_the_role_to_the_next() {
+        let q = queue(10, 1 << 20);
+        let (a, _b) = UnixStream::pair().unwrap();
+        for _ in 0..2 {
+            assert!(q.push_reply(Bytes::from_static(b"r")));
+            q.write_queued(Duration::from_secs(5), |f, by, timeout| {
+                write_all_by(&a, f, by, timeout)
+            })
+            .unwrap();
+            // Unchanged by the next write: a write with as much time left sets no timeout.
+            a.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+        }
+        assert_eq!(a.write_timeout().unwrap(), Some(Duration::from_secs(60)));
+    }
+
     #[test]
     fn events_beyond_the_event_limit_are_dropped_and_counted() {
         let q = queue(2, 1 << 20);
@@ -401,7 +653,7 @@ mod tests {
         let q = queue(10, 4);
         assert!(q.push_event(Bytes::from_static(b"0123456789")));
         assert!(!q.push_event(Bytes::from_static(b"x")));
-        let Some((Batch::One(frame), _)) = q.pop(Duration::from_secs(1), &mut Vec::new()) else {
+        let Some((Batch::One(frame), _)) = take(&q) else {
             panic!("one frame queued")
         };
         assert_eq!(&frame[..], b"0123456789");
@@ -416,7 +668,7 @@ mod tests {
         q.finish(Duration::from_secs(1));
         assert!(!q.push_event(Bytes::from_static(b"late")));
         let mut written = Vec::new();
-        let end = q.drain(Duration::from_secs(1), |f, _| {
+        let end = q.drain(Duration::from_secs(1), |f, _, _| {
             written.push(f.to_vec());
             Ok(())
         });
@@ -429,7 +681,7 @@ mod tests {
         let q = queue(2, 1 << 20);
         assert!(q.push_event(Bytes::from_static(b"aaaa")));
         assert!(q.push_event(Bytes::from_static(b"a")));
-        let Some((Batch::Joined, _)) = q.pop(Duration::from_secs(1), &mut Vec::new()) else {
+        let Some((Batch::Joined, _)) = take(&q) else {
             panic!("two frames joined")
         };
         {
@@ -455,7 +707,7 @@ mod tests {
         q.push_reply(Bytes::from_static(b"r4"));
         q.finish(Duration::from_secs(5));
         let mut written = Vec::new();
-        let end = q.drain(Duration::from_secs(1), |f, _| {
+        let end = q.drain(Duration::from_secs(1), |f, _, _| {
             written.push(f.to_vec());
             Ok(())
         });
@@ -481,7 +733,7 @@ mod tests {
         q.push_reply(Bytes::from(vec![2; 30_000]));
         q.finish(Duration::from_secs(5));
         let mut sizes = Vec::new();
-        q.drain(Duration::from_secs(1), |f, _| {
+        q.drain(Duration::from_secs(1), |f, _, _| {
             sizes.push(f.len());
             Ok(())
         });
@@ -494,7 +746,8 @@ mod tests {
         let (a, _b) = UnixStream::pair().unwrap();
         let big = vec![0u8; 8 << 20];
         let start = Instant::now();
-        let e = write_all_by(&a, &big, Instant::now() + Duration::from_millis(200)).unwrap_err();
+        let by = Instant::now() + Duration::from_millis(200);
+        let e = write_all_by(&a, &big, by, &mut WriteTimeout::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(start.elapsed() < Duration::from_secs(3));
     }
