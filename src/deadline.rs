@@ -20,9 +20,8 @@ impl WriteTimeout {
     /// Sets `socket`'s write timeout to `remaining` (non-zero) unless the one set is
     /// within [`TIMEOUT_SLACK`] above it and not under half of it.
     // The second clause only saves `setsockopt` calls: a timeout armed shorter than the
-    // time left makes the write wake and re-arm, with the same outcome. Its mutants (`<` →
-    // `==`/`>`/`<=`, `/` → `*`), and `>` → `>=` in the first, are equivalent in what the
-    // caller sees.
+    // time left makes the write wake and re-arm, with the same outcome for the caller. The
+    // test below pins when it sets, through the socket's timeout.
     pub(crate) fn arm(&mut self, socket: &UnixStream, remaining: Duration) -> io::Result<()> {
         let stale = match self.0 {
             None => true,
@@ -64,19 +63,30 @@ mod tests {
     fn a_write_timeout_is_set_again_only_when_the_time_left_moved_away_from_it() {
         let (a, _b) = UnixStream::pair().unwrap();
         let mut timeout = WriteTimeout::default();
-        timeout.arm(&a, Duration::from_secs(5)).unwrap();
-        assert_eq!(a.write_timeout().unwrap(), Some(Duration::from_secs(5)));
-        // Marks what this side set, to see whether the next arm sets it again.
-        let marker = Duration::from_secs(77);
-        a.set_write_timeout(Some(marker)).unwrap();
-        // About as much time left: not set again.
-        timeout.arm(&a, Duration::from_millis(4_990)).unwrap();
-        assert_eq!(a.write_timeout().unwrap(), Some(marker));
-        // Less time left than the one set (beyond the slack): set.
-        timeout.arm(&a, Duration::from_secs(1)).unwrap();
-        assert_eq!(a.write_timeout().unwrap(), Some(Duration::from_secs(1)));
-        // Much more time left than the one set: set, or a write would wake early.
-        timeout.arm(&a, Duration::from_secs(3)).unwrap();
-        assert_eq!(a.write_timeout().unwrap(), Some(Duration::from_secs(3)));
+        // Whether `arm(remaining)` set the socket's timeout: a marker set behind its back
+        // is still there when it did not.
+        let ms = Duration::from_millis;
+        let mut sets = |timeout: &mut WriteTimeout, remaining: Duration| {
+            let marker = Duration::from_secs(77);
+            a.set_write_timeout(Some(marker)).unwrap();
+            timeout.arm(&a, remaining).unwrap();
+            // (The kernel keeps a timeout in clock ticks: it reads back rounded up.)
+            let now = a.write_timeout().unwrap().unwrap();
+            let set = now != marker;
+            assert!(!set || now.abs_diff(remaining) < ms(20), "{now:?} for {remaining:?}");
+            set
+        };
+        assert!(sets(&mut timeout, ms(5_000)), "the first arm sets");
+        // As much time left, or a little less (within the slack): not set again.
+        assert!(!sets(&mut timeout, ms(5_000)));
+        assert!(!sets(&mut timeout, ms(4_990)));
+        assert!(!sets(&mut timeout, ms(5_000) - TIMEOUT_SLACK));
+        // Less time left than the one set, beyond the slack: set.
+        assert!(sets(&mut timeout, ms(1_000)));
+        // More time left, up to twice the one set: not set (a blocked write wakes early
+        // and arms again); beyond that, set.
+        assert!(!sets(&mut timeout, ms(1_500)));
+        assert!(!sets(&mut timeout, ms(2_000)));
+        assert!(sets(&mut timeout, ms(2_001)));
     }
 }
