@@ -66,14 +66,17 @@ mod tests {
         // Whether `arm(remaining)` set the socket's timeout: a marker set behind its back
         // is still there when it did not.
         let ms = Duration::from_millis;
-        let mut sets = |timeout: &mut WriteTimeout, remaining: Duration| {
+        let sets = |timeout: &mut WriteTimeout, remaining: Duration| {
             let marker = Duration::from_secs(77);
             a.set_write_timeout(Some(marker)).unwrap();
             timeout.arm(&a, remaining).unwrap();
             // (The kernel keeps a timeout in clock ticks: it reads back rounded up.)
             let now = a.write_timeout().unwrap().unwrap();
             let set = now != marker;
-            assert!(!set || now.abs_diff(remaining) < ms(20), "{now:?} for {remaining:?}");
+            assert!(
+                !set || now.abs_diff(remaining) < ms(20),
+                "{now:?} for {remaining:?}"
+            );
             set
         };
         assert!(sets(&mut timeout, ms(5_000)), "the first arm sets");
