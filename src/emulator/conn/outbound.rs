@@ -744,10 +744,19 @@ mod tests {
     #[test]
     fn a_write_that_never_completes_fails_at_its_total_deadline() {
         let (a, _b) = UnixStream::pair().unwrap();
-        let big = vec![0u8; 8 << 20];
         let start = Instant::now();
-        let by = Instant::now() + Duration::from_millis(200);
-        let e = write_all_by(&a, &big, by, &mut WriteTimeout::default()).unwrap_err();
+        // On another thread, so that a write that ignores its deadline fails the test
+        // instead of hanging it (`_b`, dropped when the test ends, then unblocks it).
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let big = vec![0u8; 8 << 20];
+            let by = Instant::now() + Duration::from_millis(200);
+            let _ = tx.send(write_all_by(&a, &big, by, &mut WriteTimeout::default()));
+        });
+        let e = rx
+            .recv_timeout(BOUND)
+            .expect("the write returns by its deadline")
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(start.elapsed() < Duration::from_secs(3));
     }
