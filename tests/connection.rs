@@ -328,29 +328,33 @@ fn an_oversized_request_is_refused_locally_and_burns_no_stream_id() {
 
 #[test]
 fn duration_max_timeouts_mean_no_practical_deadline_and_never_panic() {
-    let emu = Emulator::start().unwrap();
-    let client = emu
-        .client_builder()
-        .connect_timeout(Duration::MAX)
-        .request_timeout(Duration::MAX)
-        .shutdown_timeout(Duration::MAX)
-        .connect()
-        .unwrap();
-    client
-        .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
-        .unwrap();
-    client
-        .publish_to_topic_with(
-            PublishToTopicRequest::json("t", json!(2)),
-            CallOptions::timeout(Duration::MAX),
-        )
-        .unwrap();
-    let (tx, _rx) = unbounded();
-    let sub = client
-        .subscribe_to_topic(SubscribeToTopicRequest::new("t"), Events(tx))
-        .unwrap();
-    sub.close().unwrap();
-    returns_within(Duration::from_secs(5), "close", || client.close());
+    // No deadline anywhere: a client that never gets its replies would wait forever, so
+    // the whole test runs under an outer bound.
+    finishes_within(Duration::from_secs(20), "the whole test", || {
+        let emu = Emulator::start().unwrap();
+        let client = emu
+            .client_builder()
+            .connect_timeout(Duration::MAX)
+            .request_timeout(Duration::MAX)
+            .shutdown_timeout(Duration::MAX)
+            .connect()
+            .unwrap();
+        client
+            .publish_to_topic(PublishToTopicRequest::json("t", json!(1)))
+            .unwrap();
+        client
+            .publish_to_topic_with(
+                PublishToTopicRequest::json("t", json!(2)),
+                CallOptions::timeout(Duration::MAX),
+            )
+            .unwrap();
+        let (tx, _rx) = unbounded();
+        let sub = client
+            .subscribe_to_topic(SubscribeToTopicRequest::new("t"), Events(tx))
+            .unwrap();
+        sub.close().unwrap();
+        returns_within(Duration::from_secs(5), "close", || client.close());
+    });
 }
 
 #[test]

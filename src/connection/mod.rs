@@ -288,7 +288,12 @@ where
         })
         .map_err(OpenError::Io)?;
     let mut result = slot.result.lock();
-    while result.is_none() && !slot.ready.wait_until(&mut result, deadline).timed_out() {}
+    if result.is_none() {
+        // One wait: parking_lot's condition variable has no spurious wake-ups, and the
+        // thread notifies only after storing its result (under the lock this holds until
+        // the wait starts), so this returns with the result or at the deadline.
+        slot.ready.wait_until(&mut result, deadline);
+    }
     // On a timeout the thread keeps the slot: the socket it may still open is dropped
     // with the slot when the thread ends.
     match result.take() {

@@ -50,6 +50,30 @@ pub fn returns_within<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> 
     value
 }
 
+/// Runs `f` on its own thread and panics if it has not returned within `bound`: unlike
+/// [`returns_within`], this bounds a hang (the stuck thread is left behind; the test
+/// process ends it).
+#[track_caller]
+pub fn finishes_within<T: Send + 'static>(
+    bound: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(value) => value,
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+            panic!("{what}: did not finish within {bound:?}")
+        }
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+            panic!("{what}: panicked (its message is above)")
+        }
+    }
+}
+
 /// A raw server speaking frames by hand: accepts one connection and runs `script` on it.
 pub struct ScriptedPeer {
     pub path: PathBuf,
