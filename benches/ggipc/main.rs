@@ -11,7 +11,8 @@
 //! `target/ggipc-bench/table.md` and `summary.json`. `GGIPC_BENCH_QUICK=1` shortens every
 //! scenario (smoke run); `GGIPC_BENCH_NO_PYTHON=1` leaves the Python client out;
 //! `GGIPC_BENCH_ONLY=codec,rtt` runs only the named groups (codec, rtt, pipelined,
-//! events, footprint, side). Release binaries, the peer crates under `benches/peers/`
+//! events, footprint, side); `GGIPC_BENCH_EMULATOR=<path>` runs the side-by-side
+//! against another `ggipc-emulator` binary (to compare emulator builds). Release binaries, the peer crates under `benches/peers/`
 //! and the Python venv are built by `benches/tools/prepare.sh`, which the groups that
 //! need them call.
 //!

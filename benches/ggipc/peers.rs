@@ -28,10 +28,14 @@ pub struct EmulatorProcess {
 }
 
 impl EmulatorProcess {
-    /// Starts `target/release/ggipc-emulator` (built by `prepare.sh emulator`) and waits
-    /// (at most 10 s) until its socket accepts connections.
+    /// Starts `target/release/ggipc-emulator` (built by `prepare.sh emulator`), or the
+    /// binary `GGIPC_BENCH_EMULATOR` names (to compare emulator builds; the setup line
+    /// says which ran), and waits (at most 10 s) until its socket accepts connections.
     pub fn start(s: &Settings) -> Result<EmulatorProcess, String> {
-        let bin = s.release_dir().join("ggipc-emulator");
+        let bin = match std::env::var_os("GGIPC_BENCH_EMULATOR") {
+            Some(path) => PathBuf::from(path),
+            None => s.release_dir().join("ggipc-emulator"),
+        };
         let socket = socket_path("emulator-process");
         let _ = std::fs::remove_file(&socket);
         let token = format!("bench{:016x}", Rng::seed_from_entropy());

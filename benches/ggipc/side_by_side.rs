@@ -574,8 +574,12 @@ fn table(
 
     lines.push(String::new());
     lines.push("Setup of this run:".into());
+    let emulator = match std::env::var("GGIPC_BENCH_EMULATOR") {
+        Ok(path) => format!("`{path}` (GGIPC_BENCH_EMULATOR)"),
+        Err(_) => "`ggipc-emulator`".into(),
+    };
     lines.push(format!(
-        "- one `ggipc-emulator` process (release build, `GGIPC_LOG=warn`), one connection \
+        "- one {emulator} process (release build, `GGIPC_LOG=warn`), one connection \
          per contender; {PAYLOAD}-byte binary messages; {rounds} interleaved round(s), \
          contender order shuffled per round (splitmix64 seed {seed:#x}); each figure is \
          the median over the rounds"
