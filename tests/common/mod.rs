@@ -40,7 +40,9 @@ pub fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> b
     }
 }
 
-/// Runs `f` and panics if it takes longer than `bound` (measures a hang, not a speed).
+/// Runs `f` and panics if it took longer than `bound` (a generous bound on a call that
+/// returns, not a speed). It cannot end a call that never returns: for that, use
+/// [`finishes_within`].
 #[track_caller]
 pub fn returns_within<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
