@@ -20,6 +20,8 @@ mod outbox;
 mod reader;
 mod writer;
 
+pub(crate) use writer::WriteTimeout;
+
 use std::borrow::Cow;
 use std::io;
 use std::os::unix::net::UnixStream;

@@ -25,7 +25,7 @@ use super::conn::ServerConn;
 use super::state::State;
 use super::stores::faults::{Fault, Faults};
 use crate::codec::{self, HeaderValue, Limits};
-use crate::deadline::WriteTimeout;
+use crate::connection::WriteTimeout;
 use crate::rpc::{MessageType, RpcMessage, FLAG_TERMINATE_STREAM, MESSAGE_TYPE};
 
 /// How often a stalled emulator thread checks whether it may go on.

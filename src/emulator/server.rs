@@ -39,7 +39,7 @@ use super::registry::{Body, Initial, Outcome, Register};
 use super::state::{CallContext, CallRecord, State};
 use super::stores::faults::Faults;
 use crate::codec::{FrameDecoder, Limits};
-use crate::deadline::WriteTimeout;
+use crate::connection::WriteTimeout;
 use crate::model::IpcError;
 use crate::rpc::{self, MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM};
 

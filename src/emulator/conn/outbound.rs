@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::deadline::WriteTimeout;
+use crate::connection::WriteTimeout;
 
 /// How long a thread waiting for room sleeps before checking the connection again.
 const ROOM_POLL: Duration = Duration::from_millis(100);
