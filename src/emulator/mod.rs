@@ -19,8 +19,9 @@
 //!   the new one is refused (logged). `accept` errors back off and are logged once.
 //! - **Outbound**: each connection has one bounded queue (default 1024 events, 4 MiB).
 //!   Its reading thread writes the replies to what it has read before reading again;
-//!   its writer thread writes the events queued meanwhile. An event that does not fit is dropped, counted
-//!   ([`Emulator::dropped_events`]) and logged; an event always fits an empty queue.
+//!   its writer thread writes the events queued meanwhile. An event that does not fit
+//!   is dropped, counted ([`Emulator::dropped_events`]) and logged; an event always fits
+//!   an empty queue.
 //!   Replies are never dropped: the connection stops reading requests while its queue is
 //!   full. A component's publish therefore never waits on a subscriber.
 //! - **Writes**: each frame has one total write deadline (default 5 s), not restarted by

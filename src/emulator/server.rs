@@ -131,10 +131,7 @@ fn read_requests(
 ) {
     let mut last_stream = 0i32;
     let write_timeout = state.settings.write_timeout;
-    let write = |bytes: &[u8], by: Instant, timeout: &mut WriteTimeout| {
-        // Fault injection hook: `Fault::Dribble` writes byte by byte.
-        fault::write_frame(&state.faults, socket, bytes, by, write_timeout, timeout)
-    };
+    let write = writes_to(&state.faults, socket, write_timeout);
     let written = |result: io::Result<()>| match result {
         Ok(()) => conn.is_alive(),
         Err(e) => {
@@ -225,13 +222,23 @@ fn close_connection(state: &State, conn: &ServerConn, writer: std::thread::JoinH
 /// The writer thread: writes the frames queued while the reading thread waits (events),
 /// each write within one total deadline.
 fn write_loop(conn: &ServerConn, faults: &Faults, write_timeout: Duration) {
-    let end = conn.outbound.drain(write_timeout, |frame, by, timeout| {
-        // Fault injection hook: `Fault::Dribble` writes byte by byte.
-        fault::write_frame(faults, &conn.socket, frame, by, write_timeout, timeout)
-    });
+    let end = conn.outbound.drain(
+        write_timeout,
+        writes_to(faults, &conn.socket, write_timeout),
+    );
     if let Some(e) = end {
         write_failed(conn, &e, write_timeout);
     }
+}
+
+/// How either of a connection's threads writes to its socket: one frame or several joined,
+/// whole by its deadline, through the fault hook (`Fault::Dribble` writes byte by byte).
+fn writes_to<'a>(
+    faults: &'a Faults,
+    socket: &'a UnixStream,
+    write_timeout: Duration,
+) -> impl Fn(&[u8], Instant, &mut WriteTimeout) -> io::Result<()> + Copy + 'a {
+    move |bytes, by, timeout| fault::write_frame(faults, socket, bytes, by, write_timeout, timeout)
 }
 
 /// A write to the connection failed (on either of its threads): logs why, closes it.

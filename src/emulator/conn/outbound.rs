@@ -483,6 +483,16 @@ mod tests {
         Outbound::new(max_events, max_bytes, Arc::default(), "test".into())
     }
 
+    /// A write function that records each write's bytes in `into` and succeeds.
+    fn recording(
+        into: &mut Vec<Vec<u8>>,
+    ) -> impl FnMut(&[u8], Instant, &mut WriteTimeout) -> io::Result<()> + '_ {
+        |f, _, _| {
+            into.push(f.to_vec());
+            Ok(())
+        }
+    }
+
     /// What the holder of the write role would write next.
     fn take(q: &Outbound) -> Option<(Batch, Instant)> {
         q.take_batch(&mut q.lock(), Duration::from_secs(1), &mut Vec::new())
@@ -548,11 +558,8 @@ mod tests {
         assert!(q.push_reply(Bytes::from_static(b"r1")));
         assert!(q.push_reply(Bytes::from_static(b"r2")));
         let mut mine = Vec::new();
-        q.write_queued(Duration::from_secs(1), |f, _, _| {
-            mine.push(f.to_vec());
-            Ok(())
-        })
-        .unwrap();
+        q.write_queued(Duration::from_secs(1), recording(&mut mine))
+            .unwrap();
         assert_eq!(
             mine,
             [b"r1r2".to_vec()],
@@ -604,11 +611,8 @@ mod tests {
         assert!(q.push_reply(Bytes::from_static(b"r1r1")));
         assert!(q.push_reply(Bytes::from_static(b"r2")));
         let mut mine = Vec::new();
-        q.wait_for_room(Duration::from_secs(1), |f, _, _| {
-            mine.push(f.to_vec());
-            Ok(())
-        })
-        .unwrap();
+        q.wait_for_room(Duration::from_secs(1), recording(&mut mine))
+            .unwrap();
         assert_eq!(mine, [b"r1r1r2".to_vec()]);
         // A failed write is returned, and the role released.
         assert!(q.push_reply(Bytes::from_static(b"r3r3")));
@@ -668,10 +672,7 @@ mod tests {
         q.finish(Duration::from_secs(1));
         assert!(!q.push_event(Bytes::from_static(b"late")));
         let mut written = Vec::new();
-        let end = q.drain(Duration::from_secs(1), |f, _, _| {
-            written.push(f.to_vec());
-            Ok(())
-        });
+        let end = q.drain(Duration::from_secs(1), recording(&mut written));
         assert!(end.is_none());
         assert_eq!(written, vec![b"reply".to_vec()]);
     }
@@ -707,10 +708,7 @@ mod tests {
         q.push_reply(Bytes::from_static(b"r4"));
         q.finish(Duration::from_secs(5));
         let mut written = Vec::new();
-        let end = q.drain(Duration::from_secs(1), |f, _, _| {
-            written.push(f.to_vec());
-            Ok(())
-        });
+        let end = q.drain(Duration::from_secs(1), recording(&mut written));
         assert!(end.is_none());
         // Each write as (length, first byte, last byte); `finish` discarded the event.
         let shape: Vec<(usize, u8, u8)> = written
