@@ -805,13 +805,18 @@ fn at_the_open_file_limit_accept_backs_off_logs_once_and_recovers() {
     );
     let t = good_call(&client);
     report("open-file limit", "after", Some(t), emu.stats());
-    let accept_lines = emu.log_lines("accept failed");
-    assert!(
-        !accept_lines.is_empty() && accept_lines.len() <= 3,
+    // Accepting fails and works in turn as descriptors free up, as often as the timing
+    // has it; the log says so once a minute at most, and this test takes seconds.
+    let failed = emu.log_lines("accept failed");
+    assert_eq!(
+        failed.len(),
+        1,
         "accept errors logged {} times: {:?}",
-        accept_lines.len(),
-        accept_lines.iter().take(5).collect::<Vec<_>>()
+        failed.len(),
+        failed.iter().take(5).collect::<Vec<_>>()
     );
+    let recovered = emu.log_lines("accepting connections again");
+    assert_eq!(recovered.len(), 1, "recovery logged: {recovered:?}");
 }
 
 // ===== Disconnects mid-frame =========================================================
