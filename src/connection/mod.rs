@@ -58,6 +58,10 @@ const REPLY_HANDOVER_BOUND: Duration = Duration::from_millis(100);
 /// deadline of its group, so this only paces the looks).
 const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 
+/// How many groups a thread that took the write role writes at most, its own and those
+/// queued while it was writing, before it hands the role on.
+const WRITE_ON_GROUPS: u32 = 8;
+
 /// How long after its own deadline a caller whose frame was taken by a writer still waits
 /// for the outcome. The write is bounded by the earliest deadline of its group, so an
 /// outcome later than this means the writer lost the frame (a bug): the call fails with
@@ -471,12 +475,31 @@ impl Connection {
                     wake.extend(next);
                     break Err(Error::Timeout(TimeoutKind::Write));
                 }
-                Turn::Write(writer, group) => {
-                    let (writer, outcomes, requeue) =
-                        parking_lot::MutexGuard::unlocked(&mut outbox, || {
-                            self.write_group(writer, group)
-                        });
-                    wake.extend(outbox.finish(writer, outcomes, requeue, &me));
+                Turn::Write(mut writer, mut group) => {
+                    // Frames queued while a group was being written go next, written by
+                    // this thread (up to WRITE_ON_GROUPS groups) rather than by a thread
+                    // woken for it.
+                    for groups in 1.. {
+                        let (held, outcomes, requeue) =
+                            parking_lot::MutexGuard::unlocked(&mut outbox, || {
+                                self.write_group(writer, group)
+                            });
+                        // (Writing on is only faster: with `groups != WRITE_ON_GROUPS`
+                        // each group is handed on as before, an equivalent mutant.)
+                        if !requeue.is_empty() || groups == WRITE_ON_GROUPS {
+                            wake.extend(outbox.finish(held, outcomes, requeue, &me));
+                            break;
+                        }
+                        let (to_wake, more) = outbox.write_on(outcomes, &me);
+                        wake.extend(to_wake);
+                        match more {
+                            Some(more) => (writer, group) = (held, more),
+                            None => {
+                                wake.extend(outbox.finish(held, Vec::new(), Vec::new(), &me));
+                                break;
+                            }
+                        }
+                    }
                 }
                 Turn::Lost => break Err(Error::Internal(LOST_FRAME)),
                 Turn::Wait { queued } => {

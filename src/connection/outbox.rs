@@ -5,9 +5,11 @@
 //! writer) together with *every* queued frame, its own and those of the threads waiting
 //! behind it, writes them all with one `write` outside the lock, and hands the writer
 //! back with each frame's outcome ([`Outbox::finish`]). The others sleep until their
-//! outcome is in (each is woken once, by the thread that wrote its frame). So under
-//! concurrency frames leave in groups, and a lone caller still writes its own frame at
-//! once.
+//! outcome is in (each is woken once, by the thread that wrote its frame). Frames queued
+//! while a group was being written are written next by the same thread, which keeps the
+//! role for them ([`Outbox::write_on`]) rather than waking the first of their threads to
+//! write them. So under concurrency frames leave in groups, and a lone caller still
+//! writes its own frame at once.
 //!
 //! A thread that waits for something after its frame is written (a blocking call waits
 //! for its reply) queues it without `notify`: when its frame goes out, its thread is not
@@ -164,6 +166,36 @@ impl<W, J, R> Outbox<W, J, R> {
         for q in requeue.into_iter().rev() {
             self.queue.push_front(q);
         }
+        let mut wake = self.record(outcomes, me);
+        if let Some(next) = self.successor() {
+            if next.id() != me.id() {
+                wake.push(next);
+            }
+        }
+        wake
+    }
+
+    /// The holder of the write role, after writing a group whole, keeps the role and
+    /// takes the frames queued meanwhile: their outcomes are recorded as in
+    /// [`Outbox::finish`] (returns the threads to wake), and the new group is returned
+    /// if there is one (then it writes it, and ends with [`Outbox::finish`] or this
+    /// again). This saves waking a queued thread only to write its frame: it sleeps on
+    /// until its own wake-up (its reply, for a blocking call).
+    pub(super) fn write_on(
+        &mut self,
+        outcomes: Vec<Outcome<R>>,
+        me: &Thread,
+    ) -> (Vec<Thread>, Option<Vec<Queued<J>>>) {
+        debug_assert!(self.writer.is_none(), "write_on without holding the role");
+        let wake = self.record(outcomes, me);
+        let more = (!self.queue.is_empty()).then(|| self.queue.drain(..).collect());
+        (wake, more)
+    }
+
+    /// Stores each outcome for its waiter; returns the waiters to wake: those with an
+    /// outcome to be told (`notify`, or waiting for it since their frame was taken)
+    /// except `me`.
+    fn record(&mut self, outcomes: Vec<Outcome<R>>, me: &Thread) -> Vec<Thread> {
         let mut wake = Vec::with_capacity(outcomes.len() + 1);
         for outcome in outcomes {
             let awaited = match self.awaiting.iter().position(|t| *t == outcome.ticket) {
@@ -176,11 +208,6 @@ impl<W, J, R> Outbox<W, J, R> {
             self.done.push((outcome.ticket, outcome.result));
             if (outcome.notify || awaited) && outcome.waiter.id() != me.id() {
                 wake.push(outcome.waiter);
-            }
-        }
-        if let Some(next) = self.successor() {
-            if next.id() != me.id() {
-                wake.push(next);
             }
         }
         wake
@@ -448,5 +475,48 @@ mod tests {
         let wake = o.finish(writer, outcomes, vec![], &me);
         assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)), "woken once");
         assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
+    }
+
+    #[test]
+    fn the_writer_writes_on_what_queued_meanwhile_and_wakes_no_one_to_write_it() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let (b, c) = (other_thread(), other_thread());
+        let a = o.push("a", later(), me.clone(), false);
+        let (writer, first) = take_role(&mut o, a);
+        // While `a` is written, b (a blocking call) and c (told when written) queue.
+        let tb = o.push("b", later(), b.clone(), false);
+        let tc = o.push("c", later(), c.clone(), true);
+        let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me);
+        assert!(wake.is_empty(), "no one is woken to take the role");
+        let more = more.expect("b and c are queued");
+        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(o.queued(), 0);
+        assert!(matches!(o.poll(a, Instant::now()), Turn::Done("ok a")));
+        // The role stays held: a frame queued now waits, and b's is being written.
+        let td = o.push("d", later(), b.clone(), true);
+        assert!(matches!(
+            o.poll(td, Instant::now()),
+            Turn::Wait { queued: true }
+        ));
+        assert!(matches!(
+            o.poll(tb, Instant::now()),
+            Turn::Wait { queued: false }
+        ));
+        // b asked while its frame was written, and c wants to be told: both are woken.
+        let outcomes = vec![outcome(&more[0], "ok b"), outcome(&more[1], "ok c")];
+        let (wake, more) = o.write_on(outcomes, &me);
+        assert_eq!(ids(&wake), ids(&[b.clone(), c]));
+        let more = more.expect("d is queued");
+        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["d"]);
+        // Nothing queued behind d: the writer is handed back and no one is woken.
+        let (wake, more) = o.write_on(vec![outcome(&more[0], "ok d")], &me);
+        assert_eq!(ids(&wake), ids(&[b]));
+        assert!(more.is_none());
+        assert!(o.finish(writer, vec![], vec![], &me).is_empty());
+        assert_eq!(o.writer(), Some(&0), "the role is free");
+        assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
+        assert!(matches!(o.poll(tc, Instant::now()), Turn::Done("ok c")));
+        assert!(matches!(o.poll(td, Instant::now()), Turn::Done("ok d")));
     }
 }
