@@ -1,5 +1,6 @@
 //! Group `pipelined`: N threads publishing on one shared client against the lean
-//! responder, beside N independent raw ping-pong pairs. (8 threads against the emulator
+//! responder, beside N independent raw ping-pong pairs and beside the wake-up floor (N
+//! threads handing off to one thread, no socket). (8 threads against the emulator
 //! process, beside the other clients, are in the side-by-side group.)
 
 use std::collections::VecDeque;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use ggipc::model::PublishToTopic;
 use ggipc::{CallOptions, Client};
 
-use crate::servers::{raw_pairs_throughput, LeanServer};
+use crate::servers::{handoff_throughput, raw_pairs_throughput, LeanServer};
 use crate::support::{
     best_of_interleaved, publish_request, round_trip_frames, Goal, Row, Settings, TOPIC,
 };
@@ -79,7 +80,12 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
     for threads in [1usize, 4, 8] {
         let mut raw = || raw_pairs_throughput(threads, req.len(), resp.len(), d);
         let mut ours = || client_throughput(&client, threads, TOPIC, d);
-        let best = best_of_interleaved(3, &mut [&mut raw, &mut ours]);
+        // (With one thread the hand-off hardly sleeps: the server spins on the channel.)
+        let mut handoff = || match threads {
+            1 => 0.0,
+            _ => handoff_throughput(threads, d),
+        };
+        let best = best_of_interleaved(3, &mut [&mut raw, &mut ours, &mut handoff]);
         let mut row = Row::new(
             format!("pipelined publish, {threads} thread(s), lean responder"),
             best[1],
@@ -103,6 +109,27 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
             );
         }
         rows.push(row);
+        if threads == 1 {
+            continue;
+        }
+        rows.push(
+            Row::new(
+                format!("pipelined publish, {threads} thread(s), lean responder"),
+                best[1],
+                "ops/s",
+            )
+            .baseline(
+                best[2],
+                format!(
+                    "wake-up floor: {threads} thread(s) handing off to one thread \
+                     (channel, park/unpark), no socket"
+                ),
+            )
+            .note(
+                "the kernel's cost of blocking calls: each call sleeps and is woken by \
+                 another thread; ggipc adds the socket, the server and the frames",
+            ),
+        );
     }
     // One thread, calls in flight, beside the same thread calling sequentially.
     let mut sequential = || client_throughput(&client, 1, TOPIC, d);

@@ -259,6 +259,54 @@ pub fn raw_pairs_throughput(pairs: usize, req: usize, resp: usize, d: Duration) 
     ops as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The wake-up floor of `threads` blocking calls, with no socket: each thread hands its
+/// handle to one server thread over a channel and parks until the server unparks it
+/// (the least a blocking call does: one sleep, one wake-up by another thread), in a loop
+/// for `d`: total hand-offs/s.
+pub fn handoff_throughput(threads: usize, d: Duration) -> f64 {
+    let (to_server, requests) = crossbeam_channel::unbounded::<(thread::Thread, Arc<AtomicBool>)>();
+    let server = thread::spawn(move || {
+        for (caller, answered) in requests {
+            answered.store(true, Ordering::Release);
+            caller.unpark();
+        }
+    });
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (barrier, stop, to_server) = (barrier.clone(), stop.clone(), to_server.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let answered = Arc::new(AtomicBool::new(false));
+                    if to_server
+                        .send((thread::current(), answered.clone()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                    while !answered.load(Ordering::Acquire) {
+                        thread::park();
+                    }
+                    ops += 1;
+                }
+                ops
+            })
+        })
+        .collect();
+    drop(to_server);
+    barrier.wait();
+    let t = Instant::now();
+    thread::sleep(d);
+    stop.store(true, Ordering::Relaxed);
+    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let rate = ops as f64 / t.elapsed().as_secs_f64();
+    let _ = server.join();
+    rate
+}
+
 /// One writer thread writes `n` frames of `frame_len` bytes, one `write` per frame; one
 /// reader thread reads them. Frames/s.
 pub fn raw_one_way(frame_len: usize, n: usize) -> f64 {
