@@ -62,6 +62,12 @@ const GROUP_WAIT_SLICE: Duration = Duration::from_millis(20);
 /// queued while it was writing, before it hands the role on.
 const WRITE_ON_GROUPS: u32 = 8;
 
+/// How far past its own deadline a thread's call may be held by writing on others'
+/// frames (each group's write is bounded by the group's earliest deadline): frames
+/// queued at about the same time with the same timeout qualify; a group due much later
+/// is handed on to its own thread.
+const WRITE_ON_SLACK: Duration = Duration::from_millis(50);
+
 /// How long after its own deadline a caller whose frame was taken by a writer still waits
 /// for the outcome. The write is bounded by the earliest deadline of its group, so an
 /// outcome later than this means the writer lost the frame (a bug): the call fails with
@@ -490,7 +496,8 @@ impl Connection {
                             wake.extend(outbox.finish(held, outcomes, requeue, &me));
                             break;
                         }
-                        let (to_wake, more) = outbox.write_on(outcomes, &me);
+                        let until = deadline + WRITE_ON_SLACK;
+                        let (to_wake, more) = outbox.write_on(outcomes, &me, until);
                         wake.extend(to_wake);
                         match more {
                             Some(more) => (writer, group) = (held, more),

@@ -181,14 +181,23 @@ impl<W, J, R> Outbox<W, J, R> {
     /// if there is one (then it writes it, and ends with [`Outbox::finish`] or this
     /// again). This saves waking a queued thread only to write its frame: it sleeps on
     /// until its own wake-up (its reply, for a blocking call).
+    ///
+    /// A group's write is bounded by its earliest deadline, so the queued frames are
+    /// taken only if that deadline is at most `until` (the holder's own deadline and a
+    /// slack): the holder's call is never held past it by others' frames. Otherwise they
+    /// stay queued, for [`Outbox::finish`] to hand the role on.
     pub(super) fn write_on(
         &mut self,
         outcomes: Vec<Outcome<R>>,
         me: &Thread,
+        until: Instant,
     ) -> (Vec<Thread>, Option<Vec<Queued<J>>>) {
         debug_assert!(self.writer.is_none(), "write_on without holding the role");
         let wake = self.record(outcomes, me);
-        let more = (!self.queue.is_empty()).then(|| self.queue.drain(..).collect());
+        let earliest = self.queue.iter().map(|q| q.deadline).min();
+        let more = earliest
+            .is_some_and(|due| due <= until)
+            .then(|| self.queue.drain(..).collect());
         (wake, more)
     }
 
@@ -487,7 +496,7 @@ mod tests {
         // While `a` is written, b (a blocking call) and c (told when written) queue.
         let tb = o.push("b", later(), b.clone(), false);
         let tc = o.push("c", later(), c.clone(), true);
-        let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me);
+        let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me, later());
         assert!(wake.is_empty(), "no one is woken to take the role");
         let more = more.expect("b and c are queued");
         assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
@@ -505,12 +514,12 @@ mod tests {
         ));
         // b asked while its frame was written, and c wants to be told: both are woken.
         let outcomes = vec![outcome(&more[0], "ok b"), outcome(&more[1], "ok c")];
-        let (wake, more) = o.write_on(outcomes, &me);
+        let (wake, more) = o.write_on(outcomes, &me, later());
         assert_eq!(ids(&wake), ids(&[b.clone(), c]));
         let more = more.expect("d is queued");
         assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["d"]);
         // Nothing queued behind d: the writer is handed back and no one is woken.
-        let (wake, more) = o.write_on(vec![outcome(&more[0], "ok d")], &me);
+        let (wake, more) = o.write_on(vec![outcome(&more[0], "ok d")], &me, later());
         assert_eq!(ids(&wake), ids(&[b]));
         assert!(more.is_none());
         assert!(o.finish(writer, vec![], vec![], &me).is_empty());
@@ -518,5 +527,32 @@ mod tests {
         assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
         assert!(matches!(o.poll(tc, Instant::now()), Turn::Done("ok c")));
         assert!(matches!(o.poll(td, Instant::now()), Turn::Done("ok d")));
+    }
+
+    #[test]
+    fn the_writer_does_not_write_on_frames_whose_deadline_is_past_its_own() {
+        let mut o = O::new(0);
+        let me = thread::current();
+        let b = other_thread();
+        let mine = later();
+        let a = o.push("a", mine, me.clone(), false);
+        let (writer, first) = take_role(&mut o, a);
+        // b's write could take until b's deadline, far past the writer's own.
+        let tb = o.push("b", much_later(), b.clone(), false);
+        let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me, mine);
+        assert!(wake.is_empty());
+        assert!(more.is_none(), "b's frame stays queued");
+        assert_eq!(o.queued(), 1);
+        // The role is handed on: b is woken to write its own frame.
+        let wake = o.finish(writer, vec![], vec![], &me);
+        assert_eq!(ids(&wake), ids(std::slice::from_ref(&b)));
+        let (writer, group) = take_role(&mut o, tb);
+        // A frame due no later than the bound is written on.
+        o.push("c", mine, me.clone(), false);
+        let (_, more) = o.write_on(vec![outcome(&group[0], "ok b")], &b, mine);
+        let more = more.expect("c is due in time");
+        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["c"]);
+        o.finish(writer, vec![outcome(&more[0], "ok c")], vec![], &b);
+        assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
     }
 }
