@@ -490,8 +490,9 @@ impl Connection {
                             parking_lot::MutexGuard::unlocked(&mut outbox, || {
                                 self.write_group(writer, group)
                             });
-                        // (Writing on is only faster: with `groups != WRITE_ON_GROUPS`
-                        // each group is handed on as before, an equivalent mutant.)
+                        // (Writing on is only faster: with `groups != WRITE_ON_GROUPS`,
+                        // or `deadline - WRITE_ON_SLACK` below, groups are handed on as
+                        // before: equivalent mutants; `ab.sh client` shows the cost.)
                         if !requeue.is_empty() || groups == WRITE_ON_GROUPS {
                             wake.extend(outbox.finish(held, outcomes, requeue, &me));
                             break;
