@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use ggipc::rpc::{MessageType, RpcMessage, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINA
 use ggipc::Client;
 use parking_lot::Mutex;
 
-use crate::support::{encode, response_message, socket_path};
+use crate::support::{encode, looping_threads, response_message, socket_path};
 
 // ---------------------------------------------------------------------------------------
 // The lean responder
@@ -235,28 +235,13 @@ impl Drop for RawHop {
 /// `pairs` independent raw ping-pong pairs side by side for `d` (2 × `pairs` threads,
 /// one socket per pair, no batching): total ops/s.
 pub fn raw_pairs_throughput(pairs: usize, req: usize, resp: usize, d: Duration) -> f64 {
-    let barrier = Arc::new(Barrier::new(pairs + 1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut handles = vec![];
-    for _ in 0..pairs {
-        let (barrier, stop) = (barrier.clone(), stop.clone());
-        handles.push(thread::spawn(move || {
-            let mut pair = RawPingPong::new(req, resp);
-            barrier.wait();
-            let mut ops = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                pair.once();
-                ops += 1;
-            }
-            ops
-        }));
-    }
-    barrier.wait();
-    let t = Instant::now();
-    thread::sleep(d);
-    stop.store(true, Ordering::Relaxed);
-    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    ops as f64 / t.elapsed().as_secs_f64()
+    looping_threads(pairs, d, || {
+        let mut pair = RawPingPong::new(req, resp);
+        move || {
+            pair.once();
+            true
+        }
+    })
 }
 
 /// The wake-up floor of `threads` blocking calls, with no socket: each thread hands its
@@ -271,38 +256,24 @@ pub fn handoff_throughput(threads: usize, d: Duration) -> f64 {
             caller.unpark();
         }
     });
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (barrier, stop, to_server) = (barrier.clone(), stop.clone(), to_server.clone());
-            thread::spawn(move || {
-                barrier.wait();
-                let mut ops = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let answered = Arc::new(AtomicBool::new(false));
-                    if to_server
-                        .send((thread::current(), answered.clone()))
-                        .is_err()
-                    {
-                        break;
-                    }
-                    while !answered.load(Ordering::Acquire) {
-                        thread::park();
-                    }
-                    ops += 1;
-                }
-                ops
-            })
-        })
-        .collect();
+    let rate = looping_threads(threads, d, || {
+        let to_server = to_server.clone();
+        move || {
+            let answered = Arc::new(AtomicBool::new(false));
+            if to_server
+                .send((thread::current(), answered.clone()))
+                .is_err()
+            {
+                return false;
+            }
+            while !answered.load(Ordering::Acquire) {
+                thread::park();
+            }
+            true
+        }
+    });
+    // The server ends when the last sender is gone.
     drop(to_server);
-    barrier.wait();
-    let t = Instant::now();
-    thread::sleep(d);
-    stop.store(true, Ordering::Relaxed);
-    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    let rate = ops as f64 / t.elapsed().as_secs_f64();
     let _ = server.join();
     rate
 }

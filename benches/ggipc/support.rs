@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -351,6 +354,36 @@ pub fn best_of_interleaved(reps: usize, contenders: &mut [&mut dyn FnMut() -> f6
         }
     }
     best
+}
+
+/// `threads` threads, started together, each calling the operation `make` built for it
+/// in a loop for `d` (an operation that returns `false` ends its thread early): total
+/// operations per second.
+pub fn looping_threads<F>(threads: usize, d: Duration, make: impl Fn() -> F) -> f64
+where
+    F: FnMut() -> bool + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (barrier, stop, mut op) = (barrier.clone(), stop.clone(), make());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut ops = 0u64;
+                while !stop.load(Ordering::Relaxed) && op() {
+                    ops += 1;
+                }
+                ops
+            })
+        })
+        .collect();
+    barrier.wait();
+    let t = Instant::now();
+    thread::sleep(d);
+    stop.store(true, Ordering::Relaxed);
+    let ops: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    ops as f64 / t.elapsed().as_secs_f64()
 }
 
 // ---------------------------------------------------------------------------------------
