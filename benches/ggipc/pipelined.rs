@@ -1,6 +1,7 @@
 //! Group `pipelined`: N threads publishing on one shared client against the lean
-//! responder, beside N independent raw ping-pong pairs and beside the wake-up floor (N
-//! threads handing off to one thread, no socket). (8 threads against the emulator
+//! responder, beside N independent raw ping-pong pairs, beside the wake-up floor (N
+//! threads handing off to one thread, no socket) and beside the threading floor (N
+//! threads on one raw socket with a reader thread, a server that does no work). (8 threads against the emulator
 //! process, beside the other clients, are in the side-by-side group.)
 
 use std::collections::VecDeque;
@@ -9,7 +10,9 @@ use std::time::{Duration, Instant};
 use ggipc::model::PublishToTopic;
 use ggipc::{CallOptions, Client};
 
-use crate::servers::{handoff_throughput, raw_pairs_throughput, LeanServer};
+use crate::servers::{
+    handoff_throughput, raw_pairs_throughput, shared_socket_throughput, LeanServer,
+};
 use crate::support::{
     best_of_interleaved, looping_threads, publish_request, round_trip_frames, Goal, Row, Settings,
     TOPIC,
@@ -63,11 +66,12 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
         let mut raw = || raw_pairs_throughput(threads, req.len(), resp.len(), d);
         let mut ours = || client_throughput(&client, threads, TOPIC, d);
         let mut handoff = || handoff_throughput(threads, d);
+        let mut shared = || shared_socket_throughput(threads, req.len(), resp.len(), d);
         // With one thread the hand-off hardly sleeps (the server spins on the channel):
         // not a floor, so not measured.
         let best = match threads {
             1 => best_of_interleaved(3, &mut [&mut raw, &mut ours]),
-            _ => best_of_interleaved(3, &mut [&mut raw, &mut ours, &mut handoff]),
+            _ => best_of_interleaved(3, &mut [&mut raw, &mut ours, &mut handoff, &mut shared]),
         };
         let mut row = Row::new(
             format!("pipelined publish, {threads} thread(s), lean responder"),
@@ -111,6 +115,27 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
             .note(
                 "the kernel's cost of blocking calls: each call sleeps and is woken by \
                  another thread; ggipc adds the socket, the server and the frames",
+            ),
+        );
+        rows.push(
+            Row::new(
+                format!("pipelined publish, {threads} thread(s), lean responder"),
+                best[1],
+                "ops/s",
+            )
+            .baseline(
+                best[3],
+                format!(
+                    "threading floor: {threads} thread(s) on one socket with a reader \
+                     thread, raw {}/{} B, server does no work",
+                    req.len(),
+                    resp.len()
+                ),
+            )
+            .note(
+                "ggipc's threading and nothing else: callers write under a lock and park, \
+                 one reader thread wakes them, the server answers each read with one \
+                 write; no frames, no encoding, no ids",
             ),
         );
     }

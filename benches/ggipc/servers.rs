@@ -278,6 +278,102 @@ pub fn handoff_throughput(threads: usize, d: Duration) -> f64 {
     rate
 }
 
+/// The least a client with ggipc's threading does for `threads` blocking callers: they
+/// share one socket; a caller appends its `req` bytes to a shared buffer and, unless
+/// another caller is writing (who then writes them too, as ggipc's group writes do),
+/// writes the buffer until it is empty; then it parks. One reader thread reads the replies
+/// and unparks their callers in order. The server answers every request read with `resp`
+/// bytes, all of one read in one write, and does nothing else. No frames, no encoding, no
+/// stream ids, no deadlines: the cost of the threading itself (the socket, the I/O
+/// thread's hop, a sleep and a wake-up per call) on this machine, in a loop for `d`:
+/// total calls/s.
+pub fn shared_socket_throughput(threads: usize, req: usize, resp: usize, d: Duration) -> f64 {
+    type Waiter = (thread::Thread, Arc<AtomicBool>);
+    #[derive(Default)]
+    struct Outgoing {
+        bytes: Vec<u8>,
+        waiters: Vec<Waiter>,
+        writing: bool,
+    }
+    let (a, b) = UnixStream::pair().expect("pair");
+    let server = batching_echo(b, req, resp);
+    let socket = Arc::new(a.try_clone().expect("clone"));
+    let outgoing: Arc<Mutex<Outgoing>> = Arc::default();
+    // The callers whose bytes are on the wire, in order (pushed before their bytes go).
+    let answering: Arc<Mutex<std::collections::VecDeque<Waiter>>> = Arc::default();
+    let reader = {
+        let (mut socket, answering) = (a, answering.clone());
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut partial = 0usize;
+            let mut wake = Vec::new();
+            while let Ok(n @ 1..) = socket.read(&mut buf) {
+                partial += n;
+                let replies = partial / resp;
+                partial %= resp;
+                wake.extend(answering.lock().drain(..replies));
+                for (caller, answered) in wake.drain(..) {
+                    answered.store(true, Ordering::Release);
+                    caller.unpark();
+                }
+            }
+        })
+    };
+    let rate = looping_threads(threads, d, || {
+        let (socket, outgoing, answering) = (socket.clone(), outgoing.clone(), answering.clone());
+        let request = vec![2u8; req];
+        let mut group = Vec::new();
+        move || {
+            let answered = Arc::new(AtomicBool::new(false));
+            let mut out = outgoing.lock();
+            out.bytes.extend_from_slice(&request);
+            out.waiters.push((thread::current(), answered.clone()));
+            if !out.writing {
+                out.writing = true;
+                while !out.bytes.is_empty() {
+                    std::mem::swap(&mut group, &mut out.bytes);
+                    answering.lock().extend(out.waiters.drain(..));
+                    let written = parking_lot::MutexGuard::unlocked(&mut out, || {
+                        (&*socket).write_all(&group)
+                    });
+                    group.clear();
+                    if written.is_err() {
+                        return false;
+                    }
+                }
+                out.writing = false;
+            }
+            drop(out);
+            while !answered.load(Ordering::Acquire) {
+                thread::park();
+            }
+            true
+        }
+    });
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    let _ = reader.join();
+    let _ = server.join();
+    rate
+}
+
+/// The server of [`shared_socket_throughput`]: reads what is there, answers every whole
+/// `req`-byte request in it with `resp` bytes in one write, until EOF.
+fn batching_echo(mut b: UnixStream, req: usize, resp: usize) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
+        let mut partial = 0usize;
+        while let Ok(n @ 1..) = b.read(&mut buf) {
+            partial += n;
+            out.resize(partial / req * resp, 1u8);
+            partial %= req;
+            if !out.is_empty() && b.write_all(&out).is_err() {
+                break;
+            }
+        }
+    })
+}
+
 /// One writer thread writes `n` frames of `frame_len` bytes, one `write` per frame; one
 /// reader thread reads them. Frames/s.
 pub fn raw_one_way(frame_len: usize, n: usize) -> f64 {
