@@ -205,7 +205,9 @@ impl<W, J, R> Outbox<W, J, R> {
     /// outcome to be told (`notify`, or waiting for it since their frame was taken)
     /// except `me`.
     fn record(&mut self, outcomes: Vec<Outcome<R>>, me: &Thread) -> Vec<Thread> {
-        let mut wake = Vec::with_capacity(outcomes.len() + 1);
+        // Most outcomes wake no one (a blocking call is not told of its write): allocated
+        // only for one that does.
+        let mut wake = Vec::new();
         for outcome in outcomes {
             let awaited = match self.awaiting.iter().position(|t| *t == outcome.ticket) {
                 Some(i) => {

@@ -22,9 +22,10 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Encodes bytes as standard padded base64.
-pub(crate) fn encode_base64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
+/// Bytes as standard padded base64 text, written in pieces: with `collect_str`,
+/// serde_json writes it into its output without building the whole text first.
+fn base64_display(bytes: &[u8]) -> base64::display::Base64Display<'_, '_, GeneralPurpose> {
+    base64::display::Base64Display::new(bytes, &BASE64)
 }
 
 /// Decodes standard base64, ignoring ASCII whitespace (MIME-style line breaks).
@@ -75,7 +76,7 @@ pub(crate) mod blob {
 
     /// Writes the bytes as a base64 JSON string.
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&encode_base64(bytes))
+        serializer.collect_str(&base64_display(bytes))
     }
 
     /// Reads a base64 JSON string; anything else (including `null`) is an error.
@@ -103,7 +104,7 @@ pub(crate) mod opt_blob {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match bytes {
-            Some(bytes) => serializer.serialize_str(&encode_base64(bytes)),
+            Some(bytes) => serializer.collect_str(&base64_display(bytes)),
             None => serializer.serialize_none(),
         }
     }
