@@ -15,7 +15,16 @@
 //! again. Descriptors freed one at a time make accepting work and fail in turn, so the
 //! failure is logged at most once a minute ([`ACCEPT_LOG_INTERVAL`]); the lines count the
 //! failures they stand for.
+//!
+//! # Stopping
+//! Stopping (and [`Emulator::go_down`](crate::emulator::Emulator::go_down)) sets a flag
+//! and wakes the loop by connecting to the socket file. Each `accept` is also bounded by
+//! [`ACCEPT_POLL`], so the loop sees the flag even when that file is gone (a test's temp
+//! dir removed first, a script cleaning up). The bound relies on Linux applying the
+//! socket's receive timeout to `accept`; elsewhere only the wake-up connection ends it.
 
+use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +45,17 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// The shortest time between two logged `accept` failures.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest an `accept` waits before the loop looks at the stop and down flags again.
+const ACCEPT_POLL: Duration = Duration::from_millis(250);
+
+/// Bounds each `accept` on `listener` by `timeout`. std sets a receive timeout only on
+/// streams, and the option belongs to the socket, not the descriptor: so it is set on a
+/// duplicate of the listener's descriptor, seen as a stream for that one call.
+fn bound_accepts(listener: &UnixListener, timeout: Duration) -> io::Result<()> {
+    let duplicate = OwnedFd::from(listener.try_clone()?);
+    UnixStream::from(duplicate).set_read_timeout(Some(timeout))
+}
 
 /// Failed `accept`s: the back-off before the next attempt, and what to log.
 ///
@@ -114,6 +134,9 @@ pub(crate) fn accept_loop(
     workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) {
     let mut failures = AcceptFailures::new();
+    if let Err(e) = bound_accepts(&listener, ACCEPT_POLL) {
+        log::warn!("cannot bound accept by a timeout ({e}): stopping relies on the socket file");
+    }
     loop {
         let accepted = listener.accept();
         if state.stopping.load(Ordering::Acquire)
@@ -128,7 +151,16 @@ pub(crate) fn accept_loop(
                 }
                 socket
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // No connection within ACCEPT_POLL: look at the flags again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
                 let (line, pause) = failures.failed(&e, Instant::now());
                 if let Some(line) = line {
