@@ -1,7 +1,7 @@
 //! Many publishes from one thread: sequential calls, or a sliding window of calls in
 //! flight with `Client::start`. Prints the rate and, from `/proc`, the context switches
-//! per call of the whole process (all its threads); run it under `strace -c -f` for the
-//! system calls per call.
+//! and the user and system CPU time per call of the whole process (all its threads); run
+//! it under `strace -c -f` for the system calls per call.
 //!
 //! ```sh
 //! cargo run --release --example in_flight -- <topic> <calls> [<window> [<threads>]]
@@ -49,6 +49,7 @@ fn run(topic: &str, calls: u64, window: usize, threads: u64) -> ggipc::Result<()
     let request = PublishToTopicRequest::binary(topic, vec![0x5a; 128]);
     let calls = calls / threads * threads;
     let switches = context_switches();
+    let cpu = cpu_times();
     let start = Instant::now();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -70,6 +71,14 @@ fn run(topic: &str, calls: u64, window: usize, threads: u64) -> ggipc::Result<()
         println!(
             "context switches per publish (all threads): {:.2}",
             s as f64 / calls.max(1) as f64
+        );
+    }
+    if let Some(((user, system), (user0, system0))) = cpu_times().zip(cpu) {
+        let per_publish = |seconds: f64| seconds * 1e6 / calls.max(1) as f64;
+        println!(
+            "CPU per publish (all threads): {:.1} µs user, {:.1} µs system",
+            per_publish(user - user0),
+            per_publish(system - system0)
         );
     }
     Ok(())
@@ -117,4 +126,16 @@ fn context_switches() -> Option<u64> {
         }
     }
     Some(total)
+}
+
+/// User and system CPU time of every thread of this process so far, in seconds (Linux
+/// `/proc`, in ticks of 10 ms; `None` elsewhere).
+fn cpu_times() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name come the fields from the 3rd on: utime is the 14th, stime
+    // the 15th, both in USER_HZ ticks (100 a second on Linux).
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let user: u64 = fields.nth(11)?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user as f64 / 100.0, system as f64 / 100.0))
 }

@@ -3,9 +3,11 @@
 # against a `ggipc-emulator` process (in its own process, GGIPC_LOG=warn, as in the bench).
 #
 #   emulator mode: two emulator binaries, each its own process, under one client; the
-#                  emulator's context switches and CPU time per publish (all its threads).
+#                  emulator's context switches and CPU time per publish (all its threads),
+#                  and its user and system CPU per publish (from /proc).
 #   client mode:   two client binaries against one emulator process; the client's context
-#                  switches, CPU time, futex and sendto calls per publish.
+#                  switches, CPU time, futex and sendto calls per publish, and its user
+#                  and system CPU per publish (as in_flight prints them).
 #
 #   cargo build --release --features emulator --bin ggipc-emulator --example in_flight
 #   cp target/release/ggipc-emulator /tmp/emu-before   # (from the other commit)
@@ -73,6 +75,18 @@ rate_of() { # in_flight's output
     echo "$1" | grep -o '[0-9]* publishes/s' || echo "failed: $1"
 }
 
+# User and system CPU time of a process so far, in ticks of 10 ms (`/proc/PID/stat`,
+# fields 14 and 15, all its threads).
+cpu_ticks() { # pid
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
+}
+
+# The user and system CPU per publish between two `cpu_ticks`.
+cpu_per_publish() { # who before after
+    echo "$2 $3" | awk -v n="$calls" -v who="$1" '{
+        printf "; %s: %.1f µs user, %.1f µs system per publish", who, ($3 - $1) * 1e4 / n, ($4 - $2) * 1e4 / n }'
+}
+
 if [ "$mode" = emulator ]; then
     client="${CLIENT:-$release/examples/in_flight}"
     start "$before" before
@@ -90,19 +104,23 @@ for round in $(seq "$rounds"); do
                 perf_pid=$!
                 sleep 0.3
             fi
+            ticks=$(cpu_ticks "$(cat "$dir/$which.pid")")
             line=$(set -a && . "$dir/$which.env" && set +a && "$client" t "$@" 2>&1 | head -1)
+            ticks_after=$(cpu_ticks "$(cat "$dir/$which.pid")")
             if [ -n "$events" ]; then
                 kill -INT $perf_pid
                 wait $perf_pid || true
             fi
-            echo "round $round $which: $(rate_of "$line")$(per_publish emulator)"
+            echo "round $round $which: $(rate_of "$line")$(per_publish emulator)$(cpu_per_publish emulator "$ticks" "$ticks_after")"
         else
             binary=$before
             [ "$which" = after ] && binary=$after
             run=("$binary" t "$@")
             [ -n "$events" ] && run=(perf stat -x, -e "$events" -o "$dir/perf" -- "${run[@]}")
-            line=$(set -a && . "$dir/emulator.env" && set +a && "${run[@]}" 2>&1 | head -1)
-            echo "round $round $which: $(rate_of "$line")$(per_publish client)"
+            output=$(set -a && . "$dir/emulator.env" && set +a && "${run[@]}" 2>&1)
+            line=$(echo "$output" | head -1)
+            cpu=$(echo "$output" | grep -o '[0-9.]* µs user, [0-9.]* µs system' || true)
+            echo "round $round $which: $(rate_of "$line")$(per_publish client)${cpu:+; client: $cpu per publish}"
         fi
     done
 done

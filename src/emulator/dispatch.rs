@@ -15,8 +15,14 @@ use super::handlers::table::HANDLERS;
 use super::registry::{Body, Outcome, Run};
 use super::state::CallContext;
 
-/// Runs the operation; `None` = the operation is unknown.
-pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, body: &Body<'_>) -> Option<Outcome> {
+/// Runs the operation (`run`: its handler, from [`lookup`]); `None` = the operation is
+/// unknown.
+pub(crate) fn handle(
+    ctx: &CallContext<'_>,
+    operation: &str,
+    run: Option<Run>,
+    body: &Body<'_>,
+) -> Option<Outcome> {
     let state = ctx.state;
     let script = state.scripts.lock().get(operation).cloned();
     if let Some(script) = script {
@@ -38,16 +44,14 @@ pub(crate) fn handle(ctx: &CallContext<'_>, operation: &str, body: &Body<'_>) ->
             return Some(outcome);
         }
     }
-    let run = handler(operation)?;
-    Some(run(ctx, body))
+    Some(run?(ctx, body))
 }
 
 /// The typed handler of an operation, by short name.
-fn handler(name: &str) -> Option<Run> {
-    HANDLERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, run)| *run)
+/// The operation called `name`, if the emulator serves it: its name as a static string
+/// (so a call's record copies no text) and its handler.
+pub(crate) fn lookup(name: &str) -> Option<(&'static str, Run)> {
+    HANDLERS.iter().find(|(n, _)| *n == name).copied()
 }
 
 /// The outcome of a scripted reply (see `Emulator::replies().set`).

@@ -10,8 +10,8 @@ use crate::emulator::common::scripts::Reply;
 use crate::emulator::common::scripts::ScriptedRequest;
 use crate::emulator::handlers::deployment;
 use crate::emulator::handlers::deployment::DeploymentHandle;
-use crate::emulator::state::CallRecord;
 use crate::emulator::state::LifecycleRequest;
+use crate::emulator::state::{CallRecord, Recorded};
 use crate::emulator::stores::clientdevices::ClientDeviceAnswers;
 use crate::emulator::stores::deployment::SimulatedDeployment;
 use crate::emulator::stores::faults::Fault;
@@ -128,7 +128,13 @@ pub struct RecordsHandle<'a>(pub(super) &'a Emulator);
 impl RecordsHandle<'_> {
     /// Calls served so far (the latest 10 000).
     pub fn calls(&self) -> Vec<CallRecord> {
-        self.0.state.calls.lock().iter().cloned().collect()
+        self.0
+            .state
+            .calls
+            .lock()
+            .iter()
+            .map(Recorded::to_record)
+            .collect()
     }
 
     /// Pause, resume, restart and stop requests received so far.

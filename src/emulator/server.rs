@@ -36,7 +36,7 @@ use super::conn::{Cleanup, ServerConn, StreamRef};
 use super::dispatch;
 use super::fault;
 use super::registry::{Body, Initial, Outcome, Register};
-use super::state::{CallContext, CallRecord, State};
+use super::state::{CallContext, Recorded, State};
 use super::stores::faults::Faults;
 use crate::codec::{FrameDecoder, Limits};
 use crate::connection::WriteTimeout;
@@ -80,7 +80,7 @@ pub(crate) fn serve(state: Arc<State>, socket: Arc<UnixStream>, conn_id: u64, _s
             state.dropped_events.clone(),
             format!("{component} (connection #{conn_id})"),
         ),
-        component,
+        component: component.into(),
         flavor: state.flavor,
         limits,
         socket: socket.clone(),
@@ -468,7 +468,12 @@ fn handle_request(
         component: &conn.component,
         resources: parking_lot::Mutex::new(Vec::new()),
     };
-    let outcome = dispatch::handle(&ctx, name, &body);
+    let known = dispatch::lookup(name);
+    let outcome = dispatch::handle(&ctx, name, known.map(|(_, run)| run), &body);
+    let name: Cow<'static, str> = match known {
+        Some((known, _)) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    };
     // Known by now unless the operation is unknown: no handler serves a body that is
     // not JSON (registry.rs `read`; the script and control paths check it too).
     if !body.is_json() {
@@ -505,7 +510,7 @@ fn handle_request(
 }
 
 /// What the nucleus does with a body it cannot parse.
-fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<'_>) {
+fn reply_unparsable(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog) {
     let mut m = RpcMessage::new(
         MessageType::ApplicationError,
         FLAG_TERMINATE_STREAM,
@@ -523,7 +528,7 @@ fn reply_unsupported(
     conn: &ServerConn,
     stream_id: i32,
     operation: &str,
-    call: &CallLog<'_>,
+    call: &CallLog,
 ) {
     let body = serde_json::json!({
         "error": "Unsupported Operation",
@@ -544,7 +549,7 @@ fn reply_response(
     state: &State,
     conn: &ServerConn,
     stream_id: i32,
-    call: &CallLog<'_>,
+    call: &CallLog,
     model_type: Cow<'static, str>,
     payload: Bytes,
 ) {
@@ -559,7 +564,7 @@ fn reply_response(
     conn.write(&m);
 }
 
-fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<'_>, e: &IpcError) {
+fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog, e: &IpcError) {
     let outcome = format!("error: {}", e.model_type().unwrap_or("unmodeled"));
     let (model_type, body) = e.to_payload(conn.flavor == Flavor::Lite);
     let m = RpcMessage::json(
@@ -569,7 +574,7 @@ fn reply_error(state: &State, conn: &ServerConn, stream_id: i32, call: &CallLog<
         model_type,
         body,
     );
-    call.finish(state, conn, &outcome, Some(e.message()));
+    call.finish(state, conn, outcome, Some(e.message()));
     conn.write(&m);
 }
 
@@ -579,7 +584,7 @@ fn open_stream(
     state: &State,
     conn: &Arc<ServerConn>,
     stream_id: i32,
-    call: &CallLog<'_>,
+    call: &CallLog,
     model_type: Cow<'static, str>,
     payload: Bytes,
     register: Register,
@@ -656,21 +661,27 @@ fn open_stream(
 
 /// One call as it is logged and recorded: the operation's short name and the resources it
 /// was authorized against (or, when none were, the ones its request names).
-struct CallLog<'a> {
-    name: &'a str,
+struct CallLog {
+    name: Cow<'static, str>,
     resources: Vec<String>,
 }
 
-impl<'a> CallLog<'a> {
-    fn new(name: &'a str, resources: Vec<String>) -> Self {
+impl CallLog {
+    fn new(name: Cow<'static, str>, resources: Vec<String>) -> Self {
         CallLog { name, resources }
     }
 
     /// Logs the call at info (`<component> <Operation> [<resources>] -> <outcome>`, with the
     /// reason of an error, e.g. which policy a denial misses) and records it. Called before
     /// the reply is written, so a client that has its reply finds the call recorded.
-    fn finish(&self, state: &State, conn: &ServerConn, outcome: &str, reason: Option<&str>) {
-        let (name, component) = (self.name, &conn.component);
+    fn finish(
+        &self,
+        state: &State,
+        conn: &ServerConn,
+        outcome: impl Into<Cow<'static, str>>,
+        reason: Option<&str>,
+    ) {
+        let (name, component, outcome) = (&self.name, &conn.component, outcome.into());
         if log::log_enabled!(log::Level::Info) {
             let resources = if self.resources.is_empty() {
                 String::new()
@@ -684,7 +695,11 @@ impl<'a> CallLog<'a> {
                 _ => log::info!("{component} {name}{resources} -> {outcome}"),
             }
         }
-        state.record(CallRecord::new(component, name, outcome));
+        state.record(Recorded {
+            component: component.clone(),
+            operation: name.clone(),
+            outcome,
+        });
     }
 }
 

@@ -2,6 +2,7 @@
 //! connections and what was recorded; and what a handler sees of its call
 //! ([`CallContext`]), with the authorization check every handler runs.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub(crate) struct State {
     pub(crate) stopping: AtomicBool,
     pub(crate) tokens: Mutex<HashMap<String, String>>,
     pub(crate) connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
-    pub(crate) calls: Mutex<std::collections::VecDeque<CallRecord>>,
+    pub(crate) calls: Mutex<std::collections::VecDeque<Recorded>>,
     pub(crate) scripts: Mutex<HashMap<String, Script>>,
     pub(crate) scripted_streams: Mutex<Vec<(String, StreamRef)>>,
     pub(crate) pubsub: pubsub::Broker,
@@ -87,7 +88,7 @@ impl State {
         self.tokens.lock().contains_key(token)
     }
 
-    pub(crate) fn record(&self, record: CallRecord) {
+    pub(crate) fn record(&self, record: Recorded) {
         // Logged by the caller (server.rs `log_call`), with resources and reason.
         let mut calls = self.calls.lock();
         if calls.len() >= MAX_RECORDED_CALLS {
@@ -104,15 +105,16 @@ impl State {
         operation: &str,
         resources: &[String],
     ) -> Result<(), IpcError> {
-        let policies = self
-            .components
-            .lock()
-            .get(ctx.component)
-            .map(|c| c.policies.clone())
-            .unwrap_or_default();
-        ctx.resources.lock().extend(resources.iter().cloned());
+        // Only the call's log line shows them (server.rs `CallLog`).
+        if log::log_enabled!(log::Level::Info) {
+            ctx.resources.lock().extend(resources.iter().cloned());
+        }
         let empty_denied = self.flavor == Flavor::Nucleus;
-        auth::authorize_as(ctx.component, &policies, operation, resources, empty_denied)
+        // Decided under the lock, rather than on a copy of the policies.
+        let components = self.components.lock();
+        let none = auth::Policies::default();
+        let policies = components.get(ctx.component).map_or(&none, |c| &c.policies);
+        auth::authorize_as(ctx.component, policies, operation, resources, empty_denied)
             .map_err(|d| modeled_error("UnauthorizedError", &d.message))
     }
 
@@ -144,12 +146,22 @@ pub struct CallRecord {
     pub outcome: String,
 }
 
-impl CallRecord {
-    pub(crate) fn new(component: &str, operation: &str, outcome: &str) -> Self {
+/// A served call as the emulator keeps it: the component's name shared with its
+/// connection, the operation's and the outcome's names static where they are known. The
+/// serving thread copies no text for it; [`Recorded::to_record`] does, when the records
+/// are read.
+pub(crate) struct Recorded {
+    pub(crate) component: Arc<str>,
+    pub(crate) operation: Cow<'static, str>,
+    pub(crate) outcome: Cow<'static, str>,
+}
+
+impl Recorded {
+    pub(crate) fn to_record(&self) -> CallRecord {
         CallRecord {
-            component: component.into(),
-            operation: operation.into(),
-            outcome: outcome.into(),
+            component: self.component.to_string(),
+            operation: self.operation.to_string(),
+            outcome: self.outcome.to_string(),
         }
     }
 }

@@ -27,7 +27,8 @@ pub(crate) type Cleanup = Box<dyn FnOnce() + Send>;
 /// One client connection, as the services see it.
 pub(crate) struct ServerConn {
     pub(crate) id: u64,
-    pub(crate) component: String,
+    /// The component's name, shared with the records of its calls.
+    pub(crate) component: Arc<str>,
     pub(crate) flavor: Flavor,
     pub(crate) limits: Limits,
     /// The socket (one descriptor): read by the connection's thread, written by whichever
