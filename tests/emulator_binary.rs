@@ -265,3 +265,16 @@ fn an_empty_svcuid_is_reported_as_empty() {
     assert!(emu.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A script that removes the emulator's folder before stopping it (as `ab.sh`'s cleanup
+/// did) used to leave the process running: it woke its accept loop by connecting to the
+/// socket file, which was gone.
+#[test]
+fn sigterm_stops_the_binary_after_its_socket_file_is_removed() {
+    let dir = scratch("gone");
+    let (socket, env_file) = (dir.join("emulator.sock"), dir.join("env.sh"));
+    let emu = Emu::start(&socket, &env_file);
+    wait_for_file(&env_file);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(emu.stop().success());
+}
