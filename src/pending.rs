@@ -203,9 +203,12 @@ pub fn wait_any<R: Shape>(
         .min_by_key(|(_, p)| p.deadline)
         .map(|(i, p)| (i, p.deadline))?;
     let ready = {
+        // (Every pending call has a channel: it was started, not called; `never` only
+        // keeps the indices in step should one not.)
+        let never = crossbeam_channel::never();
         let mut select = Select::new();
         for p in pending.iter() {
-            select.recv(p.call.receiver());
+            select.recv(p.call.receiver().unwrap_or(&never));
         }
         select.ready_deadline(deadline.min(due))
     };

@@ -18,6 +18,7 @@
 
 mod outbox;
 mod reader;
+mod reply;
 mod writer;
 
 pub(crate) use writer::WriteTimeout;
@@ -31,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use parking_lot::{Condvar, Mutex};
 
 use crate::codec::FrameDecoder;
@@ -44,6 +45,7 @@ use crate::rpc::{
     self, ConnectOutcome, MessageType, ProtocolError, RpcMessage, FLAG_TERMINATE_STREAM,
 };
 use outbox::{Outbox, Outcome, Queued, Turn};
+use reply::{Inbox, ReplyTo};
 use writer::{WriteError, Writer};
 
 /// How long a control write (TERMINATE) may wait when no caller deadline applies.
@@ -77,37 +79,6 @@ const LOST_FRAME_GRACE: Duration = Duration::from_secs(5);
 /// The per-stream state with this layer's handles: a caller waits for its first reply
 /// ([`ReplyTo`]); a subscription's later messages go to its queue.
 type StreamSession = Session<ReplyTo, Arc<StreamQueue>>;
-
-/// Where a stream's first reply goes: the caller's channel and, for a caller blocked in
-/// [`Connection::call`], its thread. That thread sleeps in `thread::park` from queuing
-/// its frame until its reply (once per call: it is not woken when its frame is written,
-/// see `outbox`), so it is woken when the reply is delivered, and when the stream is
-/// dropped unanswered (the connection closed, the write failed): on drop.
-#[derive(Debug)]
-struct ReplyTo {
-    /// `None` once delivered or dropped: the channel disconnects before the wake-up.
-    tx: Option<Sender<RpcMessage>>,
-    blocked: Option<thread::Thread>,
-}
-
-impl ReplyTo {
-    /// Hands the reply over (the caller may be gone: then it is discarded), then wakes a
-    /// blocked caller (on drop).
-    fn deliver(mut self, message: RpcMessage) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(message);
-        }
-    }
-}
-
-impl Drop for ReplyTo {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(thread) = &self.blocked {
-            thread.unpark();
-        }
-    }
-}
 
 struct Routes {
     session: StreamSession,
@@ -400,10 +371,9 @@ impl Connection {
         queue: Option<Arc<StreamQueue>>,
         blocked: bool,
     ) -> Result<InFlight> {
-        let (tx, rx) = bounded(1);
-        let reply_to = ReplyTo {
-            tx: Some(tx),
-            blocked: blocked.then(thread::current),
+        let (reply_to, inbox) = match blocked {
+            true => reply::blocked(),
+            false => reply::channel(),
         };
         let opened = match queue {
             None => Opened::Call(reply_to),
@@ -423,8 +393,7 @@ impl Connection {
         Ok(InFlight {
             connection: self.clone(),
             id,
-            rx,
-            blocked,
+            inbox,
             settled: false,
         })
     }
@@ -817,10 +786,9 @@ impl Connection {
 pub(crate) struct InFlight {
     connection: Arc<Connection>,
     id: i32,
-    rx: Receiver<RpcMessage>,
-    /// Started by [`Connection::call`] for the thread that waits: the reply wakes it
-    /// with `unpark` ([`ReplyTo`]), so it waits with `thread::park`.
-    blocked: bool,
+    /// A channel for a started call; a slot for a call whose thread waits at once
+    /// ([`Connection::call`]: the reply wakes it with `unpark`, see [`ReplyTo`]).
+    inbox: Inbox,
     /// The reply was taken or the stream abandoned: nothing left to do on drop.
     settled: bool,
 }
@@ -841,19 +809,17 @@ impl InFlight {
     }
 
     /// The channel the first reply arrives on (to wait on several streams together); it
-    /// disconnects when the connection closes.
-    pub(crate) fn receiver(&self) -> &Receiver<RpcMessage> {
-        &self.rx
+    /// disconnects when the connection closes. `None` for a call started by
+    /// [`Connection::call`], whose thread waits for it at once.
+    pub(crate) fn receiver(&self) -> Option<&Receiver<RpcMessage>> {
+        self.inbox.receiver()
     }
 
     /// Waits for the first reply until `deadline`; then abandons the stream and reports
     /// a timeout (unless the reply was being handed over at that moment: then it is
     /// taken). Call once: afterwards the stream is settled.
     pub(crate) fn wait(&mut self, deadline: Instant) -> Result<RpcMessage> {
-        let received = match self.blocked {
-            true => self.park_until(deadline),
-            false => self.rx.recv_deadline(deadline),
-        };
+        let received = self.inbox.recv_deadline(deadline);
         self.settled = true;
         match received {
             Ok(reply) => Ok(reply),
@@ -862,7 +828,10 @@ impl InFlight {
                 // The deadline passed just as the I/O thread claimed the reply (it hands
                 // it over without blocking): take it rather than report a timeout for a
                 // call the server answered, or a subscription whose events already flow.
-                false => match self.rx.recv_timeout(REPLY_HANDOVER_BOUND) {
+                false => match self
+                    .inbox
+                    .recv_deadline(Instant::now() + REPLY_HANDOVER_BOUND)
+                {
                     Ok(reply) => Ok(reply),
                     Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(TimeoutKind::Response)),
                     Err(RecvTimeoutError::Disconnected) => Err(self.connection.closed_error()),
@@ -872,29 +841,10 @@ impl InFlight {
         }
     }
 
-    /// A blocked caller's wait ([`InFlight::blocked`]): sleeps until its [`ReplyTo`] wakes
-    /// it, with no spinning (a channel's `recv` spins and yields first, which costs
-    /// context switches when threads outnumber cores). A stray wake-up looks and sleeps
-    /// again.
-    fn park_until(&self, deadline: Instant) -> Result<RpcMessage, RecvTimeoutError> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(reply) => return Ok(reply),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            thread::park_timeout(deadline - now);
-        }
-    }
-
     /// The first reply if it has come (or the close, if the connection closed), without
     /// waiting. After `Some` the stream is settled.
     pub(crate) fn try_take(&mut self) -> Option<Result<RpcMessage>> {
-        let taken = match self.rx.try_recv() {
+        let taken = match self.inbox.try_recv() {
             Ok(reply) => Ok(reply),
             Err(TryRecvError::Empty) => return None,
             Err(TryRecvError::Disconnected) => Err(self.connection.closed_error()),
@@ -938,6 +888,7 @@ pub(crate) fn terminate(id: i32) -> RpcMessage {
 mod tests {
     use super::*;
     use crate::codec::Limits;
+    use crossbeam_channel::bounded;
 
     /// A connection over one end of a socket pair (no handshake, no I/O thread); the
     /// other end plays the server.

@@ -1,0 +1,221 @@
+//! Where a stream's first reply goes, and how its caller waits for it: a channel for a
+//! started call (a `Pending`, which may be waited on together with others), a slot and a
+//! wake-up for a caller blocked in `Connection::call` (it needs no channel: nothing
+//! selects over it, and a channel costs two allocations and a larger hand-over per call).
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use parking_lot::Mutex;
+
+use crate::rpc::RpcMessage;
+
+/// The I/O thread's end: hands the reply over once. Dropped undelivered (the connection
+/// closed, the write failed, the stream was given up), it tells the caller so: the
+/// channel disconnects, or the slot closes and the blocked caller is woken.
+#[derive(Debug)]
+pub(super) struct ReplyTo(Option<Handover>);
+
+#[derive(Debug)]
+enum Handover {
+    Channel(Sender<RpcMessage>),
+    /// A caller blocked in `Connection::call` sleeps in `thread::park` from queuing its
+    /// frame until its reply (once per call: it is not woken when its frame is written,
+    /// see `outbox`), so it is unparked when the reply is in its slot, or the slot closed.
+    Blocked {
+        slot: Arc<Slot>,
+        caller: thread::Thread,
+    },
+}
+
+/// A blocked caller's reply: put there by the I/O thread, taken by the caller.
+#[derive(Debug, Default)]
+pub(super) struct Slot(Mutex<Held>);
+
+#[derive(Debug, Default)]
+enum Held {
+    #[default]
+    Empty,
+    Reply(RpcMessage),
+    /// The reply will not come.
+    Closed,
+}
+
+impl Slot {
+    fn take(&self) -> Result<RpcMessage, TryRecvError> {
+        let mut held = self.0.lock();
+        match std::mem::take(&mut *held) {
+            Held::Empty => Err(TryRecvError::Empty),
+            Held::Reply(reply) => Ok(reply),
+            Held::Closed => {
+                *held = Held::Closed;
+                Err(TryRecvError::Disconnected)
+            }
+        }
+    }
+}
+
+/// The caller's end.
+#[derive(Debug)]
+pub(super) enum Inbox {
+    Channel(Receiver<RpcMessage>),
+    Slot(Arc<Slot>),
+}
+
+/// A reply channel, for a call started without waiting.
+pub(super) fn channel() -> (ReplyTo, Inbox) {
+    let (tx, rx) = bounded(1);
+    (ReplyTo(Some(Handover::Channel(tx))), Inbox::Channel(rx))
+}
+
+/// A reply slot for the current thread, which will wait for the reply at once.
+pub(super) fn blocked() -> (ReplyTo, Inbox) {
+    let slot = Arc::new(Slot::default());
+    let handover = Handover::Blocked {
+        slot: slot.clone(),
+        caller: thread::current(),
+    };
+    (ReplyTo(Some(handover)), Inbox::Slot(slot))
+}
+
+impl ReplyTo {
+    /// Hands the reply over (the caller may be gone: then it is discarded) and wakes a
+    /// blocked caller.
+    pub(super) fn deliver(mut self, message: RpcMessage) {
+        match self.0.take() {
+            Some(Handover::Channel(tx)) => {
+                let _ = tx.send(message);
+            }
+            Some(Handover::Blocked { slot, caller }) => {
+                *slot.0.lock() = Held::Reply(message);
+                caller.unpark();
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        // (Undelivered; a channel disconnects as its sender drops.)
+        if let Some(Handover::Blocked { slot, caller }) = self.0.take() {
+            *slot.0.lock() = Held::Closed;
+            caller.unpark();
+        }
+    }
+}
+
+impl Inbox {
+    /// The channel the reply arrives on, to wait on several started calls together
+    /// (`None` for a blocked call, which has none).
+    pub(super) fn receiver(&self) -> Option<&Receiver<RpcMessage>> {
+        match self {
+            Inbox::Channel(rx) => Some(rx),
+            Inbox::Slot(_) => None,
+        }
+    }
+
+    /// The reply if it has come.
+    pub(super) fn try_recv(&self) -> Result<RpcMessage, TryRecvError> {
+        match self {
+            Inbox::Channel(rx) => rx.try_recv(),
+            Inbox::Slot(slot) => slot.take(),
+        }
+    }
+
+    /// Waits for the reply until `deadline`. A blocked caller sleeps in `thread::park`
+    /// until its [`ReplyTo`] wakes it, with no spinning (a channel's `recv` spins and
+    /// yields first, which costs context switches when threads outnumber cores); a stray
+    /// wake-up looks and sleeps again.
+    pub(super) fn recv_deadline(&self, deadline: Instant) -> Result<RpcMessage, RecvTimeoutError> {
+        let slot = match self {
+            Inbox::Channel(rx) => return rx.recv_deadline(deadline),
+            Inbox::Slot(slot) => slot,
+        };
+        loop {
+            match slot.take() {
+                Ok(reply) => return Ok(reply),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::rpc::MessageType;
+
+    fn message(id: i32) -> RpcMessage {
+        RpcMessage::new(MessageType::ApplicationMessage, 0, id)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(2)
+    }
+
+    #[test]
+    fn a_blocked_caller_gets_its_reply_from_another_thread() {
+        let (reply_to, inbox) = blocked();
+        assert!(matches!(inbox.try_recv(), Err(TryRecvError::Empty)));
+        let deliverer = thread::spawn(move || reply_to.deliver(message(7)));
+        let reply = inbox.recv_deadline(soon()).expect("the reply within 2 s");
+        assert_eq!(reply.stream_id, 7);
+        deliverer.join().unwrap();
+    }
+
+    #[test]
+    fn an_undelivered_slot_closes_and_stays_closed() {
+        let (reply_to, inbox) = blocked();
+        thread::spawn(move || drop(reply_to)).join().unwrap();
+        assert!(matches!(
+            inbox.recv_deadline(soon()),
+            Err(RecvTimeoutError::Disconnected)
+        ));
+        assert!(matches!(inbox.try_recv(), Err(TryRecvError::Disconnected)));
+    }
+
+    #[test]
+    fn a_delivered_reply_is_not_taken_for_a_close() {
+        let (reply_to, inbox) = blocked();
+        reply_to.deliver(message(3));
+        assert_eq!(inbox.try_recv().expect("delivered").stream_id, 3);
+        assert!(matches!(inbox.try_recv(), Err(TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_blocked_wait_times_out_at_its_deadline() {
+        let (_reply_to, inbox) = blocked();
+        let deadline = Instant::now() + Duration::from_millis(30);
+        assert!(matches!(
+            inbox.recv_deadline(deadline),
+            Err(RecvTimeoutError::Timeout)
+        ));
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn a_channel_reply_arrives_then_the_channel_disconnects() {
+        let (reply_to, inbox) = channel();
+        assert!(inbox.receiver().is_some());
+        reply_to.deliver(message(5));
+        assert_eq!(inbox.recv_deadline(soon()).unwrap().stream_id, 5);
+        assert!(matches!(inbox.try_recv(), Err(TryRecvError::Disconnected)));
+        let (reply_to, inbox) = channel();
+        drop(reply_to);
+        assert!(matches!(
+            inbox.recv_deadline(soon()),
+            Err(RecvTimeoutError::Disconnected)
+        ));
+    }
+}
