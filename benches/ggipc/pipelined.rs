@@ -133,9 +133,9 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
                 ),
             )
             .note(
-                "ggipc's threading and nothing else: callers write under a lock and park, \
-                 one reader thread wakes them, the server answers each read with one \
-                 write; no frames, no encoding, no ids",
+                "ggipc's threading and nothing else: a caller appends its request, the \
+                 one writing writes them all, each parks; one reader thread wakes them; \
+                 the server answers each read with one write; no frames, no encoding, no ids",
             ),
         );
     }
