@@ -468,28 +468,26 @@ fn a_delayed_reply_does_not_hold_back_the_replies_to_requests_read_with_it() {
 /// cleaning up), they waited for a connection that never came.
 #[test]
 fn stop_go_down_and_drop_return_when_the_socket_file_is_gone() {
-    let stop_path = unique_socket_path("gone-stop");
-    let emulator = Emulator::builder().socket_path(&stop_path).start().unwrap();
-    std::fs::remove_file(&stop_path).unwrap();
-    finishes_within(
-        Duration::from_secs(5),
-        "stop without the socket file",
-        move || emulator.stop(),
-    );
+    // An emulator whose socket file was removed behind its back.
+    let without_its_file = |name: &str| {
+        let path = unique_socket_path(name);
+        let emulator = Emulator::builder().socket_path(&path).start().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        emulator
+    };
+    let bound = Duration::from_secs(5);
 
-    let down_path = unique_socket_path("gone-down");
-    let mut emulator = Emulator::builder().socket_path(&down_path).start().unwrap();
-    std::fs::remove_file(&down_path).unwrap();
-    let emulator = finishes_within(
-        Duration::from_secs(5),
-        "go_down without the socket file",
-        move || {
-            emulator.go_down();
-            emulator
-        },
-    );
+    let emulator = without_its_file("gone-stop");
+    finishes_within(bound, "stop without the socket file", move || {
+        emulator.stop()
+    });
+
+    let mut emulator = without_its_file("gone-down");
+    let mut emulator = finishes_within(bound, "go_down without the socket file", move || {
+        emulator.go_down();
+        emulator
+    });
     // It comes back on the same path, and serves.
-    let mut emulator = emulator;
     emulator.come_back(None).unwrap();
     let client = emulator.connect().unwrap();
     client
@@ -497,12 +495,8 @@ fn stop_go_down_and_drop_return_when_the_socket_file_is_gone() {
         .expect("served after coming back");
     drop(client);
 
-    let drop_path = unique_socket_path("gone-drop");
-    let emulator = Emulator::builder().socket_path(&drop_path).start().unwrap();
-    std::fs::remove_file(&drop_path).unwrap();
-    finishes_within(
-        Duration::from_secs(5),
-        "drop without the socket file",
-        move || drop(emulator),
-    );
+    let emulator = without_its_file("gone-drop");
+    finishes_within(bound, "drop without the socket file", move || {
+        drop(emulator)
+    });
 }

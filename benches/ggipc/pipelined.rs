@@ -99,31 +99,17 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
         if threads == 1 {
             continue;
         }
-        rows.push(
-            Row::new(
-                format!("pipelined publish, {threads} thread(s), lean responder"),
-                best[1],
-                "ops/s",
-            )
-            .baseline(
+        let floors = [
+            (
                 best[2],
                 format!(
                     "wake-up floor: {threads} thread(s) handing off to one thread \
                      (channel, park/unpark), no socket"
                 ),
-            )
-            .note(
                 "the kernel's cost of blocking calls: each call sleeps and is woken by \
                  another thread; ggipc adds the socket, the server and the frames",
             ),
-        );
-        rows.push(
-            Row::new(
-                format!("pipelined publish, {threads} thread(s), lean responder"),
-                best[1],
-                "ops/s",
-            )
-            .baseline(
+            (
                 best[3],
                 format!(
                     "threading floor: {threads} thread(s) on one socket with a reader \
@@ -131,13 +117,22 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
                     req.len(),
                     resp.len()
                 ),
-            )
-            .note(
                 "ggipc's threading and nothing else: a caller appends its request, the \
                  one writing writes them all, each parks; one reader thread wakes them; \
                  the server answers each read with one write; no frames, no encoding, no ids",
             ),
-        );
+        ];
+        for (floor, what, note) in floors {
+            rows.push(
+                Row::new(
+                    format!("pipelined publish, {threads} thread(s), lean responder"),
+                    best[1],
+                    "ops/s",
+                )
+                .baseline(floor, what)
+                .note(note),
+            );
+        }
     }
     // One thread, calls in flight, beside the same thread calling sequentially.
     let mut sequential = || client_throughput(&client, 1, TOPIC, d);
