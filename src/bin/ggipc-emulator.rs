@@ -208,6 +208,17 @@ fn main() -> ExitCode {
         log::set_max_level(level);
     }
 
+    // Handled from here on, before the socket and the env file exist: a supervisor that
+    // signals as soon as the env file appears (or earlier) gets a clean stop, with both
+    // files removed, not the default action's abrupt end.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
+            eprintln!("ggipc-emulator: cannot handle signal {signal}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+
     // A file left by an earlier run must not be mistaken for this one's.
     if let Some(path) = &options.env_file {
         match std::fs::remove_file(path) {
@@ -319,13 +330,6 @@ fn main() -> ExitCode {
         emulator.flavor()
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
-            eprintln!("ggipc-emulator: cannot handle signal {signal}: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
     }
