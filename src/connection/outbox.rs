@@ -286,6 +286,23 @@ mod tests {
         }
     }
 
+    /// The jobs of a group, in order.
+    fn jobs(group: &[Queued<&'static str>]) -> Vec<&'static str> {
+        group.iter().map(|q| q.job).collect()
+    }
+
+    /// The test's thread queues "a" (due at `deadline`) and, the role being free, takes
+    /// it with "a" alone: a's ticket, the writer and the group.
+    fn me_writing_a(
+        o: &mut O,
+        deadline: Instant,
+        notify: bool,
+    ) -> (u64, u32, Vec<Queued<&'static str>>) {
+        let a = o.push("a", deadline, thread::current(), notify);
+        let (writer, group) = take_role(o, a);
+        (a, writer, group)
+    }
+
     fn ids(threads: &[Thread]) -> Vec<thread::ThreadId> {
         threads.iter().map(Thread::id).collect()
     }
@@ -296,7 +313,7 @@ mod tests {
         let me = thread::current();
         let t = o.push("a", later(), me.clone(), true);
         let (writer, batch) = take_role(&mut o, t);
-        assert_eq!(batch.iter().map(|q| q.job).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(jobs(&batch), ["a"]);
         let outcomes = vec![outcome(&batch[0], "sent a")];
         assert!(o.finish(writer + 1, outcomes, vec![], &me).is_empty());
         assert!(matches!(o.poll(t, Instant::now()), Turn::Done("sent a")));
@@ -308,8 +325,7 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
-        let a = o.push("a", later(), me.clone(), true);
-        let (writer, first) = take_role(&mut o, a);
+        let (a, writer, first) = me_writing_a(&mut o, later(), true);
         // While `a` is being written, b and c queue and must wait.
         let tb = o.push("b", later(), b.clone(), true);
         let tc = o.push("c", later(), c.clone(), true);
@@ -323,7 +339,7 @@ mod tests {
         assert!(matches!(o.poll(a, Instant::now()), Turn::Done("ok a")));
         // c's thread polls first: it takes the role and both frames, in order.
         let (writer, group) = take_role(&mut o, tc);
-        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(jobs(&group), ["b", "c"]);
         assert!(matches!(
             o.poll(tb, Instant::now()),
             Turn::Wait { queued: false }
@@ -342,8 +358,7 @@ mod tests {
         let me = thread::current();
         let b = other_thread();
         let soon = Instant::now() + Duration::from_millis(5);
-        let a = o.push("a", later(), me.clone(), true);
-        let (writer, first) = take_role(&mut o, a);
+        let (_, writer, first) = me_writing_a(&mut o, later(), true);
         let ta = o.push("late", soon, me.clone(), true);
         let tb = o.push("b", later(), b.clone(), true);
         // The role is held: withdrawing wakes no one.
@@ -361,7 +376,7 @@ mod tests {
         };
         assert_eq!(ids(&wake.into_iter().collect::<Vec<_>>()), ids(&[me]));
         let (_, group) = take_role(&mut o, tc);
-        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(jobs(&group), ["c"]);
     }
 
     #[test]
@@ -420,7 +435,7 @@ mod tests {
         assert_eq!(ids(&wake), ids(&[b]));
         assert!(matches!(o.poll(a, Instant::now()), Turn::Done("timeout a")));
         let (_, group) = take_role(&mut o, tc);
-        assert_eq!(group.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(jobs(&group), ["b", "c"]);
         assert_eq!(group[0].ticket, tb);
     }
 
@@ -429,8 +444,7 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
-        let a = o.push("a", later(), me.clone(), true);
-        let (writer, first) = take_role(&mut o, a);
+        let (_, writer, first) = me_writing_a(&mut o, later(), true);
         let tb = o.push("b", later(), b.clone(), false);
         let tc = o.push("c", later(), c.clone(), false);
         let wake = o.finish(writer, vec![outcome(&first[0], "ok a")], vec![], &me);
@@ -493,15 +507,14 @@ mod tests {
         let mut o = O::new(0);
         let me = thread::current();
         let (b, c) = (other_thread(), other_thread());
-        let a = o.push("a", later(), me.clone(), false);
-        let (writer, first) = take_role(&mut o, a);
+        let (a, writer, first) = me_writing_a(&mut o, later(), false);
         // While `a` is written, b (a blocking call) and c (told when written) queue.
         let tb = o.push("b", later(), b.clone(), false);
         let tc = o.push("c", later(), c.clone(), true);
         let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me, later());
         assert!(wake.is_empty(), "no one is woken to take the role");
         let more = more.expect("b and c are queued");
-        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(jobs(&more), ["b", "c"]);
         assert_eq!(o.queued(), 0);
         assert!(matches!(o.poll(a, Instant::now()), Turn::Done("ok a")));
         // The role stays held: a frame queued now waits, and b's is being written.
@@ -519,7 +532,7 @@ mod tests {
         let (wake, more) = o.write_on(outcomes, &me, later());
         assert_eq!(ids(&wake), ids(&[b.clone(), c]));
         let more = more.expect("d is queued");
-        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["d"]);
+        assert_eq!(jobs(&more), ["d"]);
         // Nothing queued behind d: the writer is handed back and no one is woken.
         let (wake, more) = o.write_on(vec![outcome(&more[0], "ok d")], &me, later());
         assert_eq!(ids(&wake), ids(&[b]));
@@ -537,8 +550,7 @@ mod tests {
         let me = thread::current();
         let b = other_thread();
         let mine = later();
-        let a = o.push("a", mine, me.clone(), false);
-        let (writer, first) = take_role(&mut o, a);
+        let (_, writer, first) = me_writing_a(&mut o, mine, false);
         // b's write could take until b's deadline, far past the writer's own.
         let tb = o.push("b", much_later(), b.clone(), false);
         let (wake, more) = o.write_on(vec![outcome(&first[0], "ok a")], &me, mine);
@@ -553,7 +565,7 @@ mod tests {
         o.push("c", mine, me.clone(), false);
         let (_, more) = o.write_on(vec![outcome(&group[0], "ok b")], &b, mine);
         let more = more.expect("c is due in time");
-        assert_eq!(more.iter().map(|q| q.job).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(jobs(&more), ["c"]);
         o.finish(writer, vec![outcome(&more[0], "ok c")], vec![], &b);
         assert!(matches!(o.poll(tb, Instant::now()), Turn::Done("ok b")));
     }
