@@ -47,8 +47,7 @@ pub(crate) fn handle(
     Some(run?(ctx, body))
 }
 
-/// The typed handler of an operation, by short name.
-/// The operation called `name`, if the emulator serves it: its name as a static string
+/// The operation called `name` (its short name), if the emulator serves it: its name as a static string
 /// (so a call's record copies no text) and its handler.
 pub(crate) fn lookup(name: &str) -> Option<(&'static str, Run)> {
     HANDLERS.iter().find(|(n, _)| *n == name).copied()

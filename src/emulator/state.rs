@@ -89,7 +89,7 @@ impl State {
     }
 
     pub(crate) fn record(&self, record: Recorded) {
-        // Logged by the caller (server.rs `log_call`), with resources and reason.
+        // Logged by the caller (server.rs `CallLog::finish`), with resources and reason.
         let mut calls = self.calls.lock();
         if calls.len() >= MAX_RECORDED_CALLS {
             calls.pop_front();
