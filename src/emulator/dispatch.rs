@@ -47,8 +47,8 @@ pub(crate) fn handle(
     Some(run?(ctx, body))
 }
 
-/// The operation called `name` (its short name), if the emulator serves it: its name as a static string
-/// (so a call's record copies no text) and its handler.
+/// The operation called `name` (its short name), if the emulator serves it: its name
+/// as a static string (so a call's record copies no text) and its handler.
 pub(crate) fn lookup(name: &str) -> Option<(&'static str, Run)> {
     HANDLERS.iter().find(|(n, _)| *n == name).copied()
 }
