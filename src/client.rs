@@ -148,11 +148,11 @@ impl Client {
         options: CallOptions,
     ) -> Result<O::Response> {
         let payload =
-            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+            request_payload(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let reply = self.call_raw(
             O::OPERATION.into(),
             O::Request::MODEL_TYPE.into(),
-            Bytes::from(payload),
+            payload,
             options,
         )?;
         decode_reply::<O::Response>(&reply)
@@ -170,17 +170,18 @@ impl Client {
     ) -> Result<RpcMessage> {
         let deadline = self.deadline(options);
         let link = &self.inner.link;
+        let payload_len = payload.len();
         let (_, reply) = link
             .current(deadline, options.wait_for_reconnect)?
             // Clones of borrowed names (every typed call) copy no text.
             .call(
                 operation.clone(),
                 model_type.clone(),
-                payload.clone(),
+                payload,
                 deadline,
                 None,
             )
-            .map_err(|e| explain_size(link.map_err(e), &operation, &model_type, &payload))?;
+            .map_err(|e| explain_size(link.map_err(e), &operation, &model_type, payload_len))?;
         Ok(reply)
     }
 
@@ -219,11 +220,11 @@ impl Client {
         options: CallOptions,
     ) -> Result<Pending<O::Response>> {
         let payload =
-            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+            request_payload(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         let (call, deadline) = self.start_raw(
             O::OPERATION.into(),
             O::Request::MODEL_TYPE.into(),
-            payload.into(),
+            payload,
             options,
         )?;
         Ok(Pending::new(call, self.inner.link.clone(), deadline))
@@ -300,12 +301,12 @@ impl Client {
         options: CallOptions,
     ) -> Result<Subscription> {
         let payload =
-            serde_json::to_vec(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
+            request_payload(request).map_err(|e| Error::json(O::Request::MODEL_TYPE, e))?;
         self.subscribe_raw(
             Resubscribe {
                 operation: O::OPERATION,
                 model_type: O::Request::MODEL_TYPE,
-                payload: Bytes::from(payload),
+                payload,
             },
             O::NAME,
             sink,
@@ -355,7 +356,7 @@ impl Client {
                     link.map_err(e),
                     request.operation,
                     request.model_type,
-                    &request.payload,
+                    request.payload.len(),
                 ));
             }
         };
@@ -426,8 +427,7 @@ impl Client {
                 "{operation} is a streaming operation: use Client::subscribe"
             )));
         }
-        let payload =
-            Bytes::from(serde_json::to_vec(request).map_err(|e| Error::json(operation, e))?);
+        let payload = request_payload(request).map_err(|e| Error::json(operation, e))?;
         let full_operation = format!("aws.greengrass#{operation}");
         let model_type = format!("aws.greengrass#{operation}Request");
         let reply = self.call_raw(full_operation.into(), model_type.into(), payload, options)?;
@@ -497,18 +497,18 @@ const LITE_BUFFER: u64 = 10_000;
 /// Names the frame in a failed call's error: a frame over the limit becomes
 /// [`Error::RequestTooLarge`] (nothing was sent); a connection the server closed while a
 /// frame larger than nucleus lite accepts was pending becomes [`Error::FrameRefused`].
-fn explain_size(error: Error, operation: &str, model_type: &str, payload: &Bytes) -> Error {
+fn explain_size(error: Error, operation: &str, model_type: &str, payload_len: usize) -> Error {
     match error {
         Error::Codec(CodecError::FrameTooLarge { total_length, max }) => Error::RequestTooLarge {
-            payload: payload.len() as u64,
+            payload: payload_len as u64,
             frame: total_length,
             max,
         },
         Error::Closed(ref reason) | Error::Disconnected(ref reason)
             if matches!(reason, CloseReason::PeerClosed | CloseReason::Io { .. })
-                && payload.len() as u64 > LITE_BUFFER / 2 =>
+                && payload_len as u64 > LITE_BUFFER / 2 =>
         {
-            match request_frame_len(operation, model_type, payload) {
+            match request_frame_len(operation, model_type, payload_len) {
                 Some(frame) if frame > LITE_BUFFER => Error::FrameRefused {
                     frame,
                     reason: reason.clone(),
@@ -520,15 +520,48 @@ fn explain_size(error: Error, operation: &str, model_type: &str, payload: &Bytes
     }
 }
 
-/// The encoded length of a request frame (the stream id's value does not change it).
-fn request_frame_len(operation: &str, model_type: &str, payload: &Bytes) -> Option<u64> {
+/// The encoded length of a request frame with a payload of `payload_len` bytes (the
+/// stream id's value does not change it).
+fn request_frame_len(operation: &str, model_type: &str, payload_len: usize) -> Option<u64> {
     let mut message = RpcMessage::json(
         MessageType::ApplicationMessage,
         0,
         1,
         Some(model_type.to_owned()),
-        payload.clone(),
+        Bytes::new(),
     );
     message.operation = Some(operation.to_owned().into());
-    message.to_frame().encoded_len().ok().map(|n| n as u64)
+    let without_payload = message.to_frame().encoded_len().ok()?;
+    Some(without_payload.saturating_add(payload_len) as u64)
+}
+
+/// The largest serialization buffer a thread keeps between requests; a larger one (after
+/// a large request) is freed, so an idle thread holds at most this much.
+const KEPT_REQUEST_BUFFER: usize = 16 * 1024;
+
+/// A request's JSON payload: written into a buffer kept per thread, then copied once into
+/// a `Bytes` of its exact size. One allocation per request, where `serde_json::to_vec`
+/// takes up to three (the vector, its growth, and the `Bytes` of a vector with spare
+/// room).
+fn request_payload<T: serde::Serialize + ?Sized>(request: &T) -> serde_json::Result<Bytes> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let fresh = || serde_json::to_vec(request).map(Bytes::from);
+    BUFFER
+        .try_with(|buffer| {
+            // Borrowed already: a request whose serialization makes a call of its own.
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return fresh();
+            };
+            buffer.clear();
+            let payload = serde_json::to_writer(&mut *buffer, request)
+                .map(|()| Bytes::copy_from_slice(&buffer));
+            if buffer.capacity() > KEPT_REQUEST_BUFFER {
+                *buffer = Vec::new();
+            }
+            payload
+        })
+        // The thread is exiting (its locals are gone).
+        .unwrap_or_else(|_| fresh())
 }

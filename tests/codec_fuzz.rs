@@ -63,7 +63,7 @@ fn random_value(rng: &mut Rng, code: u8) -> HeaderValue {
         }
         7 => {
             let n = rng.len(48, 32_767);
-            HeaderValue::String(text(rng, n, false))
+            HeaderValue::String(text(rng, n, false).into())
         }
         8 => HeaderValue::Timestamp(rng.next() as i64),
         _ => {

@@ -213,7 +213,8 @@ fn reference_base64(bytes: &[u8]) -> String {
 
 #[test]
 fn blobs_of_every_length_serialize_to_padded_base64_text() {
-    // Blobs are written to the JSON text in pieces: lengths up to several pieces long.
+    // Blobs of up to 768 bytes are encoded on the stack, longer ones written in pieces:
+    // lengths on both sides of that bound and up to several pieces long.
     let bytes: Vec<u8> = (0..2400u32).map(|i| (i * 131 % 251) as u8).collect();
     for len in (0..=70).chain([767, 768, 769, 770, 1023, 1024, 1025, 1536, 2303, 2304, 2400]) {
         let blob = &bytes[..len];

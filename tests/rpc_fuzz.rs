@@ -86,7 +86,7 @@ fn value(rng: &mut Rng) -> HeaderValue {
                 "",
                 "0.1.0",
             ][rng.below(5)]
-            .to_owned(),
+            .into(),
         ),
         8 => HeaderValue::Timestamp(rng.next() as i64),
         _ => HeaderValue::Uuid(rng.bytes(16).try_into().unwrap()),

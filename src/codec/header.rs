@@ -143,11 +143,7 @@ pub(super) fn parse_headers(
                 offset: r.header_start,
             });
         }
-        let name = r.take(name_len)?;
-        let name = match known(name) {
-            Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(text(name)?.to_owned()),
-        };
+        let name = shared_text(r.take(name_len)?)?;
         let value = match r.u8()? {
             0 => HeaderValue::Bool(true),
             1 => HeaderValue::Bool(false),
@@ -163,8 +159,7 @@ pub(super) fn parse_headers(
             }
             7 => {
                 let len = value_len(&mut r)?;
-                let text = utf8(r.take(len)?)?;
-                HeaderValue::String(text.to_owned())
+                HeaderValue::String(shared_text(r.take(len)?)?)
             }
             8 => HeaderValue::Timestamp(i64::from_be_bytes(r.array()?)),
             9 => HeaderValue::Uuid(r.array()?),
@@ -188,18 +183,20 @@ const KNOWN_TEXT: [&str; 8] = [
     "application/json",
 ];
 
-/// The known string these bytes spell, if any: such a name is borrowed, not allocated.
+/// The known string these bytes spell, if any: such a name or value is borrowed, not
+/// allocated.
 #[inline]
 fn known(bytes: &[u8]) -> Option<&'static str> {
     KNOWN_TEXT.iter().find(|k| k.as_bytes() == bytes).copied()
 }
 
-/// The bytes as UTF-8 text (known strings are recognised without validating them again).
+/// The bytes as UTF-8 text: a known string is borrowed (recognised without validating
+/// it again, and not allocated), any other is validated and copied.
 #[inline]
-fn utf8(bytes: &[u8]) -> Result<&str, CodecError> {
+fn shared_text(bytes: &[u8]) -> Result<Cow<'static, str>, CodecError> {
     match known(bytes) {
-        Some(known) => Ok(known),
-        None => text(bytes),
+        Some(known) => Ok(Cow::Borrowed(known)),
+        None => text(bytes).map(|text| Cow::Owned(text.to_owned())),
     }
 }
 

@@ -120,7 +120,7 @@ fn all_header_types_round_trip() {
             Header::new("str", HeaderValue::String("héllo ✓".into())),
             Header::new("ts", HeaderValue::Timestamp(-1)),
             Header::new("u", HeaderValue::Uuid([7; 16])),
-            Header::new("empty", HeaderValue::String(String::new())),
+            Header::new("empty", HeaderValue::String("".into())),
             Header::new("emptyb", HeaderValue::ByteBuf(Bytes::new())),
             Header::new(
                 "x".repeat(255),
@@ -426,7 +426,7 @@ fn encode_rejects_bad_names() {
 #[test]
 fn encode_rejects_long_values() {
     for value in [
-        HeaderValue::String("v".repeat(32_768)),
+        HeaderValue::String("v".repeat(32_768).into()),
         HeaderValue::ByteBuf(Bytes::from(vec![0; 32_768])),
     ] {
         let msg = Message {

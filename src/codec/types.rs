@@ -60,8 +60,9 @@ pub enum HeaderValue {
     Int64(i64),
     /// Type code 6: opaque bytes (at most 32 767 on encode).
     ByteBuf(Bytes),
-    /// Type code 7: UTF-8 text (at most 32 767 bytes on encode).
-    String(String),
+    /// Type code 7: UTF-8 text (at most 32 767 bytes on encode). Decoded values that
+    /// nearly every frame carries (`application/json`) are borrowed.
+    String(Cow<'static, str>),
     /// Type code 8: milliseconds since the Unix epoch.
     Timestamp(i64),
     /// Type code 9: 16 raw bytes.

@@ -22,10 +22,24 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Bytes as standard padded base64 text, written in pieces: with `collect_str`,
-/// serde_json writes it into its output without building the whole text first.
-fn base64_display(bytes: &[u8]) -> base64::display::Base64Display<'_, '_, GeneralPurpose> {
-    base64::display::Base64Display::new(bytes, &BASE64)
+/// The longest base64 text written from a buffer on the stack (the blobs of 768 bytes
+/// or less); a longer one is written in pieces.
+const STACK_BASE64: usize = 1024;
+
+/// Writes bytes as a standard padded base64 string. A short blob is encoded on the stack
+/// and written whole (the common case, and cheaper than writing through `fmt`); a longer
+/// one in pieces with `collect_str`, which serde_json writes into its output without
+/// building the whole text first.
+fn serialize_base64<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut text = [0u8; STACK_BASE64];
+    let short = BASE64
+        .encode_slice(bytes, &mut text)
+        .ok()
+        .and_then(|len| std::str::from_utf8(text.get(..len)?).ok());
+    match short {
+        Some(text) => serializer.serialize_str(text),
+        None => serializer.collect_str(&base64::display::Base64Display::new(bytes, &BASE64)),
+    }
 }
 
 /// Decodes standard base64, ignoring ASCII whitespace (MIME-style line breaks).
@@ -76,7 +90,7 @@ pub(crate) mod blob {
 
     /// Writes the bytes as a base64 JSON string.
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&base64_display(bytes))
+        serialize_base64(bytes, serializer)
     }
 
     /// Reads a base64 JSON string; anything else (including `null`) is an error.
@@ -104,7 +118,7 @@ pub(crate) mod opt_blob {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match bytes {
-            Some(bytes) => serializer.collect_str(&base64_display(bytes)),
+            Some(bytes) => serialize_base64(bytes, serializer),
             None => serializer.serialize_none(),
         }
     }

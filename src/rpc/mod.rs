@@ -191,17 +191,15 @@ impl RpcMessage {
                 (MESSAGE_FLAGS, HeaderValue::Int32(v)) if flags.is_none() => flags = Some(v),
                 (STREAM_ID, HeaderValue::Int32(v)) if stream_id.is_none() => stream_id = Some(v),
                 (CONTENT_TYPE, HeaderValue::String(s)) if m.content_type.is_none() => {
-                    m.content_type = Some(s.into())
+                    m.content_type = Some(s)
                 }
                 (MODEL_TYPE, HeaderValue::String(s)) if m.model_type.is_none() => {
-                    m.model_type = Some(s.into())
+                    m.model_type = Some(s)
                 }
                 (OPERATION, HeaderValue::String(s)) if m.operation.is_none() => {
-                    m.operation = Some(s.into())
+                    m.operation = Some(s)
                 }
-                (VERSION, HeaderValue::String(s)) if m.version.is_none() => {
-                    m.version = Some(s.into())
-                }
+                (VERSION, HeaderValue::String(s)) if m.version.is_none() => m.version = Some(s),
                 (_, value) => m.extra_headers.push(Header {
                     name: header.name,
                     value,
@@ -230,11 +228,12 @@ impl RpcMessage {
     /// `operation` last.
     pub fn to_frame(&self) -> Message {
         let mut headers = Vec::with_capacity(7 + self.extra_headers.len());
-        let text = |name: &'static str, value: &Option<Cow<str>>, headers: &mut Vec<Header>| {
-            if let Some(v) = value {
-                headers.push(Header::new(name, HeaderValue::String(v.to_string())));
-            }
-        };
+        let text =
+            |name: &'static str, value: &Option<Cow<'static, str>>, headers: &mut Vec<Header>| {
+                if let Some(v) = value {
+                    headers.push(Header::new(name, HeaderValue::String(v.clone())));
+                }
+            };
         text(VERSION, &self.version, &mut headers);
         text(CONTENT_TYPE, &self.content_type, &mut headers);
         text(MODEL_TYPE, &self.model_type, &mut headers);

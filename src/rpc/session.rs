@@ -29,6 +29,7 @@
 //!    as its error unless the user closed).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{MessageType, ProtocolError, RpcMessage};
 
@@ -103,7 +104,7 @@ pub(crate) enum Unanswered {
 /// The open streams of one connection.
 #[derive(Debug)]
 pub(crate) struct Session<C, Q> {
-    streams: HashMap<i32, Stream<C, Q>>,
+    streams: HashMap<i32, Stream<C, Q>, BuildHasherDefault<StreamIdHasher>>,
     /// The highest stream id ever opened: a message on a higher id is a protocol error.
     highest: i32,
 }
@@ -111,9 +112,35 @@ pub(crate) struct Session<C, Q> {
 impl<C, Q> Default for Session<C, Q> {
     fn default() -> Self {
         Session {
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             highest: 0,
         }
+    }
+}
+
+/// The hash of the session's keys: stream ids that this client allocated itself, in
+/// order (a peer only looks ids up), so a multiplication by an odd constant spreads them
+/// well, at a fraction of the cost of the default keyed hasher (which guards tables whose
+/// keys a peer chooses).
+#[derive(Default)]
+pub(crate) struct StreamIdHasher(u64);
+
+/// 2^64 divided by the golden ratio, rounded to odd (Knuth's multiplicative hashing).
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for StreamIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(GOLDEN);
+        }
+    }
+
+    fn write_i32(&mut self, id: i32) {
+        self.0 = (self.0 ^ u64::from(id as u32)).wrapping_mul(GOLDEN);
     }
 }
 
@@ -250,6 +277,31 @@ mod tests {
 
     /// Callers and queues are plain labels here.
     type S = Session<&'static str, &'static str>;
+
+    #[test]
+    fn stream_ids_hash_apart_and_spread_over_the_tags() {
+        use std::hash::Hash;
+        let hash = |id: i32| {
+            let mut hasher = StreamIdHasher::default();
+            id.hash(&mut hasher);
+            hasher.finish()
+        };
+        let hashes: std::collections::HashSet<u64> = (1..=10_000).map(hash).collect();
+        assert_eq!(hashes.len(), 10_000);
+        // hashbrown keeps the top 7 bits of a hash as the key's tag, the low bits as its
+        // bucket: consecutive ids must differ in both.
+        let tags: std::collections::HashSet<u64> = (1..=1_000).map(|id| hash(id) >> 57).collect();
+        assert!(tags.len() > 100, "{} tags", tags.len());
+        let buckets: std::collections::HashSet<u64> = (1..=64).map(|id| hash(id) & 63).collect();
+        assert_eq!(buckets.len(), 64);
+        let bytes = |b: &[u8]| {
+            let mut hasher = StreamIdHasher::default();
+            hasher.write(b);
+            hasher.finish()
+        };
+        assert_ne!(bytes(&[1, 2]), bytes(&[2, 1]));
+        assert_ne!(bytes(&[1]), bytes(&[1, 0]));
+    }
 
     const RESPONSE: &str = "aws.greengrass#SubscribeToTopicResponse";
     const EVENT: &str = "aws.greengrass#SubscriptionResponseMessage";
