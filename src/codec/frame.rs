@@ -157,7 +157,7 @@ pub(super) fn encode(msg: &Message, limits: &Limits, out: &mut BytesMut) -> Resu
 }
 
 /// Validates borrowed headers and a payload against `limits` and appends their frame to
-/// `out` (nothing on error). `headers` is walked twice: sizes first, then bytes.
+/// `out` (nothing on error), walking `headers` once.
 pub(super) fn encode_parts<'a, I>(
     headers: I,
     payload: &[u8],
@@ -165,10 +165,48 @@ pub(super) fn encode_parts<'a, I>(
     out: &mut BytesMut,
 ) -> Result<(), CodecError>
 where
-    I: Iterator<Item = HeaderRef<'a>> + Clone,
+    I: Iterator<Item = HeaderRef<'a>>,
 {
-    let (headers_len, total) = encoded_sizes(headers.clone(), payload.len())?;
-    if total > u64::from(limits.max_frame_size) {
+    let start = out.len();
+    let written = write_frame(headers, payload, limits, out, start);
+    if written.is_err() {
+        out.truncate(start);
+    }
+    written
+}
+
+/// Room reserved for a frame's headers before they are written (an eventstream-RPC frame's
+/// seven headers take about 150 bytes); more headers grow the buffer as they are written.
+const HEADERS_ROOM: usize = 256;
+
+/// [`encode_parts`] in one pass over the headers: the prelude's room first, each header
+/// checked and written, then the limits checked before the payload is copied, and the
+/// prelude and the CRCs last. On error, `out` may hold part of the frame after `start`
+/// (at most the frame limit's worth of headers).
+fn write_frame<'a>(
+    headers: impl Iterator<Item = HeaderRef<'a>>,
+    payload: &[u8],
+    limits: &Limits,
+    out: &mut BytesMut,
+    start: usize,
+) -> Result<(), CodecError> {
+    let max_frame = u64::from(limits.max_frame_size);
+    // (A payload over the limit is refused below: the room is never sized by it.)
+    let payload_room = payload.len().min(limits.max_frame_size as usize);
+    out.reserve(PRELUDE_LEN + HEADERS_ROOM + payload_room + 4);
+    out.put_slice(&[0; PRELUDE_LEN]);
+    let mut headers_len: u64 = 0;
+    for header in headers {
+        // A usize always fits in a u64 on supported targets.
+        let offset = usize::try_from(headers_len).unwrap_or(usize::MAX);
+        headers_len += encoded_header_len(&header, offset)? as u64;
+        // Headers past the frame limit are only measured (for the error), never written.
+        if headers_len <= max_frame {
+            write_header(&header, out);
+        }
+    }
+    let total = headers_len + payload.len() as u64 + FRAME_OVERHEAD as u64;
+    if total > max_frame {
         return Err(CodecError::FrameTooLarge {
             total_length: total,
             max: limits.max_frame_size,
@@ -180,27 +218,23 @@ where
             max: limits.max_headers_size,
         });
     }
+    out.put_slice(payload);
     // Both fit in u32 now (bounded by the u32 limits).
-    let total_u32 = total as u32;
-    let headers_u32 = headers_len as u32;
-
     let mut prelude = [0u8; PRELUDE_LEN];
     let (lengths, crc_bytes) = prelude.split_at_mut(8);
     let (total_bytes, headers_bytes) = lengths.split_at_mut(4);
-    total_bytes.copy_from_slice(&total_u32.to_be_bytes());
-    headers_bytes.copy_from_slice(&headers_u32.to_be_bytes());
+    total_bytes.copy_from_slice(&(total as u32).to_be_bytes());
+    headers_bytes.copy_from_slice(&(headers_len as u32).to_be_bytes());
     let prelude_crc = crc32fast::hash(lengths);
     crc_bytes.copy_from_slice(&prelude_crc.to_be_bytes());
-
-    out.reserve(total as usize);
-    let start = out.len();
-    out.put_slice(&prelude);
-    for header in headers {
-        write_header(&header, out);
+    let frame = out.get_mut(start..).unwrap_or_default();
+    if let Some(head) = frame.get_mut(..PRELUDE_LEN) {
+        head.copy_from_slice(&prelude);
     }
-    out.put_slice(payload);
+    // The message CRC covers the whole frame but its last 4 bytes, the prelude's 8 bytes
+    // of lengths included: it continues from the prelude CRC.
     let mut hasher = crc32fast::Hasher::new_with_initial(prelude_crc);
-    hasher.update(out.get(start + 8..).unwrap_or_default());
+    hasher.update(frame.get(8..).unwrap_or_default());
     out.put_u32(hasher.finalize());
     debug_assert_eq!(out.len() - start, total as usize);
     Ok(())

@@ -30,8 +30,9 @@ const MAX_READ: usize = 64 * 1024;
 const INITIAL_CAPACITY: usize = 8 * 1024;
 
 /// Encodes one frame from borrowed headers (in wire order) and a payload, exactly as
-/// [`Message::encode`] would encode the owned equivalent: `limits` are checked first and
-/// nothing is appended to `out` on error. `headers` is iterated twice (sizes, then bytes).
+/// [`Message::encode`] would encode the owned equivalent: nothing is appended to `out` on
+/// error (the limits are checked before the payload is copied). `headers` is iterated
+/// once.
 pub fn encode_parts<'a, I>(
     headers: I,
     payload: &[u8],
@@ -39,7 +40,7 @@ pub fn encode_parts<'a, I>(
     out: &mut BytesMut,
 ) -> Result<(), CodecError>
 where
-    I: Iterator<Item = HeaderRef<'a>> + Clone,
+    I: Iterator<Item = HeaderRef<'a>>,
 {
     frame::encode_parts(headers, payload, limits, out)
 }

@@ -482,6 +482,40 @@ fn encode_enforces_limits() {
     ));
 }
 
+#[test]
+fn encode_measures_what_is_over_the_limit_without_keeping_or_reserving_it() {
+    // Headers alone past the frame limit: the whole size is reported, nothing is kept.
+    let headers = (0..100)
+        .map(|i| Header::new(format!("h{i:03}"), HeaderValue::Int64(i)))
+        .collect();
+    let msg = Message {
+        headers,
+        payload: Bytes::new(),
+    };
+    assert_eq!(
+        encode_err(&msg, &Limits::with_max_frame_size(200)),
+        CodecError::FrameTooLarge {
+            total_length: 100 * 14 + 16,
+            max: 200
+        }
+    );
+    // A payload over the limit: refused before any room is made for it.
+    let big = Message {
+        headers: vec![],
+        payload: Bytes::from(vec![0; 1 << 20]),
+    };
+    let mut out = BytesMut::new();
+    assert!(big
+        .encode(&Limits::with_max_frame_size(4096), &mut out)
+        .is_err());
+    assert!(out.is_empty());
+    assert!(
+        out.capacity() < 64 * 1024,
+        "{} bytes reserved",
+        out.capacity()
+    );
+}
+
 // ---- FrameDecoder ----
 
 #[test]
