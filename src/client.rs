@@ -539,7 +539,8 @@ fn request_frame_len(operation: &str, model_type: &str, payload_len: usize) -> O
 /// a large request) is freed, so an idle thread holds at most this much.
 const KEPT_REQUEST_BUFFER: usize = 16 * 1024;
 
-/// A request's JSON payload: written into a buffer kept per thread, then copied once into
+/// A request's JSON payload (written with its blobs as base64 text straight into the
+/// output, see `model::write_json`): into a buffer kept per thread, then copied once into
 /// a `Bytes` of its exact size. One allocation per request, where `serde_json::to_vec`
 /// takes up to three (the vector, its growth, and the `Bytes` of a vector with spare
 /// room).
@@ -547,7 +548,10 @@ fn request_payload<T: serde::Serialize + ?Sized>(request: &T) -> serde_json::Res
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let fresh = || serde_json::to_vec(request).map(Bytes::from);
+    let fresh = || {
+        let mut buffer = Vec::new();
+        crate::model::write_json(&mut buffer, request).map(|()| Bytes::from(buffer))
+    };
     BUFFER
         .try_with(|buffer| {
             // Borrowed already: a request whose serialization makes a call of its own.
@@ -555,7 +559,7 @@ fn request_payload<T: serde::Serialize + ?Sized>(request: &T) -> serde_json::Res
                 return fresh();
             };
             buffer.clear();
-            let payload = serde_json::to_writer(&mut *buffer, request)
+            let payload = crate::model::write_json(&mut buffer, request)
                 .map(|()| Bytes::copy_from_slice(&buffer));
             if buffer.capacity() > KEPT_REQUEST_BUFFER {
                 *buffer = Vec::new();

@@ -21,6 +21,8 @@ mod reader;
 mod reply;
 mod writer;
 
+// The emulator writes its frames with the same deadline bookkeeping.
+#[cfg(feature = "emulator")]
 pub(crate) use writer::WriteTimeout;
 
 use std::borrow::Cow;

@@ -209,7 +209,7 @@ pub(crate) enum Outcome {
 impl Outcome {
     /// A response carrying `shape`.
     pub(crate) fn response<T: Shape>(shape: &T) -> Outcome {
-        match serde_json::to_vec(shape) {
+        match crate::model::to_json(shape) {
             Ok(p) => Outcome::Response {
                 model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),
@@ -227,7 +227,7 @@ impl Outcome {
         shape: &T,
         register: impl FnOnce(StreamRef) -> Cleanup + Send + 'static,
     ) -> Outcome {
-        match serde_json::to_vec(shape) {
+        match crate::model::to_json(shape) {
             Ok(p) => Outcome::Subscribe {
                 model_type: Cow::Borrowed(T::MODEL_TYPE),
                 payload: p.into(),

@@ -8,11 +8,13 @@
 //!   members are skipped; the first known non-null member wins).
 //! * [`Redacted`]: stand-in printed by the manual `Debug` impls of sensitive shapes.
 
+use std::cell::Cell;
 use std::fmt;
+use std::io;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Standard alphabet; writes padding, accepts input with or without it.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -23,14 +25,31 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The longest base64 text written from a buffer on the stack (the blobs of 768 bytes
-/// or less); a longer one is written in pieces.
+/// or less, or one piece of a longer one).
 const STACK_BASE64: usize = 1024;
 
-/// Writes bytes as a standard padded base64 string. A short blob is encoded on the stack
-/// and written whole (the common case, and cheaper than writing through `fmt`); a longer
-/// one in pieces with `collect_str`, which serde_json writes into its output without
-/// building the whole text first.
+/// The most blob bytes encoded into one [`STACK_BASE64`] piece (a multiple of 3: only
+/// the last piece of a blob is padded).
+const STACK_BLOB: usize = STACK_BASE64 / 4 * 3;
+
+thread_local! {
+    /// Set while [`write_json`] serializes: a blob is then handed to its serializer as
+    /// bytes, which [`WireFormatter`] writes as base64 text.
+    static BLOBS_AS_BYTES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Writes bytes as a standard padded base64 string.
+///
+/// Under [`write_json`] (every request the client sends), the bytes go to
+/// [`WireFormatter`], which writes the base64 text straight into the output: serde_json
+/// would otherwise check every byte of it for characters to escape, and base64 has none.
+/// Under any other serializer (`serde_json::to_string`, `to_value`, another format), a
+/// short blob is encoded on the stack and written whole, a longer one in pieces with
+/// `collect_str`, which serde_json writes without building the whole text first.
 fn serialize_base64<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    if BLOBS_AS_BYTES.try_with(Cell::get).unwrap_or(false) {
+        return serializer.serialize_bytes(bytes);
+    }
     let mut text = [0u8; STACK_BASE64];
     let short = BASE64
         .encode_slice(bytes, &mut text)
@@ -40,6 +59,60 @@ fn serialize_base64<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok,
         Some(text) => serializer.serialize_str(text),
         None => serializer.collect_str(&base64::display::Base64Display::new(bytes, &BASE64)),
     }
+}
+
+/// serde_json's compact output, but for a byte array: only a blob is serialized as bytes
+/// (under [`write_json`]), and it is written as a base64 string.
+struct WireFormatter;
+
+impl serde_json::ser::Formatter for WireFormatter {
+    fn write_byte_array<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: &[u8],
+    ) -> io::Result<()> {
+        let mut text = [0u8; STACK_BASE64];
+        writer.write_all(b"\"")?;
+        for piece in value.chunks(STACK_BLOB) {
+            let len = BASE64
+                .encode_slice(piece, &mut text)
+                .map_err(io::Error::other)?;
+            writer.write_all(text.get(..len).unwrap_or_default())?;
+        }
+        writer.write_all(b"\"")
+    }
+}
+
+/// `value` as compact JSON: the same text as `serde_json::to_vec`, with its blobs
+/// written by [`WireFormatter`] (see [`write_json`]).
+#[cfg(feature = "emulator")]
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    write_json(&mut out, value).map(|()| out)
+}
+
+/// Appends `value` as compact JSON to `out`: the same text as `serde_json::to_writer`,
+/// with its blobs written by [`WireFormatter`].
+pub(crate) fn write_json<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> serde_json::Result<()> {
+    /// Puts the flag back as it was, also when a `Serialize` impl panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = BLOBS_AS_BYTES.try_with(|flag| flag.set(self.0));
+        }
+    }
+    let Ok(before) = BLOBS_AS_BYTES.try_with(|flag| flag.replace(true)) else {
+        // The thread is exiting (its locals are gone): blobs are written as text.
+        return serde_json::to_writer(out, value);
+    };
+    let _restore = Restore(before);
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        out,
+        WireFormatter,
+    ))
 }
 
 /// Decodes standard base64, ignoring ASCII whitespace (MIME-style line breaks).
@@ -272,3 +345,58 @@ macro_rules! union_deserialize {
 
 pub(crate) use union_deserialize;
 pub(crate) use wire_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        PublishToIoTCoreRequest, PublishToTopicRequest, Qos, UpdateThingShadowRequest,
+    };
+
+    fn wire(value: &impl Serialize) -> Vec<u8> {
+        let mut out = b"kept ".to_vec();
+        write_json(&mut out, value).expect("write_json");
+        assert_eq!(out.get(..5), Some(&b"kept "[..]), "appended");
+        out.split_off(5)
+    }
+
+    #[test]
+    fn write_json_writes_what_serde_json_writes_and_leaves_other_serializers_alone() {
+        let bytes: Vec<u8> = (0..2400u32).map(|i| (i * 131 % 251) as u8).collect();
+        for len in (0..=70).chain([767, 768, 769, 1535, 1536, 1537, 2303, 2304, 2400]) {
+            let blob = &bytes[..len];
+            let publish = PublishToTopicRequest::binary("t/\"q\"", blob);
+            let shadow = UpdateThingShadowRequest::new("x", blob);
+            let cloud = PublishToIoTCoreRequest::binary("c", Qos::AtLeastOnce, blob);
+            assert_eq!(
+                wire(&publish),
+                serde_json::to_vec(&publish).unwrap(),
+                "{len}"
+            );
+            assert_eq!(wire(&shadow), serde_json::to_vec(&shadow).unwrap(), "{len}");
+            assert_eq!(wire(&cloud), serde_json::to_vec(&cloud).unwrap(), "{len}");
+        }
+        // Outside write_json a blob is a string again, for every serializer.
+        let publish = PublishToTopicRequest::binary("t", b"ab");
+        let value = serde_json::to_value(&publish).unwrap();
+        assert_eq!(
+            value["publishMessage"]["binaryMessage"]["message"],
+            serde_json::json!("YWI=")
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_write_json_does_not_leave_blobs_as_bytes() {
+        struct Panics;
+        impl Serialize for Panics {
+            fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                panic!("a Serialize impl that panics");
+            }
+        }
+        let caught = std::panic::catch_unwind(|| write_json(&mut Vec::new(), &Panics));
+        assert!(caught.is_err());
+        assert!(!BLOBS_AS_BYTES.with(Cell::get));
+        let text = serde_json::to_string(&UpdateThingShadowRequest::new("x", b"ab")).unwrap();
+        assert_eq!(text, r#"{"thingName":"x","payload":"YWI="}"#);
+    }
+}

@@ -220,6 +220,9 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 mod encoding;
+#[cfg(feature = "emulator")]
+pub(crate) use encoding::to_json;
+pub(crate) use encoding::write_json;
 mod helpers;
 mod operations;
 mod timestamp;

@@ -47,7 +47,7 @@ impl Broker {
             return 0;
         }
         let event: SubscriptionResponseMessage = message.clone().into_event(topic);
-        let payload = match serde_json::to_vec(&event) {
+        let payload = match crate::model::to_json(&event) {
             Ok(p) => bytes::Bytes::from(p),
             Err(_) => return 0,
         };
