@@ -36,6 +36,8 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (topic, count) = match args.as_slice() {
+        // Not a topic to wait on for ever.
+        [help] if help == "--help" || help == "-h" => return usage(),
         [topic] => (topic.clone(), None),
         [topic, flag, n] if flag == "--count" => match n.parse::<u64>() {
             Ok(n) => (topic.clone(), Some(n)),

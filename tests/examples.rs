@@ -129,6 +129,30 @@ fn publish_example_reports_errors_and_exits_non_zero() {
         .contains("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"));
 }
 
+#[test]
+fn publish_and_subscribe_examples_print_their_usage_for_help() {
+    for (name, args) in [
+        ("subscribe", &["--help"][..]),
+        ("subscribe", &["-h"][..]),
+        ("subscribe", &["t", "--count"][..]),
+        ("publish", &["--help"][..]),
+    ] {
+        // No socket: the usage must come before any connection attempt.
+        let mut command = target_command(example(name));
+        command
+            .args(args)
+            .env_remove(ggipc::SOCKET_PATH_ENV)
+            .env_remove(ggipc::AUTH_TOKEN_ENV);
+        let out = run_with_timeout(&mut command, Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2), "{name} {args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("usage: {name} <topic>")),
+            "{name} {args:?}: {stderr}"
+        );
+    }
+}
+
 /// Starts the subscribe example without `--count` against `emu`; returns once it has
 /// subscribed (it catches signals before it subscribes).
 fn running_subscribe_example(emu: &Emulator) -> std::process::Child {
