@@ -50,6 +50,6 @@ pub fn run(s: &Settings, rows: &mut Vec<Row>) {
             "µs",
         )
         .baseline(raw50, raw_what)
-        .note("the reply is read by another thread and handed over a channel, as in ggipc"),
+        .note("the reply is read by another thread and handed over a channel (a blocked ggipc call gets its reply through a slot and an unpark)"),
     );
 }
