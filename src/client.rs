@@ -539,20 +539,22 @@ fn request_frame_len(operation: &str, model_type: &str, payload_len: usize) -> O
 /// a large request) is freed, so an idle thread holds at most this much.
 const KEPT_REQUEST_BUFFER: usize = 16 * 1024;
 
+thread_local! {
+    /// The buffer [`request_payload`] serializes into, kept for the thread's next request.
+    static REQUEST_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A request's JSON payload (written with its blobs as base64 text straight into the
 /// output, see `model::write_json`): into a buffer kept per thread, then copied once into
 /// a `Bytes` of its exact size. One allocation per request, where `serde_json::to_vec`
 /// takes up to three (the vector, its growth, and the `Bytes` of a vector with spare
 /// room).
 fn request_payload<T: serde::Serialize + ?Sized>(request: &T) -> serde_json::Result<Bytes> {
-    thread_local! {
-        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let fresh = || {
         let mut buffer = Vec::new();
         crate::model::write_json(&mut buffer, request).map(|()| Bytes::from(buffer))
     };
-    BUFFER
+    REQUEST_BUFFER
         .try_with(|buffer| {
             // Borrowed already: a request whose serialization makes a call of its own.
             let Ok(mut buffer) = buffer.try_borrow_mut() else {
@@ -568,4 +570,32 @@ fn request_payload<T: serde::Serialize + ?Sized>(request: &T) -> serde_json::Res
         })
         // The thread is exiting (its locals are gone).
         .unwrap_or_else(|_| fresh())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> usize {
+        REQUEST_BUFFER.with(|buffer| buffer.borrow().capacity())
+    }
+
+    #[test]
+    fn a_thread_keeps_its_request_buffer_only_while_it_is_small() {
+        let small = serde_json::json!({ "topic": "t", "n": 1 });
+        let big = serde_json::json!({ "topic": "t", "text": "x".repeat(100_000) });
+        for request in [&small, &big, &small] {
+            let payload = request_payload(request).expect("payload");
+            assert_eq!(payload, serde_json::to_vec(request).unwrap());
+            let kept = kept();
+            if std::ptr::eq(request, &big) {
+                assert_eq!(
+                    kept, 0,
+                    "a buffer grown past {KEPT_REQUEST_BUFFER} is freed"
+                );
+            } else {
+                assert!(kept > 0 && kept <= KEPT_REQUEST_BUFFER, "{kept} bytes kept");
+            }
+        }
+    }
 }
