@@ -153,22 +153,31 @@ fn publish_and_subscribe_examples_print_their_usage_for_help() {
     }
 }
 
-/// Starts the subscribe example without `--count` against `emu`; returns once it has
-/// subscribed (it catches signals before it subscribes).
-fn running_subscribe_example(emu: &Emulator) -> std::process::Child {
+/// The subscribe example, started without `--count`, and the lines of its stderr.
+struct Subscriber {
+    child: std::process::Child,
+    stderr: crossbeam_channel::Receiver<String>,
+}
+
+/// Starts the subscribe example without `--count` against `emu`; returns once it says it
+/// has subscribed, i.e. its subscribe call has returned (it catches signals before it
+/// subscribes). The emulator counts a subscription before its response is written: a
+/// stop at that point would fail the subscribe call itself.
+fn running_subscribe_example(emu: &Emulator) -> Subscriber {
     let mut sub = target_command(example("subscribe"));
     sub.args(["t"])
         .env(ggipc::SOCKET_PATH_ENV, emu.socket_path())
         .env(ggipc::AUTH_TOKEN_ENV, emu.auth_token());
-    let child = sub
-        .stdout(Stdio::piped())
+    let mut child = sub
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(Duration::from_secs(10), "subscribed", || {
-        emu.subscription_count() == 1
-    });
-    child
+    let stderr = lines_from(child.stderr.take().expect("piped stderr"));
+    while expect_within(&stderr, Duration::from_secs(10), "\"subscribed to t\"")
+        != "subscribed to t"
+    {}
+    Subscriber { child, stderr }
 }
 
 /// The child's output, once it exits within `within` of now.
@@ -177,7 +186,25 @@ fn exit_within(child: std::process::Child, within: Duration) -> std::process::Ou
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    expect_within(&rx, within, "subscribe example exit").unwrap()
+    expect_within(&rx, within, "example exit").unwrap()
+}
+
+/// The subscribe example's exit status and the rest of its stderr, once it exits within
+/// `within` of now.
+fn subscriber_exit_within(sub: Subscriber, within: Duration) -> (std::process::ExitStatus, String) {
+    let Subscriber { mut child, stderr } = sub;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = expect_within(&rx, within, "subscribe example exit").unwrap();
+    // Its stderr ends with it: the reader thread then hangs up.
+    let mut rest = String::new();
+    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(2)) {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    (status, rest)
 }
 
 #[test]
@@ -185,9 +212,8 @@ fn subscribe_example_exits_non_zero_within_a_second_when_the_nucleus_dies() {
     let emu = Emulator::start().unwrap();
     let child = running_subscribe_example(&emu);
     emu.stop();
-    let out = exit_within(child, Duration::from_secs(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (status, stderr) = subscriber_exit_within(child, Duration::from_secs(1));
+    assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("subscribe failed: connection lost: connection closed"),
         "{stderr}"
@@ -199,13 +225,12 @@ fn subscribe_example_exits_zero_within_a_second_on_sigterm() {
     let emu = Emulator::start().unwrap();
     let child = running_subscribe_example(&emu);
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
-    let out = exit_within(child, Duration::from_secs(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let (status, stderr) = subscriber_exit_within(child, Duration::from_secs(1));
+    assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.contains("stopped: signal\n"), "{stderr}");
 }
 
