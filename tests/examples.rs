@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use ggipc::emulator::Emulator;
@@ -174,9 +174,14 @@ fn running_subscribe_example(emu: &Emulator) -> Subscriber {
         .spawn()
         .unwrap();
     let stderr = lines_from(child.stderr.take().expect("piped stderr"));
-    while expect_within(&stderr, Duration::from_secs(10), "\"subscribed to t\"")
-        != "subscribed to t"
-    {}
+    // One deadline for all lines before it, so that other lines cannot stretch the wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if expect_within(&stderr, left, "\"subscribed to t\"") == "subscribed to t" {
+            break;
+        }
+    }
     Subscriber { child, stderr }
 }
 
