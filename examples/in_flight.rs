@@ -51,18 +51,27 @@ fn run(topic: &str, calls: u64, window: usize, threads: u64) -> ggipc::Result<()
     let switches = context_switches();
     let cpu = cpu_times();
     let start = Instant::now();
-    std::thread::scope(|scope| {
+    // A thread's switches leave `/proc/self/task` with it: each publishing thread counts
+    // its own before it ends.
+    let workers_switches = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(|| publish(&client, &request, calls / threads, window)))
+            .map(|_| {
+                scope.spawn(|| {
+                    publish(&client, &request, calls / threads, window)?;
+                    Ok(switches_of("/proc/thread-self/status"))
+                })
+            })
             .collect();
         workers
             .into_iter()
-            .try_for_each(|w| w.join().expect("a publishing thread panicked"))
+            .map(|w| w.join().expect("a publishing thread panicked"))
+            .sum::<ggipc::Result<Option<u64>>>()
     })?;
     let elapsed = start.elapsed();
     let switches = context_switches()
         .zip(switches)
-        .map(|(b, a)| b.saturating_sub(a));
+        .zip(workers_switches)
+        .map(|((b, a), w)| b.saturating_sub(a) + w);
     println!(
         "{calls} publishes, window {window}, {threads} thread(s): {:.0} publishes/s",
         calls as f64 / elapsed.as_secs_f64()
@@ -111,18 +120,25 @@ fn publish(
     Ok(())
 }
 
-/// Voluntary plus involuntary context switches of every thread of this process so far
-/// (Linux `/proc`; `None` elsewhere).
+/// Voluntary plus involuntary context switches of every live thread of this process so
+/// far (Linux `/proc`; `None` elsewhere).
 fn context_switches() -> Option<u64> {
     let mut total = 0;
     for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
-        for line in status.lines() {
-            if line.starts_with("voluntary_ctxt_switches:")
-                || line.starts_with("nonvoluntary_ctxt_switches:")
-            {
-                total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-            }
+        total += switches_of(task.ok()?.path().join("status"))?;
+    }
+    Some(total)
+}
+
+/// Voluntary plus involuntary context switches in one thread's `status` file.
+fn switches_of(status: impl AsRef<std::path::Path>) -> Option<u64> {
+    let status = std::fs::read_to_string(status).ok()?;
+    let mut total = 0;
+    for line in status.lines() {
+        if line.starts_with("voluntary_ctxt_switches:")
+            || line.starts_with("nonvoluntary_ctxt_switches:")
+        {
+            total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
         }
     }
     Some(total)
