@@ -191,6 +191,42 @@ fn blobs_are_base64_and_bad_input_is_an_error_not_a_panic() {
     .is_err());
 }
 
+/// Blobs as they come off the wire (`serde_json::from_slice`): escapes are honoured, a
+/// raw control character is invalid JSON (as for the nucleus's parser) though a line
+/// break escaped in the string is a MIME-style one, invalid UTF-8 is an error, not a
+/// panic. (Reading a blob with `deserialize_bytes` would skip serde_json's UTF-8 check,
+/// and its check for raw control characters with it: this test fails then.)
+#[test]
+fn blobs_from_the_wire_honour_escapes_and_refuse_invalid_json() {
+    let decode = |json: &[u8]| serde_json::from_slice::<GetThingShadowResponse>(json);
+    let a_is_1 = br#"{"a":1}"#;
+    for good in [
+        &br#"{"payload": "eyJhIjoxfQ=="}"#[..],
+        br#"{"payload": "\u0065yJhIjoxfQ=="}"#,
+        br#"{"payload": "eyJhIjox\nfQ=="}"#,
+        br#"{"payload": "eyJhIjox\r\nfQ=="}"#,
+    ] {
+        let text = String::from_utf8_lossy(good);
+        assert_eq!(decode(good).expect(&text).payload, a_is_1, "{text}");
+    }
+    // A raw line break (not the escape `\n`) is invalid JSON.
+    let raw_line_break = decode(b"{\"payload\": \"eyJhIjox\nfQ==\"}").unwrap_err();
+    assert!(
+        raw_line_break.to_string().contains("control character"),
+        "{raw_line_break}"
+    );
+    for bad in [
+        &b"{\"payload\": \"eyJh\xffIjoxfQ==\"}"[..],
+        b"{\"payload\": \"eyJh\x00IjoxfQ==\"}",
+        br#"{"payload": [1, 2, 3]}"#,
+        br#"{"payload": "\ud800"}"#,
+        br#"{"payload": "eyJh\/Ijox"}"#,
+        br#"{"payload": "!!!"}"#,
+    ] {
+        assert!(decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+    }
+}
+
 /// RFC 4648 base64 with padding, written out here so the test does not check the
 /// library's encoder against itself.
 fn reference_base64(bytes: &[u8]) -> String {
