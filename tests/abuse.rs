@@ -1023,4 +1023,9 @@ fn invalid_connection_settings_are_refused() {
     assert!(invalid(Emulator::builder().write_timeout(Duration::ZERO)));
     assert!(invalid(Emulator::builder().outbound_queue(0, 1)));
     assert!(invalid(Emulator::builder().max_streams_per_connection(0)));
+    let most = ggipc::emulator::MAX_BUSY_POLL;
+    assert!(invalid(
+        Emulator::builder().busy_poll(most + Duration::from_nanos(1))
+    ));
+    assert!(Emulator::builder().busy_poll(most).start().is_ok());
 }

@@ -32,12 +32,18 @@ struct Emu {
 
 impl Emu {
     fn start(socket: &Path, env_file: &Path) -> Emu {
+        Emu::start_with(socket, env_file, &[])
+    }
+
+    /// [`Emu::start`] with more flags.
+    fn start_with(socket: &Path, env_file: &Path, flags: &[&str]) -> Emu {
         let mut child = target_command(env!("CARGO_BIN_EXE_ggipc-emulator"))
             .arg("--socket")
             .arg(socket)
             .arg("--env-file")
             .arg(env_file)
             .args(["--recipe", RECIPE, "--secrets", SECRETS])
+            .args(flags)
             .env_remove("RUST_LOG")
             .env("GGIPC_LOG", "info")
             .stdin(Stdio::null())
@@ -277,4 +283,46 @@ fn sigterm_stops_the_binary_after_its_socket_file_is_removed() {
     wait_for_file(&env_file);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(emu.stop().success());
+}
+
+/// `--busy-poll D`: served with it; more than 10 ms, or not a duration, refused at once.
+#[test]
+fn busy_poll_serves_calls_and_bad_values_are_refused() {
+    let dir = scratch("poll");
+    let env_file = dir.join("env.sh");
+    let socket = unique_socket_path("emubin-poll");
+    let emu = Emu::start_with(&socket, &env_file, &["--busy-poll", "50us"]);
+    let exports = wait_for_file(&env_file);
+    let client = Client::builder()
+        .socket_path(&socket)
+        .auth_token(export_value(&exports, ggipc::AUTH_TOKEN_ENV))
+        .connect()
+        .unwrap();
+    for i in 0..200 {
+        client
+            .publish_to_topic(PublishToTopicRequest::json("polled", serde_json::json!(i)))
+            .unwrap();
+    }
+    drop(client);
+    assert!(emu.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+    for (value, code, says) in [
+        ("20ms", 1, "at most 10ms"),
+        ("x", 2, "not a duration"),
+        ("-5us", 2, "not a duration"),
+    ] {
+        let output = finishes_within(Duration::from_secs(10), "a refused --busy-poll", {
+            let value = value.to_owned();
+            move || {
+                target_command(env!("CARGO_BIN_EXE_ggipc-emulator"))
+                    .args(["--busy-poll", &value])
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run ggipc-emulator")
+            }
+        });
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{value}: {stderr}");
+        assert!(stderr.contains(says), "{value}: {stderr}");
+    }
 }

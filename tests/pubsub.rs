@@ -471,3 +471,66 @@ fn a_closure_handler_returning_an_error_keeps_its_subscription() {
     assert!(sub.is_open());
     assert_eq!(sub.stats().panicked, 0);
 }
+
+/// With `busy_poll`, a connection's reading thread makes its socket non-blocking while it
+/// polls, for its writer thread too: events written while the subscriber keeps that
+/// thread polling (it calls in a loop) all arrive, in order, and the connection stays.
+#[test]
+fn events_written_while_the_subscribers_reading_thread_polls_all_arrive_in_order() {
+    const EVENTS: usize = 300;
+    let emu = Emulator::builder()
+        .busy_poll(Duration::from_millis(1))
+        .outbound_queue(EVENTS + 8, 64 * 1024 * 1024)
+        .start()
+        .unwrap();
+    let subscriber = emu
+        .client_builder()
+        .event_queue(EVENTS + 8, 64 * 1024 * 1024)
+        .connect()
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let _sub = subscriber
+        .subscribe_to_topic(
+            SubscribeToTopicRequest::new("polled"),
+            move |e: SubscriptionResponseMessage| {
+                let _ = tx.send(e.binary().map(|b| b[..8].to_vec()));
+            },
+        )
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The subscriber's own calls keep its reading thread serving, then polling.
+    let caller = std::thread::spawn({
+        let subscriber = subscriber.clone();
+        let stop = stop.clone();
+        move || {
+            let mut calls = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                subscriber
+                    .publish_to_topic(PublishToTopicRequest::json("elsewhere", json!(1)))
+                    .expect("a call while events are written");
+                calls += 1;
+            }
+            calls
+        }
+    });
+    let publisher = emu.connect().unwrap();
+    for i in 0..EVENTS as u64 {
+        // 32 KiB events fill the socket's buffer, so that writes would block.
+        let mut message = vec![0u8; 32 * 1024];
+        message[..8].copy_from_slice(&i.to_be_bytes());
+        publisher
+            .publish_to_topic(PublishToTopicRequest::binary("polled", message))
+            .unwrap();
+    }
+    for i in 0..EVENTS as u64 {
+        let got = expect_within(&rx, WAIT, "an event");
+        assert_eq!(got, Some(i.to_be_bytes().to_vec()), "event {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let calls = caller.join().expect("the calling thread");
+    assert!(calls > 0);
+    assert_eq!(emu.dropped_events(), 0);
+    subscriber
+        .publish_to_topic(PublishToTopicRequest::json("elsewhere", json!(2)))
+        .expect("the subscriber's connection is still up");
+}

@@ -12,7 +12,9 @@
 //! scenario (smoke run); `GGIPC_BENCH_NO_PYTHON=1` leaves the Python client out;
 //! `GGIPC_BENCH_ONLY=codec,rtt` runs only the named groups (codec, rtt, pipelined,
 //! events, footprint, side); `GGIPC_BENCH_EMULATOR=<path>` runs the side-by-side
-//! against another `ggipc-emulator` binary (to compare emulator builds). Release binaries, the peer crates under `benches/peers/`
+//! against another `ggipc-emulator` binary (to compare emulator builds), and
+//! `GGIPC_BENCH_EMULATOR_ARGS="--busy-poll 50us"` with those flags (the setup line says
+//! so: not the defaults). Release binaries, the peer crates under `benches/peers/`
 //! and the Python venv are built by `benches/tools/prepare.sh`, which the groups that
 //! need them call.
 //!

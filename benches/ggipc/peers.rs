@@ -30,7 +30,9 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Starts `target/release/ggipc-emulator` (built by `prepare.sh emulator`), or the
     /// binary `GGIPC_BENCH_EMULATOR` names (to compare emulator builds; the setup line
-    /// says which ran), and waits (at most 10 s) until its socket accepts connections.
+    /// says which ran), with the flags in `GGIPC_BENCH_EMULATOR_ARGS` if set (split at
+    /// whitespace; the setup line says which), and waits (at most 10 s) until its socket
+    /// accepts connections.
     pub fn start(s: &Settings) -> Result<EmulatorProcess, String> {
         let bin = match std::env::var_os("GGIPC_BENCH_EMULATOR") {
             Some(path) => PathBuf::from(path),
@@ -45,6 +47,7 @@ impl EmulatorProcess {
             .arg(&socket)
             .arg("--svcuid")
             .arg(&token)
+            .args(emulator_args())
             .env("GGIPC_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -75,6 +78,13 @@ impl EmulatorProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// The emulator's flags from `GGIPC_BENCH_EMULATOR_ARGS` (none by default).
+pub fn emulator_args() -> Vec<String> {
+    std::env::var("GGIPC_BENCH_EMULATOR_ARGS")
+        .map(|args| args.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 impl Drop for EmulatorProcess {

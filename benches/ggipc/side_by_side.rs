@@ -574,10 +574,17 @@ fn table(
 
     lines.push(String::new());
     lines.push("Setup of this run:".into());
-    let emulator = match std::env::var("GGIPC_BENCH_EMULATOR") {
+    let mut emulator = match std::env::var("GGIPC_BENCH_EMULATOR") {
         Ok(path) => format!("`{path}` (GGIPC_BENCH_EMULATOR)"),
         Err(_) => "`ggipc-emulator`".into(),
     };
+    let flags = crate::peers::emulator_args();
+    if !flags.is_empty() {
+        emulator = format!(
+            "{emulator} **`{}`** (GGIPC_BENCH_EMULATOR_ARGS: not the defaults)",
+            flags.join(" ")
+        );
+    }
     lines.push(format!(
         "- one {emulator} process (release build, `GGIPC_LOG=warn`), one connection \
          per contender; {PAYLOAD}-byte binary messages; {rounds} interleaved round(s), \

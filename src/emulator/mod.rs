@@ -56,7 +56,7 @@ mod server;
 mod state;
 mod stores;
 
-pub use builder::EmulatorBuilder;
+pub use builder::{EmulatorBuilder, MAX_BUSY_POLL};
 pub use common::auth::{authorize, Denied, Matching, Policies, Policy, PolicyProblem, Resource};
 pub use common::errors::EmulatorError;
 pub use common::flavor::Flavor;

@@ -185,12 +185,58 @@ fn read_requests(
         if !conn.is_alive() {
             break;
         }
-        match decoder.read_from(&mut &*socket) {
+        let read = match poll_for_requests(decoder, socket, state.settings.busy_poll) {
+            Polled::Read(read) => read,
+            Polled::Nothing => decoder.read_from(&mut &*socket),
+            Polled::Failed(e) => {
+                log::warn!("connection of {}: {e}", conn.component);
+                break;
+            }
+        };
+        match read {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
+    }
+}
+
+/// What [`poll_for_requests`] saw.
+enum Polled {
+    /// A read that did not find the socket empty: bytes, the end, or an error.
+    Read(io::Result<usize>),
+    /// Nothing arrived within the poll (or there is no poll).
+    Nothing,
+    /// The socket could not be switched between blocking and not.
+    Failed(io::Error),
+}
+
+/// Reads the socket without blocking, again and again, for up to `poll`, yielding to
+/// any thread ready to run between reads (see `EmulatorBuilder::busy_poll`). The socket
+/// is blocking again when this returns, unless switching it back failed.
+fn poll_for_requests(decoder: &mut FrameDecoder, socket: &UnixStream, poll: Duration) -> Polled {
+    if poll.is_zero() {
+        return Polled::Nothing;
+    }
+    if let Err(e) = socket.set_nonblocking(true) {
+        return Polled::Failed(e);
+    }
+    let until = Instant::now() + poll;
+    let polled = loop {
+        match decoder.read_from(&mut &*socket) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= until {
+                    break Polled::Nothing;
+                }
+                std::thread::yield_now();
+            }
+            read => break Polled::Read(read),
+        }
+    };
+    match socket.set_nonblocking(false) {
+        Ok(()) => polled,
+        Err(e) => Polled::Failed(e),
     }
 }
 
@@ -726,4 +772,93 @@ fn request_resources(request: &Value) -> Vec<String> {
     }
     out.truncate(4);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::thread;
+
+    use super::*;
+
+    /// While a reading thread polls, the socket is non-blocking for every thread that
+    /// writes to it: a write that would block is retried until it completes (by its
+    /// deadline), not taken for a failure.
+    #[test]
+    fn a_write_that_would_block_while_the_reading_thread_polls_completes() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let writer_half = ours.try_clone().unwrap();
+        // Written as the writer thread writes, a batch of up to 64 KiB at a time: each
+        // `write` that starts while the socket is non-blocking and full would block.
+        let batch = vec![7u8; 64 * 1024];
+        let len = 64 * batch.len();
+        let writer = thread::spawn(move || {
+            let by = Instant::now() + Duration::from_secs(10);
+            let mut timeout = WriteTimeout::default();
+            (0..64).try_for_each(|_| write_all_by(&writer_half, &batch, by, &mut timeout))
+        });
+        // The peer reads slowly, so that the socket stays about full while it polls.
+        let reader = thread::spawn(move || {
+            let mut chunk = vec![0u8; 16 * 1024];
+            let mut total = 0;
+            while total < len {
+                match peer.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+                thread::sleep(Duration::from_micros(500));
+            }
+            // Kept open: the polls below must not see the end of the stream.
+            (total, peer)
+        });
+        let mut decoder = FrameDecoder::new(Limits::default());
+        // Nothing arrives for the reading thread: the poll runs its whole time.
+        for _ in 0..4 {
+            match poll_for_requests(&mut decoder, &ours, Duration::from_millis(100)) {
+                Polled::Nothing => {}
+                Polled::Read(read) => panic!("read {read:?}"),
+                Polled::Failed(e) => panic!("{e}"),
+            }
+        }
+        writer
+            .join()
+            .unwrap()
+            .expect("the write completes though the socket was non-blocking for a while");
+        assert_eq!(reader.join().unwrap().0, len);
+    }
+
+    #[test]
+    fn a_poll_ends_with_the_bytes_that_arrived_and_leaves_the_socket_blocking() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let mut decoder = FrameDecoder::new(Limits::default());
+        assert!(matches!(
+            poll_for_requests(&mut decoder, &ours, Duration::ZERO),
+            Polled::Nothing
+        ));
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            std::io::Write::write_all(&mut peer, &[1, 2, 3]).unwrap();
+            peer
+        });
+        match poll_for_requests(&mut decoder, &ours, Duration::from_secs(5)) {
+            Polled::Read(Ok(3)) => {}
+            Polled::Read(other) => panic!("read {other:?}"),
+            Polled::Nothing => panic!("nothing within 5 s"),
+            Polled::Failed(e) => panic!("{e}"),
+        }
+        assert_eq!(decoder.buffered(), 3);
+        let peer = sender.join().unwrap();
+        // Blocking again: a read waits (here until the peer closes).
+        let closer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            drop(peer);
+        });
+        let started = Instant::now();
+        assert_eq!(decoder.read_from(&mut &ours).unwrap(), 0);
+        assert!(
+            started.elapsed() >= Duration::from_millis(40),
+            "did not block"
+        );
+        closer.join().unwrap();
+    }
 }

@@ -20,6 +20,8 @@ pub(crate) struct ConnectionSettings {
     pub(crate) queue_events: usize,
     pub(crate) queue_bytes: usize,
     pub(crate) max_streams: usize,
+    /// How long a reading thread polls its socket before a blocking read (zero: never).
+    pub(crate) busy_poll: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -31,6 +33,7 @@ impl Default for ConnectionSettings {
             queue_events: 1024,
             queue_bytes: 4 * 1024 * 1024,
             max_streams: 65_536,
+            busy_poll: Duration::ZERO,
         }
     }
 }
