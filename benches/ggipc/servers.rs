@@ -108,12 +108,14 @@ fn lean_serve(socket: UnixStream, streams: Streams) {
                 (MessageType::Ping, _) => Some(RpcMessage::new(MessageType::PingResponse, 0, 0)),
                 (_, Some("aws.greengrass#SubscribeToTopic")) => {
                     let r = response_message(m.stream_id, SubscribeToTopicResponse::MODEL_TYPE, 0);
-                    // Write the response now, then register, so no event overtakes it.
+                    // Registered before the response leaves (the client may look for the
+                    // stream as soon as it has its response), under the writer's lock, which
+                    // a pusher takes to write: no event overtakes the response.
                     let mut w = writer.lock();
+                    streams.lock().push((writer.clone(), m.stream_id));
                     let _ = w.write_all(&out);
                     out.clear();
                     let _ = w.write_all(&encode(&r));
-                    streams.lock().push((writer.clone(), m.stream_id));
                     None
                 }
                 (_, Some(_)) => Some(response_message(
