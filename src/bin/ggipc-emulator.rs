@@ -40,9 +40,9 @@ options:
   --queue-bytes N        ... and N bytes (default 4194304); events beyond are dropped,
                          counted and logged
   --busy-poll D          after serving a connection's requests, keep reading its
-                         socket without blocking for D before sleeping (default 0: sleep
-                         at once; at most 10ms): a request that arrives within D wakes
-                         no thread, for CPU spent polling (for load tests)
+                         socket without blocking for D before sleeping (default 50us;
+                         at most 10ms; 0: sleep at once, as a nucleus does): a request
+                         that arrives within D wakes no thread, for the CPU of polling
   -v, --verbose          log at debug level (else RUST_LOG / GGIPC_LOG, default info)
   -h, --help             this help
 
@@ -102,6 +102,12 @@ struct Options {
     busy_poll: Duration,
 }
 
+/// `--busy-poll` unless given. A standalone emulator is a server for components under
+/// test and for load tests of clients: a request that follows a reply within 50 µs is
+/// read without a thread being woken (see `EmulatorBuilder::busy_poll`), for at most
+/// 50 µs of CPU after each burst of requests on a connection, none while idle.
+const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// `50us`, `500ms`, `2s`, `1.5s` or a number of seconds, more than zero.
 fn parse_duration(name: &str, text: &str) -> Result<Duration, String> {
     match parse_duration_or_zero(name, text)? {
@@ -151,7 +157,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         write_timeout: None,
         queue_events: None,
         queue_bytes: None,
-        busy_poll: Duration::ZERO,
+        busy_poll: DEFAULT_BUSY_POLL,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -230,8 +230,10 @@ impl EmulatorBuilder {
 
     /// How long a connection's reading thread keeps polling its socket, once it has
     /// served what it read, before it sleeps in a blocking read (default zero: it sleeps
-    /// at once, as a nucleus does; at most [`MAX_BUSY_POLL`]; `--busy-poll` of the
-    /// `ggipc-emulator` binary).
+    /// at once, as a nucleus does; at most [`MAX_BUSY_POLL`]). The `ggipc-emulator`
+    /// binary polls for 50 µs unless told otherwise (`--busy-poll`); an embedded
+    /// emulator does not, as it shares its process's CPUs with the tests that drive it,
+    /// often several emulators at once.
     ///
     /// A request that arrives within it is read at once, without waking a sleeping
     /// thread. That wake-up is much of a round trip where a CPU with nothing to run is
