@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Two builds side by side, alternating for ROUNDS rounds: `examples/in_flight.rs` publishes
-# against a `ggipc-emulator` process (in its own process, GGIPC_LOG=warn, as in the bench).
+# against a `ggipc-emulator` process (in its own process, GGIPC_LOG=warn, as in the bench;
+# with the binary's defaults, so its 50 µs busy poll: its CPU per publish includes the
+# polling, the same for both builds).
 #
 #   emulator mode: two emulator binaries, each its own process, under one client; the
 #                  emulator's context switches and CPU time per publish (all its threads),
@@ -24,7 +26,7 @@
 # rates are printed.
 set -euo pipefail
 if [ $# -lt 5 ] || { [ "$1" != emulator ] && [ "$1" != client ]; }; then
-    sed -n '2,22p' "$0" >&2
+    sed -n '2,24p' "$0" >&2
     exit 2
 fi
 mode=$1 before=$2 after=$3 rounds=$4 calls=$5

@@ -10,10 +10,11 @@
 # Each side is counted under callgrind while the other runs natively: the client publishes
 # sequentially (`in_flight t N`, one thread, one call at a time, so that no batching
 # varies the count), twice, with 2,000 and 12,000 publishes; the difference divided by
-# 10,000 leaves out the start and the connection. Needs valgrind.
+# 10,000 leaves out the start and the connection. The emulator runs with `--busy-poll 0`,
+# so that its count is the work per call, not the polling between calls. Needs valgrind.
 set -euo pipefail
 if [ $# -ne 2 ]; then
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,14p' "$0" >&2
     exit 2
 fi
 client=$(realpath "$1") emulator=$(realpath "$2")
@@ -48,7 +49,7 @@ client_side() { # count
 emulator_side() { # count
     rm -f "$dir/counted.env" "$dir/emulator.log"
     GGIPC_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/emulator.out" \
-        "$emulator" --socket "$dir/counted.sock" --env-file "$dir/counted.env" \
+        "$emulator" --busy-poll 0 --socket "$dir/counted.sock" --env-file "$dir/counted.env" \
         >/dev/null 2>"$dir/emulator.log" &
     local pid=$!
     started "$dir/counted.env"
@@ -58,7 +59,7 @@ emulator_side() { # count
     collected "$dir/emulator.log"
 }
 
-GGIPC_LOG=warn "$emulator" --socket "$dir/native.sock" --env-file "$dir/native.env" >/dev/null 2>&1 &
+GGIPC_LOG=warn "$emulator" --busy-poll 0 --socket "$dir/native.sock" --env-file "$dir/native.env" >/dev/null 2>&1 &
 native=$!
 started "$dir/native.env"
 small=$(client_side 2000)
