@@ -26,7 +26,7 @@
 # rates are printed.
 set -euo pipefail
 if [ $# -lt 5 ] || { [ "$1" != emulator ] && [ "$1" != client ]; }; then
-    sed -n '2,24p' "$0" >&2
+    sed -n '2,26p' "$0" >&2
     exit 2
 fi
 mode=$1 before=$2 after=$3 rounds=$4 calls=$5
