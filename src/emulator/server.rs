@@ -189,7 +189,11 @@ fn read_requests(
             Polled::Read(read) => read,
             Polled::Nothing => decoder.read_from(&mut &*socket),
             Polled::Failed(e) => {
-                log::warn!("connection of {}: {e}", conn.component);
+                log::warn!(
+                    "closing the connection of {}: its socket could not be switched \
+                     between blocking and non-blocking reads: {e}",
+                    conn.component
+                );
                 break;
             }
         };
