@@ -285,44 +285,50 @@ fn sigterm_stops_the_binary_after_its_socket_file_is_removed() {
     assert!(emu.stop().success());
 }
 
-/// `--busy-poll D`: served with it; more than 10 ms, or not a duration, refused at once.
+/// `--busy-poll D`: served with it (and with `0`, no poll); more than 10 ms, or not a
+/// duration, refused at once; durations past a day refused for every flag.
 #[test]
 fn busy_poll_serves_calls_and_bad_values_are_refused() {
-    let dir = scratch("poll");
-    let env_file = dir.join("env.sh");
-    let socket = unique_socket_path("emubin-poll");
-    let emu = Emu::start_with(&socket, &env_file, &["--busy-poll", "50us"]);
-    let exports = wait_for_file(&env_file);
-    let client = Client::builder()
-        .socket_path(&socket)
-        .auth_token(export_value(&exports, ggipc::AUTH_TOKEN_ENV))
-        .connect()
-        .unwrap();
-    for i in 0..200 {
-        client
-            .publish_to_topic(PublishToTopicRequest::json("polled", serde_json::json!(i)))
+    for poll in ["50us", "0"] {
+        let dir = scratch("poll");
+        let env_file = dir.join("env.sh");
+        let socket = unique_socket_path("emubin-poll");
+        let emu = Emu::start_with(&socket, &env_file, &["--busy-poll", poll]);
+        let exports = wait_for_file(&env_file);
+        let client = Client::builder()
+            .socket_path(&socket)
+            .auth_token(export_value(&exports, ggipc::AUTH_TOKEN_ENV))
+            .connect()
             .unwrap();
+        for i in 0..200 {
+            client
+                .publish_to_topic(PublishToTopicRequest::json("polled", serde_json::json!(i)))
+                .unwrap();
+        }
+        drop(client);
+        assert!(emu.stop().success(), "--busy-poll {poll}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    drop(client);
-    assert!(emu.stop().success());
-    let _ = std::fs::remove_dir_all(&dir);
-    for (value, code, says) in [
-        ("20ms", 1, "at most 10ms"),
-        ("x", 2, "not a duration"),
-        ("-5us", 2, "not a duration"),
+    for (flag, value, code, says) in [
+        ("--busy-poll", "20ms", 1, "at most 10ms"),
+        ("--busy-poll", "90000us", 1, "at most 10ms"),
+        ("--busy-poll", "x", 2, "not a duration"),
+        ("--busy-poll", "-5us", 2, "not a duration"),
+        ("--write-timeout", "0", 2, "more than zero"),
+        ("--write-timeout", "86401", 2, "not a duration"),
     ] {
-        let output = finishes_within(Duration::from_secs(10), "a refused --busy-poll", {
-            let value = value.to_owned();
+        let output = finishes_within(Duration::from_secs(10), "a refused duration", {
+            let (flag, value) = (flag.to_owned(), value.to_owned());
             move || {
                 target_command(env!("CARGO_BIN_EXE_ggipc-emulator"))
-                    .args(["--busy-poll", &value])
+                    .args([flag, value])
                     .stdin(Stdio::null())
                     .output()
                     .expect("run ggipc-emulator")
             }
         });
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(code), "{value}: {stderr}");
-        assert!(stderr.contains(says), "{value}: {stderr}");
+        assert_eq!(output.status.code(), Some(code), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
     }
 }
