@@ -24,6 +24,11 @@ pub(crate) const DEFAULT_EVENT_QUEUE_CAPACITY: usize = 1024;
 pub(crate) const DEFAULT_EVENT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Default time `close()`/Drop wait for the I/O and handler threads to finish.
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a blocking call watches for its reply before it sleeps, by default: see
+/// [`ClientBuilder::reply_spin`].
+pub const DEFAULT_REPLY_SPIN: Duration = Duration::from_micros(30);
+/// The longest [`ClientBuilder::reply_spin`] accepted.
+pub const MAX_REPLY_SPIN: Duration = Duration::from_millis(1);
 
 /// A user-supplied source of the auth token, asked at every (re)connect.
 pub(crate) type TokenSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
@@ -128,6 +133,7 @@ pub(crate) struct Config {
     pub event_queue_capacity: usize,
     pub event_queue_bytes: usize,
     pub shutdown_timeout: Duration,
+    pub reply_spin: Duration,
 }
 
 /// Builds a [`Client`](crate::Client): where to connect, with which token, and the limits.
@@ -187,6 +193,7 @@ pub struct ClientBuilder {
     shutdown_timeout: Duration,
     reconnect: Option<ReconnectPolicy>,
     token_source: Option<TokenSource>,
+    reply_spin: Duration,
 }
 
 impl Config {
@@ -233,6 +240,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("event_queue_bytes", &self.event_queue_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("reconnect", &self.reconnect)
+            .field("reply_spin", &self.reply_spin)
             .field(
                 "auth_token_source",
                 &self.token_source.as_ref().map(|_| "<fn>"),
@@ -255,6 +263,7 @@ impl Default for ClientBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             reconnect: None,
             token_source: None,
+            reply_spin: DEFAULT_REPLY_SPIN,
         }
     }
 }
@@ -363,6 +372,50 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a blocking call (every typed method, [`Client::call`](crate::Client::call))
+    /// watches for its reply before its thread sleeps. Default 30 µs
+    /// ([`DEFAULT_REPLY_SPIN`]); at most 1 ms ([`MAX_REPLY_SPIN`]); zero sleeps at once.
+    ///
+    /// A reply that comes within the spin is taken without a wake-up: the thread stays
+    /// on its CPU, yielding it to any other thread that is ready to run, and checks for
+    /// its reply between yields. A wake-up is what a fast round trip mostly waits for:
+    /// on a multi-core machine the reply wakes the client's I/O thread, which wakes the
+    /// caller, each on a CPU that may have gone idle. `BENCHMARKS.md` measures what the
+    /// spin gains and costs.
+    ///
+    /// The spin adapts, per thread, so that a slow server costs little: after a spin that
+    /// ended without the reply, that thread's next calls sleep at once, for 1, 3, 7, …,
+    /// up to 63 calls as the misses repeat, and a spin that gets its reply resets that.
+    /// On a machine with one CPU there is nothing to gain (the thread that would answer
+    /// needs that CPU) and calls always sleep at once. Calls started with
+    /// [`Client::start`](crate::Client::start) do not spin: they are waited on later.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// # let emulator = ggipc::emulator::Emulator::start()?;
+    /// // A device where CPU time matters more than a call's latency:
+    /// let client = ggipc::Client::builder()
+    ///     .socket_path(emulator.socket_path())
+    ///     .auth_token(emulator.auth_token())
+    ///     .reply_spin(Duration::ZERO)
+    ///     .connect()?;
+    /// client.publish_to_topic(ggipc::model::PublishToTopicRequest::json("t", ggipc::serde_json::json!(1)))?;
+    ///
+    /// // More than 1 ms is refused.
+    /// let refused = ggipc::Client::builder()
+    ///     .socket_path(emulator.socket_path())
+    ///     .auth_token(emulator.auth_token())
+    ///     .reply_spin(Duration::from_millis(2))
+    ///     .connect();
+    /// assert!(matches!(refused, Err(ggipc::Error::InvalidArgument(_))));
+    /// # Ok(()) }
+    /// ```
+    pub fn reply_spin(mut self, spin: Duration) -> Self {
+        self.reply_spin = spin;
+        self
+    }
+
     /// Reconnects automatically after the connection is lost (opt-in; without it a lost
     /// connection stays closed, which is the default).
     ///
@@ -444,6 +497,11 @@ impl ClientBuilder {
                 "the event queue bounds must be at least 1".into(),
             ));
         }
+        if self.reply_spin > MAX_REPLY_SPIN {
+            return Err(Error::InvalidArgument(format!(
+                "reply_spin must be at most {MAX_REPLY_SPIN:?}"
+            )));
+        }
         for (name, d) in [
             ("connect_timeout", self.connect_timeout),
             ("request_timeout", self.request_timeout),
@@ -467,6 +525,7 @@ impl ClientBuilder {
             event_queue_capacity: self.event_queue_capacity,
             event_queue_bytes: self.event_queue_bytes,
             shutdown_timeout: self.shutdown_timeout,
+            reply_spin: self.reply_spin,
         })
     }
 }
@@ -539,6 +598,17 @@ mod tests {
     fn debug_never_shows_the_token() {
         let b = ClientBuilder::new().auth_token("s3cr3t-token");
         assert!(!format!("{b:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn reply_spin_is_accepted_up_to_its_maximum() {
+        let builder = ClientBuilder::new().socket_path("/s").auth_token("t");
+        let spin = |d| builder.clone().reply_spin(d).build().map(|c| c.reply_spin);
+        assert_eq!(spin(Duration::ZERO).unwrap(), Duration::ZERO);
+        assert_eq!(spin(MAX_REPLY_SPIN).unwrap(), MAX_REPLY_SPIN);
+        let refused = spin(MAX_REPLY_SPIN + Duration::from_nanos(1));
+        assert!(matches!(refused, Err(Error::InvalidArgument(m)) if m.contains("reply_spin")));
+        assert_eq!(ClientBuilder::new().reply_spin, DEFAULT_REPLY_SPIN);
     }
 
     #[test]

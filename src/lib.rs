@@ -236,7 +236,10 @@ pub mod emulator;
 
 pub use client::Client;
 pub use codec::CodecError;
-pub use config::{CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, SOCKET_PATH_ENV};
+pub use config::{
+    CallOptions, ClientBuilder, ReconnectPolicy, AUTH_TOKEN_ENV, DEFAULT_REPLY_SPIN,
+    MAX_REPLY_SPIN, SOCKET_PATH_ENV,
+};
 /// The channel crate of [`PullSubscription::receiver`], for `crossbeam_channel::select!`
 /// without a dependency of your own.
 pub use crossbeam_channel;

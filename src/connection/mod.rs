@@ -118,6 +118,9 @@ pub(crate) struct Connection {
     /// Reconnect is enabled: a lost connection interrupts subscriptions instead of
     /// ending them (the supervisor resumes or ends them).
     resumable: bool,
+    /// How long a blocked caller watches for its reply before it sleeps
+    /// ([`ClientBuilder::reply_spin`](crate::ClientBuilder::reply_spin)).
+    reply_spin: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -231,7 +234,12 @@ pub(crate) fn connect(
         }
     }
     read_half.set_read_timeout(None)?;
-    let connection = Connection::new(writer, socket, config.reconnect.is_some());
+    let connection = Connection::new(
+        writer,
+        socket,
+        config.reconnect.is_some(),
+        config.reply_spin,
+    );
     Ok(Established {
         connection,
         read_half,
@@ -308,8 +316,14 @@ fn rejected_by_close() -> Error {
 
 impl Connection {
     /// A connection writing through `writer`; `control` is the socket it shuts down to
-    /// close; `resumable` when a reconnect may resume its subscriptions.
-    fn new(writer: Writer, control: UnixStream, resumable: bool) -> Arc<Connection> {
+    /// close; `resumable` when a reconnect may resume its subscriptions; `reply_spin`
+    /// how long a blocked caller watches for its reply before it sleeps.
+    fn new(
+        writer: Writer,
+        control: UnixStream,
+        resumable: bool,
+        reply_spin: Duration,
+    ) -> Arc<Connection> {
         Arc::new_cyclic(|this| Connection {
             outbox: Mutex::new(Outbox::new(writer)),
             routes: Mutex::new(Routes {
@@ -320,6 +334,7 @@ impl Connection {
             control,
             closing: AtomicBool::new(false),
             resumable,
+            reply_spin,
         })
     }
 
@@ -362,8 +377,9 @@ impl Connection {
     }
 
     /// [`Connection::start`]; `blocked`: the current thread will wait for the reply at
-    /// once ([`Connection::call`]): it sleeps once, until the reply, instead of being
-    /// woken when its frame is written and then again by the reply.
+    /// once ([`Connection::call`]): it sleeps at most once, until the reply (after
+    /// watching for it for the connection's `reply_spin`), instead of being woken when
+    /// its frame is written and then again by the reply.
     fn begin(
         self: &Arc<Self>,
         operation: Cow<'static, str>,
@@ -821,7 +837,9 @@ impl InFlight {
     /// a timeout (unless the reply was being handed over at that moment: then it is
     /// taken). Call once: afterwards the stream is settled.
     pub(crate) fn wait(&mut self, deadline: Instant) -> Result<RpcMessage> {
-        let received = self.inbox.recv_deadline(deadline);
+        let received = self
+            .inbox
+            .recv_deadline(deadline, self.connection.reply_spin);
         self.settled = true;
         match received {
             Ok(reply) => Ok(reply),
@@ -832,7 +850,7 @@ impl InFlight {
                 // call the server answered, or a subscription whose events already flow.
                 false => match self
                     .inbox
-                    .recv_deadline(Instant::now() + REPLY_HANDOVER_BOUND)
+                    .recv_deadline(Instant::now() + REPLY_HANDOVER_BOUND, Duration::ZERO)
                 {
                     Ok(reply) => Ok(reply),
                     Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(TimeoutKind::Response)),
@@ -897,7 +915,7 @@ mod tests {
     fn pair() -> (Arc<Connection>, UnixStream) {
         let (client, server) = UnixStream::pair().unwrap();
         let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
-        let connection = Connection::new(writer, client, false);
+        let connection = Connection::new(writer, client, false, Duration::ZERO);
         (connection, server)
     }
 
@@ -1426,7 +1444,8 @@ mod tests {
     fn read_until_closed(script: impl FnOnce(&Connection, UnixStream)) -> Option<CloseReason> {
         let (client, server) = UnixStream::pair().unwrap();
         let writer = Writer::new(client.try_clone().unwrap(), Limits::default());
-        let connection = Connection::new(writer, client.try_clone().unwrap(), false);
+        let connection =
+            Connection::new(writer, client.try_clone().unwrap(), false, Duration::ZERO);
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();

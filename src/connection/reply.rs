@@ -3,10 +3,10 @@
 //! wake-up for a caller blocked in `Connection::call` (it needs no channel: nothing
 //! selects over it, and a channel costs two allocations and a larger hand-over per call).
 
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
@@ -22,9 +22,10 @@ pub(super) struct ReplyTo(Option<Handover>);
 #[derive(Debug)]
 enum Handover {
     Channel(Sender<RpcMessage>),
-    /// A caller blocked in `Connection::call` sleeps in `thread::park` from queuing its
-    /// frame until its reply (once per call: it is not woken when its frame is written,
-    /// see `outbox`), so it is unparked when the reply is in its slot, or the slot closed.
+    /// A caller blocked in `Connection::call` watches its slot for a while (see [`Spin`]),
+    /// then sleeps in `thread::park` until its reply (at most once per call: it is not
+    /// woken when its frame is written, see `outbox`), so it is unparked when the reply
+    /// is in its slot, or the slot closed.
     Blocked {
         slot: Arc<Slot>,
         caller: thread::Thread,
@@ -149,15 +150,37 @@ impl Inbox {
         }
     }
 
-    /// Waits for the reply until `deadline`. A blocked caller sleeps in `thread::park`
-    /// until its [`ReplyTo`] wakes it, with no spinning (a channel's `recv` spins and
-    /// yields first, which costs context switches when threads outnumber cores); a stray
-    /// wake-up looks and sleeps again.
-    pub(super) fn recv_deadline(&self, deadline: Instant) -> Result<RpcMessage, RecvTimeoutError> {
+    /// Waits for the reply until `deadline`. A blocked caller first watches its slot for
+    /// up to `spin` (see [`Spin`]), yielding its CPU between looks, then sleeps in
+    /// `thread::park` until its [`ReplyTo`] wakes it; a stray wake-up looks and sleeps
+    /// again.
+    pub(super) fn recv_deadline(
+        &self,
+        deadline: Instant,
+        spin: Duration,
+    ) -> Result<RpcMessage, RecvTimeoutError> {
         let slot = match self {
             Inbox::Channel(rx) => return rx.recv_deadline(deadline),
             Inbox::Slot(slot) => slot,
         };
+        if !spin.is_zero() && several_cpus() && Spin::with(Spin::begin) {
+            let until = deadline.min(Instant::now() + spin);
+            loop {
+                match slot.take() {
+                    Ok(reply) => {
+                        Spin::with(|s| s.end(true));
+                        return Ok(reply);
+                    }
+                    Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                    Err(TryRecvError::Empty) => {}
+                }
+                if Instant::now() >= until {
+                    Spin::with(|s| s.end(false));
+                    break;
+                }
+                thread::yield_now();
+            }
+        }
         loop {
             match slot.take() {
                 Ok(reply) => return Ok(reply),
@@ -169,6 +192,66 @@ impl Inbox {
                 return Err(RecvTimeoutError::Timeout);
             }
             thread::park_timeout(deadline - now);
+        }
+    }
+}
+
+/// Whether the process may run on more than one CPU: with one, a caller that spins only
+/// delays the threads that would answer it.
+fn several_cpus() -> bool {
+    static SEVERAL: OnceLock<bool> = OnceLock::new();
+    *SEVERAL.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// A thread's record of its spins before sleeping: a spin that ended without its reply
+/// makes the thread's next calls sleep at once, 1, 3, 7, … up to 63 of them as such
+/// misses repeat; a spin that got its reply clears the record. Against a server slower
+/// than the spin, a thread spends one spin per 64 calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Spin {
+    /// Spins missed in a row (at most [`Spin::MAX_MISSES`]).
+    misses: u8,
+    /// Calls left that sleep at once.
+    skip: u8,
+}
+
+thread_local! {
+    static SPIN: Cell<Spin> = const { Cell::new(Spin { misses: 0, skip: 0 }) };
+}
+
+impl Spin {
+    const MAX_MISSES: u8 = 6;
+
+    /// Runs `f` on this thread's record (a thread being torn down has none: it does
+    /// not spin).
+    fn with<T: Default>(f: impl FnOnce(&mut Spin) -> T) -> T {
+        SPIN.try_with(|cell| {
+            let mut spin = cell.get();
+            let result = f(&mut spin);
+            cell.set(spin);
+            result
+        })
+        .unwrap_or_default()
+    }
+
+    /// Whether this call spins (else one call fewer is left to sleep at once).
+    fn begin(&mut self) -> bool {
+        match self.skip {
+            0 => true,
+            _ => {
+                self.skip -= 1;
+                false
+            }
+        }
+    }
+
+    /// A spin ended: with its reply or without.
+    fn end(&mut self, got_reply: bool) {
+        if got_reply {
+            *self = Spin::default();
+        } else {
+            self.misses = (self.misses + 1).min(Spin::MAX_MISSES);
+            self.skip = (1u8 << self.misses) - 1;
         }
     }
 }
@@ -193,7 +276,9 @@ mod tests {
         let (reply_to, inbox) = blocked();
         assert!(matches!(inbox.try_recv(), Err(TryRecvError::Empty)));
         let deliverer = thread::spawn(move || reply_to.deliver(message(7)));
-        let reply = inbox.recv_deadline(soon()).expect("the reply within 2 s");
+        let reply = inbox
+            .recv_deadline(soon(), Duration::ZERO)
+            .expect("the reply within 2 s");
         assert_eq!(reply.stream_id, 7);
         deliverer.join().unwrap();
     }
@@ -203,7 +288,7 @@ mod tests {
         let (reply_to, inbox) = blocked();
         thread::spawn(move || drop(reply_to)).join().unwrap();
         assert!(matches!(
-            inbox.recv_deadline(soon()),
+            inbox.recv_deadline(soon(), Duration::ZERO),
             Err(RecvTimeoutError::Disconnected)
         ));
         assert!(matches!(inbox.try_recv(), Err(TryRecvError::Disconnected)));
@@ -222,7 +307,7 @@ mod tests {
         let (_reply_to, inbox) = blocked();
         let deadline = Instant::now() + Duration::from_millis(30);
         assert!(matches!(
-            inbox.recv_deadline(deadline),
+            inbox.recv_deadline(deadline, Duration::ZERO),
             Err(RecvTimeoutError::Timeout)
         ));
         assert!(Instant::now() >= deadline);
@@ -256,16 +341,77 @@ mod tests {
     }
 
     #[test]
+    fn missed_spins_make_the_next_calls_sleep_at_once_until_a_spin_gets_its_reply() {
+        let mut spin = Spin::default();
+        assert!(spin.begin(), "a thread's first call spins");
+        let mut skipped = Vec::new();
+        for _ in 0..8 {
+            // The spin missed its reply: count the calls that sleep at once before the
+            // next one that spins.
+            spin.end(false);
+            let mut n = 0;
+            while !spin.begin() {
+                n += 1;
+            }
+            skipped.push(n);
+        }
+        assert_eq!(skipped, [1, 3, 7, 15, 31, 63, 63, 63]);
+        spin.end(true);
+        assert_eq!(spin, Spin::default());
+        assert!(spin.begin());
+    }
+
+    #[test]
+    fn a_spinning_caller_takes_a_quick_reply_and_a_late_one_wakes_it() {
+        // On a thread of its own: the record of spins is per thread.
+        thread::spawn(|| {
+            let record = || Spin::with(|s| *s);
+            let (reply_to, inbox) = blocked();
+            let deliverer = thread::spawn(move || reply_to.deliver(message(1)));
+            let reply = inbox.recv_deadline(soon(), MAX_SPIN_FOR_TESTS);
+            assert_eq!(reply.expect("the reply within 2 s").stream_id, 1);
+            deliverer.join().unwrap();
+            assert_eq!(record(), Spin::default());
+
+            let (reply_to, inbox) = blocked();
+            let deliverer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(30));
+                reply_to.deliver(message(2));
+            });
+            let reply = inbox.recv_deadline(soon(), Duration::from_micros(200));
+            assert_eq!(reply.expect("the late reply within 2 s").stream_id, 2);
+            deliverer.join().unwrap();
+            let missed = Spin { misses: 1, skip: 1 };
+            match several_cpus() {
+                true => assert_eq!(record(), missed),
+                // One CPU: calls never spin.
+                false => assert_eq!(record(), Spin::default()),
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A spin long enough that a reply handed over at once comes within it.
+    const MAX_SPIN_FOR_TESTS: Duration = Duration::from_millis(1);
+
+    #[test]
     fn a_channel_reply_arrives_then_the_channel_disconnects() {
         let (reply_to, inbox) = channel();
         assert!(inbox.receiver().is_some());
         reply_to.deliver(message(5));
-        assert_eq!(inbox.recv_deadline(soon()).unwrap().stream_id, 5);
+        assert_eq!(
+            inbox
+                .recv_deadline(soon(), Duration::ZERO)
+                .unwrap()
+                .stream_id,
+            5
+        );
         assert!(matches!(inbox.try_recv(), Err(TryRecvError::Disconnected)));
         let (reply_to, inbox) = channel();
         drop(reply_to);
         assert!(matches!(
-            inbox.recv_deadline(soon()),
+            inbox.recv_deadline(soon(), Duration::ZERO),
             Err(RecvTimeoutError::Disconnected)
         ));
     }
