@@ -14,7 +14,8 @@
 //! events, footprint, side); `GGIPC_BENCH_EMULATOR=<path>` runs the side-by-side
 //! against another `ggipc-emulator` binary (to compare emulator builds), and
 //! `GGIPC_BENCH_EMULATOR_ARGS="--busy-poll 50us"` with those flags (the setup line says
-//! so: not the defaults). Release binaries, the peer crates under `benches/peers/`
+//! so: not the defaults); `GGIPC_BENCH_REPLY_SPIN_US=0` sets the ggipc contender's
+//! `ClientBuilder::reply_spin` (also labelled). Release binaries, the peer crates under `benches/peers/`
 //! and the Python venv are built by `benches/tools/prepare.sh`, which the groups that
 //! need them call.
 //!

@@ -337,9 +337,13 @@ pub fn run(s: &Settings) -> (String, serde_json::Value) {
     };
     eprintln!("  ggipc-emulator running as pid {}", emu.pid());
 
-    let ggipc: Result<Box<dyn Contender>, String> = Client::builder()
+    let mut builder = Client::builder()
         .socket_path(&emu.socket)
-        .auth_token(emu.token.clone())
+        .auth_token(emu.token.clone());
+    if let Some(spin) = reply_spin() {
+        builder = builder.reply_spin(spin);
+    }
+    let ggipc: Result<Box<dyn Contender>, String> = builder
         .connect()
         .map(|client| Box::new(Ggipc { client }) as Box<dyn Contender>)
         .map_err(|e| format!("connect: {e}"));
@@ -606,6 +610,13 @@ fn table(
          thread, the Python client's default executor"
             .into(),
     );
+    if let Some(spin) = reply_spin() {
+        lines.push(format!(
+            "- **ggipc's `reply_spin` {} µs** (GGIPC_BENCH_REPLY_SPIN_US: not the default, {} µs)",
+            spin.as_micros(),
+            ggipc::DEFAULT_REPLY_SPIN.as_micros()
+        ));
+    }
     for e in entrants {
         let dropped: u64 = e.events.iter().map(|v| v.dropped).sum();
         let short: Vec<String> = e
@@ -662,4 +673,14 @@ fn summary_json(
         })
         .collect();
     json!({ "rounds": rounds, "seed": seed, "measures": rows })
+}
+
+/// `GGIPC_BENCH_REPLY_SPIN_US`: the ggipc contender's `reply_spin`, in microseconds, when
+/// set (labelled in the setup line); otherwise the default.
+fn reply_spin() -> Option<Duration> {
+    let us = std::env::var("GGIPC_BENCH_REPLY_SPIN_US").ok()?;
+    match us.trim().parse() {
+        Ok(us) => Some(Duration::from_micros(us)),
+        Err(_) => panic!("GGIPC_BENCH_REPLY_SPIN_US={us}: a number of microseconds"),
+    }
 }
