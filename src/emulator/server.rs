@@ -129,6 +129,7 @@ fn read_requests(
     decoder: &mut FrameDecoder,
     socket: &UnixStream,
 ) {
+    conn.outbound.set_reader();
     let mut last_stream = 0i32;
     let write_timeout = state.settings.write_timeout;
     let write = writes_to(&state.faults, socket, write_timeout);

@@ -11,7 +11,10 @@
 //!   **dropped**: counted (per connection and in [`Emulator::dropped_events`]), logged at
 //!   warn when a run of drops starts and summarized when it ends. An event always fits an
 //!   empty queue, whatever its size. A publish therefore returns as soon as the event is
-//!   queued, whatever any subscriber does. Queuing an event wakes the writer thread.
+//!   queued, whatever any subscriber does. Queuing an event wakes the writer thread,
+//!   unless the connection's own reading thread queues it (a component publishing to
+//!   its own subscription): that thread writes the queue before it next waits, so the
+//!   event leaves with the publish's reply.
 //! - **Replies** (responses, errors, the CONNECT_ACK, PING responses, a subscription's
 //!   response and its initial events) are never dropped. Only the connection's own
 //!   reading thread queues them, and it writes them itself ([`Outbound::write_queued`])
@@ -35,6 +38,7 @@ use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -87,6 +91,10 @@ pub(crate) struct Queue {
     dropping: u64,
     /// Drops on this connection.
     dropped: u64,
+    /// The connection's reading thread, once it runs: an event it queues itself (a
+    /// component publishing to its own subscription) does not wake the writer thread, as
+    /// the reading thread writes the queue before it next waits.
+    reader: Option<ThreadId>,
 }
 
 /// The bounded outbound queue of one connection.
@@ -124,6 +132,7 @@ impl Outbound {
                 timeout: WriteTimeout::default(),
                 dropping: 0,
                 dropped: 0,
+                reader: None,
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
@@ -138,6 +147,12 @@ impl Outbound {
     /// event in between).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock()
+    }
+
+    /// Records the calling thread as the connection's reading thread (see
+    /// [`Outbound::push_event`]).
+    pub(crate) fn set_reader(&self) {
+        self.queue.lock().reader = Some(thread::current().id());
     }
 
     /// Queues a reply (never dropped) without waking the writer thread: the reading thread
@@ -159,7 +174,10 @@ impl Outbound {
     }
 
     /// Queues an event without blocking; false when it was dropped (queue full, counted
-    /// and logged) or the connection is closing.
+    /// and logged) or the connection is closing. It wakes the writer thread, unless the
+    /// connection's own reading thread queues it: that thread writes what is queued
+    /// before it next waits ([`Outbound::write_queued`], [`Outbound::wait_for_room`]), so
+    /// the event leaves with the reply to the publish that sent it.
     pub(crate) fn push_event(&self, frame: Bytes) -> bool {
         let mut q = self.queue.lock();
         self.push_event_locked(&mut q, frame)
@@ -192,7 +210,9 @@ impl Outbound {
         q.bytes += frame.len();
         q.events += 1;
         q.items.push_back(Item::Frame(frame, true));
-        self.ready.notify_one();
+        if q.reader != Some(thread::current().id()) {
+            self.ready.notify_one();
+        }
         true
     }
 
@@ -523,20 +543,30 @@ mod tests {
     const BOUND: Duration = Duration::from_secs(5);
     const QUIET: Duration = Duration::from_millis(200);
 
-    /// Whether pushing `frame` (as an event or a reply) wakes a thread waiting on
-    /// `ready`, as the writer thread does. The waiter holds the lock until it waits, so
-    /// the push comes after: no race.
-    fn push_wakes_the_writer(event: bool) -> bool {
+    /// What a thread queues: a reply, an event, or an event from the connection's reading
+    /// thread.
+    enum Push {
+        Reply,
+        Event,
+        OwnEvent,
+    }
+
+    /// Whether pushing a frame wakes a thread waiting on `ready`, as the writer thread
+    /// does. The waiter holds the lock until it waits, so the push comes after: no race.
+    fn push_wakes_the_writer(push: Push) -> bool {
         let q = Arc::new(queue(10, 1 << 20));
         let mut waiting = q.lock();
         let pusher = std::thread::spawn({
             let q = q.clone();
             move || {
                 let frame = Bytes::from_static(b"f");
-                if event {
-                    q.push_event(frame)
-                } else {
-                    q.push_reply(frame)
+                match push {
+                    Push::Reply => q.push_reply(frame),
+                    Push::Event => q.push_event(frame),
+                    Push::OwnEvent => {
+                        q.set_reader();
+                        q.push_event(frame)
+                    }
                 }
             }
         });
@@ -548,8 +578,32 @@ mod tests {
 
     #[test]
     fn an_event_wakes_the_writer_thread_a_reply_does_not() {
-        assert!(push_wakes_the_writer(true));
-        assert!(!push_wakes_the_writer(false));
+        assert!(push_wakes_the_writer(Push::Event));
+        assert!(!push_wakes_the_writer(Push::Reply));
+    }
+
+    #[test]
+    fn an_event_the_reading_thread_queues_waits_for_its_write_of_the_queue() {
+        assert!(!push_wakes_the_writer(Push::OwnEvent));
+        // It leaves with the reply written after it, in the reading thread's write.
+        let q = Arc::new(queue(10, 1 << 20));
+        q.set_reader();
+        assert!(q.push_event(Bytes::from_static(b"e1")));
+        assert!(q.push_reply(Bytes::from_static(b"r1")));
+        let mut mine = Vec::new();
+        q.write_queued(Duration::from_secs(1), recording(&mut mine))
+            .unwrap();
+        assert_eq!(mine, [b"e1r1".to_vec()]);
+        // Another thread's event still wakes the writer thread.
+        let (writer, written_by_writer) = writer_thread(&q, None);
+        let other = std::thread::spawn({
+            let q = q.clone();
+            move || q.push_event(Bytes::from_static(b"e2"))
+        });
+        assert!(other.join().unwrap());
+        assert_eq!(written_by_writer.recv_timeout(BOUND).unwrap(), b"e2");
+        q.close();
+        assert!(writer.join().unwrap().is_none());
     }
 
     #[test]
