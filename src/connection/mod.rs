@@ -848,6 +848,8 @@ impl InFlight {
                 // The deadline passed just as the I/O thread claimed the reply (it hands
                 // it over without blocking): take it rather than report a timeout for a
                 // call the server answered, or a subscription whose events already flow.
+                // (Mutant `+` → `-` below not killed: it needs the deadline to pass during
+                // the hand-over itself, which no test can time.)
                 false => match self
                     .inbox
                     .recv_deadline(Instant::now() + REPLY_HANDOVER_BOUND, Duration::ZERO)
