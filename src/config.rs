@@ -386,8 +386,9 @@ impl ClientBuilder {
     /// The spin adapts, per thread, so that a slow server costs little: after a spin that
     /// ended without the reply, that thread's next calls sleep at once, for 1, 3, 7, …,
     /// up to 63 calls as the misses repeat, and a spin that gets its reply resets that.
-    /// On a machine with one CPU there is nothing to gain (the thread that would answer
-    /// needs that CPU) and calls always sleep at once. Calls started with
+    /// When the process may run on one CPU only (`Cpus_allowed_list` in
+    /// `/proc/self/status`: `taskset`, cpusets), calls always sleep at once: the threads
+    /// that would answer need that CPU. Calls started with
     /// [`Client::start`](crate::Client::start) do not spin: they are waited on later.
     ///
     /// ```
@@ -498,9 +499,9 @@ impl ClientBuilder {
             ));
         }
         if self.reply_spin > MAX_REPLY_SPIN {
-            return Err(Error::InvalidArgument(format!(
-                "reply_spin must be at most {MAX_REPLY_SPIN:?}"
-            )));
+            return Err(Error::InvalidArgument(
+                "reply_spin must be at most 1 ms".into(),
+            ));
         }
         for (name, d) in [
             ("connect_timeout", self.connect_timeout),

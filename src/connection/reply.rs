@@ -4,6 +4,7 @@
 //! selects over it, and a channel costs two allocations and a larger hand-over per call).
 
 use std::cell::{Cell, RefCell};
+use std::io::Read;
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -196,12 +197,35 @@ impl Inbox {
     }
 }
 
-/// Whether the process may run on more than one CPU: with one, a caller that spins only
-/// delays the threads that would answer it. (Mutants `→ true` and `>` → `>=` differ only
-/// on one CPU, which the test machines do not have.)
+/// Whether this process's threads may run on more than one CPU at once: with one, a
+/// caller that spins only delays the threads that would answer it (measured: 8 threads
+/// on one CPU against a server that sleeps published a third slower with the spin).
+/// Read once from the CPUs the process may run on (`Cpus_allowed_list` in
+/// `/proc/self/status`: `taskset` and cpusets show there); `false` when that cannot be
+/// read. (`std::thread::available_parallelism` would also count a cgroup's CPU quota,
+/// which does not stop threads running at once, and adds 14 KB to a binary.)
 fn several_cpus() -> bool {
     static SEVERAL: OnceLock<bool> = OnceLock::new();
-    *SEVERAL.get_or_init(|| thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+    *SEVERAL.get_or_init(|| {
+        // One read into one buffer (the text is about 1.5 KiB): `fs::read_to_string`
+        // would also ask for the file's size, which costs a binary more code.
+        let mut status = [0u8; 4096];
+        let len = std::fs::File::open("/proc/self/status")
+            .and_then(|mut file| file.read(&mut status))
+            .unwrap_or(0);
+        several_allowed(&status[..len])
+    })
+}
+
+/// Whether the `Cpus_allowed_list` line of a `/proc/PID/status` text names more than
+/// one CPU: the kernel writes one CPU as its number alone (`2`) and several as ranges
+/// and lists (`0-3,6`). `false` without that line.
+fn several_allowed(status: &[u8]) -> bool {
+    let key = b"Cpus_allowed_list:";
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(key))
+        .is_some_and(|list| list.iter().any(|&b| b == b'-' || b == b','))
 }
 
 /// A thread's record of its spins before sleeping: a spin that ended without its reply
@@ -342,6 +366,18 @@ mod tests {
     }
 
     #[test]
+    fn several_allowed_cpus_are_read_from_the_status_text() {
+        let status = |list: &str| {
+            format!("Name:\tx\nCpus_allowed:\tf\nCpus_allowed_list:\t{list}\nMems_allowed:\t1\n")
+        };
+        for (list, several) in [("0-3,6", true), ("1,3", true), ("0-1", true), ("2", false)] {
+            assert_eq!(several_allowed(status(list).as_bytes()), several, "{list}");
+        }
+        assert!(!several_allowed(b"Name:\tx\nCpus_allowed:\t3\n"));
+        assert!(!several_allowed(b""));
+    }
+
+    #[test]
     fn missed_spins_make_the_next_calls_sleep_at_once_until_a_spin_gets_its_reply() {
         let mut spin = Spin::default();
         assert!(spin.begin(), "a thread's first call spins");
@@ -367,9 +403,10 @@ mod tests {
         // On a thread of its own: the record of spins is per thread.
         thread::spawn(|| {
             let record = || Spin::with(|s| *s);
-            // (Asked of the standard library, not of `several_cpus`, so that the test
-            // checks it. Its mutants `→ true` and `>` → `>=` differ only on one CPU.)
-            let spins = thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+            // (Read here, not asked of `several_cpus`, so that the test checks it. Its
+            // mutants `→ true` and `>` → `>=` differ only on one CPU.)
+            let status = std::fs::read("/proc/self/status").unwrap_or_default();
+            let spins = several_allowed(&status);
             let expect = |spun: Spin| if spins { spun } else { Spin::default() };
 
             // A reply that comes 1 ms into a spin longer than that is taken by the spin.
