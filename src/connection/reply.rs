@@ -404,7 +404,7 @@ mod tests {
         thread::spawn(|| {
             let record = || Spin::with(|s| *s);
             // (Read here, not asked of `several_cpus`, so that the test checks it. Its
-            // mutants `→ true` and `>` → `>=` differ only on one CPU.)
+            // mutant `→ true` differs only on one CPU, which the test machines lack.)
             let status = std::fs::read("/proc/self/status").unwrap_or_default();
             let spins = several_allowed(&status);
             let expect = |spun: Spin| if spins { spun } else { Spin::default() };
