@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, RecvError, Sender, TryRecvError};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, StreamEnd};
 use crate::rpc::RpcMessage;
+use crate::spin;
 
 /// Items one worker runs from one queue before letting other queues go first.
 const BATCH: usize = 64;
@@ -456,8 +457,9 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts `threads` workers.
-    pub(crate) fn start(threads: usize) -> std::io::Result<Dispatcher> {
+    /// Starts `threads` workers; an idle one watches for work for up to `spin` before it
+    /// sleeps ([`spin::watch`]).
+    pub(crate) fn start(threads: usize, spin: Duration) -> std::io::Result<Dispatcher> {
         let (ready, rx) = unbounded::<Task>();
         let (exited_tx, exited) = unbounded();
         let mut workers = Vec::with_capacity(threads);
@@ -468,7 +470,7 @@ impl Dispatcher {
             let spawned = thread::Builder::new()
                 .name(format!("ggipc-handler-{i}"))
                 .spawn(move || {
-                    worker(rx, tx);
+                    worker(rx, tx, spin);
                     let _ = exited_tx.send(thread::current().id());
                 });
             match spawned {
@@ -561,8 +563,18 @@ impl Dispatcher {
     }
 }
 
-fn worker(rx: Receiver<Task>, tx: Sender<Task>) {
-    while let Ok(task) = rx.recv() {
+fn worker(rx: Receiver<Task>, tx: Sender<Task>, spin: Duration) {
+    // Events often come in a stream: a worker that has just run its tasks watches for
+    // the next for a while, rather than going to sleep and being woken for each one.
+    let next = || {
+        spin::watch(spin, None, || match rx.try_recv() {
+            Ok(task) => Some(Ok(task)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        })
+        .unwrap_or_else(|| rx.recv())
+    };
+    while let Ok(task) = next() {
         match task {
             Task::Run(queue) => {
                 if queue.run(BATCH) {
@@ -652,7 +664,7 @@ mod tests {
 
     /// A pool of one worker and a queue whose handler never waits.
     fn ungated() -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>) {
-        let pool = Dispatcher::start(1).unwrap();
+        let pool = Dispatcher::start(1, Duration::ZERO).unwrap();
         let (seen_tx, seen) = bounded(64);
         let queue = pool.queue(
             Box::new(Recorder {
@@ -682,7 +694,7 @@ mod tests {
         max_events: usize,
         max_bytes: usize,
     ) -> (Dispatcher, Arc<StreamQueue>, Receiver<Seen>, Sender<()>) {
-        let pool = Dispatcher::start(1).unwrap();
+        let pool = Dispatcher::start(1, Duration::ZERO).unwrap();
         let (seen_tx, seen) = bounded(64);
         let (gate_tx, gate) = bounded(64);
         let queue = pool.queue(
@@ -833,6 +845,47 @@ mod tests {
         gate.send(()).unwrap();
         assert_eq!(next(&seen, "the end"), Seen::Closed);
         assert_eq!(queue.state.lock().queued_bytes, 0);
+        pool.shutdown(Instant::now() + WAIT);
+    }
+
+    /// Sends, from each event's handler, the worker thread's record of its watches.
+    struct WatchRecorder(Sender<crate::spin::Spin>);
+
+    impl EventSink for WatchRecorder {
+        fn event(&mut self, _message: RpcMessage) -> Option<StreamEnd> {
+            let _ = self.0.send(crate::spin::record());
+            None
+        }
+        fn error(&mut self, _error: Error) -> Option<StreamEnd> {
+            None
+        }
+        fn closed(&mut self, _end: &StreamEnd) {}
+        fn dropped(&mut self, _count: u64) {}
+        fn interrupted(&mut self, _reason: &Error) {}
+        fn resumed(&mut self) {}
+    }
+
+    #[test]
+    fn an_idle_worker_watches_for_work_before_it_sleeps() {
+        let pool = Dispatcher::start(1, Duration::from_micros(200)).unwrap();
+        let (tx, records) = bounded(4);
+        let queue = pool.queue(Box::new(WatchRecorder(tx)), 100, 1 << 20, "q".into());
+        assert!(queue.push_event(event(1)));
+        assert_eq!(
+            records.recv_timeout(WAIT).unwrap(),
+            crate::spin::Spin::default()
+        );
+        // Nothing for 30 ms: the worker's watch misses, it sleeps, this event wakes it.
+        thread::sleep(Duration::from_millis(30));
+        assert!(queue.push_event(event(2)));
+        let record = records.recv_timeout(WAIT).unwrap();
+        // (Read here, not asked of `spin::several_cpus`: one CPU never watches.)
+        let status = std::fs::read("/proc/self/status").unwrap_or_default();
+        let missed = match crate::spin::several_allowed(&status) {
+            true => crate::spin::Spin { misses: 1, skip: 1 },
+            false => crate::spin::Spin::default(),
+        };
+        assert_eq!(record, missed);
         pool.shutdown(Instant::now() + WAIT);
     }
 
@@ -1039,7 +1092,7 @@ mod tests {
                 let _ = self.0.send(period);
             }
         }
-        let pool = Dispatcher::start(1).unwrap();
+        let pool = Dispatcher::start(1, Duration::ZERO).unwrap();
         let (tx, rx) = bounded(16);
         let queue = pool.queue(Box::new(Stale(tx)), 10, 1 << 20, "stale".into());
         let period = Duration::from_millis(30);
@@ -1065,7 +1118,7 @@ mod tests {
     #[test]
     fn one_busy_subscription_does_not_hold_up_another() {
         // Two workers, two queues: while the first handler blocks, the second runs.
-        let pool = Dispatcher::start(2).unwrap();
+        let pool = Dispatcher::start(2, Duration::ZERO).unwrap();
         let (seen_a_tx, seen_a) = bounded(64);
         let (gate_tx, gate) = bounded(64);
         let a = pool.queue(
@@ -1097,7 +1150,7 @@ mod tests {
 
     #[test]
     fn a_queue_longer_than_a_batch_is_delivered_whole_and_in_order() {
-        let pool = Dispatcher::start(1).unwrap();
+        let pool = Dispatcher::start(1, Duration::ZERO).unwrap();
         let (seen_tx, seen) = bounded(1024);
         let queue = pool.queue(
             Box::new(Recorder {

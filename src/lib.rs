@@ -229,6 +229,7 @@ pub mod pending;
 mod pull;
 mod random;
 mod shutdown;
+mod spin;
 mod subscription;
 
 #[cfg(feature = "emulator")]

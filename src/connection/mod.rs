@@ -1407,7 +1407,7 @@ mod tests {
     #[test]
     fn an_open_subscription_ends_as_connection_lost_when_the_peer_closes() {
         let (connection, _server) = pair();
-        let pool = crate::dispatch::Dispatcher::start(1).unwrap();
+        let pool = crate::dispatch::Dispatcher::start(1, Duration::ZERO).unwrap();
         let queue = pool.queue(Box::new(Quiet), 16, 1 << 20, "test".into());
         let mut call = connection
             .start(

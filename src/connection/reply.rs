@@ -3,9 +3,8 @@
 //! wake-up for a caller blocked in `Connection::call` (it needs no channel: nothing
 //! selects over it, and a channel costs two allocations and a larger hand-over per call).
 
-use std::cell::{Cell, RefCell};
-use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvErro
 use parking_lot::Mutex;
 
 use crate::rpc::RpcMessage;
+use crate::spin;
 
 /// The I/O thread's end: hands the reply over once. Dropped undelivered (the connection
 /// closed, the write failed, the stream was given up), it tells the caller so: the
@@ -23,7 +23,7 @@ pub(super) struct ReplyTo(Option<Handover>);
 #[derive(Debug)]
 enum Handover {
     Channel(Sender<RpcMessage>),
-    /// A caller blocked in `Connection::call` watches its slot for a while (see [`Spin`]),
+    /// A caller blocked in `Connection::call` watches its slot for a while ([`spin::watch`]),
     /// then sleeps in `thread::park` until its reply (at most once per call: it is not
     /// woken when its frame is written, see `outbox`), so it is unparked when the reply
     /// is in its slot, or the slot closed.
@@ -152,7 +152,7 @@ impl Inbox {
     }
 
     /// Waits for the reply until `deadline`. A blocked caller first watches its slot for
-    /// up to `spin` (see [`Spin`]), yielding its CPU between looks, then sleeps in
+    /// up to `spin` ([`spin::watch`]), yielding its CPU between looks, then sleeps in
     /// `thread::park` until its [`ReplyTo`] wakes it; a stray wake-up looks and sleeps
     /// again.
     pub(super) fn recv_deadline(
@@ -164,23 +164,13 @@ impl Inbox {
             Inbox::Channel(rx) => return rx.recv_deadline(deadline),
             Inbox::Slot(slot) => slot,
         };
-        if !spin.is_zero() && several_cpus() && Spin::with(Spin::begin) {
-            let until = deadline.min(Instant::now() + spin);
-            loop {
-                match slot.take() {
-                    Ok(reply) => {
-                        Spin::with(|s| s.end(true));
-                        return Ok(reply);
-                    }
-                    Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                    Err(TryRecvError::Empty) => {}
-                }
-                if Instant::now() >= until {
-                    Spin::with(|s| s.end(false));
-                    break;
-                }
-                thread::yield_now();
-            }
+        let taken = spin::watch(spin, Some(deadline), || match slot.take() {
+            Ok(reply) => Some(Ok(reply)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::Empty) => None,
+        });
+        if let Some(taken) = taken {
+            return taken;
         }
         loop {
             match slot.take() {
@@ -193,90 +183,6 @@ impl Inbox {
                 return Err(RecvTimeoutError::Timeout);
             }
             thread::park_timeout(deadline - now);
-        }
-    }
-}
-
-/// Whether this process's threads may run on more than one CPU at once: with one, a
-/// caller that spins only delays the threads that would answer it (measured: 8 threads
-/// on one CPU against a server that sleeps published a third slower with the spin).
-/// Read once from the CPUs the process may run on (`Cpus_allowed_list` in
-/// `/proc/self/status`: `taskset` and cpusets show there); `false` when that cannot be
-/// read. (`std::thread::available_parallelism` would also count a cgroup's CPU quota,
-/// which does not stop threads running at once, and adds 14 KB to a binary.)
-fn several_cpus() -> bool {
-    static SEVERAL: OnceLock<bool> = OnceLock::new();
-    *SEVERAL.get_or_init(|| {
-        // One read into one buffer (the text is about 1.5 KiB): `fs::read_to_string`
-        // would also ask for the file's size, which costs a binary more code.
-        let mut status = [0u8; 4096];
-        let len = std::fs::File::open("/proc/self/status")
-            .and_then(|mut file| file.read(&mut status))
-            .unwrap_or(0);
-        several_allowed(&status[..len])
-    })
-}
-
-/// Whether the `Cpus_allowed_list` line of a `/proc/PID/status` text names more than
-/// one CPU: the kernel writes one CPU as its number alone (`2`) and several as ranges
-/// and lists (`0-3,6`). `false` without that line.
-fn several_allowed(status: &[u8]) -> bool {
-    let key = b"Cpus_allowed_list:";
-    status
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(key))
-        .is_some_and(|list| list.iter().any(|&b| b == b'-' || b == b','))
-}
-
-/// A thread's record of its spins before sleeping: a spin that ended without its reply
-/// makes the thread's next calls sleep at once, 1, 3, 7, … up to 63 of them as such
-/// misses repeat; a spin that got its reply clears the record. Against a server slower
-/// than the spin, a thread spends one spin per 64 calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Spin {
-    /// Spins missed in a row (at most [`Spin::MAX_MISSES`]).
-    misses: u8,
-    /// Calls left that sleep at once.
-    skip: u8,
-}
-
-thread_local! {
-    static SPIN: Cell<Spin> = const { Cell::new(Spin { misses: 0, skip: 0 }) };
-}
-
-impl Spin {
-    const MAX_MISSES: u8 = 6;
-
-    /// Runs `f` on this thread's record (a thread being torn down has none: it does
-    /// not spin).
-    fn with<T: Default>(f: impl FnOnce(&mut Spin) -> T) -> T {
-        SPIN.try_with(|cell| {
-            let mut spin = cell.get();
-            let result = f(&mut spin);
-            cell.set(spin);
-            result
-        })
-        .unwrap_or_default()
-    }
-
-    /// Whether this call spins (else one call fewer is left to sleep at once).
-    fn begin(&mut self) -> bool {
-        match self.skip {
-            0 => true,
-            _ => {
-                self.skip -= 1;
-                false
-            }
-        }
-    }
-
-    /// A spin ended: with its reply or without.
-    fn end(&mut self, got_reply: bool) {
-        if got_reply {
-            *self = Spin::default();
-        } else {
-            self.misses = (self.misses + 1).min(Spin::MAX_MISSES);
-            self.skip = (1u8 << self.misses) - 1;
         }
     }
 }
@@ -366,48 +272,15 @@ mod tests {
     }
 
     #[test]
-    fn several_allowed_cpus_are_read_from_the_status_text() {
-        let status = |list: &str| {
-            format!("Name:\tx\nCpus_allowed:\tf\nCpus_allowed_list:\t{list}\nMems_allowed:\t1\n")
-        };
-        for (list, several) in [("0-3,6", true), ("1,3", true), ("0-1", true), ("2", false)] {
-            assert_eq!(several_allowed(status(list).as_bytes()), several, "{list}");
-        }
-        assert!(!several_allowed(b"Name:\tx\nCpus_allowed:\t3\n"));
-        assert!(!several_allowed(b""));
-    }
-
-    #[test]
-    fn missed_spins_make_the_next_calls_sleep_at_once_until_a_spin_gets_its_reply() {
-        let mut spin = Spin::default();
-        assert!(spin.begin(), "a thread's first call spins");
-        let mut skipped = Vec::new();
-        for _ in 0..8 {
-            // The spin missed its reply: count the calls that sleep at once before the
-            // next one that spins.
-            spin.end(false);
-            let mut n = 0;
-            while !spin.begin() {
-                n += 1;
-            }
-            skipped.push(n);
-        }
-        assert_eq!(skipped, [1, 3, 7, 15, 31, 63, 63, 63]);
-        spin.end(true);
-        assert_eq!(spin, Spin::default());
-        assert!(spin.begin());
-    }
-
-    #[test]
     fn a_spinning_caller_takes_a_quick_reply_and_a_late_one_wakes_it_then_sleeps_at_once() {
         // On a thread of its own: the record of spins is per thread.
         thread::spawn(|| {
-            let record = || Spin::with(|s| *s);
-            // (Read here, not asked of `several_cpus`, so that the test checks it. Its
+            let record = spin::record;
+            // (Read here, not asked of `spin::several_cpus`, so that the test checks it. Its
             // mutant `→ true` differs only on one CPU, which the test machines lack.)
             let status = std::fs::read("/proc/self/status").unwrap_or_default();
-            let spins = several_allowed(&status);
-            let expect = |spun: Spin| if spins { spun } else { Spin::default() };
+            let spins = spin::several_allowed(&status);
+            let expect = |spun: spin::Spin| if spins { spun } else { spin::Spin::default() };
 
             // A reply that comes 1 ms into a spin longer than that is taken by the spin.
             let (reply_to, inbox) = blocked();
@@ -418,7 +291,7 @@ mod tests {
             let reply = inbox.recv_deadline(soon(), Duration::from_secs(1));
             assert_eq!(reply.expect("the reply within 2 s").stream_id, 1);
             deliverer.join().unwrap();
-            assert_eq!(record(), Spin::default());
+            assert_eq!(record(), spin::Spin::default());
 
             // One that comes after the spin wakes the sleeping caller; the miss is kept.
             let (reply_to, inbox) = blocked();
@@ -429,7 +302,7 @@ mod tests {
             let reply = inbox.recv_deadline(soon(), Duration::from_micros(200));
             assert_eq!(reply.expect("the late reply within 2 s").stream_id, 2);
             deliverer.join().unwrap();
-            assert_eq!(record(), expect(Spin { misses: 1, skip: 1 }));
+            assert_eq!(record(), expect(spin::Spin { misses: 1, skip: 1 }));
 
             // So the next call sleeps at once (its reply is already there: a spin would
             // have taken it and cleared the record).
@@ -437,7 +310,7 @@ mod tests {
             reply_to.deliver(message(3));
             let reply = inbox.recv_deadline(soon(), Duration::from_secs(1));
             assert_eq!(reply.expect("the reply at once").stream_id, 3);
-            assert_eq!(record(), expect(Spin { misses: 1, skip: 0 }));
+            assert_eq!(record(), expect(spin::Spin { misses: 1, skip: 0 }));
         })
         .join()
         .unwrap();

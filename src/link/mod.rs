@@ -38,7 +38,7 @@ use threads::{spawn_io, Background};
 pub(crate) fn start(config: Config) -> Result<Arc<Link>> {
     let established = connection::connect(&config, &config.auth_token, &|_| {})?;
     let connection = established.connection().clone();
-    let dispatcher = match Dispatcher::start(config.handler_threads) {
+    let dispatcher = match Dispatcher::start(config.handler_threads, config.reply_spin) {
         Ok(d) => d,
         Err(e) => {
             connection.shutdown(CloseReason::ByUser);
