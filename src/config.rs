@@ -391,6 +391,11 @@ impl ClientBuilder {
     /// that would answer need that CPU. Calls started with
     /// [`Client::start`](crate::Client::start) do not spin: they are waited on later.
     ///
+    /// The handler threads do the same when they run out of events: each watches for the
+    /// next one for as long before it sleeps (events often come in a stream), with the
+    /// same per-thread back-off, so a subscription that gets an event now and then costs
+    /// one spin in 64.
+    ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
