@@ -51,7 +51,7 @@ pub(crate) fn record() -> Spin {
 
 /// Whether this process's threads may run on more than one CPU at once: with one, a
 /// caller that spins only delays the threads that would answer it (measured: 8 threads
-/// on one CPU against a server that sleeps published a third slower with the spin).
+/// on one CPU against a server that sleeps published about 40 % slower with the spin).
 /// Read once from the CPUs the process may run on (`Cpus_allowed_list` in
 /// `/proc/self/status`: `taskset` and cpusets show there); `false` when that cannot be
 /// read. (`std::thread::available_parallelism` would also count a cgroup's CPU quota,

@@ -271,6 +271,14 @@ mod tests {
         assert_eq!(next.try_recv().expect("its own reply").stream_id, 3);
     }
 
+    /// Delivers a reply on stream `id` from another thread, `after` from now.
+    fn deliver_after(reply_to: ReplyTo, after: Duration, id: i32) -> thread::JoinHandle<()> {
+        thread::spawn(move || {
+            thread::sleep(after);
+            reply_to.deliver(message(id));
+        })
+    }
+
     #[test]
     fn a_spinning_caller_takes_a_quick_reply_and_a_late_one_wakes_it_then_sleeps_at_once() {
         // On a thread of its own: the record of spins is per thread.
@@ -284,10 +292,7 @@ mod tests {
 
             // A reply that comes 1 ms into a spin longer than that is taken by the spin.
             let (reply_to, inbox) = blocked();
-            let deliverer = thread::spawn(move || {
-                thread::sleep(Duration::from_millis(1));
-                reply_to.deliver(message(1));
-            });
+            let deliverer = deliver_after(reply_to, Duration::from_millis(1), 1);
             let reply = inbox.recv_deadline(soon(), Duration::from_secs(1));
             assert_eq!(reply.expect("the reply within 2 s").stream_id, 1);
             deliverer.join().unwrap();
@@ -295,10 +300,7 @@ mod tests {
 
             // One that comes after the spin wakes the sleeping caller; the miss is kept.
             let (reply_to, inbox) = blocked();
-            let deliverer = thread::spawn(move || {
-                thread::sleep(Duration::from_millis(30));
-                reply_to.deliver(message(2));
-            });
+            let deliverer = deliver_after(reply_to, Duration::from_millis(30), 2);
             let reply = inbox.recv_deadline(soon(), Duration::from_micros(200));
             assert_eq!(reply.expect("the late reply within 2 s").stream_id, 2);
             deliverer.join().unwrap();
